@@ -1,0 +1,3 @@
+from jobwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""Headless data model: runs, statuses and the transition rules."""
+
+from jobwatch.models.run import (
+    Callback,
+    LogLine,
+    Progress,
+    Reason,
+    RecordError,
+    Run,
+    RunError,
+    utcnow,
+)
+from jobwatch.models.status import ACTIVE, FAULTS, TERMINAL, Status
+from jobwatch.models.transitions import Action, allowed, check, refusal
+
+__all__ = [
+    "ACTIVE",
+    "FAULTS",
+    "TERMINAL",
+    "Action",
+    "Callback",
+    "LogLine",
+    "Progress",
+    "Reason",
+    "RecordError",
+    "Run",
+    "RunError",
+    "Status",
+    "allowed",
+    "check",
+    "refusal",
+    "utcnow",
+]
