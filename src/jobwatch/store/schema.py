@@ -1,0 +1,63 @@
+"""Store schema and its forward migrations.
+
+``PRAGMA user_version`` holds the schema version. Each entry of ``MIGRATIONS`` moves
+a store from version ``n - 1`` to ``n``; they only ever run forward, inside the
+caller's write transaction, so a crash mid-way leaves the old version intact.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0)",
+        """CREATE TABLE IF NOT EXISTS runs (
+            id TEXT PRIMARY KEY,
+            revision INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            job TEXT,
+            status TEXT NOT NULL,
+            archived INTEGER NOT NULL DEFAULT 0,
+            created_at REAL,
+            data TEXT NOT NULL,
+            heartbeat_at REAL,
+            host TEXT,
+            pid INTEGER,
+            pid_start TEXT,
+            abort_requested_at REAL,
+            abort_requested_by TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS runs_revision ON runs (revision)",
+        "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
+        "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at)",
+        """CREATE TABLE IF NOT EXISTS logs (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            stream TEXT NOT NULL,
+            level TEXT NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID""",
+    ),
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the store up to :data:`SCHEMA_VERSION`; returns the version it found.
+
+    Runs inside a write transaction, so a second process opening the same new
+    store waits and then finds nothing left to do.
+    """
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    found = int(row[0]) if row else 0
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version]:
+            await db.execute(statement)
+        await db.execute(f"PRAGMA user_version = {version}")
+    return found
