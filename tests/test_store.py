@@ -170,3 +170,9 @@ async def test_silent_owner_is_reaped_after_timeout(store_path: Path) -> None:
     async with SqliteStore(store_path, lost_after=0.0) as s:
         await s.add(make(1, Status.RUNNING), managed_by=os.getpid())
         assert await s.reap_lost() == [make(1).id]
+
+
+def test_sqlite_store_is_a_source(store_path: Path) -> None:
+    from jobwatch.store import Source
+
+    assert isinstance(SqliteStore(store_path), Source)

@@ -88,12 +88,12 @@ def is_secret_key(key: str) -> bool:
 # --------------------------------------------------------------------------- free text
 
 _PEM = re.compile(
-    r"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    r"(-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----).*?(-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)",
     re.DOTALL,
 )
 
 _URL = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)"
+    r"(?P<scheme>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,31}://)"
     r"(?P<userinfo>[^\s/?#@\"'<>]*@)?"
     r"(?P<rest>[^\s?#\"'<>]*)"
     r"(?P<query>\?[^\s#\"'<>]*)?"
@@ -118,7 +118,8 @@ _TOKEN_SHAPES = re.compile(
             r"\bglpat-[A-Za-z0-9_\-]{20,}",  # GitLab
             r"\bAIza[0-9A-Za-z_\-]{35}",  # Google API key
             r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe
-            r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",  # JWT
+            # JWT: header.payload.signature, both JSON parts start with '{"' -> eyJ
+            r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",
         )
     )
 )

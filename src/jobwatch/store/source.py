@@ -61,6 +61,21 @@ class Source(Protocol):
         """Lines with ``seq > after`` in order, at most ``limit`` of them."""
         ...
 
+    async def log_tail(self, run_id: str, count: int) -> list[LogLine]:
+        """The last ``count`` lines, in order."""
+        ...
+
+    async def log_find(
+        self, run_id: str, needle: str, *, start: int, backwards: bool = False
+    ) -> int | None:
+        """Seq of the next line after (or before) ``start`` containing ``needle``
+        (case-insensitive), so search never loads the whole log."""
+        ...
+
+    async def first_error(self, run_id: str) -> int | None:
+        """Seq of the first line whose level is ``error``."""
+        ...
+
     async def abort(self, run_id: str, by: str) -> ActionResult: ...
 
     async def archive(self, run_id: str) -> ActionResult: ...
