@@ -34,7 +34,9 @@ def jobwatch_env(store_path: Path) -> dict[str, str]:
     return env
 
 
-def run_cli(store_path: Path, *args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    store_path: Path, *args: str, timeout: float = 60, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """The real command line, in a child process, against ``store_path``."""
     return subprocess.run(
         [sys.executable, "-m", "jobwatch", *args],

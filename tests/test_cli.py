@@ -23,22 +23,51 @@ def seed(store_path: Path) -> None:
         async with SqliteStore(store_path) as store:
             await store.add_many(
                 [
-                    Run(id="run-aaaa00000001", source="local", job="backup", status=Status.RUNNING,
-                        created_at=NOW - timedelta(minutes=5), started_at=NOW - timedelta(minutes=5)),
-                    Run(id="run-aaaa00000002", source="local", job="etl", status=Status.FAILED,
-                        created_at=NOW - timedelta(hours=1), started_at=NOW - timedelta(hours=1),
+                    Run(
+                        id="run-aaaa00000001",
+                        source="local",
+                        job="backup",
+                        status=Status.RUNNING,
+                        created_at=NOW - timedelta(minutes=5),
+                        started_at=NOW - timedelta(minutes=5),
+                    ),
+                    Run(
+                        id="run-aaaa00000002",
+                        source="local",
+                        job="etl",
+                        status=Status.FAILED,
+                        created_at=NOW - timedelta(hours=1),
+                        started_at=NOW - timedelta(hours=1),
                         ended_at=NOW - timedelta(minutes=50),
                         error=RunError(code="exit-2", message="disk \x1b[31mfull\x1b[0m"),
-                        config={"password": "hunter2", "url": "https://u:pw@db.example.com/x?token=abc",
-                                "retries": 3}),
-                    Run(id="run-bbbb00000003", source="other", job="etl", status=Status.SUCCEEDED,
-                        created_at=NOW - timedelta(hours=2), progress=Progress(total=10, succeeded=9, failed=1)),
+                        config={
+                            "password": "hunter2",
+                            "url": "https://u:pw@db.example.com/x?token=abc",
+                            "retries": 3,
+                        },
+                    ),
+                    Run(
+                        id="run-bbbb00000003",
+                        source="other",
+                        job="etl",
+                        status=Status.SUCCEEDED,
+                        created_at=NOW - timedelta(hours=2),
+                        progress=Progress(total=10, succeeded=9, failed=1),
+                    ),
                 ]
             )
-            await store.append_logs("run-aaaa00000002", [
-                (NOW.timestamp(), "stdout", "info", "start"),
-                (NOW.timestamp(), "stderr", "error", "\x1b]0;pwned\x07oops \x1b[2Jtoken=sk-abcdefghijklmnopqrstuv"),
-            ])
+            await store.append_logs(
+                "run-aaaa00000002",
+                [
+                    (NOW.timestamp(), "stdout", "info", "start"),
+                    (
+                        NOW.timestamp(),
+                        "stderr",
+                        "error",
+                        "\x1b]0;pwned\x07oops \x1b[2Jtoken=sk-abcdefghijklmnopqrstuv",
+                    ),
+                ],
+            )
 
     asyncio.run(fill())
 
@@ -179,9 +208,19 @@ def test_logs_follow_until_the_end(store_path: Path) -> None:
 
 
 def test_demo_headless_has_all_flavours_and_live_changes(store_path: Path) -> None:
-    demo = spawn_cli(store_path, "demo", "--headless", "--seconds", "6", "--runs", "60",
-                     "--store", str(store_path))
+    demo = spawn_cli(
+        store_path,
+        "demo",
+        "--headless",
+        "--seconds",
+        "6",
+        "--runs",
+        "60",
+        "--store",
+        str(store_path),
+    )
     try:
+
         def first_listing() -> list[dict[str, object]] | None:
             if not store_path.exists():
                 return None
@@ -193,16 +232,32 @@ def test_demo_headless_has_all_flavours_and_live_changes(store_path: Path) -> No
         after = first_listing()
         assert after is not None
         sources = {r["source"] for r in after}
-        assert sources == {"salesforce-demo", "letta-demo", "intuned-demo", "modzy-demo",
-                           "matatika-demo"}
+        assert sources == {
+            "salesforce-demo",
+            "letta-demo",
+            "intuned-demo",
+            "modzy-demo",
+            "matatika-demo",
+        }
         by_id = {r["id"]: r for r in before}
         changed = [r for r in after if r["id"] not in by_id or by_id[r["id"]] != r]
         assert changed, "two listings a few seconds apart should differ"
-        assert {r["status_raw"] for r in after} & {"InProgress", "running", "PENDING",
-                                                   "IN_PROGRESS", "RUNNING"}
+        assert {r["status_raw"] for r in after} & {
+            "InProgress",
+            "running",
+            "PENDING",
+            "IN_PROGRESS",
+            "RUNNING",
+        }
         text = json.dumps(after)
-        for secret in ("wJalrXUtnFEMI", "hunter2", "Sup3rS3cret", "AKIAIOSFODNN7EXAMPLE",
-                       "demo-cb-Z2l2", "AQ0AQFakeSession"):
+        for secret in (
+            "wJalrXUtnFEMI",
+            "hunter2",
+            "Sup3rS3cret",
+            "AKIAIOSFODNN7EXAMPLE",
+            "demo-cb-Z2l2",
+            "AQ0AQFakeSession",
+        ):
             assert secret not in text
     finally:
         assert demo.wait(timeout=30) == 0

@@ -10,10 +10,30 @@ from jobwatch.errors import TransitionRefused
 from jobwatch.models import Action, Progress, Run, Status, allowed, check, refusal
 
 EXPECTED_FIELDS = [
-    "id", "source", "job", "label", "type", "status", "status_raw", "created_at",
-    "queued_at", "started_at", "ended_at", "updated_at", "progress", "error", "reason",
-    "exit_code", "owner", "config", "metadata", "callback", "ttft_ms", "duration_ms",
-    "archived", "partial",
+    "id",
+    "source",
+    "job",
+    "label",
+    "type",
+    "status",
+    "status_raw",
+    "created_at",
+    "queued_at",
+    "started_at",
+    "ended_at",
+    "updated_at",
+    "progress",
+    "error",
+    "reason",
+    "exit_code",
+    "owner",
+    "config",
+    "metadata",
+    "callback",
+    "ttft_ms",
+    "duration_ms",
+    "archived",
+    "partial",
 ]
 
 
@@ -29,7 +49,12 @@ def test_json_field_names_are_exactly_the_normalized_model() -> None:
     ).model_dump(mode="json")
     assert list(full["progress"]) == ["total", "succeeded", "failed", "pending"]
     assert list(full["error"]) == [
-        "code", "message", "category", "correlation_id", "doc_url", "retriable"
+        "code",
+        "message",
+        "category",
+        "correlation_id",
+        "doc_url",
+        "retriable",
     ]
     assert list(full["reason"]) == ["type", "message", "doc_url"]
     assert list(full["callback"]) == ["url", "sent_at", "status_code", "error"]
@@ -37,8 +62,15 @@ def test_json_field_names_are_exactly_the_normalized_model() -> None:
 
 def test_status_values() -> None:
     assert [s.value for s in Status] == [
-        "new", "queued", "running", "paused", "succeeded", "failed", "aborted",
-        "timed_out", "unknown",
+        "new",
+        "queued",
+        "running",
+        "paused",
+        "succeeded",
+        "failed",
+        "aborted",
+        "timed_out",
+        "unknown",
     ]
 
 

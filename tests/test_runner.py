@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -160,10 +161,8 @@ def test_killed_wrapper_becomes_lost(store_path: Path) -> None:
         wrapper.kill()
         wrapper.wait()
         if pgid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_eight_concurrent_writers_lose_nothing(store_path: Path) -> None:

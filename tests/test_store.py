@@ -110,10 +110,12 @@ async def test_read_only_refuses_actions(store_path: Path) -> None:
         assert (await ro.get(make(1).id)).status is Status.RUNNING
 
 
-async def test_malformed_record_is_an_error_not_a_drop(store: SqliteStore, store_path: Path) -> None:
+async def test_malformed_record_is_an_error_not_a_drop(
+    store: SqliteStore, store_path: Path
+) -> None:
     await store.add_many([make(1), make(2)])
     with sqlite3.connect(store_path) as db:
-        db.execute("UPDATE runs SET data = ? WHERE id = ?", ('{"id": 5}', make(2).id))
+        db.execute("UPDATE run_docs SET data = ? WHERE id = ?", ('{"id": 5}', make(2).id))
     changes = await store.changes(None)
     assert [r.id for r in changes.runs] == [make(1).id]
     assert len(changes.errors) == 1
@@ -176,3 +178,50 @@ def test_sqlite_store_is_a_source(store_path: Path) -> None:
     from jobwatch.store import Source
 
     assert isinstance(SqliteStore(store_path), Source)
+
+
+async def test_row_changes_match_the_full_model(store: SqliteStore) -> None:
+    from jobwatch.models import Progress, RunError, RunRow
+
+    full = make(
+        7,
+        Status.SUCCEEDED,
+        progress=Progress(total=4, succeeded=3, failed=1),
+        error=RunError(code="E42"),
+        started_at=datetime(2024, 1, 1, tzinfo=UTC),
+        ended_at=datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC),
+        label="nightly",
+    )
+    await store.add(full)
+    rows, cursor = await store.row_changes(None)
+    assert rows == [RunRow.from_run(full)]
+    assert rows[0].partial and rows[0].problem == "E42" and rows[0].duration_ms == 5000
+    assert (await store.row_changes(cursor)) == ([], cursor)
+
+
+async def test_migrations_run_forward_and_keep_runs(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store of the current schema opens under a newer one, which migrates it
+    forward in place without losing a run; the older code then refuses it."""
+    from jobwatch.store import schema
+
+    async with SqliteStore(store_path) as s:
+        await s.add(make(3, Status.FAILED, label="old"))
+    newer = {
+        **schema.MIGRATIONS,
+        SCHEMA_VERSION + 1: (
+            "ALTER TABLE runs ADD COLUMN note TEXT",
+            "UPDATE runs SET note = 'migrated'",
+        ),
+    }
+    monkeypatch.setattr(schema, "MIGRATIONS", newer)
+    async with SqliteStore(store_path) as s:
+        assert (await s.get(make(3).id)).label == "old"
+    with sqlite3.connect(store_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        assert db.execute("SELECT note FROM runs").fetchall() == [("migrated",)]
+    monkeypatch.undo()
+    with pytest.raises(NewerStoreError):
+        async with SqliteStore(store_path):
+            pass

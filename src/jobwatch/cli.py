@@ -291,14 +291,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("run", cmd_run, "run a command as a watched run")
     p.add_argument("--job", metavar="NAME", help="default: the command's name")
     p.add_argument("--label", metavar="TEXT", help="default: the command line")
-    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
-                   help="after SIGTERM on abort, wait this long before SIGKILL")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="after SIGTERM on abort, wait this long before SIGKILL",
+    )
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS…]")
 
     p = verb("demo", cmd_demo, "fill a store with demo runs and keep them live")
     p.add_argument("--runs", type=int, default=300, metavar="N", help="history size")
-    p.add_argument("--seconds", type=float, default=None, metavar="S",
-                   help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: until Ctrl-C)",
+    )
     p.add_argument("--headless", action="store_true", help="simulate only, no monitor")
     p.add_argument("--seed", type=int, default=None, help="repeatable demo data")
     return parser
@@ -322,8 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("JOBWATCH_DEBUG"):
             raise
         name = type(exc).__name__
-        print(f"jobwatch: internal error ({name}): {clean(str(exc))} "
-              "(set JOBWATCH_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"jobwatch: internal error ({name}): {clean(str(exc))} "
+            "(set JOBWATCH_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 

@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from jobwatch.models import (
-    Callback,
     Progress,
     Reason,
     Run,
-    RunError,
     Status,
     utcnow,
 )
@@ -108,8 +106,11 @@ def _intuned(rng: random.Random, run: dict[str, Any]) -> None:
     payloads = rng.choice([10, 40, 120, 500])
     run["progress"] = {"total": payloads, "succeeded": 0, "failed": 0, "pending": payloads}
     run["config"] = {
-        "configuration": {"retry": {"maximumAttempts": 3}, "maxConcurrentRequests": 8,
-                          "requestTimeout": 600},
+        "configuration": {
+            "retry": {"maximumAttempts": 3},
+            "maxConcurrentRequests": 8,
+            "requestTimeout": 600,
+        },
         "sink": {
             "type": "s3",
             "bucket": "acme-scrapes",
@@ -125,15 +126,23 @@ def _intuned(rng: random.Random, run: dict[str, Any]) -> None:
 
 
 def _modzy(rng: random.Random, run: dict[str, Any]) -> None:
-    model = rng.choice([("ed542963de", "1.0.1", "Sentiment Analysis"),
-                        ("c60c8dbd79", "0.0.2", "Named Entity Recognition"),
-                        ("m8z2mwe3pt", "0.3.1", "Image Classification")])
+    model = rng.choice(
+        [
+            ("ed542963de", "1.0.1", "Sentiment Analysis"),
+            ("c60c8dbd79", "0.0.2", "Named Entity Recognition"),
+            ("m8z2mwe3pt", "0.3.1", "Image Classification"),
+        ]
+    )
     run.update(job=f"{model[0]}@{model[1]}", label=model[2])
     total = rng.choice([1, 5, 20, 64])
     run["progress"] = {"total": total, "succeeded": 0, "failed": 0, "pending": total}
     run["owner"] = "user-" + _uuid(rng)[:8]
-    run["config"] = {"explain": False, "timeout": 600_000, "inputByteAmount": total * 2048,
-                     "imageClassificationModel": model[2].startswith("Image")}
+    run["config"] = {
+        "explain": False,
+        "timeout": 600_000,
+        "inputByteAmount": total * 2048,
+        "imageClassificationModel": model[2].startswith("Image"),
+    }
     run["metadata"] = {
         "accountIdentifier": "acct-demo",
         "submittedBy": "api_key=ZJ3rYkq3BMZtbWO9.demoFakeKeyBody",
@@ -159,55 +168,107 @@ def _matatika(rng: random.Random, run: dict[str, Any]) -> None:
 
 FLAVOURS: tuple[Flavour, ...] = (
     Flavour(
-        "salesforce", "salesforce-demo",
-        {S.NEW: "New", S.QUEUED: "ReadyToStart", S.RUNNING: "InProgress",
-         S.SUCCEEDED: "Completed", S.FAILED: "Failed", S.ABORTED: "Aborted"},
-        _sf_id, _salesforce,
-        (("INVALID_PROMPT_TEMPLATE", "Prompt template Case_Summary_Template is inactive"),
-         ("LLM_RATE_LIMITED", "The model provider rejected the request: rate limited")),
+        "salesforce",
+        "salesforce-demo",
+        {
+            S.NEW: "New",
+            S.QUEUED: "ReadyToStart",
+            S.RUNNING: "InProgress",
+            S.SUCCEEDED: "Completed",
+            S.FAILED: "Failed",
+            S.ABORTED: "Aborted",
+        },
+        _sf_id,
+        _salesforce,
+        (
+            ("INVALID_PROMPT_TEMPLATE", "Prompt template Case_Summary_Template is inactive"),
+            ("LLM_RATE_LIMITED", "The model provider rejected the request: rate limited"),
+        ),
         "Aborted",
     ),
     Flavour(
-        "letta", "letta-demo",
-        {S.QUEUED: "created", S.RUNNING: "running", S.SUCCEEDED: "completed",
-         S.FAILED: "failed", S.ABORTED: "cancelled", S.TIMED_OUT: "expired"},
-        lambda rng: "run-" + _uuid(rng), _letta,
-        (("llm_api_error", "LLM API returned 529 overloaded"),
-         ("max_tokens_exceeded", "Context grew past the model's max tokens"),
-         ("invalid_tool_call", "Tool 'search_docs' called with invalid arguments")),
+        "letta",
+        "letta-demo",
+        {
+            S.QUEUED: "created",
+            S.RUNNING: "running",
+            S.SUCCEEDED: "completed",
+            S.FAILED: "failed",
+            S.ABORTED: "cancelled",
+            S.TIMED_OUT: "expired",
+        },
+        lambda rng: "run-" + _uuid(rng),
+        _letta,
+        (
+            ("llm_api_error", "LLM API returned 529 overloaded"),
+            ("max_tokens_exceeded", "Context grew past the model's max tokens"),
+            ("invalid_tool_call", "Tool 'search_docs' called with invalid arguments"),
+        ),
         "cancelled",
     ),
     Flavour(
-        "intuned", "intuned-demo",
-        {S.QUEUED: "PENDING", S.RUNNING: "PENDING", S.PAUSED: "PAUSED",
-         S.SUCCEEDED: "SUCCESS", S.FAILED: "FAILURE", S.ABORTED: "TERMINATED"},
-        _uuid, _intuned,
-        (("internal-server-error", "An error occurred while executing the job"),
-         ("insufficient-resource-credits", "Workspace has no resource credits left")),
+        "intuned",
+        "intuned-demo",
+        {
+            S.QUEUED: "PENDING",
+            S.RUNNING: "PENDING",
+            S.PAUSED: "PAUSED",
+            S.SUCCEEDED: "SUCCESS",
+            S.FAILED: "FAILURE",
+            S.ABORTED: "TERMINATED",
+        },
+        _uuid,
+        _intuned,
+        (
+            ("internal-server-error", "An error occurred while executing the job"),
+            ("insufficient-resource-credits", "Workspace has no resource credits left"),
+        ),
         "TERMINATED",
     ),
     Flavour(
-        "modzy", "modzy-demo",
-        {S.NEW: "OPEN", S.QUEUED: "SUBMITTED", S.RUNNING: "IN_PROGRESS",
-         S.SUCCEEDED: "COMPLETED", S.FAILED: "ERROR", S.ABORTED: "CANCELED",
-         S.TIMED_OUT: "TIMEDOUT"},
-        _uuid, _modzy,
+        "modzy",
+        "modzy-demo",
+        {
+            S.NEW: "OPEN",
+            S.QUEUED: "SUBMITTED",
+            S.RUNNING: "IN_PROGRESS",
+            S.SUCCEEDED: "COMPLETED",
+            S.FAILED: "ERROR",
+            S.ABORTED: "CANCELED",
+            S.TIMED_OUT: "TIMEDOUT",
+        },
+        _uuid,
+        _modzy,
         (("model-error", "Model container exited while processing input-2"),),
         "CANCELED",
     ),
     Flavour(
-        "matatika", "matatika-demo",
-        {S.QUEUED: "QUEUED", S.RUNNING: "RUNNING", S.SUCCEEDED: "COMPLETE",
-         S.FAILED: "ERROR", S.ABORTED: "STOPPED", S.UNKNOWN: "UNKNOWN"},
-        _uuid, _matatika,
-        (("1", "tap-postgres: connection refused (db.internal:5432)"),
-         ("2", "target-snowflake: schema mismatch on table orders")),
+        "matatika",
+        "matatika-demo",
+        {
+            S.QUEUED: "QUEUED",
+            S.RUNNING: "RUNNING",
+            S.SUCCEEDED: "COMPLETE",
+            S.FAILED: "ERROR",
+            S.ABORTED: "STOPPED",
+            S.UNKNOWN: "UNKNOWN",
+        },
+        _uuid,
+        _matatika,
+        (
+            ("1", "tap-postgres: connection refused (db.internal:5432)"),
+            ("2", "target-snowflake: schema mismatch on table orders"),
+        ),
         "STOPPED",
     ),
 )
 
 _OUTCOMES = (
-    (S.SUCCEEDED, 70), (S.FAILED, 14), (S.ABORTED, 5), (S.TIMED_OUT, 3), (S.UNKNOWN, 1),
+    (S.SUCCEEDED, 70),
+    (S.FAILED, 14),
+    (S.ABORTED, 5),
+    (S.TIMED_OUT, 3),
+    (S.UNKNOWN, 1),
 )
 
 _LOG_TEMPLATES = (
@@ -226,8 +287,9 @@ def _log_line(rng: random.Random, job: str, failing: bool = False) -> tuple[str,
     if failing:
         return "error", f"ERROR {job}: step {rng.randint(1, 9)} failed; see error details"
     level, template = rng.choice(_LOG_TEMPLATES)
-    text = template.format(job=job, n=rng.randint(1, 999), ms=rng.randint(3, 900),
-                           pct=rng.randint(40, 99))
+    text = template.format(
+        job=job, n=rng.randint(1, 999), ms=rng.randint(3, 900), pct=rng.randint(40, 99)
+    )
     return level, text
 
 
@@ -270,8 +332,12 @@ class Demo:
         elif data.get("progress"):
             total = data["progress"]["total"]
             done = rng.randint(0, total // 2) if status is S.RUNNING else 0
-            data["progress"] = {"total": total, "succeeded": done, "failed": 0,
-                                "pending": total - done}
+            data["progress"] = {
+                "total": total,
+                "succeeded": done,
+                "failed": 0,
+                "pending": total - done,
+            }
         if status is S.PAUSED:
             data["reason"] = {"type": "user-request", "message": "Paused at the user's request"}
         return Run.model_validate(data)
@@ -286,15 +352,22 @@ class Demo:
             elif status is S.SUCCEEDED and rng.random() < 0.2:
                 failed = rng.randint(1, max(1, total // 10))  # finished, some items failed
             done = total - failed if status is S.SUCCEEDED else rng.randint(0, total - failed)
-            data["progress"] = {"total": total, "succeeded": done, "failed": failed,
-                                "pending": total - done - failed}
+            data["progress"] = {
+                "total": total,
+                "succeeded": done,
+                "failed": failed,
+                "pending": total - done - failed,
+            }
         if status is S.FAILED:
             code, message = rng.choice(flavour.errors)
             error: dict[str, Any] = {"code": code, "message": message}
             if flavour.key == "intuned":
-                error |= {"category": rng.choice(["infrastructure", "billing"]),
-                          "correlation_id": _uuid(rng), "retriable": code != "insufficient-"
-                          "resource-credits", "doc_url": "https://docs.intunedhq.com/docs/support/errors"}
+                error |= {
+                    "category": rng.choice(["infrastructure", "billing"]),
+                    "correlation_id": _uuid(rng),
+                    "retriable": code != "insufficient-resource-credits",
+                    "doc_url": "https://docs.intunedhq.com/docs/support/errors",
+                }
             if flavour.key == "matatika":
                 data["exit_code"] = int(code)
             if flavour.key == "letta":
@@ -350,8 +423,10 @@ class Demo:
 
     async def start_live(self, flavour: Flavour | None = None) -> Run:
         flavour = flavour or self.rng.choice(FLAVOURS)
-        status = self.rng.choice([S.RUNNING, S.RUNNING, S.RUNNING, S.QUEUED]
-                                 + ([S.PAUSED] if flavour.key == "intuned" else []))
+        status = self.rng.choice(
+            [S.RUNNING, S.RUNNING, S.RUNNING, S.QUEUED]
+            + ([S.PAUSED] if flavour.key == "intuned" else [])
+        )
         run = self.make_run(flavour, status, utcnow())
         await self.store.add(run, managed_by=self.pid)
         self.live[run.id] = (flavour, run)
@@ -362,8 +437,12 @@ class Demo:
         requested = await self.store.aborts_requested(list(self.live))
         for run_id, by in requested.items():
             flavour, run = self.live.pop(run_id)
-            await self._end(run, S.ABORTED, flavour.abort_raw,
-                            reason=Reason(type="aborted", message=f"aborted by {by}"))
+            await self._end(
+                run,
+                S.ABORTED,
+                flavour.abort_raw,
+                reason=Reason(type="aborted", message=f"aborted by {by}"),
+            )
         for run_id, (flavour, run) in list(self.live.items()):
             await self._advance(run_id, flavour, run)
         while len(self.live) < LIVE_TARGET and self.rng.random() < 0.5:
@@ -374,15 +453,18 @@ class Demo:
         now = utcnow()
         if run.status in (S.QUEUED, S.NEW):
             if rng.random() < 0.25:
-                run = await self._save(run.evolve(status=S.RUNNING, started_at=now,
-                                                  status_raw=flavour.raw[S.RUNNING]))
+                run = await self._save(
+                    run.evolve(status=S.RUNNING, started_at=now, status_raw=flavour.raw[S.RUNNING])
+                )
             return
         if run.status is S.PAUSED:
             if rng.random() < 0.1:
                 run = await self._save(run.evolve(status=S.RUNNING, status_raw="RESUMING"))
             return
-        lines = [(time.time(), "stdout", *_log_line(rng, run.job or run_id))
-                 for _ in range(rng.randint(0, 3))]
+        lines = [
+            (time.time(), "stdout", *_log_line(rng, run.job or run_id))
+            for _ in range(rng.randint(0, 3))
+        ]
         await self.store.append_logs(run_id, lines)
         roll = rng.random()
         if roll < 0.04:
@@ -397,10 +479,11 @@ class Demo:
             succeeded = min((p.total or 0) - (p.failed or 0), (p.succeeded or 0) + step)
             failed = (p.failed or 0) + (1 if rng.random() < 0.05 else 0)
             pending = max(0, (p.total or 0) - succeeded - failed)
-            progress = Progress(total=p.total, succeeded=succeeded, failed=failed,
-                                pending=pending)
-            self.live[run_id] = (flavour, await self._save(run.evolve(progress=progress,
-                                                                       updated_at=now)))
+            progress = Progress(total=p.total, succeeded=succeeded, failed=failed, pending=pending)
+            self.live[run_id] = (
+                flavour,
+                await self._save(run.evolve(progress=progress, updated_at=now)),
+            )
 
     async def _save(self, run: Run) -> Run:
         saved = await self.store.update(run.id, lambda _old: run)
@@ -418,8 +501,9 @@ class Demo:
         reason: Reason | None = None,
     ) -> None:
         data = run.model_dump()
-        data.update(status=status, status_raw=raw, ended_at=utcnow(), updated_at=utcnow(),
-                    duration_ms=None)
+        data.update(
+            status=status, status_raw=raw, ended_at=utcnow(), updated_at=utcnow(), duration_ms=None
+        )
         if flavour is not None:
             self._finish_fields(flavour, data, status)
         if reason is not None:
@@ -433,7 +517,7 @@ class Demo:
 
     async def stop_live(self) -> None:
         """A clean stop ends the demo's own runs instead of leaving them to be lost."""
-        for run_id, (flavour, run) in list(self.live.items()):
+        for _run_id, (flavour, run) in list(self.live.items()):
             reason = Reason(type="aborted", message="aborted because the demo stopped")
             await self._end(run, S.ABORTED, flavour.abort_raw, reason=reason)
 

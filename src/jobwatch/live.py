@@ -30,11 +30,18 @@ async def live_listing(store_path: Path, *, refresh: float = 1.0) -> int:
             size = shutil.get_terminal_size((100, 30))
             shown = sorted(
                 (r for r in runs.values() if not r.archived),
-                key=lambda r: (not r.status.is_active, -(r.created_at or r.started_at).timestamp()
-                               if (r.created_at or r.started_at) else 0),
+                key=lambda r: (
+                    not r.status.is_active,
+                    -(r.created_at or r.started_at).timestamp()
+                    if (r.created_at or r.started_at)
+                    else 0,
+                ),
             )[: max(1, size.lines - 3)]
-            text = render.table(render.LIST_HEADERS, render.list_rows(shown, human=True),
-                                max_width=max(12, size.columns // 5))
+            text = render.table(
+                render.LIST_HEADERS,
+                render.list_rows(shown, human=True),
+                max_width=max(12, size.columns // 5),
+            )
             head = f"jobwatch — {store_path} — {len(runs)} runs — Ctrl-C to quit"
             sys.stdout.write(_CLEAR + head[: size.columns] + "\n" + text + "\n")
             sys.stdout.flush()

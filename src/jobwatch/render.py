@@ -99,10 +99,7 @@ def list_rows(runs: Iterable[Run], *, human: bool) -> list[tuple[str, ...]]:
     rows = []
     for run in runs:
         started = run.started_at or run.created_at
-        if human:
-            when = relative(started, now)
-        else:
-            when = started.isoformat() if started else ""
+        when = relative(started, now) if human else started.isoformat() if started else ""
         rows.append(
             (
                 status_word(run) if human else run.status.value,

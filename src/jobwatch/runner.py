@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from jobwatch.models import Reason, Run, RunError, Status, utcnow
-from jobwatch.store import SqliteStore
-from jobwatch.store import procs
+from jobwatch.store import SqliteStore, procs
 
 FLUSH_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 5.0

@@ -1,5 +1,6 @@
 """Headless data model: runs, statuses and the transition rules."""
 
+from jobwatch.models.row import RunRow
 from jobwatch.models.run import (
     Callback,
     LogLine,
@@ -25,6 +26,7 @@ __all__ = [
     "RecordError",
     "Run",
     "RunError",
+    "RunRow",
     "Status",
     "allowed",
     "check",

@@ -3,6 +3,11 @@
 ``PRAGMA user_version`` holds the schema version. Each entry of ``MIGRATIONS`` moves
 a store from version ``n - 1`` to ``n``; they only ever run forward, inside the
 caller's write transaction, so a crash mid-way leaves the old version intact.
+
+The ``runs`` table is deliberately narrow: just the columns the runs table and the
+filters need, so 100k rows load from a few MB. The full normalized record (with
+configuration snapshots, often a kilobyte or more) lives in ``run_docs`` and is
+read for one run at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +23,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             revision INTEGER NOT NULL,
             source TEXT NOT NULL,
             job TEXT,
+            label TEXT,
             status TEXT NOT NULL,
+            status_raw TEXT,
             archived INTEGER NOT NULL DEFAULT 0,
             created_at REAL,
-            data TEXT NOT NULL,
+            started_at REAL,
+            ended_at REAL,
+            duration_ms REAL,
+            p_total INTEGER,
+            p_succeeded INTEGER,
+            p_failed INTEGER,
+            partial INTEGER NOT NULL DEFAULT 0,
+            problem TEXT,
             heartbeat_at REAL,
             host TEXT,
             pid INTEGER,
@@ -29,6 +43,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             abort_requested_at REAL,
             abort_requested_by TEXT
         )""",
+        "CREATE TABLE IF NOT EXISTS run_docs (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS runs_revision ON runs (revision)",
         "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
         "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at)",
@@ -47,8 +62,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
-async def migrate(db: aiosqlite.Connection) -> int:
-    """Bring the store up to :data:`SCHEMA_VERSION`; returns the version it found.
+async def migrate(
+    db: aiosqlite.Connection, migrations: dict[int, tuple[str, ...]] = MIGRATIONS
+) -> int:
+    """Bring the store up to the newest version in ``migrations``; returns the
+    version it found.
 
     Runs inside a write transaction, so a second process opening the same new
     store waits and then finds nothing left to do.
@@ -56,8 +74,8 @@ async def migrate(db: aiosqlite.Connection) -> int:
     async with db.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     found = int(row[0]) if row else 0
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[version]:
+    for version in range(found + 1, max(migrations) + 1):
+        for statement in migrations[version]:
             await db.execute(statement)
         await db.execute(f"PRAGMA user_version = {version}")
     return found
