@@ -1,0 +1,159 @@
+"""The table model: filter grammar, sort, selection by key and incremental apply."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from jobwatch.models import RunRow, Status
+from jobwatch.runset import SORTS, Filter, RunSet
+
+
+def row(i: int, status: Status = Status.SUCCEEDED, **kw: object) -> RunRow:
+    base = dict(
+        source=kw.pop("source", "local"),
+        id=f"run-{i:04d}",
+        job=kw.pop("job", f"job{i % 3}"),
+        label=None,
+        status=status,
+        status_raw=status.value.upper(),
+        created_at=1000.0 + i,
+        started_at=1000.0 + i,
+        ended_at=None,
+        duration_ms=float(i),
+        total=None,
+        succeeded=None,
+        failed=None,
+        partial=False,
+        archived=False,
+        problem=None,
+    )
+    base.update(kw)
+    return RunRow(**base)  # type: ignore[arg-type]
+
+
+def ids(rs: RunSet) -> list[str]:
+    return [rs.row_at(i).id for i in range(len(rs))]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("status:failed", ["run-0004", "run-0001"]),
+        ("status:fail,run", ["run-0005", "run-0004", "run-0001"]),
+        ("!status:succeeded", ["run-0005", "run-0004", "run-0001"]),
+        ("job:job2", ["run-0005", "run-0002"]),
+        ("source:remote", ["run-0003"]),
+        ("disk", ["run-0004"]),
+        ("DISK", ["run-0004"]),
+        ("!disk status:failed", ["run-0001"]),
+        ("job:job1,job2 !source:remote", ["run-0005", "run-0004", "run-0002", "run-0001"]),
+        ('"exit-2"', ["run-0001"]),
+        ("", ["run-0005", "run-0004", "run-0003", "run-0002", "run-0001", "run-0000"]),
+    ],
+)
+def test_filter_grammar(text: str, expected: list[str]) -> None:
+    rs = RunSet()
+    rs.replace_all(
+        [
+            row(0),
+            row(1, Status.FAILED, problem="exit-2"),
+            row(2),
+            row(3, source="remote"),
+            row(4, Status.FAILED, problem="disk-full"),
+            row(5, Status.RUNNING),
+        ]
+    )
+    rs.set_filter(text)
+    assert ids(rs) == expected
+
+
+def test_open_quote_while_typing_does_not_break() -> None:
+    assert Filter.parse('"exit').terms[0].value == '"exit'
+
+
+def test_faults_archived_and_counts() -> None:
+    rs = RunSet()
+    rs.replace_all(
+        [
+            row(0),
+            row(1, Status.FAILED),
+            row(2, Status.UNKNOWN),
+            row(3, Status.TIMED_OUT, archived=True),
+            row(4, Status.RUNNING),
+        ]
+    )
+    assert ids(rs) == ["run-0004", "run-0002", "run-0001", "run-0000"]
+    assert rs.counts[Status.FAILED] == 1 and rs.archived_count == 1
+    rs.toggle_faults()
+    assert ids(rs) == ["run-0002", "run-0001"]
+    rs.toggle_archived()
+    assert ids(rs) == ["run-0003", "run-0002", "run-0001"]
+
+
+def test_apply_moves_only_what_changed_and_reports_new_faults() -> None:
+    rs = RunSet()
+    rs.replace_all([row(i, Status.RUNNING) for i in range(10)])
+    faulted = rs.apply([row(3, Status.FAILED), row(4, Status.SUCCEEDED)])
+    assert faulted == [("local", "run-0003")]
+    assert rs.unseen == {("local", "run-0003")}
+    assert ids(rs) == [f"run-{i:04d}" for i in range(9, -1, -1)]  # nothing moved
+    rs.apply([row(3, Status.FAILED)])  # still failed: not a new fault
+    assert rs.unseen == {("local", "run-0003")}
+    rs.seen(("local", "run-0003"))
+    assert not rs.unseen
+    rs.apply([row(42, Status.QUEUED)])
+    assert ids(rs)[0] == "run-0042"
+    rs.set_filter("status:running")
+    rs.apply([row(7, Status.FAILED)])
+    assert "run-0007" not in ids(rs)
+
+
+def test_selection_by_key_survives_resort_and_reverse() -> None:
+    rs = RunSet()
+    rs.replace_all([row(i, job=f"j{(i * 3) % 10}") for i in range(10)])
+    key = ("local", "run-0002")
+    before = rs.index_of(key)
+    rs.set_sort("job")
+    assert rs.index_of(key) != before and rs.key_at(rs.index_of(key) or 0) == key
+    rs.toggle_reverse()
+    assert rs.key_at(rs.index_of(key) or 0) == key
+    assert ids(rs)[0] == "run-0003"  # j9 sorts last, so first when reversed
+
+
+@pytest.mark.parametrize("column", SORTS)
+def test_incremental_apply_equals_a_full_rebuild(column: str) -> None:
+    rng = random.Random(7)
+    statuses = list(Status)
+    rows = [row(i, rng.choice(statuses), job=f"j{rng.randint(0, 5)}") for i in range(300)]
+    rs = RunSet()
+    rs.set_sort(column)
+    rs.replace_all(rows)
+    rs.set_filter("!status:aborted")
+    for batch in range(5):
+        changes = [
+            row(
+                rng.randint(0, 350),
+                rng.choice(statuses),
+                job=f"j{rng.randint(0, 5)}",
+                duration_ms=float(rng.randint(0, 99)),
+            )
+            for _ in range(3 if batch % 2 else 120)
+        ]
+        rs.apply(changes)
+        fresh = RunSet()
+        fresh.set_sort(column)
+        fresh.replace_all(rs.rows.values())
+        fresh.set_filter("!status:aborted")
+        assert rs.order == fresh.order
+        assert rs.counts == fresh.counts
+
+
+def test_marks() -> None:
+    rs = RunSet()
+    rs.replace_all([row(1)])
+    rs.toggle_mark(("local", "run-0001"))
+    assert rs.marked == {("local", "run-0001")}
+    rs.toggle_mark(("local", "run-0001"))
+    assert rs.marked == set()
