@@ -7,10 +7,23 @@ them carries its own copy of the rules, so a refusal reads the same everywhere.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 from jobwatch.errors import TransitionRefused
-from jobwatch.models.run import Run
 from jobwatch.models.status import Status
+
+
+class HasState(Protocol):
+    """What the rules look at: a full :class:`Run` or a table row both qualify."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def archived(self) -> bool: ...
 
 
 class Action(StrEnum):
@@ -42,7 +55,7 @@ _STILL = {
 }
 
 
-def refusal(action: Action, run: Run) -> str | None:
+def refusal(action: Action, run: HasState) -> str | None:
     """Why ``action`` may not be applied to ``run``, or None when it may."""
     status = run.status
     if action is Action.ABORT:
@@ -60,12 +73,12 @@ def refusal(action: Action, run: Run) -> str | None:
     raise ValueError(f"unknown action {action!r}")
 
 
-def check(action: Action, run: Run) -> None:
+def check(action: Action, run: HasState) -> None:
     """Raise :class:`TransitionRefused` with a readable message when not allowed."""
     message = refusal(action, run)
     if message is not None:
         raise TransitionRefused(message)
 
 
-def allowed(action: Action, run: Run) -> bool:
+def allowed(action: Action, run: HasState) -> bool:
     return refusal(action, run) is None

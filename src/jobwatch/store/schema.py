@@ -47,6 +47,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS runs_revision ON runs (revision)",
         "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
         "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at)",
+        # Only runs a live process owns: what the lost-run check reads every poll.
+        "CREATE INDEX IF NOT EXISTS runs_managed ON runs (status) WHERE heartbeat_at IS NOT NULL",
         """CREATE TABLE IF NOT EXISTS logs (
             run_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
