@@ -213,9 +213,18 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def cmd_monitor(args: argparse.Namespace) -> int:
-    from jobwatch.live import live_listing
+    """``jobwatch`` with no verb: the Textual monitor (imported only when needed,
+    so the scripting verbs start fast)."""
+    from jobwatch.tui.app import JobwatchApp
 
-    return await live_listing(_store_path(args), refresh=args.refresh)
+    store = SqliteStore(_store_path(args), create=False, read_only=args.read_only)
+    await store.open()
+    try:
+        app = JobwatchApp([store], refresh=args.refresh, read_only=args.read_only, theme=args.theme)
+        await app.run_async()
+    finally:
+        await store.close()
+    return 0
 
 
 # -- parser ------------------------------------------------------------------------
@@ -244,7 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"jobwatch {__version__}")
-    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS")
+    parser.add_argument(
+        "--refresh", type=float, default=1.0, metavar="SECONDS", help="poll interval"
+    )
+    parser.add_argument(
+        "--theme",
+        metavar="NAME",
+        help="jobwatch-dark (default), "
+        "jobwatch-light, jobwatch-high-contrast, jobwatch-colorblind, "
+        "jobwatch-mono, or a user theme",
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="watch only: abort and archive are disabled"
+    )
     parser.set_defaults(func=cmd_monitor)
     verbs = parser.add_subparsers(title="verbs", metavar="VERB")
 

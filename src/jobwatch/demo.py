@@ -533,6 +533,17 @@ async def simulate(store: SqliteStore, demo: Demo, seconds: float | None) -> Non
         await asyncio.sleep(TICK_S)
 
 
+async def _monitor(store_path: Path, sim: asyncio.Task[None]) -> None:
+    """Open the monitor on the demo store (its own connection) until it quits, or
+    until the simulation ends when ``--seconds`` was given."""
+    from jobwatch.tui.app import JobwatchApp
+
+    async with SqliteStore(store_path, create=False) as view:
+        app = JobwatchApp([view])
+        sim.add_done_callback(lambda _task: app.exit())
+        await app.run_async()
+
+
 async def run_demo(
     store_path: Path | None,
     *,
@@ -555,13 +566,7 @@ async def run_demo(
             if headless:
                 await sim
             else:
-                from jobwatch.live import live_listing
-
-                ui = asyncio.create_task(live_listing(store_path, refresh=1.0))
-                await asyncio.wait({sim, ui}, return_when=asyncio.FIRST_COMPLETED)
-                ui.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ui
+                await _monitor(store_path, sim)
         finally:
             sim.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -22,7 +22,7 @@ GLYPHS: dict[Status, str] = {
     Status.SUCCEEDED: "✓",
     Status.FAILED: "✗",
     Status.ABORTED: "■",
-    Status.TIMED_OUT: "⧗",
+    Status.TIMED_OUT: "◷",
     Status.UNKNOWN: "?",
 }
 

@@ -108,6 +108,8 @@ class SqliteStore:
     # -- lifecycle ---------------------------------------------------------------
 
     async def open(self) -> None:
+        if self._db is not None:
+            return  # already open: callers may open defensively
         if not self._create and not self.path.exists():
             raise StoreError(
                 f"no store at {self.path} (create one with `jobwatch run -- CMD` "

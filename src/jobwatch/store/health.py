@@ -1,0 +1,113 @@
+"""How a source is doing, and when to try it again after it failed.
+
+Headless and generic: the poller keeps one :class:`SourceHealth` and one
+:class:`Backoff` per source (local store, remote server, vendor adapter alike), and
+the TUI and the CLI only read them to say "stale since 12:03 (connection refused),
+retry in 8 s" next to the last runs they know.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """The state shown next to a source: fresh, or stale since when and why.
+
+    A source that has never answered is not ``ok`` but has no ``last_ok`` either,
+    so "never reached" and "was fine until 12:03" read differently.
+    """
+
+    ok: bool = False
+    stale_since: datetime | None = None
+    error: str | None = None
+    last_ok: datetime | None = None
+    next_retry_at: datetime | None = None
+    failures: int = 0
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_since is not None
+
+    def mark_ok(self, now: datetime | None = None) -> None:
+        """A call succeeded: the source is fresh again and its failures are forgotten."""
+        self.ok = True
+        self.last_ok = now or _now()
+        self.stale_since = None
+        self.error = None
+        self.next_retry_at = None
+        self.failures = 0
+
+    def mark_failed(self, error: str, retry_in: float, now: datetime | None = None) -> None:
+        """A call failed: keep when it first went stale, remember the latest reason."""
+        now = now or _now()
+        self.ok = False
+        if self.stale_since is None:
+            self.stale_since = now
+        self.error = error
+        self.failures += 1
+        self.next_retry_at = now + timedelta(seconds=max(0.0, retry_in))
+
+    def describe(self, now: datetime | None = None) -> str:
+        """One line for a status bar or ``stderr``: ``ok`` or why and since when."""
+        if self.ok:
+            return "ok"
+        if self.stale_since is None:
+            return "not polled yet"
+        now = now or _now()
+        ago = max(0, int((now - self.stale_since).total_seconds()))
+        text = f"stale for {ago}s: {self.error or 'unknown error'}"
+        if self.next_retry_at is not None:
+            wait = max(0, round((self.next_retry_at - now).total_seconds()))
+            text += f" (retry in {wait}s)"
+        return text
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential back-off with jitter, so many clients of one struggling server
+    do not all come back in the same second.
+
+    ``jitter="full"`` draws from ``[0, d]`` (AWS's "full jitter", best for short
+    retries inside one call); ``"equal"`` draws from ``[d/2, d]`` so a failing source
+    is never hammered again at once (used between polls).
+    """
+
+    base: float = 1.0
+    cap: float = 60.0
+    factor: float = 2.0
+    jitter: str = "equal"
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def peek(self) -> float:
+        """The ceiling of the next delay, without jitter."""
+        return min(self.cap, self.base * self.factor ** min(self.attempt, 64))
+
+    def next(self, at_least: float | None = None) -> float:
+        """The delay before the next try; grows with every call until :meth:`reset`.
+
+        ``at_least`` is what the server asked for (``Retry-After``): honoured, but
+        never beyond ``cap``, so a bogus header cannot park a source for a day.
+        """
+        ceiling = self.peek()
+        self.attempt += 1
+        if self.jitter == "full":
+            delay = self.rng.uniform(0.0, ceiling)
+        elif self.jitter == "equal":
+            delay = ceiling / 2 + self.rng.uniform(0.0, ceiling / 2)
+        else:
+            delay = ceiling
+        if at_least is not None:
+            delay = max(delay, min(at_least, self.cap))
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0

@@ -1,0 +1,619 @@
+"""The monitor: runs table, detail pane and log tail over one or more sources.
+
+One long-lived worker polls every source in turn, waits ``refresh`` seconds after
+the poll *finished* (so polls never overlap or pile up), and applies only what
+changed. A failing source is marked stale and retried with back-off while the
+others keep updating; its last known runs stay on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from jobwatch.errors import JobwatchError
+from jobwatch.models import Action, RunRow, Status, refusal
+from jobwatch.redact import clean
+from jobwatch.render import GLYPHS
+from jobwatch.runset import Key, RunSet
+from jobwatch.store.health import Backoff, SourceHealth
+from jobwatch.store.source import Source
+from jobwatch.tui.confirm import ConfirmScreen
+from jobwatch.tui.detail import DetailPane
+from jobwatch.tui.help import HelpScreen
+from jobwatch.tui.log_view import LogView
+from jobwatch.tui.runs_table import RunsTable
+from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
+
+FIRST_SCREEN_ROWS = 300
+"""Rows loaded before the full table, so the first paint does not wait for 100k."""
+MAX_PAGES = 1000
+"""Bound on pages followed in one poll of a paged source."""
+TOASTS_PER_POLL = 3
+
+
+@dataclass
+class Feed:
+    """One source as the monitor sees it: where its poll resumes and its health."""
+
+    source: Source
+    cursor: int | str | None = None
+    synced: bool = False
+    partial: bool = False
+    health: SourceHealth = field(default_factory=SourceHealth)
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
+    broken: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def due(self) -> bool:
+        retry = self.health.next_retry_at
+        return retry is None or datetime.now(retry.tzinfo) >= retry
+
+    async def fetch(self) -> list[RunRow]:
+        """Rows changed since the last poll, by the cheapest path the source has."""
+        source: Any = self.source
+        await source.open()  # no-op when open; reconnects a source that failed to open
+        if not self.synced and not self.partial and hasattr(source, "newest_rows"):
+            self.partial = True
+            return list(await source.newest_rows(FIRST_SCREEN_ROWS))
+        if hasattr(source, "row_changes"):
+            rows, self.cursor = await source.row_changes(self.cursor)
+            return list(rows)
+        rows = []
+        for _ in range(MAX_PAGES):
+            changes = await self.source.changes(self.cursor)
+            self.cursor = changes.cursor
+            rows += [RunRow.from_run(run) for run in changes.runs]
+            for error in changes.errors:
+                self.broken += 1
+                run_id = error.id or f"unreadable-{self.broken}"
+                rows.append(RunRow.broken(error.source, run_id, clean(error.message)))
+            if not changes.more:
+                break
+        return rows
+
+
+class MainScreen(Screen[None]):
+    """Stacks the panes on a small terminal and lays them side by side on a big one."""
+
+    AUTO_FOCUS = "#runs"
+
+    def compose(self) -> ComposeResult:
+        app = self.app
+        assert isinstance(app, JobwatchApp)
+        yield Static(id="status")
+        yield Input(placeholder="filter: text  status:failed  job:x  source:y  !term", id="filter")
+        yield RunsTable(app.runs, id="runs", clock=app.clock)
+        with Horizontal(id="panes", classes="-show-log"):
+            yield DetailPane(id="detail")
+            with Vertical(id="logpane"):
+                yield LogView(id="log")
+                yield Input(
+                    placeholder="search the log (Enter: find, Esc: cancel)", id="log-search"
+                )
+        yield Footer()
+
+
+class JobwatchApp(App[None]):
+    """The k9s of job runs."""
+
+    CSS_PATH = "jobwatch.tcss"
+    TITLE = "jobwatch"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "focus_pane('runs')", "Runs", show=False, id="pane.runs"),
+        Binding("2", "focus_pane('detail')", "Detail", show=False, id="pane.detail"),
+        Binding("3", "focus_pane('log')", "Log", show=False, id="pane.log"),
+        Binding("slash", "filter", "Filter", id="runs.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
+        Binding("f", "toggle_faults", "Faults", id="runs.faults"),
+        Binding("s", "cycle_sort", "Sort", id="runs.sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, id="runs.reverse"),
+        Binding("full_stop", "toggle_archived", "Archived", show=False, id="runs.archived"),
+        Binding("a", "abort", "Abort", id="run.abort"),
+        Binding("A", "archive", "Archive", id="run.archive"),
+        Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
+        Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
+        Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        sources: Iterable[Source],
+        *,
+        refresh: float = 1.0,
+        read_only: bool = False,
+        theme: str | None = None,
+        bell: bool = True,
+        keymap: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.feeds = [Feed(source) for source in sources]
+        self.refresh_s = max(0.1, refresh)
+        self.read_only = read_only
+        self.bell_enabled = bell
+        self.bells = 0
+        self.runs = RunSet()
+        self.owner: dict[Key, Feed] = {}
+        self.synced = asyncio.Event()
+        self.last_poll: datetime | None = None
+        self.poll_ms = 0.0
+        self._poll_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._warnings = register_all(self)
+        name, warning = pick_theme(theme, self.available_themes)
+        if warning:
+            self._warnings.append(warning)
+        self.theme = name
+        if keymap:
+            self.set_keymap(keymap)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Stock Textual themes chosen from the palette still get status colours.
+        return jobwatch_variables(self.current_theme)
+
+    @property
+    def main(self) -> MainScreen:
+        """The monitor's screen, even while a dialog or help is on top of it."""
+        return self._main
+
+    def on_mount(self) -> None:
+        self._main = MainScreen()
+        self.push_screen(self._main)
+        for warning in self._warnings:
+            self.notify(clean(warning), severity="warning", timeout=8)
+        self.run_worker(self._poll_loop(), group="poll", exclusive=True, exit_on_error=False)
+
+    # -- polling -------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        """Poll, then wait: the next poll is scheduled after this one finished."""
+        while True:
+            await self.poll_once()
+            if not all(f.synced for f in self.feeds):
+                continue  # the first screen is painted; load the rest straight away
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.refresh_s)
+            self._wake.clear()
+
+    async def poll_once(self) -> None:
+        """One poll of every due source; applies only what changed."""
+        async with self._poll_lock:
+            started = time.perf_counter()
+            for feed in self.feeds:
+                if not feed.due():
+                    continue
+                try:
+                    rows = await feed.fetch()
+                except Exception as exc:  # a source failing never stops the others
+                    delay = feed.backoff.next()
+                    feed.health.mark_failed(clean(str(exc)) or type(exc).__name__, delay)
+                    continue
+                first = not feed.synced
+                if not feed.partial or feed.cursor is not None:
+                    feed.synced = True
+                feed.health.mark_ok()
+                feed.backoff.reset()
+                self._apply(feed, rows, first=first)
+            if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
+                self.synced.set()
+            await self._poll_log()
+            self.last_poll = datetime.fromtimestamp(self.clock()).astimezone()
+            self.poll_ms = (time.perf_counter() - started) * 1000
+            self.update_status()
+
+    def _apply(self, feed: Feed, rows: list[RunRow], *, first: bool) -> None:
+        if not rows:
+            return
+        for row in rows:
+            self.owner[row.key] = feed
+        table = self._table()
+        if not self.runs.rows:
+            self.runs.replace_all(rows)
+            if table is not None:
+                table.reloaded()
+            return
+        before = self.runs.order
+        faulted = self.runs.apply(rows, notice=not first)
+        if table is not None:
+            moved = self.runs.order is not before
+            table.changed([r.key for r in rows], moved=moved, flash=not first)
+        if faulted:
+            self._announce(faulted)
+
+    async def _poll_log(self) -> None:
+        try:
+            log = self.main.query_one(LogView)
+        except Exception:
+            return
+        try:
+            await log.poll()
+        except Exception as exc:
+            log.note = f"logs unavailable: {clean(str(exc))}"
+
+    def _announce(self, keys: list[Key]) -> None:
+        """A watched run just failed: toast, bell, and the unseen counter."""
+        rows = [self.runs.rows[k] for k in keys]
+        if len(rows) > TOASTS_PER_POLL:
+            self.notify(f"{len(rows)} runs failed or were lost", title="failures", severity="error")
+        else:
+            for row in rows:
+                what = clean(row.job or row.label or "")
+                problem = f" — {clean(row.problem)}" if row.problem else ""
+                self.notify(
+                    f"{GLYPHS[row.status]} {row.id} {what}{problem}",
+                    title=f"run {row.status.value}",
+                    severity="error",
+                )
+        if self.bell_enabled:
+            self.bells += 1
+            self.bell()
+
+    def action_refresh(self) -> None:
+        self._wake.set()
+
+    # -- status line ---------------------------------------------------------------
+
+    def update_status(self) -> None:
+        try:
+            status = self.main.query_one("#status", Static)
+        except Exception:
+            return
+        colors = self.theme_variables
+        text = Text()
+        for s in Status:
+            count = self.runs.counts.get(s, 0)
+            if count:
+                color = colors.get(f"status-{s.value}")
+                text.append(f"{GLYPHS[s]} {count:,} {s.value}  ", style=color or "")
+        if self.runs.unseen:
+            text.append(f"! {len(self.runs.unseen)} unseen  ", style="bold reverse")
+        for feed in self.feeds:
+            state = feed.health.describe()
+            text.append(
+                f"[{clean(feed.name)}: {state}] ", style="" if feed.health.ok else "bold reverse"
+            )
+        if self.last_poll:
+            text.append(f"{self.last_poll:%H:%M:%S} /{self.refresh_s:g}s")
+        flags = []
+        if self.runs.filter:
+            flags.append(f"filter: {self.runs.filter.text}")
+        if self.runs.faults_only:
+            flags.append("faults only")
+        if self.runs.show_archived:
+            flags.append(f"+{self.runs.archived_count} archived")
+        if self.runs.marked:
+            flags.append(f"{len(self.runs.marked)} marked")
+        if self.read_only:
+            flags.append("READ-ONLY")
+        if flags:
+            text.append("  │ " + " · ".join(clean(f) for f in flags))
+        status.update(text)
+
+    # -- selection -----------------------------------------------------------------
+
+    def _table(self) -> RunsTable | None:
+        try:
+            return self.main.query_one(RunsTable)
+        except Exception:
+            return None
+
+    @on(RunsTable.CursorMoved)
+    def _selected(self, event: RunsTable.CursorMoved) -> None:
+        if event.key is not None and event.key in self.runs.unseen:
+            self.runs.seen(event.key)
+            self.update_status()
+        self._load_selected(event.key)
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def _load_selected(self, key: Key | None) -> None:
+        detail = self.main.query_one(DetailPane)
+        log = self.main.query_one(LogView)
+        feed = self.owner.get(key) if key else None
+        if key is None or feed is None:
+            detail.show(None)
+            await log.show_run(None, None)
+            return
+        row = self.runs.rows.get(key)
+        if row is not None and row.error:
+            detail.show(None, error=f"unreadable record: {row.error}")
+        else:
+            try:
+                run = await feed.source.get(key[1])
+            except Exception as exc:
+                detail.show(None, error=f"cannot load {key[1]}: {clean(str(exc))}")
+            else:
+                detail.show(run)
+        await log.show_run(feed.source, key[1])
+
+    # -- panes, filter, sort -------------------------------------------------------
+
+    def action_focus_pane(self, pane: str) -> None:
+        target = {"runs": "#runs", "detail": "#detail", "log": "#log"}[pane]
+        panes = self.main.query_one("#panes")
+        if pane in ("detail", "log"):
+            panes.set_class(pane == "detail", "-show-detail")
+            panes.set_class(pane == "log", "-show-log")
+        self.main.query_one(target).focus()
+
+    def on_descendant_focus(self) -> None:
+        focused = self.focused
+        if focused is None:
+            return
+        panes = self.main.query_one("#panes")
+        if focused.id == "log" or focused.id == "log-search":
+            panes.set_class(False, "-show-detail")
+            panes.set_class(True, "-show-log")
+        elif focused.id in ("detail", "detail-config"):
+            panes.set_class(True, "-show-detail")
+            panes.set_class(False, "-show-log")
+
+    def action_filter(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.runs.set_filter(event.value)
+        self._reloaded()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        if not box.value:
+            box.remove_class("-visible")
+        self.main.query_one(RunsTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        search = self.main.query_one("#log-search", Input)
+        if search.has_class("-visible"):
+            search.remove_class("-visible")
+            self.main.query_one(LogView).focus()
+            return
+        if box.value or box.has_class("-visible"):
+            box.value = ""
+            box.remove_class("-visible")
+            self.runs.set_filter("")
+            self._reloaded()
+            self.main.query_one(RunsTable).focus()
+
+    def _reloaded(self) -> None:
+        table = self._table()
+        if table is not None:
+            table.reloaded()
+        self.update_status()
+
+    def action_toggle_faults(self) -> None:
+        self.runs.toggle_faults()
+        self._reloaded()
+
+    def action_toggle_archived(self) -> None:
+        self.runs.toggle_archived()
+        self._reloaded()
+
+    def action_cycle_sort(self) -> None:
+        column = self.runs.cycle_sort()
+        self._reloaded()
+        self.notify(f"sorted by {column}", timeout=1.5)
+
+    def action_reverse_sort(self) -> None:
+        self.runs.toggle_reverse()
+        self._reloaded()
+
+    # -- log search box --------------------------------------------------------------
+
+    @on(LogView.SearchRequested)
+    def _open_search(self) -> None:
+        box = self.main.query_one("#log-search", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    @on(Input.Submitted, "#log-search")
+    async def _search(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-visible")
+        log = self.main.query_one(LogView)
+        log.focus()
+        await log.search(event.value)
+
+    # -- actions on runs -----------------------------------------------------------
+
+    def _targets(self) -> list[Key]:
+        marked = [k for k in self.runs.marked if k in self.runs.rows]
+        if marked:
+            return sorted(marked, key=lambda k: self.runs.index_of(k) or 0)
+        table = self._table()
+        return [table.cursor_key] if table is not None and table.cursor_key else []
+
+    def action_abort(self) -> None:
+        self._ask(Action.ABORT)
+
+    def action_archive(self) -> None:
+        self._ask(Action.ARCHIVE)
+
+    def action_unarchive(self) -> None:
+        self._ask(Action.UNARCHIVE)
+
+    def _ask(self, action: Action) -> None:
+        verb = action.value
+        if self.read_only:
+            self.notify(
+                f"read-only mode: {verb} is disabled (jobwatch was started with --read-only)",
+                severity="warning",
+            )
+            return
+        targets = self._targets()
+        if not targets:
+            self.notify(f"nothing to {verb}: no run selected", severity="warning")
+            return
+        allowed: list[Key] = []
+        refused: list[str] = []
+        for key in targets:
+            row = self.runs.rows[key]
+            reason = refusal(action, row)
+            feed = self.owner.get(key)
+            if reason is None and feed is not None and feed.source.read_only:
+                reason = f"cannot {verb} {row.id}: source {feed.name} is read-only"
+            if reason:
+                refused.append(reason)
+            else:
+                allowed.append(key)
+        if not allowed:
+            self.notify(
+                "\n".join(clean(r) for r in refused), title=f"nothing to {verb}", severity="error"
+            )
+            return
+        if action is Action.UNARCHIVE:  # harmless and undoable: no dialog
+            self._perform(action, allowed)
+            return
+        title, body, yes_label = self._describe(action, allowed, refused)
+        self.push_screen(
+            ConfirmScreen(title, body, yes_label=yes_label),
+            partial(self._confirmed, action, allowed),
+        )
+
+    def _describe(
+        self, action: Action, keys: list[Key], refused: list[str]
+    ) -> tuple[str, Text, str]:
+        verb = action.value.capitalize()
+        n = len(keys)
+        title = f"{verb} {n} run{'s' if n != 1 else ''}?"
+        body = Text()
+        for key in keys[:12]:
+            row = self.runs.rows[key]
+            name = clean(row.job or row.label or "")
+            body.append(f"  {GLYPHS[row.status]} {row.id}  {row.status.value}  {name}\n")
+        if n > 12:
+            body.append(f"  … and {n - 12} more\n")
+        body.append("\n")
+        if action is Action.ABORT:
+            body.append(
+                "Runs started by `jobwatch run` get SIGTERM on their whole process group, "
+                "then SIGKILL after their grace period. Runs of other systems are stopped "
+                "through that system. This cannot be undone.\n"
+            )
+        else:
+            body.append(
+                "Archived runs keep their outcome and are hidden from the table "
+                "(press . to show them); u unarchives.\n"
+            )
+        if refused:
+            body.append(f"\nSkipped ({len(refused)}):\n", style="bold")
+            for reason in refused[:8]:
+                body.append(f"  {clean(reason)}\n")
+        body.append("\nDefault is No.", style="dim")
+        return title, body, f"{verb} {n}"
+
+    def _confirmed(self, action: Action, keys: list[Key], yes: bool | None) -> None:
+        if yes:
+            self._perform(action, keys)
+        else:
+            self.notify(f"{action.value} cancelled: nothing was changed", timeout=2)
+
+    @work(group="actions", exit_on_error=False)
+    async def _perform(self, action: Action, keys: list[Key]) -> None:
+        done, failed = 0, []
+        for key in keys:
+            feed = self.owner.get(key)
+            if feed is None:
+                continue
+            source = feed.source
+            try:
+                if action is Action.ABORT:
+                    result = await source.abort(key[1], by=f"{self._who()} (jobwatch monitor)")
+                elif action is Action.ARCHIVE:
+                    result = await source.archive(key[1])
+                else:
+                    result = await source.unarchive(key[1])
+            except JobwatchError as exc:
+                failed.append(clean(str(exc)))
+                continue
+            except Exception as exc:
+                failed.append(f"{key[1]}: {clean(str(exc))}")
+                continue
+            done += 1
+            self.runs.marked.discard(key)
+            if len(keys) == 1:
+                self.notify(clean(result.message), timeout=3)
+        if len(keys) > 1 and done:
+            self.notify(f"{action.value}: {done} of {len(keys)} done", timeout=3)
+        if failed:
+            self.notify("\n".join(failed), title=f"{action.value} refused", severity="error")
+        self._wake.set()
+        await self.poll_once()
+
+    @staticmethod
+    def _who() -> str:
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except Exception:
+            return "someone"
+
+    def action_copy_id(self) -> None:
+        table = self._table()
+        if table is None or table.cursor_key is None:
+            return
+        run_id = table.cursor_key[1]
+        self.copy_to_clipboard(run_id)  # OSC 52: reaches the local clipboard over SSH
+        self.notify(f"copied {run_id}", timeout=2)
+
+    # -- help and palette ----------------------------------------------------------
+
+    def _binding_sections(self) -> list[tuple[str, list[Binding]]]:
+        def real(bindings: Iterable[BindingType]) -> list[Binding]:
+            return [b for b in bindings if isinstance(b, Binding)]
+
+        return [
+            ("monitor", real(self.BINDINGS)),
+            ("runs table", real(RunsTable.BINDINGS)),
+            ("log", real(LogView.BINDINGS)),
+        ]
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self._binding_sections()))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for section, bindings in self._binding_sections():
+            for binding in bindings:
+                if binding.action in ("quit", "help"):
+                    continue
+                target = {"runs table": "#runs", "log": "#log"}.get(section)
+                yield SystemCommand(
+                    f"{binding.description}",
+                    f"{section}: key {binding.key}",
+                    partial(self._palette_action, target, binding.action),
+                )
+
+    async def _palette_action(self, target: str | None, action: str) -> None:
+        if target is None:
+            await self.run_action(action)
+            return
+        widget = self.main.query_one(target)
+        await self.run_action(action, widget)

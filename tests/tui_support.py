@@ -1,0 +1,151 @@
+"""Helpers for the monitor's tests: a seeded store on a fixed clock, and ways to
+wait for the app's workers without sleeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from jobwatch.models import Progress, Reason, Run, RunError, Status
+from jobwatch.store import SqliteStore
+from jobwatch.tui.app import JobwatchApp
+
+NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
+CLOCK = NOW.timestamp()
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def at(minutes_ago: float) -> datetime:
+    return NOW - timedelta(minutes=minutes_ago)
+
+
+def seed_runs() -> list[Run]:
+    """A small, fixed history in several vendors' shapes."""
+    return [
+        Run(
+            id="run-000000000001",
+            source="local",
+            job="backup",
+            label="backup --full",
+            status=Status.SUCCEEDED,
+            status_raw="succeeded",
+            created_at=at(300),
+            started_at=at(300),
+            ended_at=at(290),
+            exit_code=0,
+        ),
+        Run(
+            id="run-000000000002",
+            source="local",
+            job="etl",
+            status=Status.FAILED,
+            status_raw="failed",
+            created_at=at(200),
+            started_at=at(200),
+            ended_at=at(199),
+            exit_code=2,
+            error=RunError(code="exit-2", message="disk full"),
+        ),
+        Run(
+            id="7c663870-b99a-4c1e-9d7e-000000000003",
+            source="intuned-demo",
+            job="nightly-price-scrape",
+            type="SCHEDULED",
+            status=Status.SUCCEEDED,
+            status_raw="COMPLETED",
+            created_at=at(120),
+            started_at=at(119),
+            ended_at=at(100),
+            progress=Progress(total=500, succeeded=469, failed=31, pending=0),
+            config={
+                "sink": {
+                    "type": "s3",
+                    "bucket": "acme",
+                    "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+                    "secretAccessKey": SECRET,
+                },
+                "proxy": {"version": "v1", "url": "http://bot:hunter2@proxy.example.com:8080"},
+            },
+            error=None,
+            reason=Reason(type="user-request", message="done"),
+        ),
+        Run(
+            id="run-000000000004",
+            source="letta-demo",
+            job="agent-42",
+            status=Status.TIMED_OUT,
+            status_raw="expired",
+            created_at=at(60),
+            started_at=at(59),
+            ended_at=at(30),
+            reason=Reason(type="timeout"),
+        ),
+        Run(
+            id="run-000000000005",
+            source="local",
+            job="report",
+            status=Status.RUNNING,
+            status_raw="running",
+            created_at=at(10),
+            started_at=at(10),
+        ),
+        Run(
+            id="run-000000000006",
+            source="local",
+            job="old-job",
+            status=Status.ABORTED,
+            status_raw="aborted",
+            created_at=at(400),
+            started_at=at(400),
+            ended_at=at(399),
+            archived=True,
+        ),
+    ]
+
+
+async def seed_store(path: Path, runs: list[Run] | None = None) -> None:
+    async with SqliteStore(path) as store:
+        await store.add_many(runs if runs is not None else seed_runs())
+        lines = [(CLOCK - 600 + i, "stdout", "info", f"step {i} ok") for i in range(1, 200)]
+        lines.insert(120, (CLOCK - 480, "stderr", "error", "ERROR needle: disk full"))
+        lines.insert(
+            150,
+            (
+                CLOCK - 450,
+                "stdout",
+                "info",
+                "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m text with needle",
+            ),
+        )
+        await store.append_logs("run-000000000002", lines)
+
+
+def make_app(store: SqliteStore, **kw: Any) -> JobwatchApp:
+    kw.setdefault("refresh", 3600)  # tests drive polls themselves
+    kw.setdefault("clock", lambda: CLOCK)
+    kw.setdefault("theme", "jobwatch-dark")
+    return JobwatchApp([store], **kw)
+
+
+async def settle(app: JobwatchApp, pilot: Any, *groups: str) -> None:
+    """Wait for the named worker groups (never the endless poll loop), then idle."""
+    await pilot.pause()
+    for _ in range(3):
+        workers = [w for w in app.workers if w.group in groups and not w.is_finished]
+        if workers:
+            await app.workers.wait_for_complete(workers)
+        await pilot.pause()
+
+
+async def ready(app: JobwatchApp, pilot: Any) -> None:
+    await app.synced.wait()
+    await settle(app, pilot, "detail")
+
+
+def plain(renderable: Any, width: int = 120) -> str:
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(renderable)
+    return console.export_text()
