@@ -3,6 +3,7 @@ wait for the app's workers without sleeping."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,6 @@ async def ready(app: JobwatchApp, pilot: Any) -> None:
 
 
 def plain(renderable: Any, width: int = 120) -> str:
-    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
