@@ -142,8 +142,23 @@ async def settle(app: JobwatchApp, pilot: Any, *groups: str) -> None:
 
 
 async def ready(app: JobwatchApp, pilot: Any) -> None:
+    """The first sync is done and the selected run's detail and log are shown."""
     await app.synced.wait()
-    await settle(app, pilot, "detail")
+    await loaded(app, pilot)
+
+
+async def loaded(app: JobwatchApp, pilot: Any) -> None:
+    """Wait (bounded, by events, not by sleeping) until the detail and log panes
+    show the run under the cursor."""
+    from jobwatch.tui.runs_table import RunsTable
+
+    table = app.main.query_one(RunsTable)
+    for _ in range(200):
+        await settle(app, pilot, "detail")
+        if app.loaded_key == table.cursor_key:
+            await pilot.pause()
+            return
+    raise AssertionError(f"selection {table.cursor_key} never loaded")
 
 
 def plain(renderable: Any, width: int = 120) -> str:

@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -160,6 +160,8 @@ class JobwatchApp(App[None]):
         self.owner: dict[Key, Feed] = {}
         self.synced = asyncio.Event()
         self.last_poll: datetime | None = None
+        self.loaded_key: Key | None = None
+        """The run whose detail and log are on screen (tests wait for it)."""
         self.poll_ms = 0.0
         self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -221,7 +223,7 @@ class JobwatchApp(App[None]):
             if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
                 self.synced.set()
             await self._poll_log()
-            self.last_poll = datetime.fromtimestamp(self.clock()).astimezone()
+            self.last_poll = datetime.fromtimestamp(self.clock(), UTC).astimezone()
             self.poll_ms = (time.perf_counter() - started) * 1000
             self.update_status()
 
@@ -336,6 +338,7 @@ class JobwatchApp(App[None]):
         if key is None or feed is None:
             detail.show(None)
             await log.show_run(None, None)
+            self.loaded_key = None
             return
         row = self.runs.rows.get(key)
         if row is not None and row.error:
@@ -346,8 +349,9 @@ class JobwatchApp(App[None]):
             except Exception as exc:
                 detail.show(None, error=f"cannot load {key[1]}: {clean(str(exc))}")
             else:
-                detail.show(run)
+                detail.show(run, now=datetime.fromtimestamp(self.clock(), UTC))
         await log.show_run(feed.source, key[1])
+        self.loaded_key = key
 
     # -- panes, filter, sort -------------------------------------------------------
 

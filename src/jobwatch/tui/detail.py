@@ -51,7 +51,7 @@ def _grid(title: str, pairs: list[tuple[str, Any]]) -> Table | None:
     return grid
 
 
-def summary(run: Run, data: dict[str, Any]) -> Group:
+def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Group:
     """The summary, error, reason and callback sections as one renderable."""
     queue_ms = None
     if run.started_at and (run.queued_at or run.created_at):
@@ -78,7 +78,7 @@ def summary(run: Run, data: dict[str, Any]) -> Group:
                 ("started", _fmt_time(data["started_at"])),
                 ("ended", _fmt_time(data["ended_at"])),
                 ("queue time", duration(queue_ms) if queue_ms is not None else None),
-                ("duration", duration(run.elapsed_ms())),
+                ("duration", duration(run.elapsed_ms(now))),
                 ("ttft", f"{run.ttft_ms:.0f} ms" if run.ttft_ms is not None else None),
                 ("exit code", data["exit_code"]),
                 ("progress", progress_text(run)),
@@ -139,7 +139,9 @@ class DetailPane(VerticalScroll):
         yield ConfigTree("configuration snapshot", id="detail-config")
         yield Static(id="detail-raw")
 
-    def show(self, run: Run | None, *, error: str | None = None) -> None:
+    def show(
+        self, run: Run | None, *, error: str | None = None, now: datetime | None = None
+    ) -> None:
         summary_widget = self.query_one("#detail-summary", Static)
         raw = self.query_one("#detail-raw", Static)
         tree = self.query_one(ConfigTree)
@@ -150,7 +152,7 @@ class DetailPane(VerticalScroll):
             self.border_title = "detail"
             return
         data = run_json(run)
-        summary_widget.update(summary(run, data))
+        summary_widget.update(summary(run, data, now))
         tree.show(data["config"])
         text = Text("raw record\n", style="bold underline")
         text.append(json.dumps(data, indent=2, ensure_ascii=False))

@@ -91,35 +91,41 @@ class LogView(ScrollView, can_focus=True):
     # -- which run -----------------------------------------------------------------
 
     async def show_run(self, source: Source | None, run_id: str | None) -> None:
-        """Open ``run_id``'s log at its end: one bounds query and one window read."""
+        """Open ``run_id``'s log at its end: one bounds query and one window read.
+
+        Nothing is changed until both reads are done, so a call cancelled half-way
+        (the cursor moved on) never leaves the view half-switched.
+        """
         if source is self.source and run_id == self.run_id:
             return
         self._generation += 1
+        generation = self._generation
+        note: str | None = None
+        first, last = 1, 0
+        tail: list[LogLine] = []
+        if source is None or run_id is None:
+            note = "select a run to see its log"
+        else:
+            try:
+                bounds = await source.log_bounds(run_id)
+                if bounds.count:
+                    first, last = bounds.first, bounds.last
+                    tail = await source.log_tail(run_id, WINDOW)
+                else:
+                    note = getattr(source, "logs_note", None) or "no log lines yet"
+            except Exception as exc:
+                note = f"logs unavailable: {clean(str(exc))}"
+        if generation != self._generation:
+            return  # a newer selection won
         self.source, self.run_id = source, run_id
         self._cache.clear()
         self._wrapped = None
         self._width = 0
-        self.first, self.last = 1, 0
+        self.first, self.last = first, last
         self.following, self.new_lines = True, 0
         self.match_seq = None
-        self.note = None if run_id else "select a run to see its log"
-        if source is None or run_id is None:
-            self._resize()
-            return
-        generation = self._generation
-        try:
-            bounds = await source.log_bounds(run_id)
-        except Exception as exc:
-            self.note = f"logs unavailable: {clean(str(exc))}"
-            self._resize()
-            return
-        if generation != self._generation:
-            return
-        if bounds.count == 0:
-            self.note = getattr(source, "logs_note", None) or "no log lines yet"
-        self.first, self.last = (bounds.first, bounds.last) if bounds.count else (1, 0)
-        if bounds.count:
-            self._store(await source.log_tail(run_id, WINDOW))
+        self.note = note
+        self._store(tail)
         self._resize()
         self._stick()
         self._update_title()
