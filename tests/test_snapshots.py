@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tui_support import loaded, make_app, ready, seed_store, settle
 
 from jobwatch.store import SqliteStore
 from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.runs_table import RunsTable
+from tui_support import loaded, make_app, ready, seed_store, settle
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}

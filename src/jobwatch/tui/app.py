@@ -99,14 +99,22 @@ class MainScreen(Screen[None]):
         app = self.app
         assert isinstance(app, JobwatchApp)
         yield Static(id="status")
-        yield Input(placeholder="filter: text  status:failed  job:x  source:y  !term", id="filter")
+        # select_on_focus off: keys typed right after "/" must not be selected and
+        # then overwritten when the (later) focus event arrives.
+        yield Input(
+            placeholder="filter: text  status:failed  job:x  source:y  !term",
+            id="filter",
+            select_on_focus=False,
+        )
         yield RunsTable(app.runs, id="runs", clock=app.clock)
         with Horizontal(id="panes", classes="-show-log"):
             yield DetailPane(id="detail")
             with Vertical(id="logpane"):
                 yield LogView(id="log")
                 yield Input(
-                    placeholder="search the log (Enter: find, Esc: cancel)", id="log-search"
+                    placeholder="search the log (Enter: find, Esc: cancel)",
+                    id="log-search",
+                    select_on_focus=False,
                 )
         yield Footer()
 
@@ -280,27 +288,16 @@ class JobwatchApp(App[None]):
     # -- status line ---------------------------------------------------------------
 
     def update_status(self) -> None:
+        """Flags first (they change what you see), then counts, unseen failures,
+        each source's health and the last poll: an 80-column line cuts the end."""
         try:
             status = self.main.query_one("#status", Static)
         except Exception:
             return
-        colors = self.theme_variables
         text = Text()
-        for s in Status:
-            count = self.runs.counts.get(s, 0)
-            if count:
-                color = colors.get(f"status-{s.value}")
-                text.append(f"{GLYPHS[s]} {count:,} {s.value}  ", style=color or "")
-        if self.runs.unseen:
-            text.append(f"! {len(self.runs.unseen)} unseen  ", style="bold reverse")
-        for feed in self.feeds:
-            state = feed.health.describe()
-            text.append(
-                f"[{clean(feed.name)}: {state}] ", style="" if feed.health.ok else "bold reverse"
-            )
-        if self.last_poll:
-            text.append(f"{self.last_poll:%H:%M:%S} /{self.refresh_s:g}s")
         flags = []
+        if self.read_only:
+            flags.append("READ-ONLY")
         if self.runs.filter:
             flags.append(f"filter: {self.runs.filter.text}")
         if self.runs.faults_only:
@@ -309,10 +306,24 @@ class JobwatchApp(App[None]):
             flags.append(f"+{self.runs.archived_count} archived")
         if self.runs.marked:
             flags.append(f"{len(self.runs.marked)} marked")
-        if self.read_only:
-            flags.append("READ-ONLY")
         if flags:
-            text.append("  │ " + " · ".join(clean(f) for f in flags))
+            text.append(" · ".join(clean(f) for f in flags) + " │ ", style="bold")
+        if self.runs.unseen:
+            text.append(f"! {len(self.runs.unseen)} unseen ", style="bold reverse")
+            text.append(" ")
+        colors = self.theme_variables
+        for s in Status:
+            count = self.runs.counts.get(s, 0)
+            if count:
+                color = colors.get(f"status-{s.value}")
+                text.append(f"{GLYPHS[s]} {count:,} {s.value}  ", style=color or "")
+        for feed in self.feeds:
+            state = feed.health.describe()
+            text.append(
+                f"[{clean(feed.name)}: {state}] ", style="" if feed.health.ok else "bold reverse"
+            )
+        if self.last_poll:
+            text.append(f"{self.last_poll:%H:%M:%S} /{self.refresh_s:g}s")
         status.update(text)
 
     # -- selection -----------------------------------------------------------------
@@ -378,7 +389,9 @@ class JobwatchApp(App[None]):
     def action_filter(self) -> None:
         box = self.main.query_one("#filter", Input)
         box.add_class("-visible")
-        box.focus()
+        # Focus now, not on the next message: keys typed right after "/" are
+        # already queued and must land in the box, not on the table.
+        self.main.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -387,9 +400,8 @@ class JobwatchApp(App[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        box = self.main.query_one("#filter", Input)
-        if not box.value:
-            box.remove_class("-visible")
+        # The status line keeps showing the filter; "/" brings the box back to edit it.
+        self.main.query_one("#filter", Input).remove_class("-visible")
         self.main.query_one(RunsTable).focus()
 
     def action_clear_filter(self) -> None:
@@ -435,7 +447,7 @@ class JobwatchApp(App[None]):
     def _open_search(self) -> None:
         box = self.main.query_one("#log-search", Input)
         box.add_class("-visible")
-        box.focus()
+        self.main.set_focus(box)
 
     @on(Input.Submitted, "#log-search")
     async def _search(self, event: Input.Submitted) -> None:

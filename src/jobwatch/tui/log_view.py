@@ -160,13 +160,14 @@ class LogView(ScrollView, can_focus=True):
         for line in lines:
             self._cache[line.seq] = line
             self._cache.move_to_end(line.seq)
-            self._width = max(self._width, min(MAX_WIDTH, len(line.text) + 14))
+            self._width = max(self._width, min(MAX_WIDTH, len(line.text)))
         while len(self._cache) > CACHE_LINES:
             self._cache.popitem(last=False)
 
     def _resize(self) -> None:
         extra = max(0, self.size.height - 1) if self.wrap else 0
-        width = self.size.width if self.wrap else max(self._width, self.size.width)
+        stamp = 13 if self.timestamps else 0
+        width = self.size.width if self.wrap else max(self._width + stamp, self.size.width)
         self.virtual_size = Size(width, max(1, self.count + extra))
         self.refresh()
 
@@ -308,7 +309,7 @@ class LogView(ScrollView, can_focus=True):
     def action_toggle_time(self) -> None:
         self.timestamps = not self.timestamps
         self._wrapped = None
-        self.refresh()
+        self._resize()
         self._update_title()
 
     def action_save(self) -> None:
