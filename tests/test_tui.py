@@ -371,3 +371,24 @@ async def test_a_failing_source_goes_stale_and_the_rest_keeps_working(
         feed = app.feeds[1]
         assert not feed.health.ok and feed.health.stale
         assert "broken: stale" in plain(app.screen.query_one("#status").content)
+
+
+async def test_outside_text_in_toasts_is_not_markup(store: SqliteStore, store_path: Path) -> None:
+    app = make_app(store)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        async with SqliteStore(store_path) as writer:
+            await writer.update(
+                RUNNING[1],
+                lambda r: r.evolve(
+                    status=Status.FAILED,
+                    job="[b]x[/b] \x1b[31mred",
+                    error={"code": "[link=http://evil]click[/link]"},
+                ),
+            )
+        await app.poll_once()
+        await pilot.pause()
+        toast = list(app._notifications)[-1]
+        assert "[link=http://evil]click[/link]" in toast.message
+        assert "[b]x[/b] red" in toast.message and "\x1b" not in toast.message
+        assert toast.markup is False

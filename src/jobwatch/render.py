@@ -103,7 +103,7 @@ def list_rows(runs: Iterable[Run], *, human: bool) -> list[tuple[str, ...]]:
         rows.append(
             (
                 status_word(run) if human else run.status.value,
-                run.id,
+                clean(run.id),
                 clean(run.source),
                 clean(run.job or run.label or ""),
                 when,

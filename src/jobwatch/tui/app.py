@@ -23,6 +23,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input, Static
 
 from jobwatch.errors import JobwatchError
@@ -181,6 +182,19 @@ class JobwatchApp(App[None]):
         if keymap:
             self.set_keymap(keymap)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Toasts carry run ids, job names and error text from outside: never read
+        them as markup, whoever calls (widgets pass ``markup=True`` by default)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Stock Textual themes chosen from the palette still get status colours.
         return jobwatch_variables(self.current_theme)
@@ -274,7 +288,7 @@ class JobwatchApp(App[None]):
                 what = clean(row.job or row.label or "")
                 problem = f" — {clean(row.problem)}" if row.problem else ""
                 self.notify(
-                    f"{GLYPHS[row.status]} {row.id} {what}{problem}",
+                    f"{GLYPHS[row.status]} {clean(row.id)} {what}{problem}",
                     title=f"run {row.status.value}",
                     severity="error",
                 )
@@ -522,7 +536,7 @@ class JobwatchApp(App[None]):
         for key in keys[:12]:
             row = self.runs.rows[key]
             name = clean(row.job or row.label or "")
-            body.append(f"  {GLYPHS[row.status]} {row.id}  {row.status.value}  {name}\n")
+            body.append(f"  {GLYPHS[row.status]} {clean(row.id)}  {row.status.value}  {name}\n")
         if n > 12:
             body.append(f"  … and {n - 12} more\n")
         body.append("\n")

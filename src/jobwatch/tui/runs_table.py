@@ -329,7 +329,7 @@ class RunsTable(ScrollView, can_focus=True):
                     text = f"{GLYPHS[row.status]} aborting"
                 style = base + self._style(f"runs-table--status-{row.status.value}")
             elif name == "id":
-                text = row.id if len(row.id) <= column.width else row.id[: column.width - 1] + "…"
+                text = clean(row.id)
             elif name == "source":
                 text = clean(row.source)
                 style = dim
