@@ -22,8 +22,8 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from jobwatch.errors import JobwatchError
