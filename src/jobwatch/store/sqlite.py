@@ -454,23 +454,11 @@ class SqliteStore:
     async def add(self, run: Run, *, managed_by: int | None = None) -> Run:
         """Insert or replace ``run``. ``managed_by`` is the pid that will heartbeat it
         and honour abort requests (a ``jobwatch run`` wrapper, the demo)."""
-        extra: dict[str, Any] = {}
-        if managed_by is not None:
-            extra = {
-                "heartbeat_at": time.time(),
-                "host": procs.HOST,
-                "pid": managed_by,
-                "pid_start": procs.start_token(managed_by),
-            }
-
-        async def body() -> Run:
-            await self._write_run(run, await self._bump(), **extra)
-            return run
-
-        return await self._transaction(body)
+        await self.add_many([run], managed_by=managed_by)
+        return run
 
     async def add_many(self, runs: Sequence[Run], *, managed_by: int | None = None) -> None:
-        """Bulk insert in one transaction (one revision), for the demo and benchmarks."""
+        """Insert or replace runs in one transaction (one revision)."""
         extra: dict[str, Any] = {}
         if managed_by is not None:
             extra = {

@@ -25,6 +25,7 @@ from textual.strip import Strip
 from jobwatch.models import LogLine
 from jobwatch.redact import clean
 from jobwatch.store.source import Source
+from jobwatch.tui.styles import ComponentStyles
 
 CACHE_LINES = 4000
 WINDOW = 400
@@ -35,7 +36,7 @@ MAX_WIDTH = 2000
 SAVE_CHUNK = 5000
 
 
-class LogView(ScrollView, can_focus=True):
+class LogView(ComponentStyles, ScrollView, can_focus=True):
     """Follows a run's log; scroll up to pause, ``G``/End to follow again."""
 
     COMPONENT_CLASSES = {
@@ -84,7 +85,6 @@ class LogView(ScrollView, can_focus=True):
         self._cache: OrderedDict[int, LogLine] = OrderedDict()
         self._loading: tuple[int, int] | None = None
         self._width = 0
-        self._styles: dict[str, Style] = {}
         self._wrapped: tuple[tuple[int, int, int], list[tuple[int, str, bool]]] | None = None
         self._generation = 0
 
@@ -365,17 +365,6 @@ class LogView(ScrollView, can_focus=True):
             self.refresh()
 
     # -- drawing -------------------------------------------------------------------
-
-    def notify_style_update(self) -> None:
-        self._styles.clear()
-        super().notify_style_update()
-
-    def _style(self, name: str) -> Style:
-        style = self._styles.get(name)
-        if style is None:
-            style = self.get_component_rich_style(name, partial=True)
-            self._styles[name] = style
-        return style
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

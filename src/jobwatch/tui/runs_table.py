@@ -25,6 +25,7 @@ from jobwatch.models import RunRow, Status
 from jobwatch.redact import clean
 from jobwatch.render import GLYPHS, duration
 from jobwatch.runset import Key, RunSet
+from jobwatch.tui.styles import ComponentStyles
 
 FLASH_S = 2.0
 """How long a changed row stays highlighted."""
@@ -99,7 +100,7 @@ def layout(width: int) -> list[Column]:
     return [Column(c.name, c.title, job) if c.width == 0 else c for c in columns]
 
 
-class RunsTable(ScrollView, can_focus=True):
+class RunsTable(ComponentStyles, ScrollView, can_focus=True):
     """All runs of all sources; filtering and sorting happen in the RunSet."""
 
     COMPONENT_CLASSES = {
@@ -144,7 +145,6 @@ class RunsTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._flash: dict[Key, float] = {}
         self._columns: list[Column] = layout(80)
-        self._styles: dict[str, Style] = {}
 
     # -- data ----------------------------------------------------------------------
 
@@ -154,17 +154,6 @@ class RunsTable(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._columns = layout(self.size.width)
         self._sync_size()
-
-    def notify_style_update(self) -> None:
-        self._styles.clear()
-        super().notify_style_update()
-
-    def _style(self, name: str) -> Style:
-        style = self._styles.get(name)
-        if style is None:
-            style = self.get_component_rich_style(name, partial=True)
-            self._styles[name] = style
-        return style
 
     def _sync_size(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.runs) + 1)
