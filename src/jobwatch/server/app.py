@@ -1,0 +1,461 @@
+"""The HTTP API around any :class:`~jobwatch.store.source.Source` (``/api/v1``).
+
+Run objects are exactly :func:`jobwatch.render.run_json` (the redacted normalized
+model), so what a remote client sees is what ``jobwatch list --json`` prints
+locally. Transition rules come from :mod:`jobwatch.models` only; the server never
+has its own. Every error is ``{"error": code, "message": text}`` with a proper
+status; no answer ever carries a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from jobwatch import __version__
+from jobwatch.errors import (
+    AmbiguousRunId,
+    JobwatchError,
+    RunNotFound,
+    SourceError,
+    StoreError,
+    TransitionRefused,
+)
+from jobwatch.models import Action, LogLine, Run, check
+from jobwatch.redact import clean
+from jobwatch.render import run_json
+from jobwatch.store import procs
+from jobwatch.store.source import ActionResult, Source
+
+log = logging.getLogger("jobwatch.server")
+
+API = "/api/v1"
+MAX_PAGE = 10_000
+DEFAULT_PAGE = 1_000
+MAX_LOG_PAGE = 5_000
+MAX_BODY = 16 * 1024
+THREAD_ABOVE = 100
+_BY_MAX = 120
+
+
+# -- documented shapes (OpenAPI only; answers are built by hand for speed) ----------
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. not_found, refused")
+    message: str = Field(description="one readable line")
+
+
+class RecordErrorBody(BaseModel):
+    source: str
+    id: str | None
+    message: str
+
+
+class RunsPage(BaseModel):
+    runs: list[Run]
+    revision: int | str = Field(description="pass back as `since` on the next poll")
+    more: bool = Field(description="true: ask again right away, there is more")
+    errors: list[RecordErrorBody]
+
+
+class ActionBody(BaseModel):
+    run: Run
+    message: str
+
+
+class LogPage(BaseModel):
+    lines: list[LogLine]
+
+
+class Bounds(BaseModel):
+    first: int
+    last: int
+
+
+class Seq(BaseModel):
+    seq: int | None
+
+
+class Health(BaseModel):
+    ok: bool
+    version: str
+    api: str
+    read_only: bool
+
+
+class AbortRequest(BaseModel):
+    by: str | None = Field(default=None, description="who asks, for the run's record")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or wrong bearer token"},
+    404: {"model": ErrorBody, "description": "no such run"},
+}
+
+
+# Module level on purpose: with postponed annotations FastAPI resolves them in the
+# module's globals, and would take a local one for a query parameter.
+_BEARER = HTTPBearer(auto_error=False, description="the server's JOBWATCH_TOKEN")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
+# -- plumbing ------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An answer other than 2xx, raised anywhere in a handler."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return _raw(_dumps(data), status, headers)
+
+
+def _raw(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": code, "message": clean(message)}, status, headers)
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class EncodedRuns:
+    """Redacted JSON of runs, remembered by content.
+
+    Redaction is the dear part of an answer (regexes over every string). Fifty
+    monitors polling the same changes, or opening on the same big store, should
+    pay for it once: the key is a digest of the run's full content, so a changed
+    run is never served stale. Bounded (LRU) so memory stays flat.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()  # big pages are encoded in worker threads
+
+    def encode(self, run: Run) -> bytes:
+        key = hashlib.blake2b(run.model_dump_json().encode(), digest_size=16).digest()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        body = _dumps(run_json(run))
+        if self.size > 0:
+            with self._lock:
+                self._cache[key] = body
+                if len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        return body
+
+    def encode_all(self, runs: list[Run]) -> bytes:
+        return b",".join(self.encode(run) for run in runs)
+
+    async def encode_page(self, runs: list[Run]) -> bytes:
+        """A big page (a first sync) is encoded off the event loop, so the polls of
+        other clients are still answered meanwhile."""
+        if len(runs) <= THREAD_ABOVE:
+            return self.encode_all(runs)
+        return await asyncio.to_thread(self.encode_all, runs)
+
+
+def _line_json(line: LogLine) -> dict[str, Any]:
+    return {
+        "run_id": line.run_id,
+        "seq": line.seq,
+        "ts": line.ts.isoformat(),
+        "stream": clean(line.stream),
+        "level": clean(line.level),
+        "text": clean(line.text),
+    }
+
+
+def _cursor(since: str | None) -> int | str | None:
+    """Revisions are numbers for the local store; other sources may use strings."""
+    if since is None or since == "":
+        return None
+    return int(since) if since.isdigit() else since
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    async def known(request: Request, exc: Exception) -> Response:
+        status, code, message = 500, "error", str(exc)
+        if isinstance(exc, RunNotFound):
+            status, code = 404, "not_found"
+            ref = request.path_params.get("run_id")
+            if ref is not None:  # the store's words name its file; clients need not know
+                message = f"no run {ref!r} on this server"
+        elif isinstance(exc, AmbiguousRunId):
+            status, code = 400, "ambiguous"
+        elif isinstance(exc, TransitionRefused):
+            status, code = 409, "refused"
+        elif isinstance(exc, SourceError):
+            status, code = 502, "upstream"
+        elif isinstance(exc, StoreError):
+            status, code = 500, "store_error"
+        return _error(status, code, message)
+
+    async def invalid(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = []
+        for err in exc.errors()[:3]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return _error(400, "bad_request", "; ".join(problems) or "bad request")
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "no_route", 405: "method_not_allowed"}
+        return _error(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    async def crash(_: Request, exc: Exception) -> Response:
+        log.error("internal error answering a request", exc_info=exc)
+        return _error(500, "internal", "internal server error (details are in the server log)")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(JobwatchError, known)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, crash)
+
+
+# -- the app -------------------------------------------------------------------------
+
+
+def create_app(
+    source: Source,
+    *,
+    token: str | None = None,
+    read_only: bool = False,
+    label: str | None = None,
+    cache_size: int = 50_000,
+) -> FastAPI:
+    """The API for an already opened ``source`` (the caller opens and closes it).
+
+    ``token`` set: every route but ``/health`` wants ``Authorization: Bearer``;
+    ``read_only``: every write is refused with 403 whatever the source allows.
+    """
+    label = label or f"jobwatch serve on {procs.HOST}"
+    encoded = EncodedRuns(cache_size)
+    expected = _digest(token) if token else None
+
+    def authorize(
+        credentials: Credentials,
+    ) -> None:
+        if expected is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        # Digests first: equal length, so the comparison time says nothing at all.
+        if not (credentials and hmac.compare_digest(_digest(given), expected)):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or wrong token: send the Authorization header, scheme 'Bearer'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    app = FastAPI(
+        title="jobwatch",
+        version=__version__,
+        summary="Watch, abort and archive job runs of one jobwatch source.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    _install_error_handlers(app)
+    public = APIRouter(prefix=API)
+    api = APIRouter(prefix=API, dependencies=[Depends(authorize)], responses=_ERRORS)
+
+    @public.get("/health", responses={200: {"model": Health}})
+    async def health() -> Response:
+        """Liveness, without a token: says nothing about the runs."""
+        return _json({"ok": True, "version": __version__, "api": "v1", "read_only": read_only})
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> Response:
+        return _json(app.openapi())
+
+    @api.get("/runs", responses={200: {"model": RunsPage}})
+    async def runs(
+        since: Annotated[
+            str | None, Query(max_length=200, description="revision from the last answer")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> Response:
+        """Runs changed after ``since`` (all runs without it), oldest change first.
+
+        The first sync and every later poll are the same call: keep passing back
+        ``revision``, and ask again at once while ``more`` is true.
+        """
+        try:
+            cursor = _cursor(since)
+            changes = await source.changes(cursor, limit)
+        except ValueError:
+            message = "since: not a revision this server gave out"
+            raise ApiError(400, "bad_request", message) from None
+        errors = [
+            {
+                "source": clean(e.source),
+                "id": clean(e.id) if e.id else None,
+                "message": clean(e.message),
+            }
+            for e in changes.errors
+        ]
+        revision = changes.cursor if changes.cursor is not None else 0
+        return _raw(
+            b'{"runs":['
+            + await encoded.encode_page(changes.runs)
+            + b'],"revision":'
+            + _dumps(revision)
+            + b',"more":'
+            + _dumps(changes.more)
+            + b',"errors":'
+            + _dumps(errors)
+            + b"}"
+        )
+
+    @api.get("/runs/{run_id}", responses={200: {"model": Run}})
+    async def get_run(run_id: str) -> Response:
+        """One run by id or unique id prefix."""
+        return _raw(encoded.encode(await source.get(run_id)))
+
+    @api.get("/runs/{run_id}/logs", responses={200: {"model": LogPage}})
+    async def logs(
+        run_id: str,
+        after: Annotated[int, Query(ge=0, description="lines with seq > after")] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE)] = 500,
+        tail: Annotated[
+            int | None, Query(ge=1, le=MAX_LOG_PAGE, description="the last N lines instead")
+        ] = None,
+    ) -> Response:
+        """A page of a run's log by sequence number, or its last ``tail`` lines."""
+        if tail is not None:
+            lines = await source.log_tail(run_id, tail)
+        else:
+            lines = await source.log_lines(run_id, after, limit)
+        if not lines:
+            await source.get(run_id)  # an unknown run is a 404, not an empty log
+        return _json({"lines": [_line_json(line) for line in lines]})
+
+    @api.get("/runs/{run_id}/logs/bounds", responses={200: {"model": Bounds}})
+    async def bounds(run_id: str) -> Response:
+        """First and last seq of the log (0, 0 when empty)."""
+        found = await source.log_bounds(run_id)
+        if found.last == 0:
+            await source.get(run_id)
+        return _json({"first": found.first, "last": found.last})
+
+    @api.get("/runs/{run_id}/logs/find", responses={200: {"model": Seq}})
+    async def find(
+        run_id: str,
+        q: Annotated[str, Query(min_length=1, max_length=1000)],
+        start: int = 0,
+        backwards: bool = False,
+    ) -> Response:
+        """Seq of the next line after (or before) ``start`` containing ``q``."""
+        return _json({"seq": await source.log_find(run_id, q, start=start, backwards=backwards)})
+
+    @api.get("/runs/{run_id}/logs/first-error", responses={200: {"model": Seq}})
+    async def first_error(run_id: str) -> Response:
+        """Seq of the first line logged at level ``error``."""
+        return _json({"seq": await source.first_error(run_id)})
+
+    async def act(action: Action, run_id: str, do: Any) -> Response:
+        if read_only:
+            raise ApiError(
+                403, "read_only", f"cannot {action.value} {run_id}: this server is read-only"
+            )
+        run = await source.get(run_id)
+        check(action, run)  # the same rules and words as locally
+        result: ActionResult = await do(run.id)
+        return _json({"run": run_json(result.run), "message": clean(result.message)})
+
+    async def read_abort_body(request: Request) -> str | None:
+        size = 0
+        chunks: list[bytes] = []
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks).strip()
+        if not raw:
+            return None
+        try:
+            body = AbortRequest.model_validate_json(raw)
+        except ValueError:
+            raise ApiError(400, "bad_request", 'body must be JSON like {"by": "alice"}') from None
+        return body.by
+
+    abort_doc = {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": AbortRequest.model_json_schema()}},
+        }
+    }
+    _refused: dict[int | str, dict[str, Any]] = {
+        200: {"model": ActionBody},
+        403: {"model": ErrorBody, "description": "the server is read-only"},
+        409: {"model": ErrorBody, "description": "refused by the transition rules"},
+    }
+
+    @api.post("/runs/{run_id}/abort", responses=_refused, openapi_extra=abort_doc)
+    async def abort(run_id: str, request: Request) -> Response:
+        """Abort a run that has not finished (its owner stops it if it has one)."""
+        given = await read_abort_body(request)
+        who = clean(given or "").strip()[:_BY_MAX] or "an API client"
+        by = f"{who} via {label}"
+        return await act(Action.ABORT, run_id, lambda rid: source.abort(rid, by))
+
+    @api.post("/runs/{run_id}/archive", responses=_refused)
+    async def archive(run_id: str) -> Response:
+        """Hide a finished run from lists (undo with unarchive)."""
+        return await act(Action.ARCHIVE, run_id, source.archive)
+
+    @api.post("/runs/{run_id}/unarchive", responses=_refused)
+    async def unarchive(run_id: str) -> Response:
+        """Bring an archived run back."""
+        return await act(Action.UNARCHIVE, run_id, source.unarchive)
+
+    app.include_router(public)
+    app.include_router(api)
+    return app
