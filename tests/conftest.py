@@ -76,3 +76,270 @@ def runs_json(store_path: Path, *extra: str) -> list[dict[str, Any]]:
     result = run_cli(store_path, "list", "--json", "--all", "--limit", "0", *extra)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+# -- remote sources: isolation, `jobwatch serve`, an in-process server with faults ------
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+TEST_TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads the developer's own config file or tokens."""
+    home = tmp_path_factory.mktemp("xdg-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("JOBWATCH_CONFIG", raising=False)
+    monkeypatch.delenv("JOBWATCH_TOKEN", raising=False)
+
+
+@dataclass
+class Served:
+    """A real ``jobwatch serve`` child process and where it listens."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def serve_cli(
+    store_path: Path, *args: str, token: str | None = TEST_TOKEN, tmp: Path | None = None
+) -> Iterator[Served]:
+    """``jobwatch serve --port 0`` on 127.0.0.1; its output goes to a file (a pipe
+    nobody reads could fill up and stall the server)."""
+    log = (tmp or store_path.parent) / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
+    env = jobwatch_env(store_path)
+    if token is not None:
+        env["JOBWATCH_TOKEN"] = token
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobwatch",
+                "serve",
+                "--store",
+                str(store_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+    try:
+
+        def listening() -> str | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"jobwatch serve exited: {log.read_text()}")
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text())
+            return m.group(1) if m else None
+
+        url = wait_for(listening)
+        yield Served(proc, url, log)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class Faults:
+    """What the in-process server does wrong, switched by the test at any time.
+
+    ``times`` limits how many requests a fault hits (``None``: all of them).
+    """
+
+    delay: float = 0.0
+    status: int | None = None
+    retry_after: str | None = None
+    garbage: str | None = None  # "html", "shape" or "bad-record"
+    times: int | None = None
+    hits: int = 0
+    methods: list[str] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.delay, self.status, self.retry_after = 0.0, None, None
+        self.garbage, self.times = None, None
+
+    def reset_hits(self) -> None:
+        self.hits = 0
+        self.methods.clear()
+
+
+class FaultyApp:
+    """ASGI middleware in front of the real app: slow, 500/429, garbage JSON."""
+
+    def __init__(self, app: Any, faults: Faults) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        f = self.faults
+        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/"):
+            await self.app(scope, receive, send)
+            return
+        f.hits += 1
+        f.methods.append(scope["method"])
+        active = f.times is None or f.times > 0
+        if f.times is not None and f.times > 0:
+            f.times -= 1
+        if not active:
+            await self.app(scope, receive, send)
+            return
+        if f.delay:
+            await asyncio.sleep(f.delay)  # the server being slow, not the test waiting
+        if f.status is not None:
+            headers = [(b"content-type", b"application/json")]
+            if f.retry_after is not None:
+                headers.append((b"retry-after", f.retry_after.encode()))
+            body = json.dumps({"error": "fault", "message": f"injected {f.status}"}).encode()
+            await send({"type": "http.response.start", "status": f.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if f.garbage in ("html", "shape"):
+            body = b"<html>oops</html>" if f.garbage == "html" else b'{"runs": 5}'
+            kind = b"text/html" if f.garbage == "html" else b"application/json"
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        if f.garbage == "bad-record":
+            await self.app(scope, receive, self._with_bad_record(send))
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _with_bad_record(send: Any) -> Any:
+        start: dict[str, Any] = {}
+
+        async def patched(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            data = json.loads(message["body"])
+            if isinstance(data, dict) and isinstance(data.get("runs"), list):
+                data["runs"].append({"id": "run-broken", "source": "x", "status": "exploded"})
+            body = json.dumps(data).encode()
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return patched
+
+
+class LoopbackServer:
+    """The real API app over a real store file, served by uvicorn on 127.0.0.1 in
+    a thread of its own; it can be stopped and started again on the same port."""
+
+    def __init__(
+        self,
+        store_path: Path,
+        *,
+        token: str | None = TEST_TOKEN,
+        read_only: bool = False,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.store_path = store_path
+        self.tls = tls
+        self.token = token
+        self.read_only = read_only
+        self.faults = Faults()
+        self.port = 0
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LoopbackServer:
+        from jobwatch.server.main import bind
+
+        sock = bind("127.0.0.1", self.port)
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._main(sock, ready),), daemon=True
+        )
+        self._thread.start()
+        wait_for(lambda: ready.is_set() and self._server is not None and self._server.started)
+        return self
+
+    async def _main(self, sock: Any, ready: threading.Event) -> None:
+        import uvicorn
+
+        from jobwatch.server.app import create_app
+
+        async with SqliteStore(self.store_path, read_only=self.read_only) as store:
+            app = FaultyApp(
+                create_app(store, token=self.token, read_only=self.read_only), self.faults
+            )
+            cert, key = self.tls or (None, None)
+            config = uvicorn.Config(
+                app,
+                lifespan="off",
+                log_level="error",
+                access_log=False,
+                ssl_certfile=cert,
+                ssl_keyfile=key,
+            )
+            self._server = uvicorn.Server(config)
+            ready.set()
+            await self._server.serve(sockets=[sock])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            assert not self._thread.is_alive(), "server thread did not stop"
+        self._server = None
+        self._thread = None
+
+
+@pytest.fixture
+def loopback_server(store_path: Path) -> Iterator[LoopbackServer]:
+    server = LoopbackServer(store_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def wait_for_async(
+    predicate: Callable[[], Any], *, timeout: float = 20, every: float = 0.05
+) -> Any:
+    """:func:`wait_for` for async tests: ``predicate`` may be a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -9,18 +9,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobwatch import __version__, render
-from jobwatch.errors import JobwatchError, TransitionRefused
-from jobwatch.models import FAULTS, Action, Run, Status, refusal
+from jobwatch.config import Config, load_config
+from jobwatch.errors import (
+    AmbiguousRunId,
+    JobwatchError,
+    RunNotFound,
+    SourceError,
+    TransitionRefused,
+)
+from jobwatch.models import FAULTS, Action, RecordError, Run, Status, refusal
 from jobwatch.paths import default_store_path
 from jobwatch.redact import clean
 from jobwatch.store import SqliteStore
+from jobwatch.store.health import Backoff
+from jobwatch.store.multi import describe_error, known_spec, open_sources, sync
+from jobwatch.store.source import Source
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -36,6 +48,129 @@ def _store_path(args: argparse.Namespace) -> Path:
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> SqliteStore:
     return SqliteStore(_store_path(args), create=create)
+
+
+@dataclass
+class Selection:
+    """The sources a command works on, from ``--store``, ``--source`` and the config."""
+
+    config: Config
+    sources: list[Source]
+    run_sources: list[str] = field(default_factory=list)
+    """``--source`` values naming no source: for ``list``, filters on ``Run.source``."""
+
+    @property
+    def several(self) -> bool:
+        return len(self.sources) > 1
+
+
+def selection(args: argparse.Namespace, *, filters_ok: bool = False) -> Selection:
+    """Build (not open) the selected sources and print the config's warnings.
+
+    The monitor calls this too: ``MultiSource(selection(args).sources)``.
+    """
+    config_file = getattr(args, "config", None)
+    config = load_config(Path(config_file).expanduser() if config_file else None)
+    for warning in config.warnings:
+        print(f"jobwatch: warning: {clean(warning)}", file=sys.stderr)
+    specs = list(getattr(args, "source", None) or [])
+    filters: list[str] = []
+    if filters_ok:
+        filters = [s for s in specs if not known_spec(s, config)]
+        specs = [s for s in specs if known_spec(s, config)]
+    sources = open_sources(config, specs, store=getattr(args, "store", None))
+    return Selection(config, sources, filters)
+
+
+def _warn_source(source: Source, exc: BaseException) -> None:
+    print(f"jobwatch: warning: source {clean(source.name)}: {describe_error(exc)}", file=sys.stderr)
+
+
+@contextlib.asynccontextmanager
+async def _opened(sel: Selection) -> AsyncIterator[list[Source]]:
+    """Open the selection. One source fails as before; of several, those that
+    cannot be opened are reported and skipped, the others still answer."""
+    async with contextlib.AsyncExitStack() as stack:
+        if not sel.several:
+            source = sel.sources[0]
+            await source.open()
+            stack.push_async_callback(source.close)
+            yield [source]
+            return
+        results = await asyncio.gather(*(s.open() for s in sel.sources), return_exceptions=True)
+        opened: list[Source] = []
+        for source, result in zip(sel.sources, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                _warn_source(source, result)
+            else:
+                opened.append(source)
+                stack.push_async_callback(source.close)
+        if not opened:
+            raise SourceError("none of the selected sources could be opened")
+        yield opened
+
+
+async def _find(sources: Sequence[Source], ref: str) -> tuple[Source, Run]:
+    """The run ``ref`` names (id or unique prefix) and the source that owns it."""
+    if len(sources) == 1:
+        return sources[0], await sources[0].get(ref)
+    results = await asyncio.gather(*(s.get(ref) for s in sources), return_exceptions=True)
+    hits: list[tuple[Source, Run]] = []
+    failures: list[str] = []
+    for source, result in zip(sources, results, strict=True):
+        if isinstance(result, Run):
+            hits.append((source, result))
+        elif isinstance(result, AmbiguousRunId):
+            raise result
+        elif isinstance(result, RunNotFound):
+            continue
+        elif isinstance(result, Exception):
+            failures.append(f"{source.name}: {describe_error(result)}")
+        else:
+            raise result
+    if len(hits) > 1:
+        where = ", ".join(f"{s.name} ({r.id})" for s, r in hits)
+        raise AmbiguousRunId(
+            f"{ref!r} matches runs in several sources: {where}; pick one with --source"
+        )
+    if hits:
+        return hits[0]
+    names = ", ".join(s.name for s in sources)
+    if failures:
+        raise SourceError(f"no run {ref!r} found; some sources failed: {'; '.join(failures)}")
+    raise RunNotFound(f"no run {ref!r} in {names}")
+
+
+def _newest_first(run: Run) -> tuple[bool, float]:
+    when = run.created_at or run.started_at
+    return (when is None, -when.timestamp() if when else 0.0)
+
+
+async def _list_one(
+    source: Source, args: argparse.Namespace, statuses: list[str], run_sources: list[str]
+) -> tuple[list[Run], list[RecordError]]:
+    limit = None if args.limit <= 0 else args.limit
+    if isinstance(source, SqliteStore):  # filtered and limited in SQL
+        return await source.list_runs(
+            statuses=statuses,
+            jobs=args.job or [],
+            sources=run_sources,
+            include_archived=args.all,
+            limit=limit,
+        )
+    changes = await sync(source)
+    runs = [
+        r
+        for r in changes.runs
+        if (args.all or not r.archived)
+        and (not statuses or r.status.value in statuses)
+        and (not args.job or r.job in args.job)
+        and (not run_sources or r.source in run_sources)
+    ]
+    runs.sort(key=_newest_first)
+    return runs[:limit] if limit else runs, changes.errors
 
 
 def _out(text: str) -> None:
@@ -58,20 +193,45 @@ async def cmd_list(args: argparse.Namespace) -> int:
     statuses = [s.value for s in args.status or []]
     if args.faults:
         statuses += [s.value for s in FAULTS]
-    async with _open(args) as store:
-        runs, errors = await store.list_runs(
-            statuses=statuses,
-            jobs=args.job or [],
-            sources=args.source or [],
-            include_archived=args.all,
-            limit=None if args.limit <= 0 else args.limit,
-        )
+    sel = selection(args, filters_ok=True)
+    async with _opened(sel) as sources:
+        if len(sources) == 1:
+            runs, errors = await _list_one(sources[0], args, statuses, sel.run_sources)
+            owners = [sources[0].name] * len(runs)
+        else:
+            results = await asyncio.gather(
+                *(_list_one(s, args, statuses, sel.run_sources) for s in sources),
+                return_exceptions=True,
+            )
+            pairs: list[tuple[str, Run]] = []
+            errors = []
+            for source, result in zip(sources, results, strict=True):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, Exception):
+                        raise result
+                    _warn_source(source, result)
+                    continue
+                pairs += [(source.name, run) for run in result[0]]
+                errors += result[1]
+            pairs.sort(key=lambda p: _newest_first(p[1]))
+            if args.limit > 0:
+                pairs = pairs[: args.limit]
+            owners = [name for name, _ in pairs]
+            runs = [run for _, run in pairs]
+    several = sel.several
     if args.json:
-        _out(render.dumps([render.run_json(r) for r in runs]))
+        items = [render.run_json(r) for r in runs]
+        if several:  # which configured source each run came from
+            items = [{**item, "origin": clean(o)} for item, o in zip(items, owners, strict=True)]
+        _out(render.dumps(items))
     else:
         rows = render.list_rows(runs, human=_human())
+        headers = render.LIST_HEADERS
+        if several:
+            headers = ("FROM", *headers)
+            rows = [(clean(o), *row) for o, row in zip(owners, rows, strict=True)]
         if _human():
-            _out(render.table(render.LIST_HEADERS, rows) if rows else "no runs")
+            _out(render.table(headers, rows) if rows else "no runs")
         else:
             _out(render.tsv(rows))
     for error in errors:
@@ -80,8 +240,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    async with _open(args) as store:
-        run = await store.get(args.run)
+    async with _opened(selection(args)) as sources:
+        store, run = await _find(sources, args.run)
         bounds = await store.log_bounds(run.id)
     if args.json:
         _out(render.dumps(render.run_json(run)))
@@ -92,13 +252,14 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 
 async def cmd_logs(args: argparse.Namespace) -> int:
-    async with _open(args) as store:
-        run = await store.get(args.run)
+    async with _opened(selection(args)) as sources:
+        store, run = await _find(sources, args.run)
         if args.tail is not None:
             lines = await store.log_tail(run.id, max(0, args.tail))
         else:
             lines = await store.log_lines(run.id, 0, 5000)
         after = 0
+        stale = _Stale(store)
         while True:
             for line in lines:
                 _out(render.log_line(line, timestamps=args.timestamps))
@@ -108,13 +269,47 @@ async def cmd_logs(args: argparse.Namespace) -> int:
                 continue
             if not args.follow:
                 return 0
-            run = await store.get(run.id)
-            lines = await store.log_lines(run.id, after, 5000)
+            try:
+                run = await store.get(run.id)
+                lines = await store.log_lines(run.id, after, 5000)
+            except SourceError as exc:  # keep following: the source comes back by itself
+                lines = []
+                await stale.wait(exc)
+                continue
+            stale.ok()
             if not lines:
                 if not run.status.is_active:
                     return 0
                 sys.stdout.flush()
                 await asyncio.sleep(FOLLOW_POLL_S)
+
+
+class _Stale:
+    """Says once on stderr that a followed source went stale, backs off, and says
+    when it is back: ``logs --follow`` and ``watch`` outlive a server restart."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.since: str | None = None
+        self.backoff = Backoff(base=0.5, cap=15.0)
+
+    async def wait(self, exc: Exception) -> None:
+        if self.since is None:
+            self.since = describe_error(exc)
+            print(
+                f"jobwatch: source {clean(self.source.name)} is stale ({self.since}); retrying",
+                file=sys.stderr,
+                flush=True,
+            )
+        await asyncio.sleep(self.backoff.next(getattr(exc, "retry_after", None)))
+
+    def ok(self) -> None:
+        if self.since is not None:
+            print(
+                f"jobwatch: source {clean(self.source.name)} is back", file=sys.stderr, flush=True
+            )
+            self.since = None
+            self.backoff.reset()
 
 
 def _confirm(question: str, yes: bool) -> bool:
@@ -133,8 +328,8 @@ def _describe(run: Run) -> str:
 
 
 async def _act(args: argparse.Namespace, action: Action) -> int:
-    async with _open(args) as store:
-        run = await store.get(args.run)
+    async with _opened(selection(args)) as sources:
+        store, run = await _find(sources, args.run)
         reason = refusal(action, run)
         if reason:
             raise TransitionRefused(reason)
@@ -170,9 +365,10 @@ async def cmd_unarchive(args: argparse.Namespace) -> int:
 
 async def cmd_watch(args: argparse.Namespace) -> int:
     """Wait for the run to end, printing each status change."""
-    async with _open(args) as store:
-        run = await store.get(args.run)
+    async with _opened(selection(args)) as sources:
+        store, run = await _find(sources, args.run)
         last: Status | None = None
+        stale = _Stale(store)
         while True:
             if run.status != last:
                 _out(f"{render.status_word(run)}  {run.id}  {render.problem(run)}".rstrip())
@@ -181,7 +377,12 @@ async def cmd_watch(args: argparse.Namespace) -> int:
             if not run.status.is_active:
                 break
             await asyncio.sleep(args.interval)
-            run = await store.get(run.id)
+            try:
+                run = await store.get(run.id)
+            except SourceError as exc:  # the last known state stands until it answers
+                await stale.wait(exc)
+                continue
+            stale.ok()
     if args.exit_status and run.status is not Status.SUCCEEDED:
         return EXIT_ERROR
     return 0
@@ -209,6 +410,43 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         headless=args.headless,
         seed=args.seed,
+    )
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve one source (the local store unless told otherwise) over HTTP."""
+    try:
+        from jobwatch.server import main as server
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in {"fastapi", "starlette", "uvicorn", "pydantic"}:
+            raise JobwatchError(
+                "jobwatch serve needs the server extra: pip install 'jobwatch[server]'"
+            ) from None
+        raise
+    token, warnings = server.load_token(Path(args.token_file) if args.token_file else None)
+    for warning in warnings:
+        print(f"jobwatch serve: warning: {clean(warning)}", file=sys.stderr)
+    specs = list(getattr(args, "source", None) or [])
+    given_store = getattr(args, "store", None)
+    source: Source
+    if specs:  # serving a configured source; by default the local store
+        sel = selection(args)
+        if len(sel.sources) != 1:
+            raise JobwatchError("jobwatch serve serves one source: give one --source or --store")
+        source = sel.sources[0]
+        source.read_only = source.read_only or args.read_only
+    else:
+        path = Path(given_store).expanduser() if given_store else default_store_path()
+        source = SqliteStore(path, create=not args.read_only, read_only=args.read_only)
+    return await server.serve(
+        source,
+        host=args.host,
+        port=args.port,
+        token=token,
+        read_only=args.read_only,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        access_log=args.access_log,
     )
 
 
@@ -246,6 +484,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="store file (default: $JOBWATCH_STORE or the user data dir)",
     )
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="config file (default: $JOBWATCH_CONFIG or config.toml in the user config dir)",
+    )
+    common.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME|URL|PATH",
+        default=argparse.SUPPRESS,
+        help="a configured source, a jobwatch server URL or a store path (repeatable); "
+        "for list, any other NAME filters runs by their source field",
+    )
 
     parser = argparse.ArgumentParser(
         prog="jobwatch",
@@ -278,7 +530,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="append", type=_status, metavar="S", help="repeatable")
     p.add_argument("--faults", action="store_true", help="failed, timed_out and unknown only")
     p.add_argument("--job", action="append", metavar="J")
-    p.add_argument("--source", action="append", metavar="NAME")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="0 for no limit")
     p.add_argument("--all", action="store_true", help="include archived runs")
     p.add_argument("--json", action="store_true", help="normalized model, redacted")
@@ -320,6 +571,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="after SIGTERM on abort, wait this long before SIGKILL",
     )
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS…]")
+
+    p = verb("serve", cmd_serve, "serve a store over HTTP for monitors on other machines")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; any other needs a token)",
+    )
+    p.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
+    p.add_argument("--read-only", action="store_true", help="refuse abort/archive/unarchive")
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="bearer token clients must send (default: $JOBWATCH_TOKEN)",
+    )
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="…and this private key")
+    p.add_argument("--access-log", action="store_true", help="log every request")
 
     p = verb("demo", cmd_demo, "fill a store with demo runs and keep them live")
     p.add_argument("--runs", type=int, default=300, metavar="N", help="history size")

@@ -1,0 +1,239 @@
+"""Benchmark ``jobwatch serve`` over loopback.
+
+1. The first sync of a big store (default 100k runs) through the HTTP client, and
+   the cost of a poll when nothing changed.
+2. Many clients (default 50) each polling once a second for a while (default 30 s)
+   against one server while a writer keeps changing a few runs, with p50/p99 latency.
+
+Everything runs on 127.0.0.1: the server is a real ``jobwatch serve`` child
+process started on a free port; every loop is bounded in count and time.
+
+    PYTHONPATH=src python bench/bench_serve.py [--runs N] [--clients N] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from jobwatch.models import Progress, Run, RunError, Status
+from jobwatch.store import SqliteStore
+from jobwatch.store.http import HttpSource
+
+TOKEN = "bench-token-0123456789abcdef0123"
+STATUSES = [Status.SUCCEEDED] * 6 + [Status.FAILED, Status.RUNNING, Status.QUEUED, Status.ABORTED]
+
+
+def make_run(i: int, rng: random.Random) -> Run:
+    """A run shaped like the demo's: a config, some metadata, progress, errors."""
+    status = STATUSES[i % len(STATUSES)]
+    start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i * 7)
+    ended = start + timedelta(seconds=rng.randint(1, 900)) if status.is_terminal else None
+    return Run(
+        id=f"run-{i:012x}",
+        source="bench",
+        job=f"job-{i % 250}",
+        label=f"nightly batch {i % 250} for tenant {i % 31}",
+        type="batch",
+        status=status,
+        status_raw=status.value.upper(),
+        created_at=start,
+        started_at=start,
+        ended_at=ended,
+        progress=Progress(total=100, succeeded=rng.randint(0, 100), failed=rng.randint(0, 3)),
+        error=RunError(code="exit-1", message="step 3 failed") if status is Status.FAILED else None,
+        owner="svc-batch",
+        config={"region": "eu-west-1", "retries": 3, "api_key": "k-123", "items": i % 1000},
+        metadata={"host": f"worker-{i % 40}", "attempt": 1},
+    )
+
+
+async def build_store(path: Path, count: int, batch: int = 1000) -> float:
+    rng = random.Random(7)
+    began = time.perf_counter()
+    async with SqliteStore(path) as store:
+        for start in range(0, count, batch):
+            ids = range(start, min(count, start + batch))
+            await store.add_many([make_run(i, rng) for i in ids])
+    return time.perf_counter() - began
+
+
+def start_server(store: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    env = dict(os.environ, JOBWATCH_TOKEN=TOKEN)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobwatch",
+                "serve",
+                "--store",
+                str(store),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text())
+        if found:
+            return proc, found.group(1)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"server did not start:\n{log.read_text()}")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def first_sync(url: str, page: int) -> tuple[int, int | str | None]:
+    async with HttpSource(url, token=TOKEN, timeout=60, page=page) as client:
+        began = time.perf_counter()
+        cursor: int | str | None = None
+        seen = pages = 0
+        for _ in range(100_000):
+            changes = await client.changes(cursor)
+            seen += len(changes.runs)
+            pages += 1
+            cursor = changes.cursor
+            if not changes.more:
+                break
+        took = time.perf_counter() - began
+        print(
+            f"first sync: {seen} runs in {pages} pages of {page}: {took:.2f} s "
+            f"({seen / took:,.0f} runs/s)"
+        )
+
+        idle: list[float] = []
+        for _ in range(200):
+            t = time.perf_counter()
+            changes = await client.changes(cursor)
+            idle.append((time.perf_counter() - t) * 1000)
+            assert not changes.runs
+        print(
+            f"unchanged poll ({len(idle)} polls): p50 {pct(idle, 0.5):.2f} ms, "
+            f"p99 {pct(idle, 0.99):.2f} ms, mean {statistics.mean(idle):.2f} ms"
+        )
+        return seen, cursor
+
+
+async def writer(store_path: Path, stop: asyncio.Event, count: int) -> int:
+    """Changes a few runs every second, so polls carry real (small) changes."""
+    rng = random.Random(11)
+    writes = 0
+    async with SqliteStore(store_path) as store:
+        while not stop.is_set():
+            batch = [make_run(rng.randrange(count), rng) for _ in range(5)]
+            await store.add_many([r.evolve(status=Status.RUNNING) for r in batch])
+            writes += 5
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    return writes
+
+
+async def poller(
+    url: str,
+    cursor: int | str | None,
+    seconds: float,
+    offset: float,
+    latencies: list[float],
+    failures: list[str],
+    changed: list[int],
+) -> None:
+    async with HttpSource(url, token=TOKEN, timeout=10, page=1000) as client:
+        await asyncio.sleep(offset)  # spread the clients over the second
+        end = time.monotonic() + seconds
+        tick = time.monotonic()
+        while time.monotonic() < end:
+            t = time.perf_counter()
+            try:
+                changes = await client.changes(cursor)
+                cursor = changes.cursor
+                changed.append(len(changes.runs))
+                latencies.append((time.perf_counter() - t) * 1000)
+            except Exception as exc:  # counted, not fatal: this is a measurement
+                failures.append(str(exc))
+            tick += 1.0
+            await asyncio.sleep(max(0.0, tick - time.monotonic()))
+
+
+async def many_clients(
+    url: str, store: Path, cursor: int | str | None, clients: int, seconds: float, count: int
+) -> None:
+    latencies: list[float] = []
+    failures: list[str] = []
+    changed: list[int] = []
+    stop = asyncio.Event()
+    write_task = asyncio.create_task(writer(store, stop, count))
+    rng = random.Random(3)
+    began = time.perf_counter()
+    await asyncio.gather(
+        *(
+            poller(url, cursor, seconds, rng.random(), latencies, failures, changed)
+            for _ in range(clients)
+        )
+    )
+    took = time.perf_counter() - began
+    stop.set()
+    writes = await write_task
+    print(
+        f"{clients} clients polling at 1 Hz for {seconds:g} s: {len(latencies)} polls "
+        f"({len(latencies) / took:.1f}/s), {len(failures)} failed, {writes} run writes, "
+        f"{sum(changed)} changed runs delivered"
+    )
+    if latencies:
+        print(
+            f"poll latency: p50 {pct(latencies, 0.5):.2f} ms, p99 {pct(latencies, 0.99):.2f} ms, "
+            f"max {max(latencies):.2f} ms"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--page", type=int, default=5_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jobwatch-bench-") as tmp:
+        store = Path(tmp) / "runs.db"
+        took = asyncio.run(build_store(store, args.runs))
+        print(
+            f"store: {args.runs} runs written in {took:.1f} s ({store.stat().st_size / 1e6:.0f} MB)"
+        )
+        proc, url = start_server(store, Path(tmp) / "serve.log")
+        try:
+            _, cursor = asyncio.run(first_sync(url, args.page))
+            asyncio.run(many_clients(url, store, cursor, args.clients, args.seconds, args.runs))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,401 @@
+"""The user's config file: named sources, the default ones, and display settings.
+
+TOML in the user config dir (``--config FILE`` and ``$JOBWATCH_CONFIG`` override
+it)::
+
+    default_sources = ["local", "build-server"]
+    refresh = 1.0
+
+    [sources.local]
+    kind = "sqlite"
+    path = "~/.local/share/jobwatch/runs.db"
+
+    [sources.build-server]
+    kind = "jobwatch"
+    url = "https://build.example.internal:8787"
+    token_env = "BUILD_JOBWATCH_TOKEN"
+
+Each ``kind`` is one :class:`SourceConfig` subclass registered in
+:data:`SOURCE_KINDS`, so a vendor adapter adds its kind with one decorator and no
+change here. Tokens come from the environment or from files (or, discouraged,
+from the file itself, which then must not be readable by others); never from argv.
+The library never prints: problems worth a word come back as ``Config.warnings``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from jobwatch.errors import JobwatchError
+from jobwatch.paths import config_dir
+from jobwatch.redact import clean, is_secret_key
+
+if TYPE_CHECKING:
+    from jobwatch.store.source import Source
+
+CONFIG_ENV = "JOBWATCH_CONFIG"
+TOKEN_ENV = "JOBWATCH_TOKEN"
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_REFERENCE_SUFFIXES = ("_env", "_file", "_path", "_cmd", "_command")
+
+
+class ConfigError(JobwatchError):
+    """The config file cannot be read, or says something that cannot work."""
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether group or other users may read ``path`` (always False off POSIX)."""
+    if os.name != "posix":
+        return False
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
+def read_token_file(path: Path) -> str:
+    """The first line of a token file, stripped; a clear error when it is missing."""
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {path}: {exc.strerror or exc}") from exc
+    token = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not token:
+        raise ConfigError(f"token file {path} is empty")
+    return token
+
+
+# -- source kinds ------------------------------------------------------------------
+
+
+class SourceConfig(BaseModel):
+    """What every kind of source has. Subclasses add their settings and ``build``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    KIND: ClassVar[str] = ""
+
+    kind: str
+    read_only: bool = False
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        """The (not yet opened) :class:`~jobwatch.store.source.Source` it describes."""
+        raise NotImplementedError
+
+    def rebase(self, base: Path) -> SourceConfig:
+        """Resolve relative paths against the config file's folder."""
+        return self
+
+    def check(self) -> list[str]:
+        """Warnings about this source that do not stop it from working."""
+        return []
+
+
+S = TypeVar("S", bound=type[SourceConfig])
+SOURCE_KINDS: dict[str, type[SourceConfig]] = {}
+"""``kind`` → its config class; extended by :func:`register_kind`."""
+
+
+def register_kind(cls: S) -> S:
+    """Class decorator: make ``kind = cls.KIND`` valid in config files."""
+    if not cls.KIND:
+        raise ValueError(f"{cls.__name__} has no KIND")
+    SOURCE_KINDS[cls.KIND] = cls
+    return cls
+
+
+def _rebase(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
+
+
+@register_kind
+class SqliteSourceConfig(SourceConfig):
+    """A local jobwatch store file."""
+
+    KIND: ClassVar[str] = "sqlite"
+
+    path: Path
+
+    @field_validator("path")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    def rebase(self, base: Path) -> SourceConfig:
+        return self.model_copy(update={"path": _rebase(self.path, base)})
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        from jobwatch.store.sqlite import SqliteStore
+
+        read_only = read_only or self.read_only
+        return SqliteStore(self.path, name=name, create=False, read_only=read_only)
+
+
+def check_url(url: str) -> str:
+    """An ``http(s)://host[:port][/prefix]`` URL without credentials in it.
+
+    Tokens in URLs end up in shell history, process lists and proxy logs, so a URL
+    with userinfo or a query string is refused rather than quietly used.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "must not carry credentials; put the token in an environment variable "
+            "(token_env) or a file (token_file)"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment (tokens never go in URLs)")
+    return url.rstrip("/")
+
+
+@register_kind
+class JobwatchSourceConfig(SourceConfig):
+    """Another machine's ``jobwatch serve``."""
+
+    KIND: ClassVar[str] = "jobwatch"
+
+    url: str
+    token_env: str | None = None
+    token_file: Path | None = None
+    token: str | None = Field(default=None, repr=False)
+    verify: bool | str = True
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+    @model_validator(mode="after")
+    def _one_token(self) -> JobwatchSourceConfig:
+        given = [k for k in ("token_env", "token_file", "token") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give only one of token_env, token_file, token (got {given})")
+        return self
+
+    def rebase(self, base: Path) -> SourceConfig:
+        changes: dict[str, Any] = {}
+        if self.token_file is not None:
+            changes["token_file"] = _rebase(self.token_file, base)
+        if isinstance(self.verify, str):
+            changes["verify"] = str(_rebase(Path(self.verify), base))
+        return self.model_copy(update=changes) if changes else self
+
+    def check(self) -> list[str]:
+        if self.token_file is not None and readable_by_others(self.token_file):
+            return [
+                f"token file {self.token_file} is readable by other users; "
+                f"chmod 600 {self.token_file}"
+            ]
+        return []
+
+    def token_loader(self) -> Callable[[], str | None]:
+        """Reads the token when the source opens, so a rotated token file is picked
+        up by the next reconnect and a missing variable only fails this source."""
+
+        def load() -> str | None:
+            if self.token is not None:
+                return self.token
+            if self.token_file is not None:
+                return read_token_file(self.token_file)
+            if self.token_env is not None:
+                value = os.environ.get(self.token_env, "").strip()
+                if not value:
+                    raise ConfigError(f"environment variable {self.token_env} is not set")
+                return value
+            return None
+
+        return load
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        from jobwatch.store.http import HttpSource
+
+        return HttpSource(
+            self.url,
+            name=name,
+            token_loader=self.token_loader(),
+            verify=self.verify,
+            timeout=self.timeout,
+            read_only=read_only or self.read_only,
+        )
+
+
+# -- the whole file ----------------------------------------------------------------
+
+
+def _is_name(name: str) -> bool:
+    return bool(name) and set(name) <= _NAME_CHARS and not name.startswith("-")
+
+
+class Config(BaseModel):
+    """Everything the config file can say; every field has a working default."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    default_sources: list[str] = Field(default_factory=list)
+    refresh: float = Field(default=1.0, ge=0.1, le=3600)
+    theme: str | None = None
+    read_only: bool = False
+    bell: bool = True
+
+    _path: Path | None = PrivateAttr(default=None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _kinds(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for name, raw in value.items():
+            if not _is_name(str(name)):
+                raise ValueError(
+                    f"source name {name!r}: use letters, digits, '-', '_' and '.' only"
+                )
+            if isinstance(raw, SourceConfig):
+                out[name] = raw
+                continue
+            if not isinstance(raw, dict):
+                raise ValueError(f"[sources.{name}] must be a table")
+            kind = raw.get("kind")
+            if kind not in SOURCE_KINDS:
+                known = ", ".join(sorted(SOURCE_KINDS))
+                raise ValueError(f"[sources.{name}] kind {kind!r} is not one of: {known}")
+            out[name] = SOURCE_KINDS[kind].model_validate(raw)
+        return out
+
+    @field_validator("default_sources", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> Config:
+        missing = [n for n in self.default_sources if n not in self.sources]
+        if missing:
+            raise ValueError(f"default_sources names unknown sources: {', '.join(missing)}")
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The file this was read from (``None`` when there was none)."""
+        return self._path
+
+    @property
+    def warnings(self) -> list[str]:
+        """Things the user should fix, for the caller to show (the library never prints)."""
+        return list(self._warnings)
+
+
+def _secret_keys(data: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted keys holding a credential value (not ``token_env``-style references)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{prefix}{key}"
+            if (
+                isinstance(value, str)
+                and value
+                and is_secret_key(str(key))
+                and not str(key).lower().endswith(_REFERENCE_SUFFIXES)
+            ):
+                yield where
+            else:
+                yield from _secret_keys(value, where + ".")
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _secret_keys(item, f"{prefix}{i}.")
+
+
+def _describe_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {msg}" if where else msg)
+    more = f" (and {len(exc.errors()) - 3} more)" if len(exc.errors()) > 3 else ""
+    return "; ".join(problems) + more
+
+
+def parse_config(text: str, *, path: Path | None = None) -> Config:
+    """Validate TOML text; ``path`` is only used for messages and relative paths."""
+    where = str(path) if path else "config"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {clean(_describe_error(exc))}") from None
+
+    warnings: list[str] = []
+    base = path.parent if path else Path.cwd()
+    config.sources = {name: src.rebase(base) for name, src in config.sources.items()}
+    for key in config.model_extra or {}:
+        warnings.append(f"{where}: unknown setting {key!r} (ignored)")
+    for name, src in config.sources.items():
+        for key in src.model_extra or {}:
+            warnings.append(f"{where}: unknown setting {key!r} in [sources.{name}] (ignored)")
+        warnings += src.check()
+    secrets = list(_secret_keys(data))
+    if secrets and path is not None and readable_by_others(path):
+        warnings.append(
+            f"{where} holds secrets ({', '.join(secrets)}) and is readable by other users; "
+            f"chmod 600 {where} or move them to token_env / token_file"
+        )
+    config._path = path
+    config._warnings = warnings
+    return config
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The config from ``path``, else ``$JOBWATCH_CONFIG``, else the default file.
+
+    A file named explicitly must exist; the default one is optional (no file means
+    the defaults: the local store only).
+    """
+    explicit = path
+    if explicit is None and os.environ.get(CONFIG_ENV):
+        explicit = Path(os.environ[CONFIG_ENV])
+    target = (explicit or default_config_path()).expanduser()
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit is not None:
+            raise ConfigError(f"no config file at {target}") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {target}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {target} is not UTF-8 text") from None
+    return parse_config(text, path=target)
