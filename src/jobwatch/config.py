@@ -177,11 +177,8 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-@register_kind
-class JobwatchSourceConfig(SourceConfig):
-    """Another machine's ``jobwatch serve``."""
-
-    KIND: ClassVar[str] = "jobwatch"
+class RemoteSourceConfig(SourceConfig):
+    """A source reached over HTTP(S) with a token: ``jobwatch serve`` or a vendor API."""
 
     url: str
     token_env: str | None = None
@@ -196,7 +193,7 @@ class JobwatchSourceConfig(SourceConfig):
         return check_url(value)
 
     @model_validator(mode="after")
-    def _one_token(self) -> JobwatchSourceConfig:
+    def _one_token(self) -> RemoteSourceConfig:
         given = [k for k in ("token_env", "token_file", "token") if getattr(self, k)]
         if len(given) > 1:
             raise ValueError(f"give only one of token_env, token_file, token (got {given})")
@@ -235,6 +232,13 @@ class JobwatchSourceConfig(SourceConfig):
             return None
 
         return load
+
+
+@register_kind
+class JobwatchSourceConfig(RemoteSourceConfig):
+    """Another machine's ``jobwatch serve``."""
+
+    KIND: ClassVar[str] = "jobwatch"
 
     def build(self, name: str, *, read_only: bool = False) -> Source:
         from jobwatch.store.http import HttpSource
@@ -288,6 +292,8 @@ class Config(BaseModel):
             if not isinstance(raw, dict):
                 raise ValueError(f"[sources.{name}] must be a table")
             kind = raw.get("kind")
+            if kind not in SOURCE_KINDS:
+                import jobwatch.store.vendors  # noqa: F401 - registers the vendor kinds
             if kind not in SOURCE_KINDS:
                 known = ", ".join(sorted(SOURCE_KINDS))
                 raise ValueError(f"[sources.{name}] kind {kind!r} is not one of: {known}")

@@ -12,20 +12,14 @@ own message, so a refusal reads the same locally and remotely.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import functools
-import ipaddress
 import random
-import ssl
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
-from jobwatch import __version__
 from jobwatch.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -34,64 +28,19 @@ from jobwatch.errors import (
     TransitionRefused,
 )
 from jobwatch.models import LogLine, RecordError, Run
-from jobwatch.redact import clean
-from jobwatch.store.health import Backoff
 from jobwatch.store.source import ActionResult, ChangeSet, LogBounds
+from jobwatch.store.transport import (
+    ApiClient,
+    RemoteUnavailable,
+    decode_json,
+    parse_retry_after,
+)
+from jobwatch.store.transport import short as _short
+
+__all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
 
 API = "/api/v1"
 DEFAULT_PAGE = 1000
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_SAFE_AFTER_ANY_METHOD = frozenset({429, 503})
-"""Answers that say the request was not processed, so even a POST may be retried."""
-
-
-class RemoteUnavailable(SourceError):
-    """The server asked us to come back later than one call may wait."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-@functools.cache
-def default_tls() -> ssl.SSLContext:
-    """One verifying TLS context for the process: loading the CA bundle takes tens
-    of milliseconds, too long to repeat for every source and reconnect."""
-    return httpx.create_ssl_context()
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    base = datetime.fromtimestamp(now, UTC) if now is not None else datetime.now(UTC)
-    return max(0.0, (when - base).total_seconds())
-
-
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = clean(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _int(value: Any, what: str) -> int:
@@ -127,63 +76,45 @@ class HttpSource:
         self.name = name or (parts.netloc or self.url)
         self.read_only = read_only
         self.timeout = timeout
-        self.verify = verify
-        self.attempts = max(1, attempts)
-        self.connect_retries = max(0, connect_retries)
-        self.retry_base = retry_base
-        self.retry_cap = retry_cap
-        self.max_retry_after = max_retry_after
         self.page = page
         self._token = token
         self._token_loader = token_loader
-        self._rng = rng or random.Random()
-        self._sleep = sleep
-        self._loopback = is_loopback_host(parts.hostname or "")
-        self._client: httpx.AsyncClient | None = None
+        self._api = ApiClient(
+            self.url + API,
+            name=self.name,
+            headers=self._auth_headers,
+            verify=verify,
+            timeout=timeout,
+            attempts=attempts,
+            connect_retries=connect_retries,
+            retry_base=retry_base,
+            retry_cap=retry_cap,
+            max_retry_after=max_retry_after,
+            rng=rng,
+            sleep=sleep,
+        )
 
     def __repr__(self) -> str:  # never shows the token
         return f"HttpSource({self.name!r}, {self.url!r})"
 
-    # -- lifecycle ---------------------------------------------------------------
-
-    async def open(self) -> None:
-        """Build the client; no request yet, so a server that is down does not
-        stop the monitor from starting (the first poll marks it stale)."""
-        if self._client is not None:
-            return
+    def _auth_headers(self) -> dict[str, str]:
         token = self._token
         if token is None and self._token_loader is not None:
             try:
                 token = self._token_loader()
             except JobwatchError as exc:
                 raise SourceError(f"{self.name}: {exc}") from None
-        headers = {"User-Agent": f"jobwatch/{__version__}", "Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        verify: bool | ssl.SSLContext = self.verify if isinstance(self.verify, bool) else True
-        if verify is True:
-            verify = default_tls()
-        if isinstance(self.verify, str):
-            try:
-                verify = ssl.create_default_context(cafile=self.verify)
-            except (OSError, ssl.SSLError) as exc:
-                message = f"{self.name}: cannot load CA file {self.verify}: {exc}"
-                raise SourceError(message) from None
-        transport = httpx.AsyncHTTPTransport(retries=self.connect_retries, verify=verify)
-        self._client = httpx.AsyncClient(
-            base_url=self.url + API,
-            headers=headers,
-            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-            transport=transport,
-            follow_redirects=False,
-            # Proxies from the environment are for the outside world, never loopback.
-            trust_env=not self._loopback,
-        )
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Build the client; no request yet, so a server that is down does not
+        stop the monitor from starting (the first poll marks it stale)."""
+        await self._api.open()
 
     async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._api.close()
 
     async def __aenter__(self) -> HttpSource:
         await self.open()
@@ -207,64 +138,18 @@ class HttpSource:
         body: dict[str, Any] | None = None,
     ) -> Any:
         """One API call with bounded retries; returns the decoded JSON body."""
-        if self._client is None:
-            await self.open()
-        assert self._client is not None
-        idempotent = method == "GET"
-        backoff = Backoff(base=self.retry_base, cap=self.retry_cap, jitter="full", rng=self._rng)
-        problem = "no attempt made"
-        for attempt in range(1, self.attempts + 1):
-            retry_after: float | None = None
-            try:
-                response = await self._client.request(method, path, params=params, json=body)
-            except httpx.ConnectError as exc:
-                problem = f"cannot connect to {self.url}: {exc or type(exc).__name__}"
-            except httpx.TimeoutException as exc:
-                problem = (
-                    f"{self.url} did not answer within {self.timeout:g}s ({type(exc).__name__})"
-                )
-                if not idempotent and not isinstance(exc, httpx.ConnectTimeout):
-                    raise SourceError(
-                        f"{self.name}: {_short(problem)}; the {path} request "
-                        "may or may not have been applied"
-                    ) from None
-            except httpx.RequestError as exc:
-                problem = f"connection to {self.url} failed: {exc or type(exc).__name__}"
-                if not idempotent:
-                    raise SourceError(f"{self.name}: {_short(problem)}") from None
-            except httpx.InvalidURL as exc:
-                raise SourceError(f"{self.name}: invalid URL: {exc}") from None
-            else:
-                if response.status_code < 300:
-                    return self._decode(response)
-                if response.status_code not in _RETRY_STATUSES or (
-                    not idempotent and response.status_code not in _SAFE_AFTER_ANY_METHOD
-                ):
-                    self._raise_for(response)
-                problem = f"{self.url} answered {response.status_code}"
-                message = self._message(response)
-                if message:
-                    problem += f": {message}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if retry_after is not None and retry_after > self.max_retry_after:
-                    raise RemoteUnavailable(
-                        f"{self.name}: {_short(problem)} (asked to retry in {retry_after:.0f}s)",
-                        retry_after,
-                    )
-            if attempt < self.attempts:
-                # Retry-After is at most max_retry_after here (checked above).
-                await self._sleep(max(backoff.next(), retry_after or 0.0))
-        raise RemoteUnavailable(f"{self.name}: {_short(problem)}", None)
+        response = await self._api.request(
+            method, path, params=params, json=body, describe=self._message
+        )
+        if response.status_code >= 300:
+            self._raise_for(response)
+        return self._decode(response)
 
     def _decode(self, response: httpx.Response) -> Any:
         try:
-            return response.json()
-        except ValueError:
-            kind = response.headers.get("content-type", "no content type")
-            raise SourceError(
-                f"{self.name}: {self.url} sent a response that is not JSON ({_short(kind, 60)}); "
-                "is it a jobwatch server?"
-            ) from None
+            return decode_json(response, self.name)
+        except SourceError as exc:
+            raise SourceError(f"{exc}; is it a jobwatch server?") from None
 
     @staticmethod
     def _error_body(response: httpx.Response) -> dict[str, Any]:

@@ -59,6 +59,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (run_id, seq)
         ) WITHOUT ROWID""",
     ),
+    # Local archive flags for runs that live elsewhere (vendor systems without an
+    # archive of their own): kept here so they survive restarts and can be undone.
+    2: (
+        """CREATE TABLE IF NOT EXISTS remote_flags (
+            source TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            archived_at REAL NOT NULL,
+            PRIMARY KEY (source, run_id)
+        ) WITHOUT ROWID""",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

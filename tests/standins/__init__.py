@@ -1,0 +1,1 @@
+"""Small stand-ins of the vendor APIs, built from their documented payloads."""
