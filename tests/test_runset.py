@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobwatch.models import RunRow, Status
 from jobwatch.runset import SORTS, Filter, RunSet
@@ -157,3 +159,40 @@ def test_marks() -> None:
     assert rs.marked == {("local", "run-0001")}
     rs.toggle_mark(("local", "run-0001"))
     assert rs.marked == set()
+
+
+_change = st.tuples(
+    st.integers(0, 40),
+    st.sampled_from(list(Status)),
+    st.integers(0, 3),
+    st.booleans(),
+    st.integers(0, 5),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    column=st.sampled_from(SORTS),
+    polls=st.lists(st.lists(_change, max_size=80), max_size=6),
+)
+def test_any_sequence_of_polls_matches_a_rebuild(
+    column: str, polls: list[list[tuple[int, Status, int, bool, int]]]
+) -> None:
+    """Repeats within a poll, rows turning archived or filtered out and back, and
+    sort keys that tie: the incremental order is always the rebuilt one."""
+    rs = RunSet()
+    rs.set_sort(column)
+    rs.replace_all([row(i) for i in range(0, 40, 2)])
+    rs.set_filter("!job:job3")
+    for poll in polls:
+        rs.apply(
+            row(i, status, job=f"job{job}", archived=archived, duration_ms=float(when))
+            for i, status, job, archived, when in poll
+        )
+        fresh = RunSet()
+        fresh.set_sort(column)
+        fresh.replace_all(rs.rows.values())
+        fresh.set_filter("!job:job3")
+        assert rs.order == fresh.order
+        for key in rs.order:
+            assert rs.key_at(rs.index_of(key) or 0) == key

@@ -7,6 +7,7 @@ to what changed, and the order is re-sorted only when a sort key moved.
 
 from __future__ import annotations
 
+import bisect
 import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -37,7 +38,7 @@ _STATUS_RANK = {
 }
 _FIELDS = ("status", "job", "source", "id", "problem", "label", "raw")
 _MOVE_ONE_BY_ONE = 64
-"""Up to this many moved rows are bisected into place; beyond, one re-sort is cheaper."""
+"""Up to this many moved rows are bisected into place; beyond, one merge is cheaper."""
 
 
 def _when(row: RunRow) -> float:
@@ -163,9 +164,13 @@ class RunSet:
         return self.rows[self.key_at(index)]
 
     def index_of(self, key: Key) -> int | None:
-        try:
-            i = self.order.index(key)
-        except ValueError:
+        """Where ``key`` is shown, found by bisection on its sort key (keys are
+        unique within a sort key, which always ends with the id)."""
+        sk = self._sk.get(key)
+        if sk is None:
+            return None
+        i = bisect.bisect_left(self.order, sk, key=self._sk.__getitem__)
+        if i >= len(self.order) or self.order[i] != key:
             return None
         return len(self.order) - 1 - i if self.reverse else i
 
@@ -182,8 +187,10 @@ class RunSet:
         """Merge changed rows; returns the keys that turned into a fault (failed,
         timed out, unknown) so the caller can notify. Cost follows the change, not
         the table: rows whose sort key and visibility stay put are not moved."""
-        moved: dict[Key, None] = {}  # ordered and without repeats
+        moved: dict[Key, bool] = {}  # key -> was it in the order before this poll
+        new_sk: dict[Key, tuple[Any, ...]] = {}
         faulted: list[Key] = []
+        key_of, old_sk = self._key_of, self._sk
         for row in rows:
             key = row.key
             old = self.rows.get(key)
@@ -194,13 +201,15 @@ class RunSet:
                 faulted.append(key)
             was = old is not None and self.visible(old)
             now = self.visible(row)
-            new_sk = self._key_of(row)
-            if was != now or (now and self._sk.get(key) != new_sk):
-                moved[key] = None
-            self._sk[key] = new_sk
+            sk = key_of(row)
+            if was != now or (now and new_sk.get(key, old_sk.get(key)) != sk):
+                moved.setdefault(key, was)
+            new_sk[key] = sk
         self.unseen.update(faulted)
         if moved:
-            self._move(list(moved))
+            self._move(moved, new_sk)
+        else:
+            old_sk.update(new_sk)
         return faulted
 
     def _count(self, row: RunRow | None, sign: int) -> None:
@@ -211,20 +220,42 @@ class RunSet:
         else:
             self.counts[row.status] += sign
 
-    def _move(self, keys: list[Key]) -> None:
-        if len(keys) > _MOVE_ONE_BY_ONE or len(keys) * 8 > len(self.order):
-            self._rebuild()
-            return
-        import bisect
-
+    def _move(self, moved: dict[Key, bool], new_sk: dict[Key, tuple[Any, ...]]) -> None:
+        """Cut the moved keys out where their old sort keys say they are, then
+        splice them back in where their new ones say: a few bisections and one
+        copy of the order, never a sort of the whole table."""
         sk = self._sk.__getitem__
-        gone = set(keys)
-        # Removing by value: each visible key is found by bisecting on its old
-        # sort key, which we no longer have, so drop them in one linear pass.
-        self.order = [k for k in self.order if k not in gone]
-        for key in keys:
-            if self.visible(self.rows[key]):
-                bisect.insort(self.order, key, key=sk)
+        order = self.order
+        drop: list[int] = []
+        for key, was in moved.items():
+            if was and key in self._sk:
+                i = bisect.bisect_left(order, self._sk[key], key=sk)
+                if i >= len(order) or order[i] != key:
+                    self._sk.update(new_sk)
+                    self._rebuild()  # never expected; a rebuild is always right
+                    return
+                drop.append(i)
+        drop.sort()
+        kept: list[Key] = []
+        start = 0
+        for i in drop:
+            kept += order[start:i]
+            start = i + 1
+        kept += order[start:]
+        self._sk.update(new_sk)
+        add = sorted((k for k in moved if self.visible(self.rows[k])), key=sk)
+        if not add:
+            self.order = kept
+            return
+        out: list[Key] = []
+        start = 0
+        for key in add:
+            i = bisect.bisect_left(kept, self._sk[key], lo=start, key=sk)
+            out += kept[start:i]
+            out.append(key)
+            start = i
+        out += kept[start:]
+        self.order = out
 
     def _rebuild(self) -> None:
         self.order = [k for k, r in self.rows.items() if self.visible(r)]
