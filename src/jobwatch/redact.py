@@ -9,6 +9,7 @@ credentials. Every output path passes such text through :func:`clean` (strings) 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -71,6 +72,7 @@ _SECRET_WORDS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a field name suggests its value is a credential.
 
