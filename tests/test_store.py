@@ -225,3 +225,21 @@ async def test_migrations_run_forward_and_keep_runs(
     with pytest.raises(NewerStoreError):
         async with SqliteStore(store_path):
             pass
+
+
+async def test_a_cursor_from_a_replaced_store_starts_a_fresh_sync(tmp_path: Path) -> None:
+    """A store file swapped for an older backup has a lower revision than the
+    reader's cursor; the reader gets everything again instead of waiting forever."""
+    async with SqliteStore(tmp_path / "old.db") as old:
+        for i in range(10):
+            await old.add(make(i))
+        cursor = (await old.changes(None)).cursor
+    async with SqliteStore(tmp_path / "new.db") as new:
+        await new.add_many([make(100), make(101)])
+        again = await new.changes(cursor)
+        assert sorted(r.id for r in again.runs) == [make(100).id, make(101).id]
+        assert int(again.cursor) <= await new.revision()
+        rows, row_cursor = await new.row_changes(cursor)
+        assert sorted(r.id for r in rows) == [make(100).id, make(101).id]
+        assert row_cursor == await new.revision()
+        assert (await new.changes(again.cursor)).runs == []

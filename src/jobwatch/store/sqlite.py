@@ -324,8 +324,16 @@ class SqliteStore:
             for row in rows:
                 parsed = self._parse(row)
                 (runs if isinstance(parsed, Run) else errors).append(parsed)
+        if not rows and await self._cursor_from_elsewhere(since):
+            return await self.changes(None, limit)
         new_cursor = rows[-1][1] if rows else since
         return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
+
+    async def _cursor_from_elsewhere(self, since: int) -> bool:
+        """A cursor above this store's revision came from another store (the file
+        was replaced or restored from a backup): the caller must sync afresh, or
+        it would wait for revisions that never come."""
+        return since > 0 and since > await self.revision()
 
     async def row_changes(self, cursor: int | str | None) -> tuple[list[RunRow], int]:
         """Table rows changed after ``cursor``, read from columns (no JSON parsing),
@@ -337,6 +345,8 @@ class SqliteStore:
             rows, revision = await self._rows_where("")
         else:
             rows, revision = await self._rows_where("WHERE revision > ?", (since,))
+            if not rows and await self._cursor_from_elsewhere(since):
+                return await self.row_changes(None)
         return rows, max(revision, since)
 
     async def _rows_where(
