@@ -33,15 +33,25 @@ async def test_revision_counter_gives_incremental_changes(store: SqliteStore) ->
     assert int(delta.cursor) > int(first.cursor)
 
 
-async def test_paging_never_splits_a_revision(store: SqliteStore) -> None:
+async def test_paging_honours_the_limit_inside_one_revision(store: SqliteStore) -> None:
     await store.add_many([make(i) for i in range(10)])  # one revision
     await store.add(make(50))
     await store.add(make(51))
-    page = await store.changes(None, limit=3)
-    assert len(page.runs) == 10 and page.more
-    rest = await store.changes(page.cursor, limit=3)
-    assert [r.id for r in rest.runs] == [make(50).id, make(51).id]
-    assert not rest.more
+    seen: list[str] = []
+    cursor: int | str | None = None
+    for _ in range(10):
+        page = await store.changes(cursor, limit=3)
+        assert len(page.runs) <= 3
+        seen += [r.id for r in page.runs]
+        cursor = page.cursor
+        if not page.more:
+            break
+    assert seen == [make(i).id for i in (*range(10), 50, 51)]
+    assert cursor == await store.revision()
+    await store.add(make(3, Status.FAILED))
+    assert [r.id for r in (await store.changes(cursor, limit=3)).runs] == [make(3).id]
+    with pytest.raises(ValueError):
+        await store.changes("7:x")
 
 
 async def test_logs_by_seq(store: SqliteStore) -> None:

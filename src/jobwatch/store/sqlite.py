@@ -11,12 +11,10 @@ never reaches the user and no write is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +29,7 @@ from jobwatch.errors import (
     StoreError,
     TransitionRefused,
 )
+from jobwatch.gcpause import gc_paused
 from jobwatch.models import (
     ACTIVE,
     Action,
@@ -65,23 +64,22 @@ def _from_epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Building 100k small objects triggers full collections that walk everything
-    built so far (three quarters of the load time, measured); none of it can be
-    garbage yet, so the collector waits until the batch is done."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def parse_cursor(cursor: int | str | None) -> tuple[int, int | None]:
+    """``(revision, rowid)`` from a cursor this store gave out; rowid is set only
+    for a page that ended inside one revision. Anything else is a ``ValueError``."""
+    if cursor is None or cursor == "":
+        return 0, None
+    if isinstance(cursor, int):
+        return cursor, None
+    revision, sep, rowid = cursor.partition(":")
+    if not revision.isdigit() or (sep and not rowid.isdigit()):
+        raise ValueError(f"not a store cursor: {cursor!r}")
+    return int(revision), int(rowid) if sep else None
 
 
 class SqliteStore:
@@ -293,40 +291,39 @@ class SqliteStore:
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """Runs whose revision is above ``cursor``, oldest change first.
 
-        With ``limit``, a page never splits one revision (a bulk write shares one),
-        so the returned cursor is always safe to resume from.
+        ``limit`` is honoured even inside one revision (a bulk load of 100k runs
+        shares one): a page that ends mid-revision returns the cursor
+        ``"<revision>:<rowid>"``, and the next page resumes right after that row.
+        A revision is written in one transaction, so nothing can slip in between.
         """
         await self._maybe_reap()
-        since = int(cursor or 0)
+        since, after_row = parse_cursor(cursor)
         sql = (
-            f"SELECT {_RUN_COLS}, runs.rowid FROM {_RUNS} WHERE revision > ? "
+            f"SELECT {_RUN_COLS}, runs.rowid FROM {_RUNS} "
+            "WHERE revision >= ? AND NOT (revision = ? AND runs.rowid <= ?) "
             "ORDER BY revision, runs.rowid"
         )
+        params: tuple[int, ...] = (since, since, after_row if after_row is not None else 1 << 62)
         if limit is None:
-            rows = await self._fetchall(sql, (since,))
+            rows = await self._fetchall(sql, params)
         else:
-            rows = await self._fetchall(sql + " LIMIT ?", (since, limit))
-        more = False
-        if limit is not None and len(rows) == limit:
-            last_rev, last_rowid = rows[-1][1], rows[-1][5]
-            rows += await self._fetchall(
-                f"SELECT {_RUN_COLS}, runs.rowid FROM {_RUNS} WHERE revision = ? "
-                "AND runs.rowid > ? ORDER BY runs.rowid",
-                (last_rev, last_rowid),
-            )
-            more = (
-                await self._fetchone("SELECT 1 FROM runs WHERE revision > ? LIMIT 1", (last_rev,))
-                is not None
-            )
+            rows = await self._fetchall(sql + " LIMIT ?", (*params, limit + 1))
+        more = limit is not None and len(rows) > limit
+        if more:
+            following, rows = rows[-1], rows[:-1]
         runs: list[Run] = []
         errors: list[RecordError] = []
-        with _gc_paused():
+        with gc_paused():
             for row in rows:
                 parsed = self._parse(row)
                 (runs if isinstance(parsed, Run) else errors).append(parsed)
         if not rows and await self._cursor_from_elsewhere(since):
             return await self.changes(None, limit)
-        new_cursor = rows[-1][1] if rows else since
+        new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
+        if rows:
+            last_rev, last_rowid = rows[-1][1], rows[-1][5]
+            mid_revision = more and following[1] == last_rev
+            new_cursor = f"{last_rev}:{last_rowid}" if mid_revision else last_rev
         return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
 
     async def _cursor_from_elsewhere(self, since: int) -> bool:
@@ -339,7 +336,7 @@ class SqliteStore:
         """Table rows changed after ``cursor``, read from columns (no JSON parsing),
         and the next cursor: the monitor's fast path at 100k runs."""
         await self._maybe_reap()
-        since = int(cursor or 0)
+        since, _ = parse_cursor(cursor)
         # The first sync scans the table in storage order, which beats the index.
         if since == 0:
             rows, revision = await self._rows_where("")
@@ -362,7 +359,7 @@ class SqliteStore:
         )
         statuses = {s.value: s for s in Status}
         unknown = Status.UNKNOWN
-        with _gc_paused():
+        with gc_paused():
             out = [
                 RunRow(
                     r[0],
