@@ -48,19 +48,19 @@ def _when(row: RunRow) -> float:
 def sort_key(column: str) -> Callable[[RunRow], tuple[Any, ...]]:
     """Ascending key for ``column``; newest-first is built in where it is expected."""
     if column == "started":
-        return lambda r: (-_when(r), r.id)
+        return lambda r: (-_when(r), r.id, r.source)
     if column == "status":
-        return lambda r: (_STATUS_RANK.get(r.status, 99), -_when(r), r.id)
+        return lambda r: (_STATUS_RANK.get(r.status, 99), -_when(r), r.id, r.source)
     if column == "duration":
-        return lambda r: (-(r.duration_ms or 0.0), -_when(r), r.id)
+        return lambda r: (-(r.duration_ms or 0.0), -_when(r), r.id, r.source)
     if column == "source":
         return lambda r: (r.source, -_when(r), r.id)
     if column == "job":
-        return lambda r: ((r.job or r.label or "").lower(), -_when(r), r.id)
+        return lambda r: ((r.job or r.label or "").lower(), -_when(r), r.id, r.source)
     if column == "problem":
-        return lambda r: (r.problem is None, r.problem or "", -_when(r), r.id)
+        return lambda r: (r.problem is None, r.problem or "", -_when(r), r.id, r.source)
     if column == "id":
-        return lambda r: (r.id,)
+        return lambda r: (r.id, r.source)
     raise ValueError(f"unknown sort column {column!r} (one of {', '.join(SORTS)})")
 
 
