@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobwatch import __version__, render
 from jobwatch.config import Config, load_config
@@ -33,6 +34,9 @@ from jobwatch.store import SqliteStore
 from jobwatch.store.health import Backoff
 from jobwatch.store.multi import describe_error, known_spec, open_sources, sync
 from jobwatch.store.source import Source
+
+if TYPE_CHECKING:
+    from jobwatch.tui.app import JobwatchApp
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -64,21 +68,26 @@ class Selection:
         return len(self.sources) > 1
 
 
-def selection(args: argparse.Namespace, *, filters_ok: bool = False) -> Selection:
-    """Build (not open) the selected sources and print the config's warnings.
-
-    The monitor calls this too: ``MultiSource(selection(args).sources)``.
-    """
+def selection(
+    args: argparse.Namespace,
+    *,
+    filters_ok: bool = False,
+    warn: bool = True,
+    read_only: bool = False,
+) -> Selection:
+    """Build (not open) the selected sources; ``warn`` prints the config's warnings
+    on stderr (the monitor shows them as a toast instead)."""
     config_file = getattr(args, "config", None)
     config = load_config(Path(config_file).expanduser() if config_file else None)
-    for warning in config.warnings:
-        print(f"jobwatch: warning: {clean(warning)}", file=sys.stderr)
+    if warn:
+        for warning in config.warnings:
+            print(f"jobwatch: warning: {clean(warning)}", file=sys.stderr)
     specs = list(getattr(args, "source", None) or [])
     filters: list[str] = []
     if filters_ok:
         filters = [s for s in specs if not known_spec(s, config)]
         specs = [s for s in specs if known_spec(s, config)]
-    sources = open_sources(config, specs, store=getattr(args, "store", None))
+    sources = open_sources(config, specs, store=getattr(args, "store", None), read_only=read_only)
     return Selection(config, sources, filters)
 
 
@@ -450,18 +459,74 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
-async def cmd_monitor(args: argparse.Namespace) -> int:
-    """``jobwatch`` with no verb: the Textual monitor (imported only when needed,
-    so the scripting verbs start fast)."""
+@dataclass
+class MonitorOptions:
+    """What the monitor is started with: the selected sources and the settings,
+    command-line flags over the config file over the defaults."""
+
+    sources: list[Source]
+    refresh: float
+    theme: str | None
+    read_only: bool
+    bell: bool
+    warnings: list[str]
+
+
+def monitor_options(args: argparse.Namespace) -> MonitorOptions:
+    """The monitor's sources and settings from ``args`` and the config file.
+
+    Sources are chosen as for every verb (``--store``, ``--source``, the config's
+    ``default_sources``, else the local store); the config's warnings go to the
+    monitor (a toast), not to a terminal it is about to take over.
+    """
+    flag_read_only = bool(getattr(args, "read_only", False))
+    sel = selection(args, warn=False, read_only=flag_read_only)
+    config = sel.config
+    refresh = getattr(args, "refresh", None)
+    bell = getattr(args, "bell", None)
+    return MonitorOptions(
+        sources=sel.sources,
+        refresh=config.refresh if refresh is None else refresh,
+        theme=getattr(args, "theme", None) or config.theme,
+        read_only=flag_read_only or config.read_only,
+        bell=config.bell if bell is None else bell,
+        warnings=config.warnings,
+    )
+
+
+def monitor_app(options: MonitorOptions) -> JobwatchApp:
+    """The monitor over ``options`` (built, not started)."""
     from jobwatch.tui.app import JobwatchApp
 
-    store = SqliteStore(_store_path(args), create=False, read_only=args.read_only)
-    await store.open()
-    try:
-        app = JobwatchApp([store], refresh=args.refresh, read_only=args.read_only, theme=args.theme)
-        await app.run_async()
-    finally:
-        await store.close()
+    return JobwatchApp(
+        options.sources,
+        refresh=options.refresh,
+        theme=options.theme,
+        read_only=options.read_only,
+        bell=options.bell,
+        warnings=options.warnings,
+    )
+
+
+async def _close_quietly(source: Source) -> None:
+    with contextlib.suppress(Exception):
+        await source.close()
+
+
+async def cmd_monitor(args: argparse.Namespace) -> int:
+    """``jobwatch`` with no verb: the Textual monitor (imported only when needed,
+    so the scripting verbs start fast).
+
+    One source is opened first, as the verbs do, so a missing store is one clear
+    error. Of several, none is opened here: the monitor opens each on its first
+    poll, and one that fails shows as stale and is retried with back-off."""
+    options = monitor_options(args)
+    async with contextlib.AsyncExitStack() as stack:
+        for source in options.sources:
+            stack.push_async_callback(_close_quietly, source)
+        if len(options.sources) == 1:
+            await options.sources[0].open()
+        await monitor_app(options).run_async()
     return 0
 
 
@@ -506,7 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"jobwatch {__version__}")
     parser.add_argument(
-        "--refresh", type=float, default=1.0, metavar="SECONDS", help="poll interval"
+        "--refresh",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="poll interval (default: refresh in the config, else 1)",
     )
     parser.add_argument(
         "--theme",
@@ -516,7 +585,15 @@ def build_parser() -> argparse.ArgumentParser:
         "jobwatch-mono, or a user theme",
     )
     parser.add_argument(
-        "--read-only", action="store_true", help="watch only: abort and archive are disabled"
+        "--read-only",
+        action="store_true",
+        help="watch only: abort and archive are disabled (also read_only in the config)",
+    )
+    parser.add_argument(
+        "--bell",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ring the terminal bell when a run fails (default: bell in the config, else on)",
     )
     parser.set_defaults(func=cmd_monitor)
     verbs = parser.add_subparsers(title="verbs", metavar="VERB")

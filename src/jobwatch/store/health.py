@@ -9,6 +9,8 @@ retry in 8 s" next to the last runs they know.
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -111,3 +113,40 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+@dataclass(slots=True)
+class Tracker:
+    """One source's health and back-off together: whether it is due for a try, and
+    what a success or a failure does to both. Shared by every poller (the CLI's
+    :class:`~jobwatch.store.multi.MultiSource` and the monitor's feeds), so a
+    source is marked stale, backed off and recovered the same way everywhere."""
+
+    health: SourceHealth = field(default_factory=SourceHealth)
+    backoff: Backoff = field(default_factory=Backoff)
+    due_at: float = 0.0
+    """``clock()`` time of the next try while failing; 0 when healthy."""
+    clock: Callable[[], float] = time.monotonic
+
+    def due(self) -> bool:
+        return self.due_at <= self.clock()
+
+    def wait(self) -> float | None:
+        """Seconds until the next try of a failing source (``None`` when healthy)."""
+        return max(0.0, self.due_at - self.clock()) if self.due_at > 0 else None
+
+    def failed(self, message: str, *, retry_after: float | None = None) -> float:
+        """Mark it stale (since the first failure) and schedule the next try; a
+        server's ``Retry-After`` is honoured up to the back-off's cap."""
+        delay = self.backoff.next(at_least=retry_after)
+        self.health.mark_failed(message, delay)
+        self.due_at = self.clock() + delay
+        return delay
+
+    def succeeded(self) -> bool:
+        """Mark it fresh; ``True`` when it had been failing (it just recovered)."""
+        recovered = self.health.stale
+        self.health.mark_ok()
+        self.backoff.reset()
+        self.due_at = 0.0
+        return recovered

@@ -27,7 +27,7 @@ from jobwatch.errors import AmbiguousRunId, JobwatchError, RunNotFound, SourceEr
 from jobwatch.models import RecordError, Run
 from jobwatch.paths import default_store_path
 from jobwatch.redact import clean
-from jobwatch.store.health import Backoff, SourceHealth
+from jobwatch.store.health import Backoff, SourceHealth, Tracker
 from jobwatch.store.source import ActionResult, ChangeSet, Source
 
 DEFAULT_PAGE = 1000
@@ -175,15 +175,21 @@ class SourceState:
     """What the poller knows about one source."""
 
     source: Source
-    health: SourceHealth = field(default_factory=SourceHealth)
-    backoff: Backoff = field(default_factory=Backoff)
+    tracker: Tracker = field(default_factory=Tracker)
     cursor: int | str | None = None
     runs: dict[str, Run] = field(default_factory=dict)
     errors: dict[str, RecordError] = field(default_factory=dict)
     opened: bool = False
     synced: bool = False
     busy: bool = False
-    due: float = 0.0  # monotonic time of the next try while failing
+
+    @property
+    def health(self) -> SourceHealth:
+        return self.tracker.health
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.tracker.backoff
 
 
 @dataclass
@@ -228,9 +234,11 @@ class MultiSource:
         rng = rng or random.Random()
         self.page = page
         self.max_pages = max(1, max_pages)
-        self._clock = clock
         self._states: dict[str, SourceState] = {
-            s.name: SourceState(s, backoff=Backoff(base=backoff_base, cap=backoff_cap, rng=rng))
+            s.name: SourceState(
+                s,
+                Tracker(backoff=Backoff(base=backoff_base, cap=backoff_cap, rng=rng), clock=clock),
+            )
             for s in sources
         }
 
@@ -270,23 +278,19 @@ class MultiSource:
 
     def _failed(self, state: SourceState, exc: BaseException) -> str:
         message = describe_error(exc)
-        delay = state.backoff.next(at_least=getattr(exc, "retry_after", None))
-        state.health.mark_failed(message, delay)
-        state.due = self._clock() + delay
+        state.tracker.failed(message, retry_after=getattr(exc, "retry_after", None))
         return message
 
     async def poll(self) -> PollReport:
         """Read what changed in every source that is due (all healthy ones, and
         failing ones whose back-off has passed), concurrently."""
-        now = self._clock()
-        due = [st for st in self._states.values() if not st.busy and st.due <= now]
+        due = [st for st in self._states.values() if not st.busy and st.tracker.due()]
         report = PollReport()
         await asyncio.gather(*(self._poll_one(st, report) for st in due))
         return report
 
     async def _poll_one(self, state: SourceState, report: PollReport) -> None:
         state.busy = True
-        was_failing = state.health.stale
         name = state.source.name
         try:
             if not state.opened:
@@ -305,10 +309,7 @@ class MultiSource:
         except Exception as exc:
             report.failed[name] = self._failed(state, exc)
         else:
-            state.health.mark_ok()
-            state.backoff.reset()
-            state.due = 0.0
-            if was_failing:
+            if state.tracker.succeeded():
                 report.recovered.append(name)
         finally:
             state.busy = False
@@ -351,9 +352,8 @@ class MultiSource:
 
     def next_wait(self, refresh: float) -> float:
         """Seconds until something is due: ``refresh``, or sooner for a retry."""
-        now = self._clock()
         waits = [refresh]
-        waits += [st.due - now for st in self._states.values() if st.due > 0]
+        waits += [w for st in self._states.values() if (w := st.tracker.wait()) is not None]
         return max(0.01, min(waits))
 
     # -- what is known -------------------------------------------------------------

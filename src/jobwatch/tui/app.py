@@ -27,11 +27,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from jobwatch.errors import JobwatchError
+from jobwatch.gcpause import gc_paused
 from jobwatch.models import Action, RunRow, Status, refusal
 from jobwatch.redact import clean
 from jobwatch.render import GLYPHS
 from jobwatch.runset import Key, RunSet
-from jobwatch.store.health import Backoff, SourceHealth
+from jobwatch.store.health import Backoff, SourceHealth, Tracker
+from jobwatch.store.multi import describe_error
 from jobwatch.store.source import Source
 from jobwatch.tui.confirm import ConfirmScreen
 from jobwatch.tui.detail import DetailPane
@@ -45,30 +47,54 @@ FIRST_SCREEN_ROWS = 300
 MAX_PAGES = 1000
 """Bound on pages followed in one poll of a paged source."""
 TOASTS_PER_POLL = 3
+GC_PAUSE_ROWS = 1000
+"""Polls with at least this many rows are applied with the cyclic collector paused."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Feed:
-    """One source as the monitor sees it: where its poll resumes and its health."""
+    """One source as the monitor sees it: where its poll resumes and its health.
+
+    Health and back-off are the headless :class:`~jobwatch.store.health.Tracker`
+    that :class:`~jobwatch.store.multi.MultiSource` uses too. The monitor does not
+    poll through ``MultiSource`` itself: that keeps every source's full ``Run``
+    models, which at 100k runs is the parse time and memory the table's
+    ``RunRow`` fast path (``newest_rows``/``row_changes``) exists to avoid, and
+    the monitor's ``RunSet`` already holds the last known rows of every source.
+    """
 
     source: Source
     cursor: int | str | None = None
     synced: bool = False
     partial: bool = False
-    health: SourceHealth = field(default_factory=SourceHealth)
-    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
+    tracker: Tracker = field(default_factory=lambda: Tracker(backoff=Backoff(base=1.0, cap=60.0)))
     broken: int = 0
+    label: str | None = None
+    """With several sources open, every row is stamped with its source's name, so
+    rows are keyed by (source name, run id) and two sources' ids never collide."""
+    busy: bool = False
 
     @property
     def name(self) -> str:
         return self.source.name
 
+    @property
+    def health(self) -> SourceHealth:
+        return self.tracker.health
+
     def due(self) -> bool:
-        retry = self.health.next_retry_at
-        return retry is None or datetime.now(retry.tzinfo) >= retry
+        return not self.busy and self.tracker.due()
 
     async def fetch(self) -> list[RunRow]:
         """Rows changed since the last poll, by the cheapest path the source has."""
+        rows = await self._fetch()
+        if self.label is not None:
+            # Fresh objects built for this poll and not shared yet: relabel in place.
+            for row in rows:
+                row.source = self.label
+        return rows
+
+    async def _fetch(self) -> list[RunRow]:
         source: Any = self.source
         await source.open()  # no-op when open; reconnects a source that failed to open
         if not self.synced and not self.partial and hasattr(source, "newest_rows"):
@@ -90,6 +116,23 @@ class Feed:
                 break
         return rows
 
+    async def poll(self) -> tuple[list[RunRow], bool] | None:
+        """Changed rows and whether this was the first load, or ``None`` when the
+        source failed (it is then marked stale and retried after its back-off)."""
+        self.busy = True
+        try:
+            rows = await self.fetch()
+        except Exception as exc:  # a source failing never stops the others
+            self.tracker.failed(describe_error(exc), retry_after=getattr(exc, "retry_after", None))
+            return None
+        finally:
+            self.busy = False
+        first = not self.synced
+        if not self.partial or self.cursor is not None:
+            self.synced = True
+        self.tracker.succeeded()
+        return rows, first
+
 
 class MainScreen(Screen[None]):
     """Stacks the panes on a small terminal and lays them side by side on a big one."""
@@ -107,7 +150,7 @@ class MainScreen(Screen[None]):
             id="filter",
             select_on_focus=False,
         )
-        yield RunsTable(app.runs, id="runs", clock=app.clock)
+        yield RunsTable(app.runs, id="runs", clock=app.clock, several=len(app.feeds) > 1)
         with Horizontal(id="panes", classes="-show-log"):
             yield DetailPane(id="detail")
             with Vertical(id="logpane"):
@@ -156,17 +199,22 @@ class JobwatchApp(App[None]):
         theme: str | None = None,
         bell: bool = True,
         keymap: dict[str, str] | None = None,
+        warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.clock = clock
         self.feeds = [Feed(source) for source in sources]
+        self._by_name: dict[str, Feed] = {}
+        if len(self.feeds) > 1:
+            for feed in self.feeds:
+                feed.label = feed.name
+                self._by_name[feed.name] = feed
         self.refresh_s = max(0.1, refresh)
         self.read_only = read_only
         self.bell_enabled = bell
         self.bells = 0
         self.runs = RunSet()
-        self.owner: dict[Key, Feed] = {}
         self.synced = asyncio.Event()
         self.last_poll: datetime | None = None
         self.loaded_key: Key | None = None
@@ -174,7 +222,8 @@ class JobwatchApp(App[None]):
         self.poll_ms = 0.0
         self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._warnings = register_all(self)
+        self._fetching: set[asyncio.Task[None]] = set()
+        self._warnings = [*warnings, *register_all(self)]
         name, warning = pick_theme(theme, self.available_themes)
         if warning:
             self._warnings.append(warning)
@@ -214,46 +263,83 @@ class JobwatchApp(App[None]):
     # -- polling -------------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
-        """Poll, then wait: the next poll is scheduled after this one finished."""
-        while True:
-            await self.poll_once()
-            if not all(f.synced for f in self.feeds):
-                continue  # the first screen is painted; load the rest straight away
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.refresh_s)
-            self._wake.clear()
+        """Poll, then wait: the next poll is scheduled after this one finished.
 
-    async def poll_once(self) -> None:
-        """One poll of every due source; applies only what changed."""
+        A source slower than ``refresh`` finishes in the background (its rows are
+        applied when they arrive) and is skipped until then, so one hanging server
+        never holds up the others."""
+        try:
+            while True:
+                await self.poll_once(wait=self.refresh_s)
+                if any(f.due() and not f.synced for f in self.feeds):
+                    continue  # the first screen is painted; load the rest straight away
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait())
+                self._wake.clear()
+        finally:
+            for task in list(self._fetching):
+                task.cancel()
+
+    def _next_wait(self) -> float:
+        """``refresh``, or sooner when a failing source is due for a retry."""
+        waits = [self.refresh_s]
+        waits += [w for f in self.feeds if (w := f.tracker.wait()) is not None]
+        return max(0.05, min(waits))
+
+    async def poll_once(self, *, wait: float | None = None) -> None:
+        """One poll of every due source, concurrently; applies only what changed.
+
+        Returns when every source answered, or after ``wait`` seconds: a source
+        still busy then goes on in the background and is applied when it answers.
+        """
         async with self._poll_lock:
             started = time.perf_counter()
+            tasks = []
             for feed in self.feeds:
-                if not feed.due():
-                    continue
-                try:
-                    rows = await feed.fetch()
-                except Exception as exc:  # a source failing never stops the others
-                    delay = feed.backoff.next()
-                    feed.health.mark_failed(clean(str(exc)) or type(exc).__name__, delay)
-                    continue
-                first = not feed.synced
-                if not feed.partial or feed.cursor is not None:
-                    feed.synced = True
-                feed.health.mark_ok()
-                feed.backoff.reset()
-                self._apply(feed, rows, first=first)
-            if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
-                self.synced.set()
+                if feed.due():
+                    feed.busy = True  # not picked again while this poll is running
+                    task = asyncio.create_task(self._poll_feed(feed))
+                    self._fetching.add(task)
+                    task.add_done_callback(self._fetched)
+                    tasks.append(task)
+            if tasks:
+                done, _ = await asyncio.wait(tasks, timeout=wait)
+                for task in done:
+                    task.result()  # a bug in applying rows is raised, not swallowed
             await self._poll_log()
             self.last_poll = datetime.fromtimestamp(self.clock(), UTC).astimezone()
             self.poll_ms = (time.perf_counter() - started) * 1000
             self.update_status()
 
+    async def _poll_feed(self, feed: Feed) -> None:
+        result = await feed.poll()
+        if result is not None:
+            rows, first = result
+            self._apply(feed, rows, first=first)
+        if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
+            self.synced.set()
+
+    def _fetched(self, task: asyncio.Task[None]) -> None:
+        """A feed's poll ended; one that outlived its poll_once updates the screen."""
+        self._fetching.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self.log.error("poll failed", task.exception())
+        if not self._poll_lock.locked():  # else poll_once updates the status line itself
+            self.update_status()
+            self._wake.set()  # a first sync may need its next page
+
     def _apply(self, feed: Feed, rows: list[RunRow], *, first: bool) -> None:
         if not rows:
             return
-        for row in rows:
-            self.owner[row.key] = feed
+        if len(rows) < GC_PAUSE_ROWS:
+            self._apply_rows(rows, first=first)
+            return
+        with gc_paused():  # a big batch allocates a lot and frees nothing yet
+            self._apply_rows(rows, first=first)
+
+    def _apply_rows(self, rows: list[RunRow], *, first: bool) -> None:
         table = self._table()
         if not self.runs.rows:
             self.runs.replace_all(rows)
@@ -273,10 +359,20 @@ class JobwatchApp(App[None]):
             log = self.main.query_one(LogView)
         except Exception:
             return
+        if any(f.source is log.source and f.health.stale for f in self.feeds):
+            return  # its source is down: no need to wait for it again before retrying
         try:
             await log.poll()
         except Exception as exc:
             log.note = f"logs unavailable: {clean(str(exc))}"
+
+    def feed_for(self, key: Key | None) -> Feed | None:
+        """The source that owns a run: where its detail, log and actions go."""
+        if key is None or key not in self.runs.rows:
+            return None
+        if not self._by_name:
+            return self.feeds[0] if self.feeds else None
+        return self._by_name.get(key[0])
 
     def _announce(self, keys: list[Key]) -> None:
         """A watched run just failed: toast, bell, and the unseen counter."""
@@ -302,8 +398,9 @@ class JobwatchApp(App[None]):
     # -- status line ---------------------------------------------------------------
 
     def update_status(self) -> None:
-        """Flags first (they change what you see), then counts, unseen failures,
-        each source's health and the last poll: an 80-column line cuts the end."""
+        """Flags and failing sources first (they change what you see), then unseen
+        failures, counts, the healthy sources and the last poll: an 80-column line
+        cuts the end."""
         try:
             status = self.main.query_one("#status", Static)
         except Exception:
@@ -322,6 +419,11 @@ class JobwatchApp(App[None]):
             flags.append(f"{len(self.runs.marked)} marked")
         if flags:
             text.append(" · ".join(clean(f) for f in flags) + " │ ", style="bold")
+        for feed in self.feeds:
+            if not feed.health.ok:
+                state = feed.health.describe()
+                text.append(f"[{clean(feed.name)}: {state}]", style="bold reverse")
+                text.append(" ")
         if self.runs.unseen:
             text.append(f"! {len(self.runs.unseen)} unseen ", style="bold reverse")
             text.append(" ")
@@ -332,13 +434,11 @@ class JobwatchApp(App[None]):
                 color = colors.get(f"status-{s.value}")
                 text.append(f"{GLYPHS[s]} {count:,} {s.value}  ", style=color or "")
         for feed in self.feeds:
-            state = feed.health.describe()
-            text.append(
-                f"[{clean(feed.name)}: {state}] ", style="" if feed.health.ok else "bold reverse"
-            )
+            if feed.health.ok:
+                text.append(f"[{clean(feed.name)}: ok] ")
         if self.last_poll:
             text.append(f"{self.last_poll:%H:%M:%S} /{self.refresh_s:g}s")
-        status.update(text)
+        status.update(text, layout=False)  # one line of a fixed height: no relayout
 
     # -- selection -----------------------------------------------------------------
 
@@ -359,7 +459,7 @@ class JobwatchApp(App[None]):
     async def _load_selected(self, key: Key | None) -> None:
         detail = self.main.query_one(DetailPane)
         log = self.main.query_one(LogView)
-        feed = self.owner.get(key) if key else None
+        feed = self.feed_for(key)
         if key is None or feed is None:
             detail.show(None)
             await log.show_run(None, None)
@@ -492,7 +592,7 @@ class JobwatchApp(App[None]):
         verb = action.value
         if self.read_only:
             self.notify(
-                f"read-only mode: {verb} is disabled (jobwatch was started with --read-only)",
+                f"read-only mode: {verb} is disabled (--read-only, or read_only in the config)",
                 severity="warning",
             )
             return
@@ -505,7 +605,7 @@ class JobwatchApp(App[None]):
         for key in targets:
             row = self.runs.rows[key]
             reason = refusal(action, row)
-            feed = self.owner.get(key)
+            feed = self.feed_for(key)
             if reason is None and feed is not None and feed.source.read_only:
                 reason = f"cannot {verb} {row.id}: source {feed.name} is read-only"
             if reason:
@@ -568,8 +668,9 @@ class JobwatchApp(App[None]):
     async def _perform(self, action: Action, keys: list[Key]) -> None:
         done, failed = 0, []
         for key in keys:
-            feed = self.owner.get(key)
+            feed = self.feed_for(key)
             if feed is None:
+                failed.append(f"{key[1]}: no longer shown")
                 continue
             source = feed.source
             try:

@@ -76,6 +76,8 @@ _ALL_COLUMNS = (
     Column("problem", "PROBLEM", 16),
 )
 _OPTIONAL = ("source", "progress")  # dropped, in this order, when the screen is narrow
+_OPTIONAL_SEVERAL = ("progress", "problem", "source")
+"""With several sources open, which one a run comes from matters more."""
 _SORT_COLUMN = {
     "started": "started",
     "status": "status",
@@ -87,10 +89,10 @@ _SORT_COLUMN = {
 }
 
 
-def layout(width: int) -> list[Column]:
+def layout(width: int, *, several: bool = False) -> list[Column]:
     """Columns that fit ``width``; the job column gets whatever is left."""
     columns = list(_ALL_COLUMNS)
-    for name in _OPTIONAL:
+    for name in _OPTIONAL_SEVERAL if several else _OPTIONAL:
         fixed = sum(c.width + 1 for c in columns)
         if fixed + 12 <= width:
             break
@@ -137,14 +139,17 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         name: str | None = None,
         id: str | None = None,
         clock: Callable[[], float] = time.time,
+        several: bool = False,
     ) -> None:
         super().__init__(name=name, id=id)
         self.runs = runs
         self.clock = clock
+        self.several = several
+        """Several sources are shown: keep the source column over others."""
         self.cursor_key: Key | None = None
         self._cursor = 0
         self._flash: dict[Key, float] = {}
-        self._columns: list[Column] = layout(80)
+        self._columns: list[Column] = layout(80, several=several)
 
     # -- data ----------------------------------------------------------------------
 
@@ -152,7 +157,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         self.set_interval(1.0, self._tick, name="runs-table tick")
 
     def on_resize(self, event: events.Resize) -> None:
-        self._columns = layout(self.size.width)
+        self._columns = layout(self.size.width, several=self.several)
         self._sync_size()
 
     def _sync_size(self) -> None:
