@@ -339,7 +339,7 @@ class VendorSource:
         more = False
         if limit is not None and len(changed) > limit:
             changed, more = changed[:limit], True
-        upto = changed[-1][0] if changed else since if more else self._revision
+        upto = changed[-1][0] if more else self._revision
         errors = [err for rev, err in self._errors.values() if since < rev <= upto]
         return ChangeSet(
             runs=[self._runs[run_id] for _, run_id in changed],
