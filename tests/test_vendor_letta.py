@@ -1,0 +1,682 @@
+"""The Letta adapter against a stand-in Letta API served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+
+from jobwatch.config import parse_config
+from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.models import RecordError, Run, Status
+from jobwatch.store.transport import ApiClient
+from jobwatch.store.vendors.letta import (
+    STATUS,
+    STOP_REASON_STATUS,
+    LettaConfig,
+    LettaSource,
+    message_lines,
+    parse_record,
+)
+from standins.letta import TOKEN, LettaStandIn, batch_messages, letta_messages
+from standins.server import AsgiServer, serving
+
+AGENT = "agent-7f3c2a10-1111-4000-8000-000000000001"
+
+
+@pytest.fixture
+def standin() -> LettaStandIn:
+    """Three runs, a job and two batches (one finished, so the batch list hides it)."""
+    s = LettaStandIn()
+    s.add_run("completed")
+    s.add_run(
+        "failed",
+        stop_reason="llm_api_error",
+        metadata={"run_type": "send_message_async", "error": "OpenAI answered 503: overloaded"},
+    )
+    running = s.add_run("running", completed_at=None, total_duration_ns=None)
+    s.messages[running["id"]] = letta_messages(running["id"], AGENT)
+    s.add_job("completed")
+    batch = s.add_job("running", job_type="batch", agent_id=AGENT)
+    s.batch_messages[batch["id"]] = batch_messages(AGENT)
+    s.add_job("completed", job_type="batch")
+    return s
+
+
+@pytest.fixture
+def server(standin: LettaStandIn) -> Iterator[AsgiServer]:
+    with serving(standin.app) as srv:
+        yield srv
+
+
+def make(server: AsgiServer, tmp_path: Path, **settings_: Any) -> LettaSource:
+    config = LettaConfig(
+        kind="letta", url=server.url, token=TOKEN, flags_store=tmp_path / "flags.db", **settings_
+    )
+    return config.build("letta")
+
+
+def ids(rows: list[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in rows]
+
+
+# -- polling -----------------------------------------------------------------------------
+
+
+async def test_first_sync_reads_every_kind(standin: LettaStandIn, server: AsgiServer, tmp_path):
+    async with make(server, tmp_path) as source:
+        first = await source.changes(None)
+    got = {r.id: r for r in first.runs}
+    runs, jobs = standin.runs, standin.jobs
+    # The finished batch is not in Letta's batch list (it only shows created/running).
+    assert set(got) == {*ids(runs), jobs[0]["id"], jobs[1]["id"]}
+    assert first.errors == []
+    assert [got[r["id"]].status for r in runs] == [
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.RUNNING,
+    ]
+    assert got[jobs[0]["id"]].type == "job" and got[jobs[0]["id"]].status is Status.SUCCEEDED
+    batch = got[jobs[1]["id"]]
+    assert (batch.type, batch.status, batch.job) == ("batch", Status.RUNNING, AGENT)
+    done = got[runs[0]["id"]]
+    assert done.type == "run" and done.job == AGENT and done.label == AGENT
+    assert done.ttft_ms == 850.0 and done.duration_ms == 42_000.0
+    assert done.reason is not None and done.reason.type == "end_turn"
+    assert done.config is not None and done.config["request_config"]["use_assistant_message"]
+    assert done.ended_at is not None and done.updated_at is None  # a Run has no updated_at
+    assert got[jobs[0]["id"]].owner == "user-00000000-0000-4000-8000-000000000000"
+    # One newest-first page per kind, each bounded by the page size.
+    lists = [s for s in standin.requests if s.path.endswith(("/runs/", "/jobs/", "/batches"))]
+    assert [(s.path, s.param("order"), s.param("limit")) for s in lists] == [
+        ("/v1/runs/", "desc", "100"),
+        ("/v1/jobs/", "desc", "100"),
+        ("/v1/messages/batches", "desc", "100"),
+    ]
+    assert all(s.headers["authorization"] == f"Bearer {TOKEN}" for s in standin.requests)
+
+
+async def test_first_sync_is_bounded_by_max_runs_and_page_size(tmp_path):
+    standin = LettaStandIn()
+    made = [standin.add_run("completed") for _ in range(7)]
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs"], max_runs=5, page_size=2) as source:
+            first = await source.changes(None)
+    newest_five = ids(made)[::-1][:5]
+    assert sorted(r.id for r in first.runs) == sorted(newest_five)
+    pages = standin.seen("/v1/runs/")
+    assert [(s.param("limit"), s.param("after")) for s in pages] == [
+        ("2", None),
+        ("2", newest_five[1]),
+        ("1", newest_five[3]),
+    ]
+
+
+async def test_incremental_poll_lists_only_newer_and_rereads_active(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    async with make(server, tmp_path) as source:
+        first = await source.changes(None)
+        running, batch = standin.runs[2], standin.jobs[1]
+        newest_run, newest_job = running["id"], standin.jobs[0]["id"]
+        standin.requests.clear()
+
+        idle = await source.changes(first.cursor)
+        assert idle.runs == [] and idle.errors == []
+
+        # The running run finishes, a new run starts, the batch disappears.
+        running.update(
+            status="completed", stop_reason="max_steps", completed_at=running["created_at"]
+        )
+        new = standin.add_run("created", completed_at=None)
+        standin.jobs.remove(batch)
+        standin.requests.clear()
+        delta = await source.changes(idle.cursor)
+
+    got = {r.id: r for r in delta.runs}
+    assert set(got) == {running["id"], new["id"], batch["id"]}
+    finished = got[running["id"]]
+    assert finished.status is Status.SUCCEEDED
+    assert finished.reason is not None and finished.reason.message.startswith("Warning")
+    assert got[new["id"]].status is Status.QUEUED
+    gone = got[batch["id"]]
+    assert gone.status is Status.UNKNOWN and gone.reason.type == "deleted"
+    # The cheap requests only: newer-than-cursor lists and one GET per active record.
+    by_path = {(s.method, s.path): s for s in standin.requests}
+    runs_list = by_path[("GET", "/v1/runs/")]
+    assert (runs_list.param("order"), runs_list.param("after")) == ("asc", newest_run)
+    assert by_path[("GET", "/v1/jobs/")].param("after") == newest_job
+    assert ("GET", f"/v1/runs/{running['id']}") in by_path
+    assert ("GET", f"/v1/messages/batches/{batch['id']}") in by_path
+    assert not any(s.param("order") == "desc" for s in standin.requests)
+    assert len(standin.requests) == 5
+
+
+async def test_failed_run_maps_error_reason_and_timing(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    failed_id = standin.runs[1]["id"]
+    async with make(server, tmp_path, watch=["runs"]) as source:
+        await source.changes(None)
+        run = await source.get(failed_id[:12])  # an id prefix is enough
+    assert run.id == failed_id and run.status is Status.FAILED and run.status_raw == "failed"
+    assert run.error is not None
+    assert (run.error.code, run.error.category) == ("llm_api_error", "llm")
+    assert run.error.message == "OpenAI answered 503: overloaded"
+    assert run.reason is not None and run.reason.type == "llm_api_error"
+    assert run.duration_ms == 42_000.0 and run.ended_at is not None
+
+
+def test_stop_reasons_refine_the_outcome():
+    base = {"id": "run-0000000a", "agent_id": AGENT, "status": "completed"}
+    # Background runs that hit an error are stored as completed with a failing reason.
+    errored = parse_record({**base, "stop_reason": "insufficient_credits"}, "letta")
+    assert errored.status is Status.FAILED and errored.error.category == "billing"
+    approval = parse_record({**base, "stop_reason": "requires_approval"}, "letta")
+    assert approval.status is Status.SUCCEEDED
+    assert approval.reason.message.startswith("Needs attention")
+    cancelled = parse_record({**base, "stop_reason": "cancelled"}, "letta")
+    assert cancelled.status is Status.ABORTED
+    odd = parse_record({**base, "status": "paused", "stop_reason": "brand_new_reason"}, "letta")
+    assert (odd.status, odd.status_raw, odd.reason.type) == (
+        Status.UNKNOWN,
+        "paused",
+        "brand_new_reason",
+    )
+
+
+async def test_detail_of_unlisted_records_and_not_found(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    hidden_batch = standin.jobs[2]  # finished: the batch list never shows it
+    async with make(server, tmp_path) as source:
+        await source.changes(None)
+        run = await source.get(hidden_batch["id"])
+        assert (run.type, run.status) == ("batch", Status.SUCCEEDED)
+        assert standin.seen(f"/v1/jobs/{hidden_batch['id']}")
+        with pytest.raises(RunNotFound):
+            await source.get("run-deadbeef-0000-4000-8000-000000000000")
+
+
+# -- logs --------------------------------------------------------------------------------
+
+
+async def test_run_messages_become_log_lines(standin: LettaStandIn, server: AsgiServer, tmp_path):
+    running = standin.runs[2]
+    async with make(server, tmp_path, watch=["runs"]) as source:
+        await source.changes(None)
+        lines = await source.log_lines(running["id"])
+        assert [ln.seq for ln in lines] == list(range(1, len(lines) + 1))
+        assert [(ln.stream, ln.level) for ln in lines] == [
+            ("user", "info"),
+            ("user", "info"),
+            ("reasoning", "info"),
+            ("tool", "info"),
+            ("tool", "error"),
+            ("stdout", "error"),
+            ("stderr", "error"),
+            ("assistant", "info"),
+        ]
+        assert lines[3].text == 'call get_weather({"city": "Paris"})'
+        assert lines[7].text == "I could not reach the weather service."
+        text = "\n".join(ln.text for ln in lines)
+        assert "abcdEFGH1234secret" not in text and "WEATHERKEY123" not in text
+        assert await source.first_error(running["id"]) == 5
+
+        # The next read asks only for messages after the last one seen.
+        standin.messages[running["id"]].append(
+            {
+                "id": "message-00000005",
+                "date": "2026-03-01T12:40:00Z",
+                "message_type": "assistant_message",
+                "content": "Done.",
+            }
+        )
+        run = source.cached(running["id"])
+        more = await source.fetch_logs(run, after=lines[-1].seq)
+        assert [(ln.seq, ln.text) for ln in more] == [(9, "Done.")]
+        asked = standin.seen(f"/v1/runs/{running['id']}/messages")[-1]
+        assert (asked.param("order"), asked.param("after")) == ("asc", "message-00000004")
+
+
+async def test_job_log_is_a_note_and_batch_log_has_its_messages(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    job, batch = standin.jobs[0], standin.jobs[1]
+    async with make(server, tmp_path) as source:
+        await source.changes(None)
+        note = await source.log_tail(job["id"], 10)
+        assert len(note) == 1 and "Letta keeps no messages" in note[0].text
+        assert not standin.seen(f"/v1/jobs/{job['id']}/messages")
+        lines = await source.log_lines(batch["id"])
+    assert [(ln.stream, ln.text) for ln in lines] == [
+        ("user", "Summarize the report."),
+        ("assistant", "The report says revenue grew."),
+    ]
+    assert standin.seen(f"/v1/messages/batches/{batch['id']}/messages")[0].param("order") == "asc"
+
+
+# -- actions -----------------------------------------------------------------------------
+
+
+async def test_abort_a_run_through_its_agent(standin: LettaStandIn, server: AsgiServer, tmp_path):
+    running = standin.runs[2]
+    async with make(server, tmp_path) as source:
+        await source.changes(None)
+        done = await source.abort(running["id"], by="test")
+        assert done.message == f"Letta cancelled {running['id']}"
+        assert done.run.status is Status.ABORTED and running["status"] == "cancelled"
+        post = standin.seen(f"/v1/agents/{AGENT}/messages/cancel", "POST")
+        assert len(post) == 1
+        # Finished now: the transition rules refuse before any request goes out.
+        with pytest.raises(TransitionRefused, match="already been aborted"):
+            await source.abort(running["id"], by="test")
+        assert len(standin.seen(f"/v1/agents/{AGENT}/messages/cancel", "POST")) == 1
+
+
+async def test_abort_refusals_carry_lettas_words(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    running = standin.runs[2]
+    orphan = standin.add_run("running", agent_id=None)
+    job = standin.add_job("running")
+    async with make(server, tmp_path) as source:
+        await source.changes(None)
+        standin.track_agent_run = False
+        with pytest.raises(TransitionRefused, match="Agent run tracking is disabled"):
+            await source.abort(running["id"], by="test")
+        with pytest.raises(TransitionRefused, match="Agent run tracking is disabled"):
+            await source.abort(job["id"], by="test")
+        assert running["status"] == "running" and job["status"] == "running"
+        with pytest.raises(TransitionRefused, match="names no agent_id"):
+            await source.abort(orphan["id"], by="test")
+        assert not standin.seen("/v1/agents/None/messages/cancel", "POST")
+
+        # Letta's quirk: cancelling a job that has just finished answers `false`.
+        standin.track_agent_run = True
+        cached = source.cached(job["id"])
+        job["status"] = "completed"
+        with pytest.raises(TransitionRefused, match="answered false"):
+            await source.remote_abort(cached, by="test")
+
+
+async def test_abort_job_and_batch(standin: LettaStandIn, server: AsgiServer, tmp_path):
+    job = standin.add_job("pending")
+    batch = standin.jobs[1]
+    other = standin.add_job("created", job_type="batch")
+    async with make(server, tmp_path) as source:
+        await source.changes(None)
+        done = await source.abort(job["id"], by="test")
+        assert done.run.status is Status.ABORTED and job["status"] == "cancelled"
+        assert standin.seen(f"/v1/jobs/{job['id']}/cancel", "PATCH")
+        done = await source.abort(batch["id"], by="test")
+        assert done.run.status is Status.ABORTED and batch["status"] == "cancelled"
+        assert standin.seen(f"/v1/messages/batches/{batch['id']}/cancel", "PATCH")
+        standin.provider_batch_cancel = False
+        with pytest.raises(TransitionRefused, match="Batch job cancellation is not enabled"):
+            await source.abort(other["id"], by="test")
+
+
+async def test_archive_is_a_local_undoable_flag(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    done_id, running_id = standin.runs[0]["id"], standin.runs[2]["id"]
+    async with make(server, tmp_path, watch=["runs"]) as source:
+        first = await source.changes(None)
+        with pytest.raises(TransitionRefused, match="still running"):
+            await source.archive(running_id)
+        result = await source.archive(done_id)
+        assert result.run.archived and "locally" in result.message
+        again = await source.changes(first.cursor)
+        assert [(r.id, r.archived) for r in again.runs] == [(done_id, True)]
+    assert not standin.seen(f"/v1/runs/{done_id}", "DELETE")
+    async with make(server, tmp_path, watch=["runs"]) as source:  # the flag persists
+        runs = {r.id: r for r in (await source.changes(None)).runs}
+        assert runs[done_id].archived
+        await source.unarchive(done_id)
+        assert not (await source.get(done_id)).archived
+
+
+async def test_read_only_refuses_before_any_call(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    async with make(server, tmp_path, read_only=True) as source:
+        await source.changes(None)
+        with pytest.raises(TransitionRefused, match="read-only"):
+            await source.abort(standin.runs[2]["id"], by="test")
+    assert not [s for s in standin.requests if s.method != "GET"]
+
+
+# -- auth, secrets, bad data, rate limits --------------------------------------------------
+
+
+async def test_auth_headers_and_the_token_never_shows(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    standin.token = "the-right-one"
+    config = LettaConfig(
+        kind="letta", url=server.url, token=TOKEN, flags_store=tmp_path / "f.db", project_id="p-1"
+    )
+    source = config.build("letta")
+    assert TOKEN not in repr(source) and TOKEN not in repr(config)
+    async with source:
+        with pytest.raises(SourceError) as caught:
+            await source.changes(None)
+    assert "401" in str(caught.value) and "Unauthorized" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    seen = standin.requests[0].headers
+    assert seen["authorization"] == f"Bearer {TOKEN}" and seen["x-project-id"] == "p-1"
+
+    # A self-hosted server's password header.
+    standin.token = TOKEN
+    standin.requests.clear()
+    async with make(server, tmp_path, auth="password", user_id="user-1") as source:
+        assert (await source.changes(None)).runs
+    seen = standin.requests[0].headers
+    assert seen["x-bare-password"] == f"password {TOKEN}" and seen["user_id"] == "user-1"
+    assert "authorization" not in seen
+
+
+async def test_secret_fields_are_masked(standin: LettaStandIn, server: AsgiServer, tmp_path):
+    leaky = standin.add_run(
+        "completed",
+        callback_url="https://hook:hunter2pass@hooks.example.com/letta/done?token=CBTOKEN777",
+        callback_sent_at="2026-03-01T13:00:00Z",
+        callback_status_code=401,
+        callback_error="401 from hook: {'authorization': 'Bearer ECHOED-SECRET-42'}",
+        metadata={"api_key": "META-KEY-99", "note": "password=META-PASS-11", "team": "ops"},
+        request_config={"use_assistant_message": True, "client_secret": "REQ-SECRET-5"},
+    )
+    async with make(server, tmp_path, watch=["runs"]) as source:
+        await source.changes(None)
+        run = await source.get(leaky["id"])
+    dump = run.model_dump_json()
+    for secret in (
+        "hunter2pass",
+        "CBTOKEN777",
+        "ECHOED-SECRET-42",
+        "META-KEY-99",
+        "META-PASS-11",
+        "REQ-SECRET-5",
+    ):
+        assert secret not in dump
+    assert run.callback is not None
+    assert run.callback.url == "https://***@hooks.example.com/letta/done?***"
+    assert run.callback.status_code == 401 and run.callback.sent_at is not None
+    assert run.metadata["team"] == "ops"
+
+
+async def test_malformed_records_become_error_rows(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    standin.runs += [
+        {"id": 42, "status": "running", "created_at": "2026-03-01T13:00:00Z"},
+        {"status": "running", "created_at": "2026-03-01T13:01:00Z"},
+        {"id": "run-0badda7e", "created_at": "yesterday-ish"},
+    ]
+    async with make(server, tmp_path, watch=["runs"]) as source:
+        first = await source.changes(None)
+    assert sorted(r.id for r in first.runs) == sorted(ids(standin.runs[:3]))
+    assert len(first.errors) == 3
+    assert all("unreadable Letta run" in e.message for e in first.errors)
+    assert {e.id for e in first.errors} >= {"42", "run-0badda7e"}
+
+
+async def test_a_list_this_server_lacks_is_one_error_row(
+    standin: LettaStandIn, server: AsgiServer, tmp_path
+):
+    standin.gone.add("/v1/jobs/")
+    async with make(server, tmp_path) as source:
+        first = await source.changes(None)
+        assert {r.type for r in first.runs} == {"run", "batch"}
+        assert [e.id for e in first.errors] == ["jobs"] and "404" in first.errors[0].message
+        await source.changes(first.cursor)
+    assert len(standin.seen("/v1/jobs/")) == 1  # asked once, not on every poll
+    assert len(standin.seen("/v1/runs/")) == 2
+
+
+async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
+    standin = LettaStandIn(strict_cursors=True)
+    older = standin.add_run("completed")
+    newest = standin.add_run("completed")
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs"]) as source:
+            first = await source.changes(None)
+            standin.runs.remove(newest)
+            later = standin.add_run("running")
+            gone = await source.changes(first.cursor)  # 404 on the cursor: no error row
+            assert gone.runs == [] and gone.errors == []
+            again = await source.changes(gone.cursor)
+    assert [r.id for r in again.runs] == [later["id"]]
+    assert [(s.param("order"), s.param("after")) for s in standin.seen("/v1/runs/")] == [
+        ("desc", None),
+        ("asc", newest["id"]),
+        ("desc", None),
+    ]
+    assert older["id"] in {r.id for r in first.runs}
+
+
+async def test_rate_limit_is_retried(standin: LettaStandIn, server: AsgiServer, tmp_path):
+    standin.retry_after = "0"
+    async with make(server, tmp_path, watch=["runs"]) as source:
+        first = await source.changes(None)
+        assert len(first.runs) == 3
+        assert len(standin.seen("/v1/runs/")) == 2  # the 429, then the answer
+        assert source.api.calls == len(standin.requests) == 2
+
+
+async def test_built_from_a_config_file(
+    standin: LettaStandIn, server: AsgiServer, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LETTA_TEST_KEY", TOKEN)
+    text = f"""
+[sources.my-letta]
+kind = "letta"
+url = "{server.url}/v1"
+token_env = "LETTA_TEST_KEY"
+watch = ["runs", "batches"]
+agent_id = "{AGENT}"
+project_id = "proj-1"
+flags_store = "{tmp_path / "flags.db"}"
+page_size = 50
+"""
+    config = parse_config(text)
+    assert config.warnings == []
+    source = config.sources["my-letta"].build("my-letta")
+    assert isinstance(source, LettaSource)
+    assert source.page_size == 50 and source.agent_id == AGENT
+    async with source:
+        first = await source.changes(None)
+    assert {r.type for r in first.runs} == {"run", "batch"}
+    runs_list = standin.seen("/v1/runs/")[0]
+    assert runs_list.param("agent_id") == AGENT and runs_list.param("limit") == "50"
+    assert runs_list.headers["x-project-id"] == "proj-1"
+    assert not standin.seen("/v1/jobs/")
+
+    monkeypatch.delenv("LETTA_TEST_KEY")
+    with pytest.raises(SourceError, match="LETTA_TEST_KEY is not set"):
+        async with config.sources["my-letta"].build("my-letta") as source:
+            await source.changes(None)
+
+
+# -- the mapper under hypothesis -------------------------------------------------------------
+
+FIELDS = (
+    "id",
+    "agent_id",
+    "background",
+    "base_template_id",
+    "callback_error",
+    "callback_sent_at",
+    "callback_status_code",
+    "callback_url",
+    "completed_at",
+    "conversation_id",
+    "created_at",
+    "created_by_id",
+    "job_type",
+    "last_updated_by_id",
+    "metadata",
+    "request_config",
+    "status",
+    "stop_reason",
+    "total_duration_ns",
+    "ttft_ns",
+    "updated_at",
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+PAYLOADS = JSON | st.fixed_dictionaries({}, optional=dict.fromkeys(FIELDS, JSON))
+SOURCE = LettaSource("letta", ApiClient("http://127.0.0.1:9", name="letta"))
+
+
+def valid_payloads() -> list[dict[str, Any]]:
+    s = LettaStandIn()
+    s.add_run("failed", stop_reason="error", callback_url="https://h.example/x?t=1")
+    s.add_job("completed", stop_reason="end_turn")
+    s.add_job("running", job_type="batch")
+    return [*s.runs, *s.jobs]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PAYLOADS)
+def test_mapper_never_raises_on_arbitrary_json(raw: Any):
+    result = SOURCE.parse_safely(raw, "run")
+    assert isinstance(result, Run | RecordError)
+    for line in message_lines(raw):
+        assert isinstance(line[3], str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(valid_payloads()), st.data())
+def test_mapper_never_raises_on_truncated_payloads(valid: dict[str, Any], data: st.DataObject):
+    keep = data.draw(st.sets(st.sampled_from(sorted(valid))))
+    assert isinstance(SOURCE.parse_safely({k: valid[k] for k in keep}), Run | RecordError)
+    text = json.dumps(valid)
+    cut = text[: data.draw(st.integers(0, len(text)))]
+    assert isinstance(SOURCE.parse_safely(cut), Run | RecordError)
+    with contextlib.suppress(json.JSONDecodeError):
+        assert isinstance(SOURCE.parse_safely(json.loads(cut)), Run | RecordError)
+
+
+TABLE = {
+    "created": Status.QUEUED,
+    "pending": Status.QUEUED,
+    "running": Status.RUNNING,
+    "completed": Status.SUCCEEDED,
+    "failed": Status.FAILED,
+    "cancelled": Status.ABORTED,
+    "expired": Status.TIMED_OUT,
+}
+"""vendor-apis.md §7.2, Letta rows (Job/BatchJob and Run)."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(valid_payloads()),
+    st.sampled_from(sorted(TABLE)),
+    st.sampled_from(
+        [None, *sorted(k for k, v in STOP_REASON_STATUS.items() if v is Status.SUCCEEDED)]
+    ),
+)
+def test_documented_statuses_map_to_the_table(valid: dict, raw_status: str, stop: str | None):
+    run = SOURCE.parse_safely({**valid, "status": raw_status, "stop_reason": stop})
+    assert isinstance(run, Run)
+    assert (run.status, run.status_raw) == (TABLE[raw_status], raw_status)
+    assert STATUS == TABLE
+
+
+# -- the official client agrees with the stand-in --------------------------------------------
+
+SEED_ID = re.compile(r"^(job|run)-[a-fA-F0-9]{8}")
+
+
+def seed_model() -> type[BaseModel]:
+    """The ``BatchJob`` seed schema as a strict model, typed with letta-client's enums
+    (letta-client 1.12 has no jobs or batches resource of its own)."""
+    from datetime import datetime
+
+    from letta_client.types.agents.job_status import JobStatus
+    from letta_client.types.agents.job_type import JobType
+    from letta_client.types.stop_reason_type import StopReasonType
+
+    opt = None
+    return create_model(
+        "SeedBatchJob",
+        __config__=ConfigDict(extra="forbid"),
+        created_by_id=(str | None, opt),
+        last_updated_by_id=(str | None, opt),
+        created_at=(datetime, opt),
+        updated_at=(datetime | None, opt),
+        status=(JobStatus, "created"),
+        completed_at=(datetime | None, opt),
+        stop_reason=(StopReasonType | None, opt),
+        metadata=(dict[str, Any] | None, opt),
+        job_type=(JobType, "batch"),
+        background=(bool | None, opt),
+        agent_id=(str | None, opt),
+        callback_url=(str | None, opt),
+        callback_sent_at=(datetime | None, opt),
+        callback_status_code=(int | None, opt),
+        callback_error=(str | None, opt),
+        ttft_ns=(int | None, opt),
+        total_duration_ns=(int | None, opt),
+        id=(str, opt),
+    )
+
+
+async def test_official_client_reads_the_standin(standin: LettaStandIn, server: AsgiServer):
+    from letta_client import AsyncLetta
+    from letta_client.types.agents.message import Message
+    from letta_client.types.agents.run import Run as LettaRun
+
+    running = standin.runs[2]
+    standin.runs[0].update(
+        callback_url="https://hooks.example.com/x",
+        callback_sent_at="2026-03-01T13:00:00Z",
+        callback_status_code=200,
+        conversation_id="conv-1",
+    )
+    # Every record the stand-in serves validates against the client's own models.
+    for raw in standin.runs:
+        LettaRun.model_validate(raw)
+        assert set(raw) <= set(LettaRun.model_fields)
+    seed = seed_model()
+    for raw in standin.jobs:
+        seed.model_validate(raw)
+        assert SEED_ID.match(raw["id"])
+    raw_msgs = standin.messages[running["id"]]
+    messages = TypeAdapter(list[Message]).validate_python(raw_msgs)
+    assert [type(m).__name__ for m in messages] == [
+        "UserMessage",
+        "ReasoningMessage",
+        "ToolCallMessage",
+        "ToolReturnMessage",
+        "AssistantMessage",
+    ]
+
+    # And the client's own calls (paths, envelopes, cursors) work against it.
+    async with httpx.AsyncClient(trust_env=False) as http:
+        client = AsyncLetta(api_key=TOKEN, base_url=server.url, http_client=http)
+        listed = [r.id async for r in client.runs.list(limit=2)]
+        assert listed == ids(standin.runs)[::-1]
+        one = await client.runs.retrieve(running["id"])
+        assert isinstance(one, LettaRun) and one.status == "running"
+        page = await client.runs.messages.list(running["id"])
+        assert [m.message_type for m in page.items] == [m["message_type"] for m in raw_msgs]
+        said = await client.agents.messages.cancel(AGENT, run_ids=[running["id"]])
+        assert said == {running["id"]: "cancelled"} and running["status"] == "cancelled"
