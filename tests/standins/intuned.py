@@ -1,0 +1,295 @@
+"""A stand-in of the Intuned job-runs API, built from the documented payloads.
+
+Routes (under ``/api/v1/workspace/{workspaceId}/projects/{projectName}``):
+
+* ``GET  /jobs/{jobId}/runs?pageSize=&pageNumber=&sortBy=`` → ``{"jobRuns", "totalCount"}``
+  (0-based pages, ``sortBy`` as ``field,dir`` pairs joined by ``/``; no filters);
+* ``GET  /jobs/{jobId}/runs/{jobRunId}`` → ``{"jobRun", "results"?}``;
+* ``POST /jobs/{jobId}/runs/{jobRunId}/terminate`` → ``{"message": "JobRun terminated
+  successfully."}``.
+
+Errors use Intuned's error body ``{code, category, message, retirable, correlationId}``.
+The ``x-api-key`` header is checked (401 otherwise). Records are snake_case with
+camelCase inside the snapshot, as on the wire. State is plain mutable data so tests
+can change runs between polls; every request is recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+WORKSPACE = "5b6a1e0c-2f41-4c1e-9a57-0d3f3c1b9e11"
+PROJECT = "shop-scraper"
+PROJECT_ID = "8c3f5a2e-7d14-4b0a-a2f6-5e9d1c7b3a20"
+API_KEY = "in-test-key-3f9a7c21d8e4"
+
+# Credentials planted in the snapshots and results: none may reach a Run.
+S3_ACCESS_KEY_ID = "AKIAJOBWATCHTEST0001"
+S3_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYjobwatchS3"
+WEBHOOK_BEARER = "whk-live-9d8c7b6a5f4e"
+WEBHOOK_QUERY_TOKEN = "hooktok-1a2b3c4d5e"
+PROXY_PASSWORD = "proxy-pass-77e1"
+SIGNATURE = "sig-0f1e2d3c4b5a69788796"
+SECRETS = (
+    API_KEY,
+    S3_ACCESS_KEY_ID,
+    S3_SECRET,
+    WEBHOOK_BEARER,
+    WEBHOOK_QUERY_TOKEN,
+    PROXY_PASSWORD,
+    SIGNATURE,
+)
+
+ACTIVE = frozenset({"PENDING", "PAUSED", "PAUSING", "RESUMING"})
+BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def s3_sink() -> dict[str, Any]:
+    return {
+        "type": "s3",
+        "bucket": "my-s3-bucket",
+        "accessKeyId": S3_ACCESS_KEY_ID,
+        "secretAccessKey": S3_SECRET,
+        "region": "us-west-2",
+        "prefix": "runs/",
+        "skipOnFail": False,
+        "endpoint": f"https://s3.example.com/?X-Amz-Signature={SIGNATURE}",
+    }
+
+
+def webhook_sink() -> dict[str, Any]:
+    return {
+        "type": "webhook",
+        "url": f"https://hooks.example.com/intuned?token={WEBHOOK_QUERY_TOKEN}",
+        "headers": {"Authorization": f"Bearer {WEBHOOK_BEARER}"},
+        "skipOnFail": False,
+    }
+
+
+def job_run(
+    run_id: str,
+    *,
+    job_id: str = "job-nightly",
+    status: str = "SUCCESS",
+    start: datetime | None = None,
+    minutes: int | None = 30,
+    run_type: str = "SCHEDULED",
+    payloads: int | None = 100,
+    successful: int | None = 100,
+    failed: int | None = 0,
+    error: dict[str, Any] | None = None,
+    reason: dict[str, Any] | None = None,
+    sink: str | None = "webhook",
+    proxy: bool = False,
+) -> dict[str, Any]:
+    """A job run as the API sends it (the API reference example's shape)."""
+    start = start or BASE_TIME
+    end = start + timedelta(minutes=minutes) if minutes is not None else None
+    snapshot: dict[str, Any] = {
+        "configuration": {
+            "retry": {"maximumAttempts": 3},
+            "maxConcurrentRequests": 13,
+            "requestTimeout": 600,
+        },
+        "sink": s3_sink() if sink == "s3" else webhook_sink() if sink == "webhook" else None,
+        "auth_session": {"id": "auth-session-123", "checkAttempts": 3, "createAttempts": 3},
+        "proxy": (
+            {"version": "v1", "url": f"http://scraper:{PROXY_PASSWORD}@proxy.example.com:8080"}
+            if proxy
+            else None
+        ),
+    }
+    record: dict[str, Any] = {
+        "id": run_id,
+        "start_time": iso(start),
+        "end_time": iso(end) if end is not None else None,
+        "workspace_id": WORKSPACE,
+        "project_id": PROJECT_ID,
+        "job_id": job_id,
+        "created_at": iso(start - timedelta(seconds=5)),
+        "updated_at": iso(end or start),
+        "type": run_type,
+        "status": status,
+        "payloads": payloads,
+        "successful_runs": successful,
+        "failed_runs": failed,
+        "job_configuration_snapshot": snapshot,
+    }
+    if error is not None:
+        record["error"] = error
+    if reason is not None:
+        record["reason"] = reason
+    return record
+
+
+def api_error(status: int, code: str, message: str, category: str = "user") -> JSONResponse:
+    """Intuned's error body (``docs/models/errors/*responsebody.md`` in the TS SDK)."""
+    body = {
+        "code": code,
+        "category": category,
+        "message": message,
+        "retirable": False,
+        "correlationId": str(uuid.uuid4()),
+    }
+    return JSONResponse(body, status_code=status)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class IntunedStandin:
+    """The server's state; ``app()`` serves it."""
+
+    workspace_id: str = WORKSPACE
+    project: str = PROJECT
+    api_key: str = API_KEY
+    jobs: dict[str, list[Any]] = field(default_factory=dict)
+    """job id → its run records (anything JSON, so tests can plant broken ones)."""
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Seen] = field(default_factory=list)
+    throttle: int = 0
+    """Answer this many next requests with 429 and ``Retry-After``."""
+    retry_after: str = "0"
+    throttled: int = 0
+    terminate_refusal: tuple[int, str] | None = None
+    """(status, message) to refuse the next terminate with, whatever the run's state."""
+
+    def add(self, *records: dict[str, Any]) -> None:
+        for record in records:
+            self.jobs.setdefault(record["job_id"], []).append(record)
+            if record["status"] not in ACTIVE:
+                self.results[record["id"]] = {
+                    "signed_url": (
+                        f"https://my-s3-bucket.s3.amazonaws.com/results/{record['id']}.json"
+                        f"?X-Amz-Expires=3600&X-Amz-Signature={SIGNATURE}"
+                    ),
+                    "signed_url_expiration": iso(BASE_TIME + timedelta(days=1)),
+                    "size": 2048,
+                    "key": f"results/{record['id']}.json",
+                    "format": "json",
+                }
+
+    def find(self, job_id: str, run_id: str) -> dict[str, Any] | None:
+        for record in self.jobs.get(job_id, []):
+            if isinstance(record, dict) and record.get("id") == run_id:
+                return record
+        return None
+
+    def update(self, run_id: str, **changes: Any) -> None:
+        for records in self.jobs.values():
+            for record in records:
+                if isinstance(record, dict) and record.get("id") == run_id:
+                    record.update(changes)
+                    return
+        raise KeyError(run_id)
+
+    def paths(self, method: str = "GET") -> list[str]:
+        return [seen.path for seen in self.requests if seen.method == method]
+
+    # -- the app ---------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        prefix = "/api/v1/workspace/{workspace}/projects/{project}/jobs/{job}/runs"
+        return Starlette(
+            routes=[
+                Route(prefix, self._gate(self._list)),
+                Route(prefix + "/{run}", self._gate(self._get)),
+                Route(prefix + "/{run}/terminate", self._gate(self._terminate), methods=["POST"]),
+            ]
+        )
+
+    def _gate(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Record, throttle, authenticate and scope every request."""
+
+        async def endpoint(request: Request) -> Response:
+            self.requests.append(
+                Seen(
+                    request.method,
+                    request.url.path,
+                    dict(request.query_params),
+                    {k.lower(): v for k, v in request.headers.items()},
+                )
+            )
+            if self.throttle > 0:
+                self.throttle -= 1
+                self.throttled += 1
+                response = api_error(429, "rate-limited", "Too many requests", "infrastructure")
+                response.headers["Retry-After"] = self.retry_after
+                return response
+            if request.headers.get("x-api-key") != self.api_key:
+                return api_error(401, "unauthorized", "The request requires user authentication")
+            params = request.path_params
+            if params["workspace"] != self.workspace_id or params["project"] != self.project:
+                return api_error(404, "not-found", "The requested resource was not found")
+            if params["job"] not in self.jobs:
+                return api_error(404, "not-found", f"Job {params['job']} not found")
+            return await handler(request)
+
+        return endpoint
+
+    async def _list(self, request: Request) -> Response:
+        query = request.query_params
+        try:
+            size = int(query.get("pageSize", "10"))
+            number = int(query.get("pageNumber", "0"))
+        except ValueError:
+            return api_error(400, "invalid-input", "pageSize and pageNumber must be numbers")
+        if size < 1 or number < 0:
+            return api_error(400, "invalid-input", "pageSize must be ≥ 1, pageNumber ≥ 0")
+        records = list(self.jobs[request.path_params["job"]])
+        for pair in reversed(query.get("sortBy", "start_time,desc").split("/")):
+            name, _, direction = pair.partition(",")
+            records.sort(
+                key=lambda r, name=name: str(r.get(name) or "") if isinstance(r, dict) else "",
+                reverse=direction.strip().lower() == "desc",
+            )
+        page = records[number * size : (number + 1) * size]
+        return JSONResponse({"jobRuns": page, "totalCount": len(records)})
+
+    async def _get(self, request: Request) -> Response:
+        record = self.find(request.path_params["job"], request.path_params["run"])
+        if record is None:
+            return api_error(404, "not-found", "Job run not found")
+        body: dict[str, Any] = {"jobRun": record}
+        if record["id"] in self.results and record.get("status") not in ACTIVE:
+            body["results"] = self.results[record["id"]]
+        return JSONResponse(body)
+
+    async def _terminate(self, request: Request) -> Response:
+        record = self.find(request.path_params["job"], request.path_params["run"])
+        if record is None:
+            return api_error(404, "not-found", "Job run not found")
+        if self.terminate_refusal is not None:
+            (status, message), self.terminate_refusal = self.terminate_refusal, None
+            return api_error(status, "invalid-input", message)
+        if record["status"] not in ACTIVE:
+            return api_error(400, "invalid-input", f"Job run is {record['status']}, not active")
+        now = iso(datetime.now(UTC))
+        record.update(
+            status="TERMINATED",
+            end_time=now,
+            updated_at=now,
+            reason={"type": "terminated", "message": "The job run was terminated by the user."},
+        )
+        return JSONResponse({"message": "JobRun terminated successfully."})
