@@ -1,0 +1,279 @@
+"""A stand-in for the Matatika jobs API, built from its documented payloads.
+
+Shapes follow ``vendor-apis.md`` §5 and Matatika's docs: HAL collections
+(``_embedded`` / ``_links`` / ``page``, 0-based, ``page``/``size``/``sort``), jobs
+with ``created``/``startTime``/``endTime`` without a zone, ``_embedded.pipeline`` and
+``_embedded.profile``, logs as text or NDJSON from ``?sequence=N`` with 204 when
+there is nothing, ``PUT /api/jobs/{id}/stopped`` answering 202 for ``RUNNING`` jobs
+only, and Spring's error body (``timestamp``, ``status``, ``error``, ``message``,
+``path``). State is plain dicts, so tests change runs between polls.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+TOKEN = "mtk-test-token-5b1f0c9e2d7a4f6b"
+WORKSPACE = "2b9c54c8-6c4e-4a8a-9d2d-0f7a7b1a3e11"
+PIPELINE = "da46d020-7a3c-4f27-9a4a-8d4b4b0d8f10"
+SECRET_PASSWORD = "pg-pass-Sup3rS3cret!"
+PROFILE_EMAIL = "jane.doe@example.com"
+LINK_TOKEN = "linktok-9f8e7d6c5b4a"
+ARG_SECRET = "cli-secret-1234abcd"
+HAL = "application/hal+json"
+
+
+@dataclass
+class Seen:
+    """One request as the stand-in received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class MatatikaState:
+    """What the stand-in serves and what it saw."""
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logs: dict[str, list[Any]] = field(default_factory=dict)
+    """Per job: text lines, or (for NDJSON) any JSON values."""
+    workspace_id: str = WORKSPACE
+    pipeline_id: str = PIPELINE
+    token: str = TOKEN
+    embedded_key: str = "jobs"
+    singular_pipeline_path: bool = False
+    """Serve only the 2021 doc's ``/api/pipeline/{id}/jobs``."""
+    log_format: str = "text"  # or "ndjson"
+    limit_once: bool = False
+    """Answer the next request with 429 and ``Retry-After: 0``, then serve normally."""
+    requests: list[Seen] = field(default_factory=list)
+
+    def add(self, job: dict[str, Any]) -> dict[str, Any]:
+        key = job.get("id")
+        self.jobs[key if isinstance(key, str) else f"<no id {len(self.jobs)}>"] = job
+        return job
+
+    def calls(self, method: str = "GET", contains: str = "") -> list[Seen]:
+        return [r for r in self.requests if r.method == method and contains in r.path]
+
+
+def make_job(
+    job_id: str,
+    status: str,
+    *,
+    created: str = "2024-04-10T14:16:10.93044",
+    start: str | None = "2024-04-10T14:16:37.404",
+    end: str | None = None,
+    exit_code: int | None = None,
+    job_type: str = "PIPELINE_RUN",
+    base_url: str = "https://app.matatika.com",
+    seed_era: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A job as ``GET /api/jobs/{id}`` returns it (abridged from the 2024 example),
+    or, with ``seed_era``, the 2021 shape with the task-details fields."""
+    if seed_era:
+        job: dict[str, Any] = {
+            "id": job_id,
+            "exitCode": exit_code,
+            "startTime": start,
+            "endTime": end,
+            "status": status,
+            "taskName": "tap-postgres target-postgres",
+            "exitMessage": None,
+            "arguments": ["elt", "tap-postgres", "target-postgres", "--password", ARG_SECRET],
+            "errorMessage": None,
+        }
+        job.update(extra)
+        return job
+    job = {
+        "id": job_id,
+        "created": created,
+        "type": job_type,
+        "maxAttempts": 0,
+        "attempt": 0,
+        "commitId": "6263726e7690d522f8e89a7107dda4cffa1d4bfc",
+        "exitCode": exit_code,
+        "status": status,
+        "startTime": start,
+        "endTime": end,
+        "_embedded": {
+            "pipeline": {
+                "id": PIPELINE,
+                "status": "READY",
+                "name": "SIT-Generated Pipeline [postgres]",
+                "timeout": 0,
+                "maxRetries": 0,
+                "created": "2024-04-10T14:15:58.12",
+                "lastModified": "2024-04-10T14:15:58.12",
+                "properties": {
+                    "tap-postgres.host": "db.internal",
+                    "tap-postgres.password": SECRET_PASSWORD,
+                    "tap-postgres.filter_schemas": "public",
+                },
+                "dataComponents": [{"id": "c1", "name": "tap-postgres"}, "target-postgres"],
+                "actions": [],
+                "triggeredBy": None,
+                "repositoryPath": None,
+            },
+            "profile": {
+                "id": "auth0|5eb0327cbfd7490bff55feeb",
+                "name": "Jane Doe",
+                "handle": "@sit+prod",
+                "email": PROFILE_EMAIL,
+            },
+        },
+        "_links": {
+            "self": {"href": f"{base_url}/api/jobs/{job_id}"},
+            "delete job": {"href": f"{base_url}/api/jobs/{job_id}", "type": "DELETE"},
+            "logs": {
+                "href": f"{base_url}/api/jobs/{job_id}/logs?sequence=0&access_token={LINK_TOKEN}"
+            },
+        },
+    }
+    job.update(extra)
+    return job
+
+
+def spring_error(request: Request, status: int, error: str, message: str) -> JSONResponse:
+    """Matatika's "standard templated error response"."""
+    return JSONResponse(
+        {
+            "timestamp": "2024-04-10T14:20:00.000+00:00",
+            "status": status,
+            "error": error,
+            "message": message,
+            "path": request.url.path,
+        },
+        status_code=status,
+    )
+
+
+def matatika_app(state: MatatikaState) -> Starlette:
+    def gate(request: Request) -> Response | None:
+        state.requests.append(
+            Seen(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                {k.lower(): v for k, v in request.headers.items()},
+            )
+        )
+        if state.limit_once:
+            state.limit_once = False
+            limited = spring_error(request, 429, "Too Many Requests", "Rate limit exceeded")
+            limited.headers["Retry-After"] = "0"
+            return limited
+        if request.headers.get("authorization") != f"Bearer {state.token}":
+            return spring_error(request, 401, "Unauthorized", "Full authentication is required")
+        return None
+
+    def collection(request: Request, jobs: list[dict[str, Any]]) -> JSONResponse:
+        try:
+            page = max(0, int(request.query_params.get("page", "0")))
+            size = max(1, int(request.query_params.get("size", "20")))
+        except ValueError:
+            return spring_error(request, 400, "Bad Request", "page and size must be numbers")
+        sort = request.query_params.get("sort", "")
+        if sort.startswith("created"):
+            jobs = sorted(
+                jobs,
+                key=lambda j: str(j.get("created") or ""),
+                reverse=sort.endswith(",desc"),
+            )
+        total = len(jobs)
+        pages = (total + size - 1) // size
+        chunk = jobs[page * size : (page + 1) * size]
+        base = str(request.url.replace(query=""))
+        links: dict[str, Any] = {"self": {"href": f"{base}?page={page}&size={size}"}}
+        if page + 1 < pages:
+            links["next"] = {"href": f"{base}?page={page + 1}&size={size}"}
+        body: dict[str, Any] = {
+            "_links": links,
+            "page": {"size": size, "totalElements": total, "totalPages": pages, "number": page},
+        }
+        if chunk:  # Spring HAL leaves _embedded out of an empty collection
+            body["_embedded"] = {state.embedded_key: chunk}
+        return JSONResponse(body, media_type=HAL)
+
+    async def workspace_jobs(request: Request) -> Response:
+        if (denied := gate(request)) is not None:
+            return denied
+        if request.path_params["ws"] != state.workspace_id:
+            return spring_error(request, 404, "Not Found", "Workspace not found")
+        return collection(request, list(state.jobs.values()))
+
+    async def pipeline_jobs(request: Request) -> Response:
+        if (denied := gate(request)) is not None:
+            return denied
+        singular = request.url.path.startswith("/api/pipeline/")
+        if singular != state.singular_pipeline_path:
+            return spring_error(request, 404, "Not Found", "No handler")
+        if request.path_params["pid"] != state.pipeline_id:
+            return spring_error(request, 404, "Not Found", "Pipeline not found")
+        jobs = [
+            j
+            for j in state.jobs.values()
+            if j.get("_embedded", {}).get("pipeline", {}).get("id") == state.pipeline_id
+        ]
+        return collection(request, jobs)
+
+    async def job(request: Request) -> Response:
+        if (denied := gate(request)) is not None:
+            return denied
+        found = state.jobs.get(request.path_params["id"])
+        if found is None:
+            return spring_error(request, 404, "Not Found", "Job not found")
+        if request.method == "DELETE":
+            del state.jobs[found["id"]]
+            return Response(status_code=204)
+        return JSONResponse(found, media_type=HAL)
+
+    async def logs(request: Request) -> Response:
+        if (denied := gate(request)) is not None:
+            return denied
+        if request.path_params["id"] not in state.jobs:
+            return spring_error(request, 404, "Not Found", "Job not found")
+        start = int(request.query_params.get("sequence", "0"))
+        lines = state.logs.get(request.path_params["id"], [])[start:]
+        if not lines:
+            return Response(status_code=204)
+        if state.log_format == "ndjson":
+            body = "".join(json.dumps(line) + "\n" for line in lines)
+            return Response(body, media_type="application/x-ndjson")
+        return PlainTextResponse("".join(f"{line}\n" for line in lines))
+
+    async def stop(request: Request) -> Response:
+        if (denied := gate(request)) is not None:
+            return denied
+        found = state.jobs.get(request.path_params["id"])
+        if found is None:
+            return spring_error(request, 404, "Not Found", "Job not found")
+        if found["status"] != "RUNNING":
+            return spring_error(
+                request, 409, "Conflict", f"Job {found['id']} is not running ({found['status']})"
+            )
+        found["status"] = "STOPPED"
+        found["endTime"] = "2024-04-10T14:30:00.5"
+        return JSONResponse({"message": "Job stop accepted"}, status_code=202)
+
+    return Starlette(
+        routes=[
+            Route("/api/workspaces/{ws}/jobs", workspace_jobs),
+            Route("/api/pipelines/{pid}/jobs", pipeline_jobs),
+            Route("/api/pipeline/{pid}/jobs", pipeline_jobs),
+            Route("/api/jobs/{id}", job, methods=["GET", "DELETE"]),
+            Route("/api/jobs/{id}/logs", logs),
+            Route("/api/jobs/{id}/stopped", stop, methods=["PUT"]),
+        ]
+    )

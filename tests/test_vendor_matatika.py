@@ -1,0 +1,592 @@
+"""The Matatika adapter against a stand-in of its jobs API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobwatch.config import ConfigError, parse_config
+from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.models import RecordError, Run, Status
+from jobwatch.store.transport import ApiClient
+from jobwatch.store.vendors.matatika import (
+    STATUS_MAP,
+    MatatikaConfig,
+    MatatikaSource,
+    parse_log_body,
+)
+from standins.matatika import (
+    ARG_SECRET,
+    LINK_TOKEN,
+    PIPELINE,
+    PROFILE_EMAIL,
+    SECRET_PASSWORD,
+    TOKEN,
+    WORKSPACE,
+    MatatikaState,
+    make_job,
+    matatika_app,
+)
+from standins.server import AsgiServer, serving
+
+ENV = "MATATIKA_TEST_TOKEN"
+
+# vendor-apis.md §7.2, written out here rather than read from the adapter.
+TABLE = {
+    "QUEUED": Status.QUEUED,
+    "RUNNING": Status.RUNNING,
+    "COMPLETE": Status.SUCCEEDED,
+    "ERROR": Status.FAILED,
+    "STOPPED": Status.ABORTED,
+    "UNKNOWN": Status.UNKNOWN,
+}
+
+
+def ts(minute: int) -> str:
+    return f"2024-04-10T14:{minute:02}:10.93044"
+
+
+@pytest.fixture
+def state() -> MatatikaState:
+    s = MatatikaState()
+    s.add(make_job("j-complete", "COMPLETE", created=ts(1), end="2024-04-10T14:18:01.804"))
+    s.add(make_job("j-error", "ERROR", created=ts(2), end="2024-04-10T14:19:00", exit_code=1))
+    s.add(make_job("j-stopped", "STOPPED", created=ts(3), end="2024-04-10T14:20:00", exit_code=143))
+    s.add(make_job("j-running", "RUNNING", created=ts(4)))
+    s.add(make_job("j-queued", "QUEUED", created=ts(5), start=None))
+    s.add(
+        make_job(
+            "j-seed-error",
+            "ERROR",
+            seed_era=True,
+            exit_code=2,
+            end="2021-06-07T10:00:00",
+            errorMessage="Extractor failed: password=hunter2 for jane.doe@example.com",
+        )
+    )
+    s.add(make_job("j-seed-unknown", "UNKNOWN", seed_era=True))
+    return s
+
+
+@pytest.fixture
+def server(state: MatatikaState) -> Iterator[AsgiServer]:
+    with serving(matatika_app(state)) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, TOKEN)
+
+
+def config(server: AsgiServer, tmp_path: Path, **extra: Any) -> MatatikaConfig:
+    data: dict[str, Any] = {
+        "kind": "matatika",
+        "url": server.url,
+        "workspace_id": WORKSPACE,
+        "token_env": ENV,
+        "flags_store": str(tmp_path / "flags.db"),
+    }
+    data.update(extra)
+    return MatatikaConfig.model_validate(data)
+
+
+def source(server: AsgiServer, tmp_path: Path, **extra: Any) -> MatatikaSource:
+    read_only = extra.pop("read_only", False)
+    return config(server, tmp_path, **extra).build("mtk", read_only=read_only)
+
+
+def list_pages(state: MatatikaState) -> list[str]:
+    return [
+        r.query.get("page", "") for r in state.calls("GET", "/jobs") if "/api/jobs/" not in r.path
+    ]
+
+
+# -- sync ------------------------------------------------------------------------------
+
+
+async def test_first_sync_reads_newest_pages_up_to_max_runs(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    async with source(server, tmp_path, page_size=2, max_runs=5) as mtk:
+        first = await mtk.changes(None)
+    assert [r.id for r in first.runs] == [
+        "j-queued",
+        "j-running",
+        "j-stopped",
+        "j-error",
+        "j-complete",
+    ]
+    assert first.errors == []
+    lists = [r for r in state.requests if r.path == f"/api/workspaces/{WORKSPACE}/jobs"]
+    assert [r.query for r in lists] == [
+        {"page": str(n), "size": "2", "sort": "created,desc"} for n in range(3)
+    ]
+    assert "application/hal+json" in lists[0].headers["accept"]
+
+
+async def test_incremental_poll_stops_at_known_finished_runs(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.jobs.clear()
+    for n, job_id in enumerate("abcdef"):
+        state.add(make_job(job_id, "RUNNING" if job_id == "c" else "COMPLETE", created=ts(n)))
+    async with source(server, tmp_path, page_size=3) as mtk:
+        first = await mtk.changes(None)
+        assert sorted(r.id for r in first.runs) == ["a", "b", "c", "d", "e", "f"]
+        assert list_pages(state) == ["0", "1"]
+
+        # Nothing new: one page of known, finished runs, then the active run alone.
+        state.requests.clear()
+        idle = await mtk.changes(first.cursor)
+        assert idle.runs == [] and idle.errors == []
+        assert [(r.method, r.path, r.query) for r in state.requests] == [
+            (
+                "GET",
+                f"/api/workspaces/{WORKSPACE}/jobs",
+                {"page": "0", "size": "3", "sort": "created,desc"},
+            ),
+            ("GET", "/api/jobs/c", {}),
+        ]
+
+        # A new run on top, the active one finished further down.
+        state.jobs["c"].update(status="COMPLETE", endTime="2024-04-10T15:00:00")
+        state.add(make_job("g", "RUNNING", created=ts(30)))
+        state.requests.clear()
+        delta = await mtk.changes(idle.cursor)
+        assert {(r.id, r.status) for r in delta.runs} == {
+            ("g", Status.RUNNING),
+            ("c", Status.SUCCEEDED),
+        }
+        assert list_pages(state) == ["0", "1"]
+        assert state.calls("GET", "/api/jobs/") == []
+
+        # A run deleted in Matatika stops being active instead of being asked about forever.
+        del state.jobs["g"]
+        state.requests.clear()
+        gone = await mtk.changes(delta.cursor)
+        assert [(r.id, r.status, r.reason.type if r.reason else None) for r in gone.runs] == [
+            ("g", Status.UNKNOWN, "deleted")
+        ]
+        state.requests.clear()
+        await mtk.changes(gone.cursor)
+        assert state.calls("GET", "/api/jobs/") == []
+
+
+async def test_finished_runs_are_mapped(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.add(make_job("j-odd", "PAUSED_FOREVER", created=ts(9)))
+    async with source(server, tmp_path) as mtk:
+        runs = {r.id: r for r in (await mtk.changes(None)).runs}
+
+    done = runs["j-complete"]
+    assert (done.status, done.status_raw, done.error, done.exit_code) == (
+        Status.SUCCEEDED,
+        "COMPLETE",
+        None,
+        None,
+    )
+    assert done.created_at == datetime(2024, 4, 10, 14, 1, 10, 930440, tzinfo=UTC)
+    assert done.started_at == datetime(2024, 4, 10, 14, 16, 37, 404000, tzinfo=UTC)
+    assert done.duration_ms == pytest.approx(84_400.0)
+    assert (done.job, done.label, done.type, done.owner) == (
+        PIPELINE,
+        "SIT-Generated Pipeline [postgres]",
+        "PIPELINE_RUN",
+        "@sit+prod",
+    )
+    assert done.progress is None  # Matatika counts no items
+    assert done.metadata and done.metadata["attempt"] == 0
+
+    failed = runs["j-error"]
+    assert failed.status is Status.FAILED and failed.exit_code == 1
+    assert failed.error is not None and failed.error.code == "1"
+
+    seed = runs["j-seed-error"]
+    assert seed.status is Status.FAILED and seed.created_at is None
+    assert seed.error is not None and seed.error.code == "2"
+    assert seed.error.message is not None and seed.error.message.startswith("Extractor failed")
+    assert "hunter2" not in seed.error.message and "jane.doe" not in seed.error.message
+    assert seed.label == "tap-postgres target-postgres"  # seed-era taskName
+
+    stopped = runs["j-stopped"]
+    assert stopped.status is Status.ABORTED and stopped.exit_code == 143
+    assert stopped.reason is not None and "timed out" in (stopped.reason.message or "")
+
+    assert (runs["j-seed-unknown"].status, runs["j-seed-unknown"].status_raw) == (
+        Status.UNKNOWN,
+        "UNKNOWN",
+    )
+    assert (runs["j-odd"].status, runs["j-odd"].status_raw) == (Status.UNKNOWN, "PAUSED_FOREVER")
+    assert runs["j-queued"].status is Status.QUEUED and runs["j-queued"].started_at is None
+
+
+async def test_get_reads_one_job(state: MatatikaState, server: AsgiServer, tmp_path: Path) -> None:
+    async with source(server, tmp_path) as mtk:
+        await mtk.changes(None)
+        state.jobs["j-running"].update(status="ERROR", exitCode=3, endTime="2024-04-10T15:00:00")
+        state.requests.clear()
+        run = await mtk.get("j-running")
+        assert (run.status, run.exit_code, run.error and run.error.code) == (Status.FAILED, 3, "3")
+        assert [r.path for r in state.requests] == ["/api/jobs/j-running"]
+        with pytest.raises(RunNotFound):
+            await mtk.get("no-such-job")
+
+
+# -- logs ------------------------------------------------------------------------------
+
+
+async def test_text_logs_are_read_incrementally_and_redacted(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.logs["j-error"] = [
+        "2024-04-10T14:16:37.404 | INFO | meltano | Running extract & load...",
+        "2024-04-10T14:16:38.000 | INFO | tap-postgres | connecting password=hunter2",
+        "",
+        "2024-04-10T14:16:39.500 | ERROR | tap-postgres | connection refused",
+    ]
+    async with source(server, tmp_path) as mtk:
+        await mtk.changes(None)
+        lines = await mtk.log_tail("j-error", 10)
+        assert [ln.seq for ln in lines] == [1, 2, 3, 4]
+        assert lines[0].ts == datetime(2024, 4, 10, 14, 16, 37, 404000, tzinfo=UTC)
+        assert [ln.level for ln in lines] == ["info", "info", "info", "error"]
+        assert "hunter2" not in lines[1].text and "connecting password=" in lines[1].text
+        assert await mtk.first_error("j-error") == 4
+        assert state.calls("GET", "/logs")[0].query == {"sequence": "0"}
+
+        run = await mtk.get("j-error")
+        state.logs["j-error"].append("2024-04-10T14:16:40 | INFO | done")
+        more = await mtk.fetch_logs(run, 4)
+        assert more is not None and [(ln.seq, ln.text) for ln in more] == [
+            (5, "2024-04-10T14:16:40 | INFO | done")
+        ]
+        assert state.calls("GET", "/logs")[-1].query == {"sequence": "4"}
+        assert await mtk.fetch_logs(run, 5) == []  # 204: nothing new
+
+
+async def test_ndjson_logs_and_empty_log(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.log_format = "ndjson"
+    state.logs["j-complete"] = [
+        {"timestamp": "2024-04-10T14:16:40.1", "level": "WARN", "message": "slow page"},
+        {"message": "token=abc123def456 sent", "stream": "stderr"},
+        "a bare string record",
+    ]
+    async with source(server, tmp_path) as mtk:
+        await mtk.changes(None)
+        lines = await mtk.log_lines("j-complete")
+        assert [(ln.seq, ln.level, ln.stream) for ln in lines] == [
+            (1, "warning", "stdout"),
+            (2, "info", "stderr"),
+            (3, "info", "stdout"),
+        ]
+        assert lines[0].ts == datetime(2024, 4, 10, 14, 16, 40, 100000, tzinfo=UTC)
+        assert "abc123def456" not in lines[1].text
+        assert lines[2].text == "a bare string record"
+        accept = state.calls("GET", "/logs")[0].headers["accept"]
+        assert "application/x-ndjson" in accept and "text/plain" in accept
+
+        assert await mtk.log_tail("j-queued", 5) == []  # 204 on a job with no log
+
+
+def test_partial_last_line_waits_while_the_job_runs() -> None:
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    body = "one\ntwo\nthr"
+    running = parse_log_body("r", 7, body, "text/plain", complete=False, ts=now)
+    assert [(ln.seq, ln.text) for ln in running] == [(8, "one"), (9, "two")]
+    done = parse_log_body("r", 7, body, "text/plain", complete=True, ts=now)
+    assert [ln.seq for ln in done] == [8, 9, 10] and done[-1].text == "thr"
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+async def test_abort_stops_a_running_job_and_surfaces_refusals(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    async with source(server, tmp_path) as mtk:
+        await mtk.changes(None)
+        result = await mtk.abort("j-running", by="tester")
+        assert state.jobs["j-running"]["status"] == "STOPPED"
+        assert result.run.status is Status.ABORTED
+        assert result.run.reason is not None and "tester" in (result.run.reason.message or "")
+        assert "Job stop accepted" in result.message
+        assert [r.path for r in state.calls("PUT")] == ["/api/jobs/j-running/stopped"]
+
+        # Matatika stops RUNNING jobs only: its own message comes back.
+        with pytest.raises(TransitionRefused, match=r"is not running \(QUEUED\)"):
+            await mtk.abort("j-queued", by="tester")
+        assert state.jobs["j-queued"]["status"] == "QUEUED"
+
+        # Finished runs are refused before any call goes out.
+        with pytest.raises(TransitionRefused, match="already succeeded"):
+            await mtk.abort("j-complete", by="tester")
+        assert len(state.calls("PUT")) == 2
+
+
+async def test_read_only_source_sends_no_stop(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    async with source(server, tmp_path, read_only=True) as mtk:
+        await mtk.changes(None)
+        with pytest.raises(TransitionRefused, match="read-only"):
+            await mtk.abort("j-running", by="tester")
+    assert state.calls("PUT") == [] and state.jobs["j-running"]["status"] == "RUNNING"
+
+
+async def test_archive_is_a_local_undoable_flag(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    async with source(server, tmp_path) as mtk:
+        await mtk.changes(None)
+        with pytest.raises(TransitionRefused, match="still running"):
+            await mtk.archive("j-running")
+        result = await mtk.archive("j-error")
+        assert result.run.archived and "locally" in result.message
+    assert (tmp_path / "flags.db").exists()
+    assert state.calls("PUT") == [] and state.calls("DELETE") == []
+
+    async with source(server, tmp_path) as mtk:
+        runs = {r.id: r for r in (await mtk.changes(None)).runs}
+        assert runs["j-error"].archived and not runs["j-complete"].archived
+        await mtk.unarchive("j-error")
+        assert not (await mtk.get("j-error")).archived
+
+
+# -- auth, secrets, bad records, rate limits -------------------------------------------
+
+
+async def test_token_is_sent_and_never_shown(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with source(server, tmp_path) as mtk:
+        await mtk.changes(None)
+        assert TOKEN not in repr(mtk) and TOKEN not in repr(mtk.api)
+    assert state.requests and all(
+        r.headers.get("authorization") == f"Bearer {TOKEN}" for r in state.requests
+    )
+
+    monkeypatch.setenv(ENV, "mtk-wrong-token-0000")
+    async with source(server, tmp_path) as mtk:
+        with pytest.raises(SourceError) as refused:
+            await mtk.changes(None)
+    assert "401" in str(refused.value) and "mtk-wrong-token-0000" not in str(refused.value)
+
+    monkeypatch.delenv(ENV)
+    with pytest.raises(SourceError, match=ENV):
+        async with source(server, tmp_path) as mtk:
+            await mtk.changes(None)
+
+
+async def test_sensitive_fields_never_reach_the_run(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    async with source(server, tmp_path) as mtk:
+        runs = (await mtk.changes(None)).runs
+        runs.append(await mtk.get("j-complete"))
+    dumps = [run.model_dump_json() for run in runs]
+    for secret in (SECRET_PASSWORD, PROFILE_EMAIL, LINK_TOKEN, ARG_SECRET, "jane.doe", "hunter2"):
+        assert not any(secret in dump for dump in dumps), secret
+    done = next(r for r in runs if r.id == "j-complete")
+    assert done.config is not None
+    props = done.config["pipeline"]["properties"]
+    assert props == {
+        k: "***"
+        for k in ("tap-postgres.host", "tap-postgres.password", "tap-postgres.filter_schemas")
+    }
+    assert done.metadata is not None and "email" not in done.metadata["profile"]
+    assert done.metadata["links"]["logs"].endswith("/logs?***")
+    seed = next(r for r in runs if r.id == "j-seed-error")
+    assert seed.config is not None and seed.config["arguments"][-2:] == ["--password", "***"]
+
+
+async def test_malformed_records_become_error_rows(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.add({"id": "bad-status", "status": 5, "created": ts(40)})
+    state.add({"status": "RUNNING", "created": ts(41)})
+    state.add({"id": "bad-time", "status": "COMPLETE", "created": "yesterday-ish"})
+    async with source(server, tmp_path) as mtk:
+        first = await mtk.changes(None)
+    assert len(first.runs) == 7
+    assert {e.id for e in first.errors} == {"bad-status", None, "bad-time"}
+    assert all("unreadable Matatika job" in e.message for e in first.errors)
+
+
+async def test_rate_limit_is_retried(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.limit_once = True
+    async with source(server, tmp_path) as mtk:
+        first = await mtk.changes(None)
+        assert len(first.runs) == 7
+        assert mtk.api.calls == 2 and len(state.requests) == 2
+    assert state.limit_once is False
+
+
+# -- list variants ---------------------------------------------------------------------
+
+
+async def test_pipeline_jobs_and_the_singular_2021_path(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.add(make_job("other", "COMPLETE", created=ts(50), _embedded={"pipeline": {"id": "x"}}))
+    async with source(server, tmp_path, pipeline_id=PIPELINE, workspace_id=None) as mtk:
+        runs = (await mtk.changes(None)).runs
+    assert "other" not in {r.id for r in runs} and len(runs) == 5  # the seed-era ones have none
+    assert {r.path for r in state.calls("GET", "/jobs")} == {f"/api/pipelines/{PIPELINE}/jobs"}
+
+    state.singular_pipeline_path = True
+    state.requests.clear()
+    async with source(server, tmp_path, pipeline_id=PIPELINE) as mtk:
+        first = await mtk.changes(None)
+        assert len(first.runs) == 5
+        await mtk.changes(first.cursor)
+    assert [r.path for r in state.requests if r.path.endswith("/jobs")] == [
+        f"/api/pipelines/{PIPELINE}/jobs",
+        f"/api/pipeline/{PIPELINE}/jobs",
+        f"/api/pipeline/{PIPELINE}/jobs",
+    ]
+
+
+async def test_embedded_key_variants_and_empty_collection(
+    state: MatatikaState, server: AsgiServer, tmp_path: Path
+) -> None:
+    state.embedded_key = "jobList"
+    async with source(server, tmp_path) as mtk:
+        assert len((await mtk.changes(None)).runs) == 7
+    state.jobs.clear()
+    async with source(server, tmp_path) as mtk:
+        empty = await mtk.changes(None)
+    assert empty.runs == [] and empty.errors == []
+
+
+async def test_unknown_workspace_is_a_source_error(server: AsgiServer, tmp_path: Path) -> None:
+    async with source(server, tmp_path, workspace_id="nope") as mtk:
+        with pytest.raises(SourceError, match="no workspace nope"):
+            await mtk.changes(None)
+
+
+# -- config ----------------------------------------------------------------------------
+
+
+async def test_built_from_a_config_file(server: AsgiServer, tmp_path: Path) -> None:
+    text = f"""
+[sources.my-matatika]
+kind = "matatika"
+url = "{server.url}/api"
+workspace_id = "{WORKSPACE}"
+token_env = "{ENV}"
+max_runs = 3
+page_size = 2
+flags_store = "{tmp_path / "flags.db"}"
+"""
+    parsed = parse_config(text)
+    assert parsed.warnings == []
+    mtk = parsed.sources["my-matatika"].build("my-matatika")
+    assert isinstance(mtk, MatatikaSource)
+    assert (mtk.max_runs, mtk.page_size, mtk.workspace_id) == (3, 2, WORKSPACE)
+    async with mtk:
+        assert len((await mtk.changes(None)).runs) == 3  # "/api" in the url is not doubled
+
+    with pytest.raises(ConfigError, match="workspace_id"):
+        parse_config(f'[sources.m]\nkind = "matatika"\nurl = "{server.url}"\ntoken_env = "X"\n')
+
+
+# -- the mapper, fuzzed ----------------------------------------------------------------
+
+OFFLINE = MatatikaSource("mtk", ApiClient("http://127.0.0.1:9", name="mtk"), workspace_id="w")
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+KEYS = [
+    "id",
+    "created",
+    "type",
+    "exitCode",
+    "status",
+    "startTime",
+    "endTime",
+    "_embedded",
+    "_links",
+]
+KEYS += ["attempt", "maxAttempts", "taskName", "exitMessage", "arguments", "errorMessage"]
+JOB_LIKE = st.fixed_dictionaries({}, optional={key: JSON for key in KEYS})
+VALID = [
+    make_job("v1", "COMPLETE", end="2024-04-10T14:18:01.804", exit_code=0),
+    make_job("v2", "ERROR", seed_era=True, exit_code=1, errorMessage="boom"),
+]
+
+
+def _prune(value: Any, keep: st.DataObject) -> Any:
+    if isinstance(value, dict):
+        return {k: _prune(v, keep) for k, v in value.items() if keep.draw(st.booleans())}
+    return value
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.one_of(JSON, JOB_LIKE))
+def test_mapper_never_raises_on_arbitrary_json(raw: Any) -> None:
+    item = OFFLINE.parse_safely(raw, "job")
+    assert isinstance(item, Run | RecordError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), which=st.sampled_from(VALID), cut=st.integers(min_value=0, max_value=2000))
+def test_mapper_never_raises_on_truncated_payloads(
+    data: st.DataObject, which: dict[str, Any], cut: int
+) -> None:
+    pruned = _prune(which, data)
+    assert isinstance(OFFLINE.parse_safely(pruned, "job"), Run | RecordError)
+    text = json.dumps(which)[:cut]
+    assert isinstance(OFFLINE.parse_safely(text, "job"), RecordError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    which=st.sampled_from(VALID),
+    raw_status=st.sampled_from(sorted(TABLE)),
+    exit_code=st.none() | st.integers(min_value=-255, max_value=255),
+)
+def test_documented_statuses_follow_the_table(
+    which: dict[str, Any], raw_status: str, exit_code: int | None
+) -> None:
+    run = OFFLINE.parse({**which, "status": raw_status, "exitCode": exit_code})
+    assert (run.status, run.status_raw, run.exit_code) == (TABLE[raw_status], raw_status, exit_code)
+    assert set(STATUS_MAP) == set(TABLE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw_status=st.text(max_size=20).filter(lambda s: s.strip().upper() not in TABLE))
+def test_unknown_statuses_keep_their_raw_value(raw_status: str) -> None:
+    run = OFFLINE.parse({**VALID[0], "status": raw_status})
+    assert (run.status, run.status_raw) == (Status.UNKNOWN, raw_status)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.text(max_size=300),
+    after=st.integers(min_value=0, max_value=10_000),
+    kind=st.sampled_from(["text/plain", "application/x-ndjson"]),
+    complete=st.booleans(),
+)
+def test_log_bodies_never_raise_and_number_lines_in_order(
+    body: str, after: int, kind: str, complete: bool
+) -> None:
+    lines = parse_log_body("r", after, body, kind, complete=complete, ts=datetime.now(UTC))
+    seqs = [ln.seq for ln in lines]
+    assert seqs == sorted(set(seqs)) and all(s > after for s in seqs)
