@@ -209,8 +209,7 @@ FLAVOURS: tuple[Flavour, ...] = (
     Flavour(
         "intuned",
         "intuned-demo",
-        {
-            S.QUEUED: "PENDING",
+        {  # Intuned has no queued word: PENDING covers waiting and executing
             S.RUNNING: "PENDING",
             S.PAUSED: "PAUSED",
             S.SUCCEEDED: "SUCCESS",
@@ -306,7 +305,10 @@ class Demo:
         """The flavour's raw word for ``status`` (or the nearest outcome it has)."""
         if status in flavour.raw:
             return status, flavour.raw[status]
-        fallback = S.ABORTED if status is S.TIMED_OUT else S.FAILED
+        if status in (S.NEW, S.QUEUED):
+            fallback = S.QUEUED if S.QUEUED in flavour.raw else S.RUNNING
+        else:
+            fallback = S.ABORTED if status is S.TIMED_OUT else S.FAILED
         return fallback, flavour.raw[fallback]
 
     def make_run(self, flavour: Flavour, status: Status, created: datetime) -> Run:
