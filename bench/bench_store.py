@@ -45,14 +45,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from _fill import LOG_BATCH, RUN_BATCH, log_batch, log_spans
+
 from jobwatch.demo import FLAVOURS, Demo
 from jobwatch.models import Run, Status, utcnow
 from jobwatch.store import ChangeSet, SqliteStore
 
 T = TypeVar("T")
 
-RUN_BATCH = 10_000
-LOG_BATCH = 50_000
 SCREEN = 50
 READ_REPEATS = 3
 
@@ -69,29 +69,6 @@ STATUS_MIX: tuple[tuple[Status, int], ...] = (
 )
 # What the 1,000 changed runs become (a plausible mix of outcomes).
 CHANGED_TO: tuple[Status, ...] = (Status.SUCCEEDED, Status.FAILED, Status.ABORTED)
-
-LOG_LEVELS: tuple[tuple[str, int], ...] = (("info", 70), ("debug", 15), ("warn", 10), ("error", 5))
-LOG_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "info": (
-        "processed batch {n} of {m} items in {ms} ms (rate {rate}/s, queue depth {q})",
-        "checkpoint {n} written to s3://acme-scrapes/run/{hex}/part-{q}.parquet",
-        "rows upserted into analytics.orders: {n} (skipped {q}, took {ms} ms)",
-        "worker-{q} picked up payload {hex} after waiting {ms} ms in the queue",
-    ),
-    "debug": (
-        "cache hit ratio {pct}% over the last {n} lookups; evictions {q}; size {m} kB",
-        "http GET https://api.example.com/v1/items?page={n} -> 200 in {ms} ms",
-    ),
-    "warn": (
-        "WARNING retrying request {n} after 429 Too Many Requests (attempt 2/3, {ms} ms)",
-        "WARNING slow step: transform-{q} took {ms} ms for {n} records (budget 500 ms)",
-    ),
-    "error": (
-        "ERROR payload {hex} failed: upstream timed out after {ms} ms (attempt {q} of 3)",
-        "ERROR could not parse record {n}: unexpected token at column {q} in field 'amount'",
-    ),
-}
-FILLER = " key={hex} shard={q} region=eu-west-1 trace={hex}{hex}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,40 +163,11 @@ async def fill_runs(store: SqliteStore, count: int, seed: int, report: Report) -
     return first_id
 
 
-def log_batch(
-    rng: random.Random, start_ts: float, first: int, size: int
-) -> list[tuple[float, str, str, str]]:
-    """``size`` log lines of 80-120 characters, one every ~10 ms from ``start_ts``."""
-    levels = [lv for lv, _ in LOG_LEVELS]
-    weights = [w for _, w in LOG_LEVELS]
-    picked = rng.choices(levels, weights, k=size)
-    lines: list[tuple[float, str, str, str]] = []
-    for i, level in enumerate(picked):
-        seq = first + i
-        fields = {
-            "n": rng.randint(1, 99_999),
-            "m": rng.randint(100, 50_000),
-            "ms": rng.randint(1, 9_000),
-            "q": rng.randint(0, 63),
-            "rate": f"{rng.uniform(5, 900):.1f}",
-            "pct": rng.randint(40, 99),
-            "hex": f"{rng.getrandbits(32):08x}",
-        }
-        text = rng.choice(LOG_TEMPLATES[level]).format(**fields)
-        target = rng.randint(80, 120)
-        while len(text) < target:  # at most a few rounds: FILLER adds ~60 characters
-            text += FILLER.format(**fields)
-        stream = "stderr" if level in ("warn", "error") else "stdout"
-        lines.append((start_ts + seq * 0.01, stream, level, text[:target]))
-    return lines
-
-
 async def fill_log(store: SqliteStore, run_id: str, count: int, seed: int, report: Report) -> None:
     rng = random.Random(seed + 1)
     start_ts = time.time() - count * 0.01
     gen_s = insert_s = 0.0
-    for first in range(1, count + 1, LOG_BATCH):
-        size = min(LOG_BATCH, count - first + 1)
+    for first, size in log_spans(count):
         t0 = time.perf_counter()
         lines = log_batch(rng, start_ts, first, size)
         gen_s += time.perf_counter() - t0

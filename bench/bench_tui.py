@@ -84,6 +84,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _fill import RUN_BATCH, log_batch, log_spans
+
 import jobwatch
 from jobwatch.demo import FLAVOURS, Demo
 from jobwatch.models import Run, RunRow, Status, utcnow
@@ -93,8 +95,6 @@ from jobwatch.tui.app import JobwatchApp
 PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
 SRC = Path(jobwatch.__file__).resolve().parents[1]
 SIZE = (160, 48)
-RUN_BATCH = 10_000
-LOG_BATCH = 50_000
 MEASURES = ("paint", "poll", "idle", "log", "datatable")
 
 TARGET_PAINT_S = 0.6
@@ -115,19 +115,6 @@ STATUS_MIX: tuple[tuple[Status, int], ...] = (
 )
 ARCHIVED_SHARE = 0.05
 FLIPS: tuple[Status, ...] = (Status.SUCCEEDED, Status.FAILED, Status.ABORTED)
-
-LOG_LEVELS: tuple[tuple[str, int], ...] = (("info", 70), ("debug", 15), ("warn", 10), ("error", 5))
-LOG_TEXT: dict[str, tuple[str, ...]] = {
-    "info": (
-        "processed batch {n} of {m} items in {ms} ms (queue depth {q})",
-        "checkpoint {n} written to s3://acme-scrapes/run/{h}/part-{q}.parquet",
-        "rows upserted into analytics.orders: {n} (skipped {q}, took {ms} ms)",
-    ),
-    "debug": ("http GET https://api.example.com/v1/items?page={n} -> 200 in {ms} ms",),
-    "warn": ("WARNING retrying request {n} after 429 Too Many Requests ({ms} ms)",),
-    "error": ("ERROR payload {h} failed: upstream timed out after {ms} ms (attempt {q})",),
-}
-LOG_FILLER = " key={h} shard={q} region=eu-west-1 trace={h}{h}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,27 +274,9 @@ async def fill_store(path: Path, count: int, log_lines: int, seed: int) -> Store
 
 
 async def fill_log(store: SqliteStore, run_id: str, count: int, rng: random.Random) -> None:
-    levels = [lv for lv, _ in LOG_LEVELS]
-    weights = [w for _, w in LOG_LEVELS]
     start_ts = time.time() - count * 0.01
-    for first in range(1, count + 1, LOG_BATCH):
-        size = min(LOG_BATCH, count - first + 1)
-        lines: list[tuple[float, str, str, str]] = []
-        for i, level in enumerate(rng.choices(levels, weights, k=size)):
-            values = {
-                "n": rng.randint(1, 99_999),
-                "m": rng.randint(100, 50_000),
-                "ms": rng.randint(1, 9_000),
-                "q": rng.randint(0, 63),
-                "h": f"{rng.getrandbits(32):08x}",
-            }
-            text = rng.choice(LOG_TEXT[level]).format(**values)
-            width = rng.randint(80, 120)
-            while len(text) < width:
-                text += LOG_FILLER.format(**values)
-            stream = "stderr" if level in ("warn", "error") else "stdout"
-            lines.append((start_ts + (first + i) * 0.01, stream, level, text[:width]))
-        await store.append_logs(run_id, lines)
+    for first, size in log_spans(count):
+        await store.append_logs(run_id, log_batch(rng, start_ts, first, size))
 
 
 def visible_ids(path: Path) -> list[str]:

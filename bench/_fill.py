@@ -1,0 +1,69 @@
+"""Filling a benchmark store: batch sizes and realistic log lines, shared by
+``bench_store.py`` and ``bench_tui.py`` (imported as ``_fill``: a script's own
+folder is first on ``sys.path``)."""
+
+from __future__ import annotations
+
+import random
+
+RUN_BATCH = 10_000
+"""Runs written per ``add_many``."""
+LOG_BATCH = 50_000
+"""Log lines written per ``append_logs``."""
+
+LOG_LEVELS: tuple[tuple[str, int], ...] = (("info", 70), ("debug", 15), ("warn", 10), ("error", 5))
+LOG_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "info": (
+        "processed batch {n} of {m} items in {ms} ms (rate {rate}/s, queue depth {q})",
+        "checkpoint {n} written to s3://acme-scrapes/run/{hex}/part-{q}.parquet",
+        "rows upserted into analytics.orders: {n} (skipped {q}, took {ms} ms)",
+        "worker-{q} picked up payload {hex} after waiting {ms} ms in the queue",
+    ),
+    "debug": (
+        "cache hit ratio {pct}% over the last {n} lookups; evictions {q}; size {m} kB",
+        "http GET https://api.example.com/v1/items?page={n} -> 200 in {ms} ms",
+    ),
+    "warn": (
+        "WARNING retrying request {n} after 429 Too Many Requests (attempt 2/3, {ms} ms)",
+        "WARNING slow step: transform-{q} took {ms} ms for {n} records (budget 500 ms)",
+    ),
+    "error": (
+        "ERROR payload {hex} failed: upstream timed out after {ms} ms (attempt {q} of 3)",
+        "ERROR could not parse record {n}: unexpected token at column {q} in field 'amount'",
+    ),
+}
+FILLER = " key={hex} shard={q} region=eu-west-1 trace={hex}{hex}"
+
+
+def log_batch(
+    rng: random.Random, start_ts: float, first: int, size: int
+) -> list[tuple[float, str, str, str]]:
+    """``size`` log lines of 80-120 characters with seqs from ``first``, one every
+    ~10 ms from ``start_ts``, as ``append_logs`` takes them."""
+    levels = [lv for lv, _ in LOG_LEVELS]
+    weights = [w for _, w in LOG_LEVELS]
+    picked = rng.choices(levels, weights, k=size)
+    lines: list[tuple[float, str, str, str]] = []
+    for i, level in enumerate(picked):
+        seq = first + i
+        fields = {
+            "n": rng.randint(1, 99_999),
+            "m": rng.randint(100, 50_000),
+            "ms": rng.randint(1, 9_000),
+            "q": rng.randint(0, 63),
+            "rate": f"{rng.uniform(5, 900):.1f}",
+            "pct": rng.randint(40, 99),
+            "hex": f"{rng.getrandbits(32):08x}",
+        }
+        text = rng.choice(LOG_TEMPLATES[level]).format(**fields)
+        target = rng.randint(80, 120)
+        while len(text) < target:  # at most a few rounds: FILLER adds ~60 characters
+            text += FILLER.format(**fields)
+        stream = "stderr" if level in ("warn", "error") else "stdout"
+        lines.append((start_ts + seq * 0.01, stream, level, text[:target]))
+    return lines
+
+
+def log_spans(count: int) -> list[tuple[int, int]]:
+    """``(first seq, size)`` of each ``append_logs`` batch for a log of ``count`` lines."""
+    return [(first, min(LOG_BATCH, count - first + 1)) for first in range(1, count + 1, LOG_BATCH)]
