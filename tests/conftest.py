@@ -83,9 +83,10 @@ def runs_json(store_path: Path, *extra: str) -> list[dict[str, Any]]:
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import re  # noqa: E402
-import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+
+from standins.server import AsgiServer  # noqa: E402
 
 TEST_TOKEN = "test-token-0123456789abcdef"
 
@@ -251,7 +252,7 @@ class FaultyApp:
         return patched
 
 
-class LoopbackServer:
+class LoopbackServer(AsgiServer):
     """The real API app over a real store file, served by uvicorn on 127.0.0.1 in
     a thread of its own; it can be stopped and started again on the same port."""
 
@@ -263,62 +264,23 @@ class LoopbackServer:
         read_only: bool = False,
         tls: tuple[Path, Path] | None = None,
     ) -> None:
+        cert, key = tls or (None, None)
+        super().__init__(ssl_certfile=cert, ssl_keyfile=key)
         self.store_path = store_path
         self.tls = tls
         self.token = token
         self.read_only = read_only
         self.faults = Faults()
-        self.port = 0
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> LoopbackServer:
-        from jobwatch.server.main import bind
-
-        sock = bind("127.0.0.1", self.port)
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(self._main(sock, ready),), daemon=True
-        )
-        self._thread.start()
-        wait_for(lambda: ready.is_set() and self._server is not None and self._server.started)
-        return self
-
-    async def _main(self, sock: Any, ready: threading.Event) -> None:
-        import uvicorn
-
+    @contextlib.asynccontextmanager
+    async def serving_app(self) -> AsyncIterator[Any]:
+        """The store opens in the server's own event loop, as ``jobwatch serve`` does."""
         from jobwatch.server.app import create_app
 
         async with SqliteStore(self.store_path, read_only=self.read_only) as store:
-            app = FaultyApp(
+            yield FaultyApp(
                 create_app(store, token=self.token, read_only=self.read_only), self.faults
             )
-            cert, key = self.tls or (None, None)
-            config = uvicorn.Config(
-                app,
-                lifespan="off",
-                log_level="error",
-                access_log=False,
-                ssl_certfile=cert,
-                ssl_keyfile=key,
-            )
-            self._server = uvicorn.Server(config)
-            ready.set()
-            await self._server.serve(sockets=[sock])
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            assert not self._thread.is_alive(), "server thread did not stop"
-        self._server = None
-        self._thread = None
 
 
 @pytest.fixture

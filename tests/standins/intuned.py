@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from standins.server import Seen
+
 WORKSPACE = "5b6a1e0c-2f41-4c1e-9a57-0d3f3c1b9e11"
 PROJECT = "shop-scraper"
 PROJECT_ID = "8c3f5a2e-7d14-4b0a-a2f6-5e9d1c7b3a20"
@@ -148,14 +150,6 @@ def api_error(status: int, code: str, message: str, category: str = "user") -> J
 
 
 @dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-
-
-@dataclass
 class IntunedStandin:
     """The server's state; ``app()`` serves it."""
 
@@ -223,14 +217,7 @@ class IntunedStandin:
         """Record, throttle, authenticate and scope every request."""
 
         async def endpoint(request: Request) -> Response:
-            self.requests.append(
-                Seen(
-                    request.method,
-                    request.url.path,
-                    dict(request.query_params),
-                    {k.lower(): v for k, v in request.headers.items()},
-                )
-            )
+            self.requests.append(Seen.of(request))
             if self.throttle > 0:
                 self.throttle -= 1
                 self.throttled += 1

@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from standins.server import Seen
+
 TOKEN = "letta-sk-test-0123456789abcdef"
 EPOCH = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACTIVE = ("created", "running")
@@ -32,17 +34,6 @@ TERMINAL = ("completed", "failed", "cancelled", "expired")
 
 def iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: list[tuple[str, str]]
-    headers: dict[str, str]
-
-    def param(self, name: str) -> str | None:
-        return next((v for k, v in self.query if k == name), None)
 
 
 @dataclass
@@ -179,14 +170,7 @@ class LettaStandIn:
         """Record the request, then the rate-limit switch, then Letta's password check."""
 
         async def endpoint(request: Request) -> Response:
-            self.requests.append(
-                Seen(
-                    request.method,
-                    request.url.path,
-                    list(request.query_params.multi_items()),
-                    {k.lower(): v for k, v in request.headers.items()},
-                )
-            )
+            self.requests.append(Seen.of(request))
             if self.retry_after is not None:
                 after, self.retry_after = self.retry_after, None
                 return JSONResponse(

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from standins.server import Seen
+
 TOKEN = "mtk-test-token-5b1f0c9e2d7a4f6b"
 WORKSPACE = "2b9c54c8-6c4e-4a8a-9d2d-0f7a7b1a3e11"
 PIPELINE = "da46d020-7a3c-4f27-9a4a-8d4b4b0d8f10"
@@ -28,16 +30,6 @@ PROFILE_EMAIL = "jane.doe@example.com"
 LINK_TOKEN = "linktok-9f8e7d6c5b4a"
 ARG_SECRET = "cli-secret-1234abcd"
 HAL = "application/hal+json"
-
-
-@dataclass
-class Seen:
-    """One request as the stand-in received it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
 
 
 @dataclass
@@ -161,14 +153,7 @@ def spring_error(request: Request, status: int, error: str, message: str) -> JSO
 
 def matatika_app(state: MatatikaState) -> Starlette:
     def gate(request: Request) -> Response | None:
-        state.requests.append(
-            Seen(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                {k.lower(): v for k, v in request.headers.items()},
-            )
-        )
+        state.requests.append(Seen.of(request))
         if state.limit_once:
             state.limit_once = False
             limited = spring_error(request, 429, "Too Many Requests", "Rate limit exceeded")

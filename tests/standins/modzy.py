@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from standins.server import Seen
 
 API_KEY = "mdz-test.0123456789abcdefABCDEF"
 """The key the stand-in accepts (``Authorization: ApiKey <key>``)."""
@@ -38,14 +39,6 @@ def stamp(when: datetime) -> str:
 def read_time(text: str) -> datetime:
     when = datetime.fromisoformat(text)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Seen:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
 
 
 def error(status: int, title: str, message: str, **headers: str) -> JSONResponse:
@@ -156,14 +149,7 @@ class ModzyStandIn:
     # -- plumbing -------------------------------------------------------------------
 
     def _gate(self, request: Request) -> Response | None:
-        self.requests.append(
-            Seen(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                {k.lower(): v for k, v in request.headers.items()},
-            )
-        )
+        self.requests.append(Seen.of(request))
         if self.throttle_once:
             self.throttle_once = False
             return error(429, "Too Many Requests", "rate limit exceeded", **{"Retry-After": "0"})

@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from standins.server import Seen
+
 TOKEN = "00D5g000004Fake!AQ0AQStandInSessionToken.x9"
 BASE_TIME = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 RUN_STATUSES = (
@@ -94,15 +96,6 @@ def sf_time(when: datetime) -> str:
 
 def sf_error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
     return JSONResponse([{"message": message, "errorCode": code}], status, headers=headers)
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any = None
 
 
 @dataclass
@@ -353,15 +346,7 @@ def salesforce_app(state: SalesforceState) -> Starlette:
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-        state.requests.append(
-            Seen(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                {k.lower(): v for k, v in request.headers.items()},
-                body,
-            )
-        )
+        state.requests.append(Seen.of(request, body))
         if state.throttle > 0 and state.throttle_method in (None, request.method):
             state.throttle -= 1
             return sf_error(

@@ -166,11 +166,14 @@ class VendorSource:
         read_only: bool = False,
         flags_path: Path | None = None,
         max_runs: int = 1000,
+        page_size: int = 100,
     ) -> None:
         self.name = name
         self.api = api
         self.read_only = read_only
         self.max_runs = max_runs
+        self.page_size = max(1, page_size)
+        """Records asked for per list request (at least one)."""
         self._flags_path = flags_path
         self._flags: Any = None  # SqliteStore, opened lazily on first archive or poll
         self._archived: set[str] = set()
@@ -215,6 +218,18 @@ class VendorSource:
         """Map one raw record; may raise anything (caught by :meth:`parse_safely`)."""
         raise NotImplementedError
 
+    def scrub_raw(self, raw: Any) -> Any:
+        """``raw`` as an error row may show it, before the generic redaction: a
+        system whose records carry keys or PII that :func:`redact` does not know
+        masks them here."""
+        return raw
+
+    def _excerpt(self, raw: Any) -> str:
+        try:
+            return raw_excerpt(self.scrub_raw(raw))
+        except Exception:  # a record the masking cannot walk is not shown at all
+            return f"<{type(raw).__name__} not shown: it could not be masked>"
+
     # -- helpers for subclasses -----------------------------------------------------
 
     def parse_safely(self, raw: Any, what: str = "record") -> Run | RecordError:
@@ -232,7 +247,7 @@ class VendorSource:
             source=self.name,
             id=raw_id(raw, *self.ID_KEYS),
             message=f"unreadable {self.SYSTEM} {what}: {message}",
-            raw=raw_excerpt(raw),
+            raw=self._excerpt(raw),
         )
 
     def parse_all(self, raws: Any, what: str = "record") -> list[Run | RecordError]:
@@ -243,7 +258,7 @@ class VendorSource:
                     source=self.name,
                     message=f"{self.SYSTEM} sent {type(raws).__name__} where a list of "
                     f"{what}s was expected",
-                    raw=raw_excerpt(raws),
+                    raw=self._excerpt(raws),
                 )
             ]
         return [self.parse_safely(raw, what) for raw in raws]

@@ -26,7 +26,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -40,6 +39,7 @@ from jobwatch.redact import REDACTED, redact
 from jobwatch.store.source import Source
 from jobwatch.store.transport import ApiClient, decode_json, error_message, short
 from jobwatch.store.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.store.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
 
 DEFAULT_URL = "https://app.intuned.io/api/v1/workspace"
 API_PATH = "/api/v1/workspace"
@@ -87,20 +87,15 @@ def _pick(raw: Mapping[str, Any], *keys: str) -> Any:
 def _text(value: Any) -> str | None:
     if isinstance(value, str):
         return value if value.strip() else None
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return str(value)
     return None
 
 
 def _count(value: Any) -> int | None:
     """A payload counter; anything that is not a whole number ≥ 0 is unknown."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
-        return int(value)
-    return None
+    number = whole_number(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _flag(value: Any) -> bool | None:
@@ -114,9 +109,8 @@ def _time(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             return None
-        seconds = value / 1000 if abs(value) > 1e11 else value
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return epoch_datetime(value)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str) or not value.strip():
@@ -125,10 +119,9 @@ def _time(value: Any) -> datetime | None:
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        return iso_datetime(text)
     except ValueError:
         return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def mask_url(text: str) -> str:
@@ -311,16 +304,16 @@ class IntunedSource(VendorSource):
         api: ApiClient,
         *,
         jobs: Sequence[str],
-        page_size: int = 100,
-        read_only: bool = False,
-        flags_path: Path | None = None,
-        max_runs: int = 1000,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(name, api, read_only=read_only, flags_path=flags_path, max_runs=max_runs)
+        super().__init__(name, api, **kwargs)
         self.jobs: tuple[str, ...] = tuple(dict.fromkeys(jobs))
         if not self.jobs:
             raise ValueError("an Intuned source needs at least one job id")
-        self.page_size = max(1, page_size)
+
+    def scrub_raw(self, raw: Any) -> Any:
+        """Error rows mask what the mapper would have masked."""
+        return scrub(raw)
 
     def parse(self, raw: Any) -> Run:
         return map_run(raw, self.name)

@@ -22,7 +22,6 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -35,6 +34,7 @@ from jobwatch.models import Callback, LogLine, Reason, RecordError, Run, RunErro
 from jobwatch.redact import REDACTED, clean, redact
 from jobwatch.store.transport import ApiClient, decode_json, error_message, short
 from jobwatch.store.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.store.vendors.common import iso_datetime
 
 # -- the vocabulary ----------------------------------------------------------------
 
@@ -153,14 +153,12 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         if isinstance(value, str):
-            when = datetime.fromisoformat(value.strip())
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            when = datetime.fromtimestamp(value, UTC)
-        else:
-            raise TypeError(type(value).__name__)
+            return iso_datetime(value.strip())
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        raise TypeError(type(value).__name__)
     except (TypeError, ValueError, OverflowError, OSError):
         raise MappingError(f"not a date: {short(repr(value), 60)}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
@@ -502,16 +500,12 @@ class LettaSource(VendorSource):
         name: str,
         api: ApiClient,
         *,
-        read_only: bool = False,
-        flags_path: Path | None = None,
-        max_runs: int = 1000,
-        page_size: int = 100,
         watch: Iterable[Kind] = (Kind.RUN, Kind.JOB, Kind.BATCH),
         agent_id: str | None = None,
         prefix: str = "/v1",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(name, api, read_only=read_only, flags_path=flags_path, max_runs=max_runs)
-        self.page_size = max(1, page_size)
+        super().__init__(name, api, **kwargs)
         self.watch = tuple(watch)
         self.agent_id = agent_id
         self.prefix = prefix

@@ -33,7 +33,6 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -46,6 +45,7 @@ from jobwatch.models import LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.redact import REDACTED, clean, is_secret_key, redact
 from jobwatch.store.transport import ApiClient, decode_json, error_message
 from jobwatch.store.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.store.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
 
 STATUS_MAP: dict[str, Status] = {
     # current set (docs from 2021-06-16 on)
@@ -142,19 +142,17 @@ def parse_time(value: Any, field: str) -> datetime | None:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise MappingError(f"{field} is not a timestamp")
-        seconds = value / 1000.0 if abs(value) > 1e11 else float(value)
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return epoch_datetime(value)
         except (OverflowError, OSError, ValueError):
             raise MappingError(f"{field} is out of range") from None
     if not isinstance(value, str):
         raise MappingError(f"{field} is not a timestamp")
     text = _FRACTION.sub(r"\1", value.strip().replace(",", ".", 1))
     try:
-        when = datetime.fromisoformat(text)
+        return iso_datetime(text)
     except ValueError:
         raise MappingError(f"{field} is not an ISO 8601 timestamp: {clean(value)[:40]!r}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _exit_code(value: Any) -> int | None:
@@ -162,10 +160,9 @@ def _exit_code(value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise MappingError("exitCode is not a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    number = whole_number(value)
+    if number is not None:
+        return number
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
         return int(value)
     raise MappingError("exitCode is not a whole number")
@@ -232,7 +229,7 @@ def parse_job(raw: Any, source: str) -> Run:
     if not isinstance(raw, dict):
         raise MappingError(f"a job must be an object, not {type(raw).__name__}")
     job_id = raw.get("id")
-    if isinstance(job_id, int) and not isinstance(job_id, bool):
+    if is_int(job_id):
         job_id = str(job_id)
     if not isinstance(job_id, str) or not job_id.strip():
         raise MappingError("job has no id")
@@ -356,17 +353,13 @@ def page_items(body: Any, size: int) -> tuple[Any, bool]:
     count = len(items) if isinstance(items, list) else 0
     page = body.get("page")
     links = body.get("_links")
-    if isinstance(page, dict) and _is_int(page.get("number")) and _is_int(page.get("totalPages")):
+    if isinstance(page, dict) and is_int(page.get("number")) and is_int(page.get("totalPages")):
         more = page["number"] + 1 < page["totalPages"]
     elif isinstance(links, dict):
         more = "next" in links
     else:
         more = count >= size
     return items, more and count > 0
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # -- logs ------------------------------------------------------------------------------
@@ -489,22 +482,22 @@ class MatatikaSource(VendorSource):
         *,
         workspace_id: str | None = None,
         pipeline_id: str | None = None,
-        page_size: int = 100,
-        read_only: bool = False,
-        flags_path: Path | None = None,
-        max_runs: int = 1000,
+        **kwargs: Any,
     ) -> None:
         if not workspace_id and not pipeline_id:
             raise ValueError("a Matatika source needs a workspace_id or a pipeline_id")
-        super().__init__(name, api, read_only=read_only, flags_path=flags_path, max_runs=max_runs)
+        super().__init__(name, api, **kwargs)
         self.workspace_id = workspace_id
         self.pipeline_id = pipeline_id
-        self.page_size = max(1, page_size)
         self._singular_pipeline_path = False
         self._stopped_here: dict[str, str] = {}
         """Runs we asked to stop, and by whom: their STOPPED is no timeout."""
 
     # -- mapping ---------------------------------------------------------------------
+
+    def scrub_raw(self, raw: Any) -> Any:
+        """Error rows mask what the mapper would have masked."""
+        return scrub(raw)
 
     def parse(self, raw: Any) -> Run:
         return parse_job(raw, self.name)

@@ -26,7 +26,6 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -38,7 +37,8 @@ from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.redact import clean, redact
 from jobwatch.store.transport import ApiClient, decode_json, error_message, short
-from jobwatch.store.vendors.base import MappingError, VendorConfig, VendorSource, raw_excerpt
+from jobwatch.store.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.store.vendors.common import iso_datetime, whole_number
 
 STATUS_MAP: dict[str, Status] = {
     # sdk-go constants.go
@@ -97,11 +97,9 @@ def _time(value: Any, field: str) -> datetime | None:
         return None
     if isinstance(value, str) and len(value) <= 64:
         try:
-            when = datetime.fromisoformat(value.strip())
+            return iso_datetime(value.strip())
         except ValueError:
             pass
-        else:
-            return when if when.tzinfo else when.replace(tzinfo=UTC)
     raise MappingError(f"{field} is not a time: {short(repr(value), 60)}")
 
 
@@ -109,10 +107,9 @@ def _count(value: Any, field: str) -> int | None:
     """An item counter or a duration in ms; JSON may send it as 3 or 3.0."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+    number = whole_number(value)
+    if number is not None:
+        return number
     raise MappingError(f"{field} is not a whole number: {short(repr(value), 60)}")
 
 
@@ -334,14 +331,10 @@ class ModzySource(VendorSource):
         name: str,
         api: ApiClient,
         *,
-        read_only: bool = False,
-        flags_path: Path | None = None,
-        max_runs: int = 1000,
-        page_size: int = 100,
         lookback_days: int = 30,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(name, api, read_only=read_only, flags_path=flags_path, max_runs=max_runs)
-        self.page_size = page_size
+        super().__init__(name, api, **kwargs)
         self.lookback_days = lookback_days
         self._cursor: datetime | None = None
         """The newest ``updatedAt`` seen: later polls stop paging below it."""
@@ -353,13 +346,10 @@ class ModzySource(VendorSource):
     def parse(self, raw: Any) -> Run:
         return parse_job(raw, self.name)
 
-    def parse_safely(self, raw: Any, what: str = "record") -> Run | RecordError:
-        """As the base, but an error row's excerpt never shows the key or the PII
-        (the generic redaction does not know ``submittedBy`` or ``email``)."""
-        item = super().parse_safely(raw, what)
-        if isinstance(item, RecordError):
-            item = item.model_copy(update={"raw": raw_excerpt(scrub(raw))})
-        return item
+    def scrub_raw(self, raw: Any) -> Any:
+        """An error row's excerpt never shows the key or the PII (the generic
+        redaction does not know ``submittedBy`` or ``email``)."""
+        return scrub(raw)
 
     # -- polling -------------------------------------------------------------------
 

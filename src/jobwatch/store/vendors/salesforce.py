@@ -38,6 +38,7 @@ from jobwatch.models import LogLine, Progress, Reason, RecordError, Run, RunErro
 from jobwatch.redact import redact
 from jobwatch.store.transport import ApiClient, decode_json, error_message, short
 from jobwatch.store.vendors.base import MappingError, VendorConfig, VendorSource, raw_excerpt
+from jobwatch.store.vendors.common import iso_datetime
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -167,10 +168,9 @@ def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
     if not isinstance(value, str):
         raise MappingError(f"{key} is not a date-time")
     try:
-        when = datetime.fromisoformat(value.strip())
+        return iso_datetime(value.strip())
     except ValueError:
         raise MappingError(f"{key} is not a date-time: {short(value, 40)!r}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _stamp(raw: Any) -> datetime | None:
@@ -354,7 +354,7 @@ class SalesforceSource(VendorSource):
         page_size: int = 2000,
         **kwargs: Any,
     ) -> None:
-        super().__init__(name, api, **kwargs)
+        super().__init__(name, api, page_size=page_size, **kwargs)
         self.api_version = normalize_api_version(api_version)
         self.job_type = job_type
         self.target = target
@@ -513,15 +513,19 @@ class SalesforceSource(VendorSource):
 
     def _item_line(self, run: Run, seq: int, raw: Any, fallback: datetime) -> LogLine | None:
         """The line for one item; ``None`` while an active run's item is unfinished."""
-        if not isinstance(raw, Mapping):
+
+        def unreadable(why: object) -> LogLine:
             return LogLine(
                 run_id=run.id,
                 seq=seq,
                 ts=fallback,
                 stream="item",
                 level="warning",
-                text=f"unreadable item: {raw_excerpt(raw, 200)}",
+                text=f"unreadable item: {why}",
             )
+
+        if not isinstance(raw, Mapping):
+            return unreadable(raw_excerpt(raw, 200))
         status = raw.get("Status")
         folded = status.casefold() if isinstance(status, str) else ""
         finished = folded in ITEM_SUCCEEDED | ITEM_FAILED | ITEM_STOPPED
@@ -532,14 +536,7 @@ class SalesforceSource(VendorSource):
             code, message = _text(raw, "ErrorCode", 200), _text(raw, "ErrorMessage", 1000)
             when = _time(raw, "LastModifiedDate") or _time(raw, "CreatedDate") or fallback
         except MappingError as exc:
-            return LogLine(
-                run_id=run.id,
-                seq=seq,
-                ts=fallback,
-                stream="item",
-                level="warning",
-                text=f"unreadable item: {exc}",
-            )
+            return unreadable(exc)
         text = f"{name}: {short(status, 60) if isinstance(status, str) else 'no status'}"
         if code or message:
             text += " — " + ": ".join(part for part in (code, message) if part)
