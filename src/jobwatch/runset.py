@@ -150,6 +150,7 @@ class RunSet:
     def __post_init__(self) -> None:
         self._key_of = sort_key(self.sort)
         self._sk: dict[Key, tuple[Any, ...]] = {}
+        self._order_sk: list[tuple[Any, ...]] = []
 
     # -- reading --------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ class RunSet:
         sk = self._sk.get(key)
         if sk is None:
             return None
-        i = bisect.bisect_left(self.order, sk, key=self._sk.__getitem__)
+        i = bisect.bisect_left(self._order_sk, sk)
         if i >= len(self.order) or self.order[i] != key:
             return None
         return len(self.order) - 1 - i if self.reverse else i
@@ -223,43 +224,53 @@ class RunSet:
     def _move(self, moved: dict[Key, bool], new_sk: dict[Key, tuple[Any, ...]]) -> None:
         """Cut the moved keys out where their old sort keys say they are, then
         splice them back in where their new ones say: a few bisections and one
-        copy of the order, never a sort of the whole table."""
-        sk = self._sk.__getitem__
-        order = self.order
+        copy of the order, never a sort of the whole table. The sort keys are
+        kept in a list beside the order so bisection compares tuples in C."""
+        order, order_sk = self.order, self._order_sk
         drop: list[int] = []
         for key, was in moved.items():
             if was and key in self._sk:
-                i = bisect.bisect_left(order, self._sk[key], key=sk)
+                i = bisect.bisect_left(order_sk, self._sk[key])
                 if i >= len(order) or order[i] != key:
                     self._sk.update(new_sk)
                     self._rebuild()  # never expected; a rebuild is always right
                     return
                 drop.append(i)
         drop.sort()
-        kept: list[Key] = []
-        start = 0
-        for i in drop:
-            kept += order[start:i]
-            start = i + 1
-        kept += order[start:]
         self._sk.update(new_sk)
-        add = sorted((k for k in moved if self.visible(self.rows[k])), key=sk)
-        if not add:
-            self.order = kept
-            return
+        sk, rows, visible = self._sk, self.rows, self.visible
+        add = sorted((sk[k], k) for k in moved if visible(rows[k]))
+        # One pass over the order: copy runs between the cut and the insertion
+        # points (insertion points are found in the old order; the cut keys in
+        # it are skipped, so where they were does not matter).
         out: list[Key] = []
-        start = 0
-        for key in add:
-            i = bisect.bisect_left(kept, self._sk[key], lo=start, key=sk)
-            out += kept[start:i]
+        out_sk: list[tuple[Any, ...]] = []
+        start = lo = d = 0
+        for key_sk, key in add:
+            at = lo = bisect.bisect_left(order_sk, key_sk, lo=lo)
+            while d < len(drop) and drop[d] < at:
+                out += order[start : drop[d]]
+                out_sk += order_sk[start : drop[d]]
+                start = drop[d] + 1
+                d += 1
+            out += order[start:at]
+            out_sk += order_sk[start:at]
+            start = max(start, at)
             out.append(key)
-            start = i
-        out += kept[start:]
-        self.order = out
+            out_sk.append(key_sk)
+        for i in drop[d:]:
+            out += order[start:i]
+            out_sk += order_sk[start:i]
+            start = i + 1
+        out += order[start:]
+        out_sk += order_sk[start:]
+        self.order, self._order_sk = out, out_sk
 
     def _rebuild(self) -> None:
-        self.order = [k for k, r in self.rows.items() if self.visible(r)]
-        self.order.sort(key=self._sk.__getitem__)
+        sk = self._sk
+        pairs = sorted((sk[k], k) for k, r in self.rows.items() if self.visible(r))
+        self._order_sk = [p[0] for p in pairs]
+        self.order = [p[1] for p in pairs]
 
     def replace_all(self, rows: Iterable[RunRow]) -> None:
         """The first sync: load everything and sort once."""
