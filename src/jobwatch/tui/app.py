@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from jobwatch.errors import JobwatchError
-from jobwatch.gcpause import gc_paused
+from jobwatch.gcpause import freeze_loaded, gc_paused
 from jobwatch.models import Action, RunRow, Status, refusal
 from jobwatch.redact import clean
 from jobwatch.render import GLYPHS
@@ -220,6 +220,9 @@ class JobwatchApp(App[None]):
         self.loaded_key: Key | None = None
         """The run whose detail and log are on screen (tests wait for it)."""
         self.poll_ms = 0.0
+        self.apply_ms = 0.0
+        """Of the last poll, the time spent merging rows into the table model and
+        marking changed lines (synchronous; drawing them follows on its own)."""
         self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._fetching: set[asyncio.Task[None]] = set()
@@ -294,6 +297,7 @@ class JobwatchApp(App[None]):
         """
         async with self._poll_lock:
             started = time.perf_counter()
+            self.apply_ms = 0.0
             tasks = []
             for feed in self.feeds:
                 if feed.due():
@@ -317,6 +321,8 @@ class JobwatchApp(App[None]):
             rows, first = result
             self._apply(feed, rows, first=first)
         if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
+            if not self.synced.is_set() and len(self.runs.rows) >= GC_PAUSE_ROWS:
+                freeze_loaded()
             self.synced.set()
 
     def _fetched(self, task: asyncio.Task[None]) -> None:
@@ -333,11 +339,13 @@ class JobwatchApp(App[None]):
     def _apply(self, feed: Feed, rows: list[RunRow], *, first: bool) -> None:
         if not rows:
             return
+        started = time.perf_counter()
         if len(rows) < GC_PAUSE_ROWS:
             self._apply_rows(rows, first=first)
-            return
-        with gc_paused():  # a big batch allocates a lot and frees nothing yet
-            self._apply_rows(rows, first=first)
+        else:
+            with gc_paused():  # a big batch allocates a lot and frees nothing yet
+                self._apply_rows(rows, first=first)
+        self.apply_ms += (time.perf_counter() - started) * 1000
 
     def _apply_rows(self, rows: list[RunRow], *, first: bool) -> None:
         table = self._table()
