@@ -215,8 +215,8 @@ def probe_idle(args: argparse.Namespace) -> None:
         polls: list[float] = []
         original = app.poll_once
 
-        async def counted() -> None:
-            await original()
+        async def counted(**kwargs: Any) -> None:
+            await original(**kwargs)
             polls.append(app.poll_ms)
 
         app.poll_once = counted  # the loop calls self.poll_once(): the instance wins

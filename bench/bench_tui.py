@@ -123,7 +123,7 @@ class Plan:
     log_lines: int
     idle_s: float
     changes: int = 1000
-    poll_rounds: int = 5
+    poll_rounds: int = 9
     repeats: int = 3
     warmup_s: float = 2.0
     profile: Path | None = None
@@ -477,6 +477,7 @@ class PollRounds:
 
     own_ms: list[float] = field(default_factory=list)
     app_ms: list[float] = field(default_factory=list)
+    apply_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     fetched: list[int] = field(default_factory=list)
 
@@ -522,6 +523,7 @@ class Poller:
                 got.cpu_ms.append((time.process_time() - cpu0) * 1e3)
                 got.own_ms.append((t1 - t0) * 1e3)
                 got.app_ms.append(self.app.poll_ms)
+                got.apply_ms.append(self.app.apply_ms)
         finally:
             feed.fetch = fetch  # type: ignore[method-assign]
         if profiler and profile:
@@ -557,6 +559,11 @@ async def bench_polls(store: StoreInfo, plan: Plan, seed: int, report: Report) -
                 median = statistics.median(got.own_ms)
                 report.add(f"{what}: poll_once median", median, "ms", TARGET_POLL_MS)
                 report.add(f"{what}: app.poll_ms median", statistics.median(got.app_ms), "ms")
+                report.add(
+                    f"{what}: of which merging into the table (app.apply_ms) median",
+                    statistics.median(got.apply_ms),
+                    "ms",
+                )
                 cpu = statistics.median(got.cpu_ms)
                 report.add(f"{what}: CPU until idle (incl. pilot), median", cpu, "ms")
                 rounds = ", ".join(f"{v:.1f}" for v in got.own_ms)
