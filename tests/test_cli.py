@@ -259,5 +259,11 @@ def test_demo_headless_has_all_flavours_and_live_changes(store_path: Path) -> No
             "AQ0AQFakeSession",
         ):
             assert secret not in text
+        listed_at = datetime.now(UTC)
+        for run in after:  # times read like real ones: nothing starts or ends in the future
+            times = [run.get(k) for k in ("created_at", "started_at", "ended_at")]
+            stamps = [datetime.fromisoformat(str(t)) for t in times if t]
+            assert stamps == sorted(stamps), run["id"]
+            assert stamps[-1] <= listed_at, run["id"]
     finally:
         assert demo.wait(timeout=30) == 0

@@ -325,10 +325,13 @@ class Demo:
         flavour.decorate(rng, data)
         if flavour.key == "modzy":
             data["queued_at"] = created
+        now = utcnow()
         if status not in (S.NEW, S.QUEUED):
-            data["started_at"] = created + timedelta(seconds=rng.uniform(0.5, 40))
+            started = created + timedelta(seconds=rng.uniform(0.5, 40))
+            data["started_at"] = min(started, now)  # never in the future
         if status.is_terminal or status is S.UNKNOWN:
             ended = data["started_at"] + timedelta(seconds=rng.expovariate(1 / 240))
+            ended = min(ended, now)
             data["ended_at"] = data["updated_at"] = ended
             self._finish_fields(flavour, data, status)
         elif data.get("progress"):
