@@ -205,3 +205,28 @@ def test_unknown_source_names_and_tokens_on_argv(store_path: Path) -> None:
     assert result.returncode == 1
     assert "unknown source 'nope'" in result.stderr
     assert "--token" not in run_cli(store_path, "list", "--help").stdout
+
+
+def test_per_source_refresh_paces_that_source(tmp_path: Path) -> None:
+    from jobwatch.store.multi import source_from_spec
+    from jobwatch.store.vendors.modzy import ModzySource
+
+    config = parse_config(
+        f"""
+[sources.fast]
+kind = "sqlite"
+path = "{tmp_path / "a.db"}"
+refresh = 30
+
+[sources.models]
+kind = "modzy"
+url = "https://modzy.example.internal"
+token_env = "MODZY_KEY"
+""",
+        path=tmp_path / "config.toml",
+    )
+    assert source_from_spec("fast", config).poll_every == 30  # type: ignore[attr-defined]
+    models = source_from_spec("models", config)
+    assert isinstance(models, ModzySource) and models.poll_every == 15.0
+    with pytest.raises(ConfigError, match="refresh"):
+        parse_config('[sources.x]\nkind = "sqlite"\npath = "x.db"\nrefresh = 0\n')

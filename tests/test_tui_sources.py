@@ -374,3 +374,28 @@ def test_plain_jobwatch_on_a_missing_store_is_one_clear_error(
     assert main(["--store", str(tmp_path / "nothing.db")]) == 1
     err = capsys.readouterr().err
     assert "no store at" in err and "Traceback" not in err
+
+
+async def test_a_source_with_its_own_pace_is_polled_at_it_and_r_forces_it(
+    tmp_path: Path,
+) -> None:
+    """A vendor API is asked every 15 s, not every second; ``r`` asks it now."""
+    path = tmp_path / "paced.db"
+    await seed_store(path)
+    source = SqliteStore(path, create=False)
+    source.poll_every = 3600  # type: ignore[attr-defined]
+    running = next(r for r in seed_runs() if r.status is Status.RUNNING)
+    app = JobwatchApp([source], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    try:
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            async with SqliteStore(path, create=False) as writer:
+                await writer.update(running.id, lambda r: r.evolve(status=Status.FAILED))
+            await app.poll_once()
+            assert app.runs.rows[("local", running.id)].status is Status.RUNNING
+            await pilot.press("r")
+            await wait_for_async(
+                lambda: app.runs.rows[("local", running.id)].status is Status.FAILED
+            )
+    finally:
+        await source.close()

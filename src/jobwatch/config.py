@@ -98,6 +98,10 @@ class SourceConfig(BaseModel):
 
     kind: str
     read_only: bool = False
+    refresh: float | None = Field(default=None, ge=0.1, le=86_400)
+    """Seconds between polls of this source; unset: the kind's own default (the
+    monitor's refresh for jobwatch stores, 15 s for vendor APIs, whose request
+    quotas a monitor left open all night must not use up)."""
 
     def build(self, name: str, *, read_only: bool = False) -> Source:
         """The (not yet opened) :class:`~jobwatch.store.source.Source` it describes."""

@@ -72,7 +72,11 @@ def _env_token() -> str | None:
 def source_from_spec(spec: str, config: Config, *, read_only: bool = False) -> Source:
     """One source from a config name, an ``http(s)://`` URL or a store path."""
     if spec in config.sources:
-        return config.sources[spec].build(spec, read_only=read_only)
+        settings = config.sources[spec]
+        source = settings.build(spec, read_only=read_only)
+        if settings.refresh is not None:
+            source.poll_every = settings.refresh  # type: ignore[attr-defined]
+        return source
     if is_url(spec):
         from jobwatch.store.http import HttpSource
 

@@ -73,17 +73,36 @@ class Feed:
     """With several sources open, every row is stamped with its source's name, so
     rows are keyed by (source name, run id) and two sources' ids never collide."""
     busy: bool = False
+    last_poll: float | None = None
+    """``time.monotonic()`` when its last poll started."""
+    forced: bool = False
+    """``r`` asks every source now, whatever its own interval says."""
 
     @property
     def name(self) -> str:
         return self.source.name
 
     @property
+    def every(self) -> float:
+        """The source's own poll interval (vendor APIs: 15 s unless configured);
+        0 means every tick of the monitor's refresh."""
+        return float(getattr(self.source, "poll_every", 0.0) or 0.0)
+
+    def wait(self) -> float | None:
+        """Seconds until this source wants polling again, if it has its own pace."""
+        if self.last_poll is None or not self.every or self.forced:
+            return None
+        return max(0.0, self.last_poll + self.every - time.monotonic())
+
+    @property
     def health(self) -> SourceHealth:
         return self.tracker.health
 
     def due(self) -> bool:
-        return not self.busy and self.tracker.due()
+        if self.busy or not self.tracker.due():
+            return False
+        wait = self.wait()
+        return wait is None or wait <= 0.0 or not self.synced
 
     async def fetch(self) -> list[RunRow]:
         """Rows changed since the last poll, by the cheapest path the source has."""
@@ -120,6 +139,7 @@ class Feed:
         """Changed rows and whether this was the first load, or ``None`` when the
         source failed (it is then marked stale and retried after its back-off)."""
         self.busy = True
+        self.last_poll, self.forced = time.monotonic(), False
         try:
             rows = await self.fetch()
         except Exception as exc:  # a source failing never stops the others
@@ -401,6 +421,8 @@ class JobwatchApp(App[None]):
             self.bell()
 
     def action_refresh(self) -> None:
+        for feed in self.feeds:
+            feed.forced = True
         self._wake.set()
 
     # -- status line ---------------------------------------------------------------

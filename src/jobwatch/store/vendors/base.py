@@ -44,6 +44,8 @@ from jobwatch.store.transport import ApiClient, short
 MAX_LOG_LINES = 200_000
 """Lines kept per run: a vendor log is fetched whole, so it is capped."""
 LOG_RUNS_CACHED = 8
+POLL_EVERY_S = 15.0
+"""Default seconds between polls of a vendor API (``refresh`` per source overrides)."""
 LOG_REFRESH_S = 1.0
 """A log of an active run is asked for again at most this often."""
 
@@ -174,6 +176,8 @@ class VendorSource:
         self.max_runs = max_runs
         self.page_size = max(1, page_size)
         """Records asked for per list request (at least one)."""
+        self.poll_every = POLL_EVERY_S
+        """Seconds the monitor leaves between polls of this source."""
         self._flags_path = flags_path
         self._flags: Any = None  # SqliteStore, opened lazily on first archive or poll
         self._archived: set[str] = set()
