@@ -318,6 +318,9 @@ class JobwatchApp(App[None]):
         async with self._poll_lock:
             started = time.perf_counter()
             self.apply_ms = 0.0
+            # The open log is read alongside the sources, not after them, so the
+            # poll ends when its rows are merged; the repaint follows on its own.
+            log_task = asyncio.create_task(self._poll_log())
             tasks = []
             for feed in self.feeds:
                 if feed.due():
@@ -330,7 +333,7 @@ class JobwatchApp(App[None]):
                 done, _ = await asyncio.wait(tasks, timeout=wait)
                 for task in done:
                     task.result()  # a bug in applying rows is raised, not swallowed
-            await self._poll_log()
+            await log_task
             self.last_poll = datetime.fromtimestamp(self.clock(), UTC).astimezone()
             self.poll_ms = (time.perf_counter() - started) * 1000
             self.update_status()
