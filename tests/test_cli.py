@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, runs_json, spawn_cli, wait_for
+from conftest import jobwatch_env, run_cli, runs_json, spawn_cli, wait_for
 from jobwatch.models import Progress, Run, RunError, Status
 from jobwatch.store import SqliteStore
 
@@ -267,3 +269,23 @@ def test_demo_headless_has_all_flavours_and_live_changes(store_path: Path) -> No
             assert stamps[-1] <= listed_at, run["id"]
     finally:
         assert demo.wait(timeout=30) == 0
+
+
+def test_demo_without_a_store_fills_a_fresh_temporary_one(tmp_path: Path) -> None:
+    """The README's first command: ``jobwatch demo`` with no ``--store`` at all."""
+    env = jobwatch_env(tmp_path / "unused.db")
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "jobwatch", "demo", "--headless", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    made = list(tmp_path.glob("jobwatch-demo-*/runs.db"))
+    assert len(made) == 1 and str(made[0]) in result.stderr
+    listed = run_cli(made[0], "list", "--json", "--limit", "0", "--store", str(made[0]))
+    assert len(json.loads(listed.stdout)) >= 5
+    assert not (tmp_path / "unused.db").exists()

@@ -414,7 +414,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from jobwatch.demo import run_demo
 
     return await run_demo(
-        Path(args.store).expanduser() if args.store else None,
+        Path(args.store).expanduser() if getattr(args, "store", None) else None,
         runs=args.runs,
         seconds=args.seconds,
         headless=args.headless,
