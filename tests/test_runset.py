@@ -196,3 +196,20 @@ def test_any_sequence_of_polls_matches_a_rebuild(
         assert rs.order == fresh.order
         for key in rs.order:
             assert rs.key_at(rs.index_of(key) or 0) == key
+
+
+@settings(max_examples=60, deadline=None)
+@given(polls=st.lists(st.lists(_change, max_size=80), max_size=6))
+def test_polls_match_a_rebuild_across_block_splits(
+    polls: list[list[tuple[int, Status, int, bool, int]]],
+) -> None:
+    """The same property with blocks of four keys, so moves cross, split and empty
+    blocks of the order."""
+    from unittest import mock
+
+    from jobwatch import sortedkeys
+
+    with mock.patch.object(sortedkeys, "BLOCK", 4):
+        test_any_sequence_of_polls_matches_a_rebuild.hypothesis.inner_test(  # type: ignore[attr-defined]
+            "status", polls
+        )

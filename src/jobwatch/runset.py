@@ -7,7 +7,6 @@ to what changed, and the order is re-sorted only when a sort key moved.
 
 from __future__ import annotations
 
-import bisect
 import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwatch.models import FAULTS, RunRow, Status
+from jobwatch.sortedkeys import SortedKeys
 
 Key = tuple[str, str]
 """(source, id): runs of different sources may share an id."""
@@ -136,7 +136,6 @@ class RunSet:
     """All known rows and the visible, sorted order of their keys."""
 
     rows: dict[Key, RunRow] = field(default_factory=dict)
-    order: list[Key] = field(default_factory=list)
     filter: Filter = field(default_factory=Filter)
     faults_only: bool = False
     show_archived: bool = False
@@ -150,16 +149,24 @@ class RunSet:
     def __post_init__(self) -> None:
         self._key_of = sort_key(self.sort)
         self._sk: dict[Key, tuple[Any, ...]] = {}
-        self._order_sk: list[tuple[Any, ...]] = []
+        self._order = SortedKeys()
+        self.version = 0
+        """Bumped whenever rows move in the order: the table redraws all, not lines."""
 
     # -- reading --------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self._order)
+
+    @property
+    def order(self) -> list[Key]:
+        """The visible keys in sort order (a copy: for tests and small tables)."""
+        return list(self._order)  # type: ignore[arg-type]
 
     def key_at(self, index: int) -> Key:
         """The key shown at ``index`` (reversal is a view, not a re-sort)."""
-        return self.order[len(self.order) - 1 - index if self.reverse else index]
+        n = len(self._order)
+        return self._order.at(n - 1 - index if self.reverse else index)  # type: ignore[return-value]
 
     def row_at(self, index: int) -> RunRow:
         return self.rows[self.key_at(index)]
@@ -168,12 +175,10 @@ class RunSet:
         """Where ``key`` is shown, found by bisection on its sort key (keys are
         unique within a sort key, which always ends with the id)."""
         sk = self._sk.get(key)
-        if sk is None:
+        i = None if sk is None else self._order.index(sk, key)
+        if i is None:
             return None
-        i = bisect.bisect_left(self._order_sk, sk)
-        if i >= len(self.order) or self.order[i] != key:
-            return None
-        return len(self.order) - 1 - i if self.reverse else i
+        return len(self._order) - 1 - i if self.reverse else i
 
     def visible(self, row: RunRow) -> bool:
         if row.archived and not self.show_archived:
@@ -191,21 +196,38 @@ class RunSet:
         moved: dict[Key, bool] = {}  # key -> was it in the order before this poll
         new_sk: dict[Key, tuple[Any, ...]] = {}
         faulted: list[Key] = []
-        key_of, old_sk = self._key_of, self._sk
+        key_of, old_sk, known, counts = self._key_of, self._sk, self.rows, self.counts
+        # Without a filter or faults-only, visibility is just the archived flag:
+        # tested inline, as this loop runs for every changed row of every poll.
+        simple = not self.filter and not self.faults_only
+        show_archived, visible = self.show_archived, self.visible
+        archived = 0
         for row in rows:
-            key = row.key
-            old = self.rows.get(key)
-            self.rows[key] = row
-            self._count(old, -1)
-            self._count(row, +1)
+            key = (row.source, row.id)
+            old = known.get(key)
+            known[key] = row
+            if old is not None:
+                if old.archived:
+                    archived -= 1
+                else:
+                    counts[old.status] -= 1
+            if row.archived:
+                archived += 1
+            else:
+                counts[row.status] += 1
             if notice and row.status in FAULTS and (old is None or old.status not in FAULTS):
                 faulted.append(key)
-            was = old is not None and self.visible(old)
-            now = self.visible(row)
+            if simple:
+                was = old is not None and (show_archived or not old.archived)
+                now = show_archived or not row.archived
+            else:
+                was = old is not None and visible(old)
+                now = visible(row)
             sk = key_of(row)
             if was != now or (now and new_sk.get(key, old_sk.get(key)) != sk):
                 moved.setdefault(key, was)
             new_sk[key] = sk
+        self.archived_count += archived
         self.unseen.update(faulted)
         if moved:
             self._move(moved, new_sk)
@@ -222,55 +244,32 @@ class RunSet:
             self.counts[row.status] += sign
 
     def _move(self, moved: dict[Key, bool], new_sk: dict[Key, tuple[Any, ...]]) -> None:
-        """Cut the moved keys out where their old sort keys say they are, then
-        splice them back in where their new ones say: a few bisections and one
-        copy of the order, never a sort of the whole table. The sort keys are
-        kept in a list beside the order so bisection compares tuples in C."""
-        order, order_sk = self.order, self._order_sk
-        drop: list[int] = []
+        """Take each moved key out where its old sort key says it is and put it
+        back where its new one says: a few bisections and a short copy inside
+        one block each (see :mod:`jobwatch.sortedkeys`), never a re-sort."""
+        order, old_sk = self._order, self._sk
+        remove, insert = order.remove, order.insert
         for key, was in moved.items():
-            if was and key in self._sk:
-                i = bisect.bisect_left(order_sk, self._sk[key])
-                if i >= len(order) or order[i] != key:
-                    self._sk.update(new_sk)
-                    self._rebuild()  # never expected; a rebuild is always right
-                    return
-                drop.append(i)
-        drop.sort()
-        self._sk.update(new_sk)
-        sk, rows, visible = self._sk, self.rows, self.visible
-        add = sorted((sk[k], k) for k in moved if visible(rows[k]))
-        # One pass over the order: copy runs between the cut and the insertion
-        # points (insertion points are found in the old order; the cut keys in
-        # it are skipped, so where they were does not matter).
-        out: list[Key] = []
-        out_sk: list[tuple[Any, ...]] = []
-        start = lo = d = 0
-        for key_sk, key in add:
-            at = lo = bisect.bisect_left(order_sk, key_sk, lo=lo)
-            while d < len(drop) and drop[d] < at:
-                out += order[start : drop[d]]
-                out_sk += order_sk[start : drop[d]]
-                start = drop[d] + 1
-                d += 1
-            out += order[start:at]
-            out_sk += order_sk[start:at]
-            start = max(start, at)
-            out.append(key)
-            out_sk.append(key_sk)
-        for i in drop[d:]:
-            out += order[start:i]
-            out_sk += order_sk[start:i]
-            start = i + 1
-        out += order[start:]
-        out_sk += order_sk[start:]
-        self.order, self._order_sk = out, out_sk
+            if was and not remove(old_sk[key], key):
+                old_sk.update(new_sk)
+                self._rebuild()  # never expected; a rebuild is always right
+                return
+        old_sk.update(new_sk)
+        rows, visible = self.rows, self.visible
+        show_archived = self.show_archived
+        simple = not self.filter and not self.faults_only
+        for key in moved:
+            row = rows[key]
+            if (show_archived or not row.archived) if simple else visible(row):
+                insert(new_sk[key], key)
+        self.version += 1
 
     def _rebuild(self) -> None:
         sk = self._sk
-        pairs = sorted((sk[k], k) for k, r in self.rows.items() if self.visible(r))
-        self._order_sk = [p[0] for p in pairs]
-        self.order = [p[1] for p in pairs]
+        self._order = SortedKeys(
+            sorted((sk[k], k) for k, r in self.rows.items() if self.visible(r))
+        )
+        self.version += 1
 
     def replace_all(self, rows: Iterable[RunRow]) -> None:
         """The first sync: load everything and sort once."""

@@ -377,10 +377,10 @@ class JobwatchApp(App[None]):
             if table is not None:
                 table.reloaded()
             return
-        before = self.runs.order
+        before = self.runs.version
         faulted = self.runs.apply(rows, notice=not first)
         if table is not None:
-            moved = self.runs.order is not before
+            moved = self.runs.version != before
             table.changed([r.key for r in rows], moved=moved, flash=not first)
         if faulted:
             self._announce(faulted)
