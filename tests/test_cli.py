@@ -7,7 +7,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -230,9 +229,15 @@ def test_demo_headless_has_all_flavours_and_live_changes(store_path: Path) -> No
             return json.loads(result.stdout) if result.returncode == 0 else None
 
         before = wait_for(lambda: (r := first_listing()) and len(r) >= 65 and r)
-        time.sleep(2.5)  # let the simulation move on; the demo ticks every 0.5 s
-        after = first_listing()
-        assert after is not None
+        by_id = {r["id"]: r for r in before}
+
+        def moved_on() -> list[dict[str, object]] | None:
+            listing = first_listing()
+            if listing and any(r["id"] not in by_id or by_id[r["id"]] != r for r in listing):
+                return listing
+            return None
+
+        after = wait_for(moved_on)  # the simulation ticks every 0.5 s
         sources = {r["source"] for r in after}
         assert sources == {
             "salesforce-demo",
@@ -241,7 +246,6 @@ def test_demo_headless_has_all_flavours_and_live_changes(store_path: Path) -> No
             "modzy-demo",
             "matatika-demo",
         }
-        by_id = {r["id"]: r for r in before}
         changed = [r for r in after if r["id"] not in by_id or by_id[r["id"]] != r]
         assert changed, "two listings a few seconds apart should differ"
         assert {r["status_raw"] for r in after} & {
