@@ -399,3 +399,42 @@ async def test_a_source_with_its_own_pace_is_polled_at_it_and_r_forces_it(
             )
     finally:
         await source.close()
+
+
+async def test_a_big_remote_sync_paints_page_by_page(
+    loopback_server: LoopbackServer, store_path: Path
+) -> None:
+    """2,500 served runs in pages of 1,000: the table shows the first page after one
+    poll instead of waiting for the last, and the rest follows without a refresh."""
+    async with SqliteStore(store_path, create=False) as writer:
+        base = seed_runs()[0]
+        await writer.add_many(
+            [base.evolve(id=f"run-bulk{i:06d}", label=f"bulk {i}") for i in range(2500)]
+        )
+    served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, page=1000)
+    app = JobwatchApp([served], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    try:
+        async with app.run_test() as pilot:
+            await wait_for_async(lambda: len(app.runs.rows) > 0)
+            await app.synced.wait()
+            assert len(app.runs.rows) == 2500
+            assert app.feeds[0].synced and not app.feeds[0].more
+            await pilot.pause()
+    finally:
+        await served.close()
+
+    # The same source polled by hand: one page per poll.
+    served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, page=1000)
+    app = JobwatchApp([served], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    feed = app.feeds[0]
+    try:
+        sizes = []
+        for _ in range(5):
+            result = await feed.poll()
+            assert result is not None
+            sizes.append(len(result[0]))
+            if feed.synced:
+                break
+        assert sizes == [1000, 1000, 500]
+    finally:
+        await served.close()

@@ -44,8 +44,6 @@ from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 
 FIRST_SCREEN_ROWS = 300
 """Rows loaded before the full table, so the first paint does not wait for 100k."""
-MAX_PAGES = 1000
-"""Bound on pages followed in one poll of a paged source."""
 TOASTS_PER_POLL = 3
 GC_PAUSE_ROWS = 1000
 """Polls with at least this many rows are applied with the cyclic collector paused."""
@@ -73,6 +71,8 @@ class Feed:
     """With several sources open, every row is stamped with its source's name, so
     rows are keyed by (source name, run id) and two sources' ids never collide."""
     busy: bool = False
+    more: bool = False
+    """The source said more changes are waiting than one page held."""
     last_poll: float | None = None
     """``time.monotonic()`` when its last poll started."""
     forced: bool = False
@@ -102,7 +102,7 @@ class Feed:
         if self.busy or not self.tracker.due():
             return False
         wait = self.wait()
-        return wait is None or wait <= 0.0 or not self.synced
+        return wait is None or wait <= 0.0 or not self.synced or self.more
 
     async def fetch(self) -> list[RunRow]:
         """Rows changed since the last poll, by the cheapest path the source has."""
@@ -122,17 +122,16 @@ class Feed:
         if hasattr(source, "row_changes"):
             rows, self.cursor = await source.row_changes(self.cursor)
             return list(rows)
-        rows = []
-        for _ in range(MAX_PAGES):
-            changes = await self.source.changes(self.cursor)
-            self.cursor = changes.cursor
-            rows += [RunRow.from_run(run) for run in changes.runs]
-            for error in changes.errors:
-                self.broken += 1
-                run_id = error.id or f"unreadable-{self.broken}"
-                rows.append(RunRow.broken(error.source, run_id, clean(error.message)))
-            if not changes.more:
-                break
+        # One page per poll: a big first sync paints page by page instead of
+        # showing nothing until the last page; the poll loop asks again at once
+        # while ``more`` is set.
+        changes = await self.source.changes(self.cursor)
+        self.cursor, self.more = changes.cursor, changes.more
+        rows = [RunRow.from_run(run) for run in changes.runs]
+        for error in changes.errors:
+            self.broken += 1
+            run_id = error.id or f"unreadable-{self.broken}"
+            rows.append(RunRow.broken(error.source, run_id, clean(error.message)))
         return rows
 
     async def poll(self) -> tuple[list[RunRow], bool] | None:
@@ -148,7 +147,7 @@ class Feed:
         finally:
             self.busy = False
         first = not self.synced
-        if not self.partial or self.cursor is not None:
+        if (not self.partial or self.cursor is not None) and not self.more:
             self.synced = True
         self.tracker.succeeded()
         return rows, first
@@ -294,7 +293,7 @@ class JobwatchApp(App[None]):
         try:
             while True:
                 await self.poll_once(wait=self.refresh_s)
-                if any(f.due() and not f.synced for f in self.feeds):
+                if any(f.due() and (not f.synced or f.more) for f in self.feeds):
                     continue  # the first screen is painted; load the rest straight away
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait())
