@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobwatch.redact import REDACTED, clean, is_secret_key, redact, redact_text, sanitize
 
@@ -373,3 +375,51 @@ def test_redact_scalars() -> None:
     assert redact(5) == 5
     assert redact(None) is None
     assert redact([1, "x"]) == [1, "x"]
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "password=", "token: ", "Bearer ", "basic ", "https://", "u:p@", "?q=1", "cookie: ",
+        "AKIA", "IOSFODNN7EXAMPLE", "sk-", "ghp_", "xoxb-", "glpat-", "AIza", "rk_live_",
+        "eyJhbGciOi", ".eyJzdWIi", "-----BEGIN RSA PRIVATE KEY-----", "api_key", "=", ":",
+        "'", '"', " ", "\\n", "2026-11-28T16:46:15Z", "d09886ff-40d1", "Named Entity",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=12).map("".join))
+def test_the_fast_path_never_skips_a_mask(text: str) -> None:
+    """Skipping the masks for text that cannot match is only an optimisation: the
+    result is always what running every mask gives."""
+    from jobwatch.redact import _mask_all
+
+    assert redact_text(text) == _mask_all(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x -----BEGIN RSA PRIVATE KEY-----abc-----END RSA PRIVATE KEY-----",
+        "see https://host/x?sig=abc",
+        "cookie: session",
+        "Bearer abcdef123",
+        "AKIAIOSFODNN7EXAMPLE",
+        "sk-AbCdEfGh1234567890xyz",
+        "ghp_abcdefghijklmnopqrstuv123",
+        "github_pat_abcdefghijklmnopqrstu123",
+        "xoxb-1234567890-abc",
+        "glpat-abcdefghijklmnopqrst12",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+        "sk_live_abcdefghijklmnop1234",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sig",
+        "api_key:abc123",
+        "password = hunter2",
+    ],
+)
+def test_each_kind_of_secret_takes_the_masking_path(text: str) -> None:
+    """One secret of each kind, alone: the quick check must let every one through."""
+    from jobwatch.redact import _mask_all
+
+    assert _mask_all(text) != text
+    assert redact_text(text) == _mask_all(text)
