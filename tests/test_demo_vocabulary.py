@@ -12,7 +12,7 @@ from jobwatch.models import Status
 
 def adapter_map(key: str) -> dict[str, Status | None]:
     module = importlib.import_module(f"jobwatch.store.vendors.{key}")
-    mapping = getattr(module, "STATUS_MAP", None) or module.STATUS
+    mapping: dict[str, Status | None] = module.STATUS_MAP
     return {raw.casefold(): status for raw, status in mapping.items()}
 
 

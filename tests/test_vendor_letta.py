@@ -20,7 +20,7 @@ from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import RecordError, Run, Status
 from jobwatch.store.transport import ApiClient
 from jobwatch.store.vendors.letta import (
-    STATUS,
+    STATUS_MAP,
     STOP_REASON_STATUS,
     LettaConfig,
     LettaSource,
@@ -597,7 +597,7 @@ def test_documented_statuses_map_to_the_table(valid: dict, raw_status: str, stop
     run = SOURCE.parse_safely({**valid, "status": raw_status, "stop_reason": stop})
     assert isinstance(run, Run)
     assert (run.status, run.status_raw) == (TABLE[raw_status], raw_status)
-    assert STATUS == TABLE
+    assert STATUS_MAP == TABLE
 
 
 # -- the official client agrees with the stand-in --------------------------------------------

@@ -47,7 +47,7 @@ class Kind(StrEnum):
     BATCH = "batch"
 
 
-STATUS: dict[str, Status] = {
+STATUS_MAP: dict[str, Status] = {
     # JobStatus (jobs and batches) and RunStatus (runs) share these values.
     "created": Status.QUEUED,
     "pending": Status.QUEUED,  # JobStatus only; Letta's own code calls its meaning unclear
@@ -250,7 +250,7 @@ def parse_record(raw: Any, source: str) -> Run:
     kind = kind_of(raw)
     status_raw = _text(raw, "status")
     status = (
-        STATUS.get(status_raw.strip().lower(), Status.UNKNOWN) if status_raw else Status.UNKNOWN
+        STATUS_MAP.get(status_raw.strip().lower(), Status.UNKNOWN) if status_raw else Status.UNKNOWN
     )
     stop = _text(raw, "stop_reason")
     implied = STOP_REASON_STATUS.get(stop) if stop else None
