@@ -69,6 +69,13 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+_SINCE = "(CASE WHEN (SELECT value FROM meta WHERE key = 'revision') < ? THEN 0 ELSE ? END)"
+"""The revision a read starts after: the cursor's, or 0 when the cursor is above
+this store's revision because it came from another store (the file was replaced
+or restored from a backup) and the reader must sync afresh. Part of the one
+query, so an idle poll stays one round trip; SQLite still uses the index."""
+
+
 def parse_cursor(cursor: int | str | None) -> tuple[int, int | None]:
     """``(revision, rowid)`` from a cursor this store gave out; rowid is set only
     for a page that ended inside one revision. Anything else is a ``ValueError``."""
@@ -300,10 +307,11 @@ class SqliteStore:
         since, after_row = parse_cursor(cursor)
         sql = (
             f"SELECT {_RUN_COLS}, runs.rowid FROM {_RUNS} "
-            "WHERE revision >= ? AND NOT (revision = ? AND runs.rowid <= ?) "
+            f"WHERE revision >= {_SINCE} AND NOT (revision = {_SINCE} AND runs.rowid <= ?) "
             "ORDER BY revision, runs.rowid"
         )
-        params: tuple[int, ...] = (since, since, after_row if after_row is not None else 1 << 62)
+        after = after_row if after_row is not None else 1 << 62
+        params: tuple[int, ...] = (since, since, since, since, after)
         if limit is None:
             rows = await self._fetchall(sql, params)
         else:
@@ -317,20 +325,12 @@ class SqliteStore:
             for row in rows:
                 parsed = self._parse(row)
                 (runs if isinstance(parsed, Run) else errors).append(parsed)
-        if not rows and await self._cursor_from_elsewhere(since):
-            return await self.changes(None, limit)
         new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
         if rows:
             last_rev, last_rowid = rows[-1][1], rows[-1][5]
             mid_revision = more and following[1] == last_rev
             new_cursor = f"{last_rev}:{last_rowid}" if mid_revision else last_rev
         return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
-
-    async def _cursor_from_elsewhere(self, since: int) -> bool:
-        """A cursor above this store's revision came from another store (the file
-        was replaced or restored from a backup): the caller must sync afresh, or
-        it would wait for revisions that never come."""
-        return since > 0 and since > await self.revision()
 
     async def row_changes(self, cursor: int | str | None) -> tuple[list[RunRow], int]:
         """Table rows changed after ``cursor``, read from columns (no JSON parsing),
@@ -341,10 +341,8 @@ class SqliteStore:
         if since == 0:
             rows, revision = await self._rows_where("")
         else:
-            rows, revision = await self._rows_where("WHERE revision > ?", (since,))
-            if not rows and await self._cursor_from_elsewhere(since):
-                return await self.row_changes(None)
-        return rows, max(revision, since)
+            rows, revision = await self._rows_where(f"WHERE revision > {_SINCE}", (since, since))
+        return rows, revision if rows else since
 
     async def _rows_where(
         self, clause: str, params: Sequence[Any] = ()
