@@ -423,3 +423,21 @@ def test_each_kind_of_secret_takes_the_masking_path(text: str) -> None:
 
     assert _mask_all(text) != text
     assert redact_text(text) == _mask_all(text)
+
+
+def test_a_log_line_prints_no_escape_from_its_stream_name() -> None:
+    """A remote server or vendor names the stream too; it is outside text."""
+    from datetime import UTC, datetime
+
+    from jobwatch.models import LogLine
+    from jobwatch.render import log_line
+
+    line = LogLine(
+        run_id="r",
+        seq=1,
+        ts=datetime(2026, 1, 1, tzinfo=UTC),
+        stream="\x1b]0;pwn\x07out",
+        text="ok",
+    )
+    printed = log_line(line, timestamps=True)
+    assert "\x1b" not in printed and "\x07" not in printed and printed.endswith("ok")

@@ -191,6 +191,6 @@ def _indent(text: str) -> str:
 
 def log_line(line: LogLine, *, timestamps: bool) -> str:
     text = clean(line.text)
-    if timestamps:
-        return f"{line.ts.isoformat(timespec='milliseconds')} {line.stream:<6} {text}"
+    if timestamps:  # the stream name came from outside too (a server, a vendor)
+        return f"{line.ts.isoformat(timespec='milliseconds')} {clean(line.stream):<6} {text}"
     return text

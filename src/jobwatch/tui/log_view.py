@@ -24,6 +24,7 @@ from textual.strip import Strip
 
 from jobwatch.models import LogLine
 from jobwatch.redact import clean
+from jobwatch.render import log_line
 from jobwatch.store.source import Source
 from jobwatch.tui.styles import ComponentStyles
 
@@ -329,8 +330,7 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
                 while True:
                     lines = await source.log_lines(run_id, after, SAVE_CHUNK)
                     for line in lines:
-                        stamp = line.ts.isoformat(timespec="milliseconds")
-                        out.write(f"{stamp} {line.stream} {clean(line.text)}\n")
+                        out.write(log_line(line, timestamps=True) + "\n")
                     written += len(lines)
                     if len(lines) < SAVE_CHUNK:
                         break
