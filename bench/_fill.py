@@ -6,6 +6,20 @@ from __future__ import annotations
 
 import random
 
+from jobwatch.models import Status
+
+# Roughly what a busy store holds: mostly finished runs, a few live ones.
+STATUS_MIX: tuple[tuple[Status, int], ...] = (
+    (Status.SUCCEEDED, 68),
+    (Status.FAILED, 13),
+    (Status.ABORTED, 5),
+    (Status.TIMED_OUT, 3),
+    (Status.UNKNOWN, 1),
+    (Status.RUNNING, 6),
+    (Status.QUEUED, 3),
+    (Status.PAUSED, 1),
+)
+
 RUN_BATCH = 10_000
 """Runs written per ``add_many``."""
 LOG_BATCH = 50_000

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _fill import LOG_BATCH, RUN_BATCH, log_batch, log_spans
+from _fill import LOG_BATCH, RUN_BATCH, STATUS_MIX, log_batch, log_spans
 
 from jobwatch.demo import FLAVOURS, Demo
 from jobwatch.models import Run, Status, utcnow
@@ -56,17 +56,6 @@ T = TypeVar("T")
 SCREEN = 50
 READ_REPEATS = 3
 
-# Roughly what a busy store holds: mostly finished runs, a few live ones.
-STATUS_MIX: tuple[tuple[Status, int], ...] = (
-    (Status.SUCCEEDED, 68),
-    (Status.FAILED, 13),
-    (Status.ABORTED, 5),
-    (Status.TIMED_OUT, 3),
-    (Status.UNKNOWN, 1),
-    (Status.RUNNING, 6),
-    (Status.QUEUED, 3),
-    (Status.PAUSED, 1),
-)
 # What the 1,000 changed runs become (a plausible mix of outcomes).
 CHANGED_TO: tuple[Status, ...] = (Status.SUCCEEDED, Status.FAILED, Status.ABORTED)
 

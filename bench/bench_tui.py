@@ -84,7 +84,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _fill import RUN_BATCH, log_batch, log_spans
+from _fill import RUN_BATCH, STATUS_MIX, log_batch, log_spans
 
 import jobwatch
 from jobwatch.demo import FLAVOURS, Demo
@@ -103,16 +103,6 @@ TARGET_IDLE_PCT = 2.0
 TARGET_RSS_MB = 200.0
 TARGET_LOG_MS = 300.0
 
-STATUS_MIX: tuple[tuple[Status, int], ...] = (
-    (Status.SUCCEEDED, 70),
-    (Status.FAILED, 12),
-    (Status.ABORTED, 5),
-    (Status.TIMED_OUT, 3),
-    (Status.UNKNOWN, 1),
-    (Status.RUNNING, 5),
-    (Status.QUEUED, 3),
-    (Status.PAUSED, 1),
-)
 ARCHIVED_SHARE = 0.05
 FLIPS: tuple[Status, ...] = (Status.SUCCEEDED, Status.FAILED, Status.ABORTED)
 

@@ -92,7 +92,7 @@ def error_message(response: httpx.Response) -> str:
     except ValueError:
         return short(response.text, 200) if response.text.strip() else ""
     if isinstance(data, list) and data and isinstance(data[0], dict):
-        data = data[0]  # Salesforce: [{"message": ..., "errorCode": ...}]
+        data = data[0]  # a list of error objects: the first one speaks
     if isinstance(data, dict):
         for key in ("message", "detail", "error_description", "error", "title"):
             value = data.get(key)
