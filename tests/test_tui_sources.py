@@ -438,3 +438,25 @@ async def test_a_big_remote_sync_paints_page_by_page(
         assert sizes == [1000, 1000, 500]
     finally:
         await served.close()
+
+
+async def test_a_source_paced_quicker_than_the_monitor_is_polled_at_its_pace(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "quick.db"
+    await seed_store(path)
+    source = SqliteStore(path, create=False)
+    source.poll_every = 0.2  # type: ignore[attr-defined]
+    running = next(r for r in seed_runs() if r.status is Status.RUNNING)
+    app = JobwatchApp([source], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    try:
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            async with SqliteStore(path, create=False) as writer:
+                await writer.update(running.id, lambda r: r.evolve(status=Status.FAILED))
+            await wait_for_async(
+                lambda: app.runs.rows[("local", running.id)].status is Status.FAILED,
+                timeout=10,
+            )
+    finally:
+        await source.close()

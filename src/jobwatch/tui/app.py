@@ -90,7 +90,7 @@ class Feed:
 
     def wait(self) -> float | None:
         """Seconds until this source wants polling again, if it has its own pace."""
-        if self.last_poll is None or not self.every or self.forced:
+        if self.last_poll is None or not self.every or self.forced or self.busy:
             return None
         return max(0.0, self.last_poll + self.every - time.monotonic())
 
@@ -303,9 +303,11 @@ class JobwatchApp(App[None]):
                 task.cancel()
 
     def _next_wait(self) -> float:
-        """``refresh``, or sooner when a failing source is due for a retry."""
+        """``refresh``, or sooner when a failing source is due for a retry or a
+        source's own pace is quicker than the monitor's."""
         waits = [self.refresh_s]
         waits += [w for f in self.feeds if (w := f.tracker.wait()) is not None]
+        waits += [w for f in self.feeds if f.tracker.due() and (w := f.wait()) is not None]
         return max(0.05, min(waits))
 
     async def poll_once(self, *, wait: float | None = None) -> None:
