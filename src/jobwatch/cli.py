@@ -31,8 +31,8 @@ from jobwatch.models import FAULTS, Action, RecordError, Run, Status, refusal
 from jobwatch.paths import default_store_path
 from jobwatch.redact import clean
 from jobwatch.store import SqliteStore
-from jobwatch.store.health import Backoff
-from jobwatch.store.multi import describe_error, known_spec, open_sources, sync
+from jobwatch.store.health import Backoff, describe_error
+from jobwatch.store.multi import known_spec, open_sources, sync
 from jobwatch.store.source import Source
 
 if TYPE_CHECKING:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobwatch.models import LogLine, RecordError, Run, Status, utcnow
+from jobwatch.models import Status, utcnow
 from jobwatch.redact import clean, redact
+
+if TYPE_CHECKING:
+    from jobwatch.models import LogLine, RecordError, Run
 
 GLYPHS: dict[Status, str] = {
     Status.NEW: "○",

@@ -1,18 +1,32 @@
-"""Headless data model: runs, statuses and the transition rules."""
+"""Headless data model: runs, statuses and the transition rules.
 
+The pydantic models (:mod:`jobwatch.models.run`) load on first use: importing
+pydantic and building the models takes about 0.1 s, which the monitor's first
+paint does not need, as the runs table is drawn from :class:`RunRow`. A test
+keeps pydantic off the monitor's start path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jobwatch.models.clock import utcnow
 from jobwatch.models.row import RunRow
-from jobwatch.models.run import (
-    Callback,
-    LogLine,
-    Progress,
-    Reason,
-    RecordError,
-    Run,
-    RunError,
-    utcnow,
-)
 from jobwatch.models.status import ACTIVE, FAULTS, TERMINAL, Status
 from jobwatch.models.transitions import Action, allowed, check, refusal
+
+if TYPE_CHECKING:
+    from jobwatch.models.run import (
+        Callback,
+        LogLine,
+        Progress,
+        Reason,
+        RecordError,
+        Run,
+        RunError,
+    )
+
+_LAZY = frozenset({"Callback", "LogLine", "Progress", "Reason", "RecordError", "Run", "RunError"})
 
 __all__ = [
     "ACTIVE",
@@ -33,3 +47,14 @@ __all__ = [
     "refusal",
     "utcnow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the pydantic models when one is first asked for (PEP 562)."""
+    if name in _LAZY:
+        from jobwatch.models import run
+
+        value = getattr(run, name)
+        globals()[name] = value  # later lookups are plain attribute hits
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

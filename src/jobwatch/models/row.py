@@ -9,9 +9,12 @@ and the detail pane fetches the full run only for the selected row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from jobwatch.models.run import Run
 from jobwatch.models.status import Status
+
+if TYPE_CHECKING:
+    from jobwatch.models.run import Run
 
 
 @dataclass(slots=True)

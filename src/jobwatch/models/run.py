@@ -11,11 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobwatch.models.clock import utcnow
 from jobwatch.models.status import Status
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Callback", "LogLine", "Progress", "Reason", "RecordError", "Run", "RunError", "utcnow"]
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

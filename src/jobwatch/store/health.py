@@ -14,9 +14,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from jobwatch.errors import JobwatchError
+from jobwatch.redact import clean
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One sanitized line for a failure, whatever raised it."""
+    if isinstance(exc, JobwatchError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = clean(text)
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 @dataclass(slots=True)

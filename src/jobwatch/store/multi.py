@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from jobwatch.config import TOKEN_ENV, Config, ConfigError, check_url
-from jobwatch.errors import AmbiguousRunId, JobwatchError, RunNotFound, SourceError
+from jobwatch.errors import AmbiguousRunId, RunNotFound, SourceError
 from jobwatch.models import RecordError, Run
 from jobwatch.paths import default_store_path
 from jobwatch.redact import clean
-from jobwatch.store.health import Backoff, SourceHealth, Tracker
+from jobwatch.store.health import Backoff, SourceHealth, Tracker, describe_error
 from jobwatch.store.source import ActionResult, ChangeSet, Source
 
 DEFAULT_PAGE = 1000
@@ -134,16 +134,6 @@ def open_sources(
             source.name = f"{base}-{n}"
         seen.add(source.name)
     return sources
-
-
-def describe_error(exc: BaseException) -> str:
-    """One sanitized line for a failure, whatever raised it."""
-    if isinstance(exc, JobwatchError):
-        text = str(exc)
-    else:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = clean(text)
-    return text if len(text) <= 300 else text[:299] + "…"
 
 
 async def sync(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from jobwatch.models import LogLine, RecordError, Run
+if TYPE_CHECKING:
+    from jobwatch.models import LogLine, RecordError, Run
 
 
 @dataclass(slots=True)

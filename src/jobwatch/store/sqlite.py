@@ -17,11 +17,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
-from pydantic import ValidationError
 
+from jobwatch import models
 from jobwatch.errors import (
     AmbiguousRunId,
     NewerStoreError,
@@ -30,19 +30,12 @@ from jobwatch.errors import (
     TransitionRefused,
 )
 from jobwatch.gcpause import gc_paused
-from jobwatch.models import (
-    ACTIVE,
-    Action,
-    LogLine,
-    Reason,
-    RecordError,
-    Run,
-    RunRow,
-    Status,
-    check,
-)
+from jobwatch.models import ACTIVE, Action, RunRow, Status, check
 from jobwatch.store import procs, schema
 from jobwatch.store.source import ActionResult, ChangeSet, LogBounds
+
+if TYPE_CHECKING:
+    from jobwatch.models import LogLine, RecordError, Run
 
 T = TypeVar("T")
 
@@ -270,24 +263,33 @@ class SqliteStore:
         metadata for display; writers read without it so it is never stored."""
         run_id, _revision, data, abort_at, abort_by = row[:5]
         try:
-            run = Run.model_validate_json(data)
-        except ValidationError as exc:
-            problems = exc.errors()
-            first = problems[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "record"
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            return RecordError(
-                source=self.name,
-                id=run_id,
-                message=f"unreadable record {run_id}: {where}: {first.get('msg')}{more}",
-                raw=str(data)[:500],
-            )
+            # ``models.Run``: the pydantic models load on first use, not on import.
+            run = models.Run.model_validate_json(data)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            return self._unreadable(run_id, data, exc)
         if show_abort and abort_at is not None and run.status in ACTIVE:
             meta = dict(run.metadata or {})
             meta["abort_requested_at"] = _from_epoch(abort_at).isoformat()
             meta["abort_requested_by"] = abort_by
             run = run.model_copy(update={"metadata": meta})
         return run
+
+    def _unreadable(self, run_id: str, data: Any, exc: ValueError) -> RecordError:
+        """The visible error row for a stored record that does not validate."""
+        from pydantic import ValidationError  # loaded already: the model raised it
+
+        where, detail, more = "record", str(exc), ""
+        if isinstance(exc, ValidationError) and (problems := exc.errors()):
+            first = problems[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+            detail = str(first.get("msg"))
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return models.RecordError(
+            source=self.name,
+            id=run_id,
+            message=f"unreadable record {run_id}: {where}: {detail}{more}",
+            raw=str(data)[:500],
+        )
 
     # -- reading runs ------------------------------------------------------------
 
@@ -324,7 +326,7 @@ class SqliteStore:
         with gc_paused():
             for row in rows:
                 parsed = self._parse(row)
-                (runs if isinstance(parsed, Run) else errors).append(parsed)
+                (runs if isinstance(parsed, models.Run) else errors).append(parsed)
         new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
         if rows:
             last_rev, last_rowid = rows[-1][1], rows[-1][5]
@@ -416,7 +418,7 @@ class SqliteStore:
         run_id = await self.resolve(run_id)
         row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
         parsed = self._parse(row)
-        if isinstance(parsed, RecordError):
+        if isinstance(parsed, models.RecordError):
             raise StoreError(parsed.message)
         return parsed
 
@@ -451,7 +453,7 @@ class SqliteStore:
         errors: list[RecordError] = []
         for row in await self._fetchall(sql, params):
             parsed = self._parse(row)
-            (runs if isinstance(parsed, Run) else errors).append(parsed)
+            (runs if isinstance(parsed, models.Run) else errors).append(parsed)
         return runs, errors
 
     # -- writing runs ------------------------------------------------------------
@@ -489,7 +491,7 @@ class SqliteStore:
             if row is None:
                 raise RunNotFound(f"no run {run_id!r} in {self.path}")
             current = self._parse(row, show_abort=False)
-            if isinstance(current, RecordError):
+            if isinstance(current, models.RecordError):
                 raise StoreError(current.message)
             new = change(current)
             extra: dict[str, Any] = {}
@@ -548,7 +550,7 @@ class SqliteStore:
                 f"SELECT {_RUN_COLS}, heartbeat_at FROM {_RUNS} WHERE id = ?", (run_id,)
             )
             run = self._parse(row, show_abort=False)
-            if isinstance(run, RecordError):
+            if isinstance(run, models.RecordError):
                 raise StoreError(run.message)
             check(Action.ABORT, run)
             revision = await self._bump()
@@ -563,7 +565,7 @@ class SqliteStore:
             done = run.evolve(
                 status=Status.ABORTED,
                 ended_at=now,
-                reason=Reason(type="aborted", message=f"aborted by {by}"),
+                reason=models.Reason(type="aborted", message=f"aborted by {by}"),
             )
             await self._write_run(done, revision)
             return ActionResult(done, f"aborted {run_id}")
@@ -650,9 +652,10 @@ class SqliteStore:
                     (run_id, beat),
                 )
                 run = self._parse(row, show_abort=False) if row else None
-                if not isinstance(run, Run) or run.status not in ACTIVE:
+                if not isinstance(run, models.Run) or run.status not in ACTIVE:
                     continue
-                reason = Reason(type="lost", message=f"lost: {why}; the command may still run")
+                why = f"lost: {why}; the command may still run"
+                reason = models.Reason(type="lost", message=why)
                 gone = run.evolve(status=Status.UNKNOWN, ended_at=_from_epoch(beat), reason=reason)
                 await self._write_run(
                     gone, await self._bump(), heartbeat_at=None, abort_requested_at=None
@@ -699,7 +702,7 @@ class SqliteStore:
 
     def _lines(self, run_id: str, rows: Iterable[Sequence[Any]]) -> list[LogLine]:
         return [
-            LogLine(
+            models.LogLine(
                 run_id=run_id, seq=r[0], ts=_from_epoch(r[1]), stream=r[2], level=r[3], text=r[4]
             )
             for r in rows

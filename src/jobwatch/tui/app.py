@@ -32,8 +32,7 @@ from jobwatch.models import Action, RunRow, Status, refusal
 from jobwatch.redact import clean
 from jobwatch.render import GLYPHS
 from jobwatch.runset import Key, RunSet
-from jobwatch.store.health import Backoff, SourceHealth, Tracker
-from jobwatch.store.multi import describe_error
+from jobwatch.store.health import Backoff, SourceHealth, Tracker, describe_error
 from jobwatch.store.source import Source
 from jobwatch.tui.confirm import ConfirmScreen
 from jobwatch.tui.detail import DetailPane

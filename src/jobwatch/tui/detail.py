@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
@@ -19,8 +19,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from jobwatch.models import Run
 from jobwatch.render import GLYPHS, duration, progress_text, run_json
+
+if TYPE_CHECKING:
+    from jobwatch.models import Run
 
 _MAX_TREE_NODES = 2000
 """A pathological config cannot flood the tree; the raw JSON still has it all."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -22,11 +23,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from jobwatch.models import LogLine
 from jobwatch.redact import clean
 from jobwatch.render import log_line
 from jobwatch.store.source import Source
 from jobwatch.tui.styles import ComponentStyles
+
+if TYPE_CHECKING:
+    from jobwatch.models import LogLine
 
 CACHE_LINES = 4000
 WINDOW = 400
