@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "jobwatch"
@@ -34,3 +38,33 @@ def test_core_does_not_import_the_tui() -> None:
     for folder in core:
         for path in folder.rglob("*.py"):
             assert not any(n.startswith("jobwatch.tui") for n in _imports(path)), path
+
+
+_START_PATH = """
+import json, sys
+from jobwatch import cli
+
+args = cli.build_parser().parse_args(["--store", sys.argv[1]])
+app = cli.monitor_app(cli.monitor_options(args))
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_monitor_start_path_does_not_load_pydantic(tmp_path: Path) -> None:
+    """The first paint is drawn from ``RunRow``; pydantic and the run models (about
+    0.1 s of import) load later, when a run's detail is read, and the config schema
+    only when there is a config file. One stray eager import would undo that."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBWATCH_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")  # no config file here
+    done = subprocess.run(
+        [sys.executable, "-c", _START_PATH, str(tmp_path / "runs.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout))
+    assert "jobwatch.tui.app" in loaded  # the app really was built
+    heavy = ("pydantic", "jobwatch.models.run", "jobwatch.config_schema", "httpx")
+    assert sorted(m for m in loaded if m.split(".")[0] in heavy or m in heavy) == []

@@ -9,14 +9,12 @@ from typing import ClassVar
 import pytest
 
 from conftest import run_cli
-from jobwatch.config import (
+from jobwatch.config import ConfigError, load_config, parse_config
+from jobwatch.config_schema import (
     SOURCE_KINDS,
-    ConfigError,
     JobwatchSourceConfig,
     SourceConfig,
     SqliteSourceConfig,
-    load_config,
-    parse_config,
     register_kind,
 )
 from jobwatch.errors import SourceError

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobwatch import __version__, render
+from jobwatch import __version__, models, render
 from jobwatch.config import Config, load_config
 from jobwatch.errors import (
     AmbiguousRunId,
@@ -27,7 +27,7 @@ from jobwatch.errors import (
     SourceError,
     TransitionRefused,
 )
-from jobwatch.models import FAULTS, Action, RecordError, Run, Status, refusal
+from jobwatch.models import FAULTS, Action, Status, refusal
 from jobwatch.paths import default_store_path
 from jobwatch.redact import clean
 from jobwatch.store import SqliteStore
@@ -36,6 +36,7 @@ from jobwatch.store.multi import known_spec, open_sources, sync
 from jobwatch.store.source import Source
 
 if TYPE_CHECKING:
+    from jobwatch.models import RecordError, Run
     from jobwatch.tui.app import JobwatchApp
 
 EXIT_ERROR = 1
@@ -129,7 +130,7 @@ async def _find(sources: Sequence[Source], ref: str) -> tuple[Source, Run]:
     hits: list[tuple[Source, Run]] = []
     failures: list[str] = []
     for source, result in zip(sources, results, strict=True):
-        if isinstance(result, Run):
+        if isinstance(result, models.Run):  # pydantic loads on first use
             hits.append((source, result))
         elif isinstance(result, AmbiguousRunId):
             raise result

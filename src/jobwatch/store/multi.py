@@ -20,15 +20,17 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from jobwatch.config import TOKEN_ENV, Config, ConfigError, check_url
 from jobwatch.errors import AmbiguousRunId, RunNotFound, SourceError
-from jobwatch.models import RecordError, Run
 from jobwatch.paths import default_store_path
 from jobwatch.redact import clean
 from jobwatch.store.health import Backoff, SourceHealth, Tracker, describe_error
 from jobwatch.store.source import ActionResult, ChangeSet, Source
+
+if TYPE_CHECKING:
+    from jobwatch.models import RecordError, Run
 
 DEFAULT_PAGE = 1000
 _STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from jobwatch.config import RemoteSourceConfig, _rebase
+from jobwatch.config_schema import RemoteSourceConfig, rebase_path
 from jobwatch.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import LogLine, RecordError, Run
 from jobwatch.models.transitions import Action, check
@@ -90,7 +90,8 @@ class VendorConfig(RemoteSourceConfig):
         config = super().rebase(base)
         assert isinstance(config, VendorConfig)
         if config.flags_store is not None:
-            config = config.model_copy(update={"flags_store": _rebase(config.flags_store, base)})
+            flags = rebase_path(config.flags_store, base)
+            config = config.model_copy(update={"flags_store": flags})
         return config
 
     def flags_path(self) -> Path:

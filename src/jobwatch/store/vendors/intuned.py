@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from jobwatch.config import register_kind
+from jobwatch.config_schema import register_kind
 from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import Callback, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.redact import REDACTED, redact

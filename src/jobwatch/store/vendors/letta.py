@@ -28,7 +28,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
-from jobwatch.config import register_kind
+from jobwatch.config_schema import register_kind
 from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import Callback, LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.redact import REDACTED, clean, redact

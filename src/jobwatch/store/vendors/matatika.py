@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import model_validator
 
-from jobwatch.config import register_kind
+from jobwatch.config_schema import register_kind
 from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.redact import REDACTED, clean, is_secret_key, redact

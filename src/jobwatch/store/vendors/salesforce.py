@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import field_validator
 
-from jobwatch.config import register_kind
+from jobwatch.config_schema import register_kind
 from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.models import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.redact import redact
