@@ -213,3 +213,87 @@ def test_polls_match_a_rebuild_across_block_splits(
         test_any_sequence_of_polls_matches_a_rebuild.hypothesis.inner_test(  # type: ignore[attr-defined]
             "status", polls
         )
+
+
+_times = st.one_of(
+    st.none(),
+    st.sampled_from([0.0, -1.0, 1.0, 1e9, 1.7e9, 1.7e9 + 1e-6, 2.0**32, 2.0**32 + 1, 1e12]),
+    st.floats(min_value=-1e10, max_value=1e13, allow_nan=False),
+    st.floats(allow_nan=False),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(list(Status)),
+            _times,
+            _times,
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["local", "remote"]),
+        ),
+        max_size=25,
+    )
+)
+def test_the_folded_status_key_orders_as_the_plain_one(
+    rows: list[tuple[Status, float | None, float | None, str, str]],
+) -> None:
+    """The status key leads with one float (rank band minus time) so bisections
+    compare floats; whatever the times (none, equal, negative, past 2106, a
+    microsecond apart), every pair orders as (rank, newest first, id, source)."""
+    from jobwatch.runset import _STATUS_RANK, sort_key
+
+    made = [
+        row(0, status, id=rid, source=source, started_at=started, created_at=created)
+        for status, started, created, rid, source in rows
+    ]
+
+    def plain(r: RunRow) -> tuple[object, ...]:
+        when = r.started_at or r.created_at or 0.0
+        return (_STATUS_RANK.get(r.status, 99), -when, r.id, r.source)
+
+    folded = sort_key("status")
+    for a in made:
+        for b in made:
+            assert (plain(a) < plain(b)) == (folded(a) < folded(b))
+            assert (plain(a) == plain(b)) == (folded(a) == folded(b))
+
+
+_timed_change = st.tuples(
+    st.integers(0, 40),
+    st.sampled_from(list(Status)),
+    st.sampled_from([None, 5.0, 7.0, 7.0 + 1e-6, 2.0**33]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    column=st.sampled_from(["status", "started"]),
+    polls=st.lists(st.lists(_timed_change, max_size=60), max_size=6),
+)
+def test_polls_with_equal_times_match_a_rebuild(
+    column: str, polls: list[list[tuple[int, Status, float | None, bool]]]
+) -> None:
+    """Rows that share a time (or have none) tie on the float the order bisects,
+    in blocks of four so the ties span blocks: the sort key decides among them."""
+    from unittest import mock
+
+    from jobwatch import sortedkeys
+
+    with mock.patch.object(sortedkeys, "BLOCK", 4):
+        rs = RunSet()
+        rs.set_sort(column)
+        rs.replace_all([row(i, started_at=7.0, created_at=None) for i in range(0, 40, 3)])
+        for poll in polls:
+            rs.apply(
+                row(i, status, started_at=when, created_at=None, archived=archived)
+                for i, status, when, archived in poll
+            )
+            fresh = RunSet()
+            fresh.set_sort(column)
+            fresh.replace_all(rs.rows.values())
+            assert rs.order == fresh.order
+            for key in rs.order:
+                assert rs.key_at(rs.index_of(key) or 0) == key

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwatch.models import FAULTS, RunRow, Status
-from jobwatch.sortedkeys import SortedKeys
+from jobwatch.sortedkeys import SortedKeys, SortKey
 
 Key = tuple[str, str]
 """(source, id): runs of different sources may share an id."""
@@ -37,20 +37,36 @@ _STATUS_RANK = {
     )
 }
 _FIELDS = ("status", "job", "source", "id", "problem", "label", "raw")
-_MOVE_ONE_BY_ONE = 64
-"""Up to this many moved rows are bisected into place; beyond, one merge is cheaper."""
+_SPAN = 2.0**32
+"""A status's band in the status key's leading float: epoch seconds up to 2106.
+That float tells apart times about 8 µs apart; closer ones tie on it."""
+_STATUS_BASE = {s: rank * _SPAN for s, rank in _STATUS_RANK.items()}
+_NO_STATUS_BASE = 99 * _SPAN
+_PREFIXED = frozenset({"started", "status"})
+"""Sorts whose keys lead with a float that orders them but for ties (``prefix``)."""
 
 
 def _when(row: RunRow) -> float:
     return row.started_at or row.created_at or 0.0
 
 
+def _status_key(r: RunRow) -> tuple[Any, ...]:
+    """``(band - when, band, -when, id, source)``: the order of (status rank,
+    newest first, id, source), led by one float so that moving a row bisects
+    floats (see :mod:`jobwatch.sortedkeys`). That float never decreases along the
+    order: clamping and rounding can make it tie, and then the rest decides."""
+    base = _STATUS_BASE.get(r.status, _NO_STATUS_BASE)
+    when = r.started_at or r.created_at or 0.0
+    span = when if 0.0 <= when <= _SPAN else (0.0 if when < 0.0 else _SPAN)
+    return (base - span, base, -when, r.id, r.source)
+
+
 def sort_key(column: str) -> Callable[[RunRow], tuple[Any, ...]]:
     """Ascending key for ``column``; newest-first is built in where it is expected."""
     if column == "started":
-        return lambda r: (-_when(r), r.id, r.source)
+        return lambda r: (-(r.started_at or r.created_at or 0.0), r.id, r.source)
     if column == "status":
-        return lambda r: (_STATUS_RANK.get(r.status, 99), -_when(r), r.id, r.source)
+        return _status_key
     if column == "duration":
         return lambda r: (-(r.duration_ms or 0.0), -_when(r), r.id, r.source)
     if column == "source":
@@ -149,7 +165,7 @@ class RunSet:
     def __post_init__(self) -> None:
         self._key_of = sort_key(self.sort)
         self._sk: dict[Key, tuple[Any, ...]] = {}
-        self._order = SortedKeys()
+        self._order = SortedKeys(prefix=self.sort in _PREFIXED)
         self.version = 0
         """Bumped whenever rows move in the order: the table redraws all, not lines."""
 
@@ -193,10 +209,12 @@ class RunSet:
         """Merge changed rows; returns the keys that turned into a fault (failed,
         timed out, unknown) so the caller can notify. Cost follows the change, not
         the table: rows whose sort key and visibility stay put are not moved."""
-        moved: dict[Key, bool] = {}  # key -> was it in the order before this poll
-        new_sk: dict[Key, tuple[Any, ...]] = {}
+        # key -> (in the order before this poll, sort key there, in it after, sort key)
+        moved: dict[Key, tuple[bool, SortKey | None, bool, SortKey]] = {}
         faulted: list[Key] = []
-        key_of, old_sk, known, counts = self._key_of, self._sk, self.rows, self.counts
+        gone: list[Status] = []  # counted in one go at the end: item by item, a Counter is slow
+        came: list[Status] = []
+        key_of, sks, known = self._key_of, self._sk, self.rows
         # Without a filter or faults-only, visibility is just the archived flag:
         # tested inline, as this loop runs for every changed row of every poll.
         simple = not self.filter and not self.faults_only
@@ -210,11 +228,11 @@ class RunSet:
                 if old.archived:
                     archived -= 1
                 else:
-                    counts[old.status] -= 1
+                    gone.append(old.status)
             if row.archived:
                 archived += 1
             else:
-                counts[row.status] += 1
+                came.append(row.status)
             if notice and row.status in FAULTS and (old is None or old.status not in FAULTS):
                 faulted.append(key)
             if simple:
@@ -224,60 +242,53 @@ class RunSet:
                 was = old is not None and visible(old)
                 now = visible(row)
             sk = key_of(row)
-            if was != now or (now and new_sk.get(key, old_sk.get(key)) != sk):
-                moved.setdefault(key, was)
-            new_sk[key] = sk
+            before = sks.get(key)
+            sks[key] = sk
+            if key in moved:  # seen before in this poll: it goes back as last seen
+                first = moved[key]
+                moved[key] = (first[0], first[1], now, sk)
+            elif was != now or (now and before != sk):
+                moved[key] = (was, before, now, sk)
+        counts = self.counts
+        counts.update(came)
+        counts.subtract(Counter(gone))
         self.archived_count += archived
         self.unseen.update(faulted)
         if moved:
-            self._move(moved, new_sk)
-        else:
-            old_sk.update(new_sk)
+            self._move(moved)
         return faulted
 
-    def _count(self, row: RunRow | None, sign: int) -> None:
-        if row is None:
-            return
-        if row.archived:
-            self.archived_count += sign
-        else:
-            self.counts[row.status] += sign
-
-    def _move(self, moved: dict[Key, bool], new_sk: dict[Key, tuple[Any, ...]]) -> None:
+    def _move(self, moved: dict[Key, tuple[bool, SortKey | None, bool, SortKey]]) -> None:
         """Take each moved key out where its old sort key says it is and put it
         back where its new one says: a few bisections and a short copy inside
         one block each (see :mod:`jobwatch.sortedkeys`), never a re-sort."""
-        order, old_sk = self._order, self._sk
-        remove, insert = order.remove, order.insert
-        for key, was in moved.items():
-            if was and not remove(old_sk[key], key):
-                old_sk.update(new_sk)
-                self._rebuild()  # never expected; a rebuild is always right
-                return
-        old_sk.update(new_sk)
-        rows, visible = self.rows, self.visible
-        show_archived = self.show_archived
-        simple = not self.filter and not self.faults_only
-        for key in moved:
-            row = rows[key]
-            if (show_archived or not row.archived) if simple else visible(row):
-                insert(new_sk[key], key)
+        order = self._order
+        if not order.remove_many([(m[1], k) for k, m in moved.items() if m[0]]):
+            self._rebuild()  # never expected; a rebuild is always right
+            return
+        order.insert_many([(m[3], k) for k, m in moved.items() if m[2]])
         self.version += 1
 
     def _rebuild(self) -> None:
-        sk = self._sk
-        self._order = SortedKeys(
-            sorted((sk[k], k) for k, r in self.rows.items() if self.visible(r))
-        )
+        sk, rows = self._sk, self.rows
+        if not self.filter and not self.faults_only:
+            show_archived = self.show_archived
+            keys = [k for k, r in rows.items() if show_archived or not r.archived]
+        else:
+            visible = self.visible
+            keys = [k for k, r in rows.items() if visible(r)]
+        # Sorting the keys by their sort keys compares the sort keys alone, about
+        # twice as fast as sorting (sort key, key) pairs.
+        keys.sort(key=sk.__getitem__)
+        sks = list(map(sk.__getitem__, keys))
+        self._order = SortedKeys(sks, keys, prefix=self.sort in _PREFIXED)
         self.version += 1
 
     def replace_all(self, rows: Iterable[RunRow]) -> None:
         """The first sync: load everything and sort once."""
         self.rows = {r.key: r for r in rows}
-        self.counts = Counter()
-        self.archived_count = 0
-        for row in self.rows.values():
-            self._count(row, +1)
+        self.counts = Counter(r.status for r in self.rows.values() if not r.archived)
+        self.archived_count = len(self.rows) - self.counts.total()
         key_of = self._key_of
         self._sk = {k: key_of(r) for k, r in self.rows.items()}
         self._rebuild()
