@@ -53,6 +53,18 @@ async def test_first_sync_hides_archived_and_counts(store: SqliteStore) -> None:
         assert "run-000000000006" in shown(app)
 
 
+async def test_rows_read_before_the_start_are_shown_and_selected(store: SqliteStore) -> None:
+    """``jobwatch`` reads the first screen of rows before Textual starts (so its
+    first frame shows them); the table then selects the first run as usual."""
+    app = make_app(store)
+    await app.preload()
+    assert len(app.runs) == 5 and not app.synced.is_set()  # newest rows only, so far
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        assert table(app).cursor_key == RUNNING and app.loaded_key == RUNNING
+        assert len(app.runs) == 5 and app.runs.archived_count == 1
+
+
 async def test_live_update_of_a_changed_run(store: SqliteStore, store_path: Path) -> None:
     app = make_app(store)
     async with app.run_test() as pilot:

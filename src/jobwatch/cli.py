@@ -525,9 +525,11 @@ async def cmd_monitor(args: argparse.Namespace) -> int:
     async with contextlib.AsyncExitStack() as stack:
         for source in options.sources:
             stack.push_async_callback(_close_quietly, source)
+        app = monitor_app(options)
         if len(options.sources) == 1:
             await options.sources[0].open()
-        await monitor_app(options).run_async()
+            await app.preload()
+        await app.run_async()
     return 0
 
 

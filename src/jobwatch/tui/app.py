@@ -44,6 +44,10 @@ from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 FIRST_SCREEN_ROWS = 300
 """Rows loaded before the full table, so the first paint does not wait for 100k."""
 TOASTS_PER_POLL = 3
+PRELOAD_S = 0.25
+"""How long the first read may hold up the start before the screen shows anyway."""
+FIRST_FRAME_S = 1.0
+"""The longest the full load waits for the first frame to be drawn."""
 GC_PAUSE_ROWS = 1000
 """Polls with at least this many rows are applied with the cyclic collector paused."""
 
@@ -243,6 +247,7 @@ class JobwatchApp(App[None]):
         marking changed lines (synchronous; drawing them follows on its own)."""
         self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._rows_drawn = asyncio.Event()
         self._fetching: set[asyncio.Task[None]] = set()
         self._warnings = [*warnings, *register_all(self)]
         name, warning = pick_theme(theme, self.available_themes)
@@ -274,6 +279,14 @@ class JobwatchApp(App[None]):
         """The monitor's screen, even while a dialog or help is on top of it."""
         return self._main
 
+    async def preload(self, timeout: float = PRELOAD_S) -> None:
+        """Read the first screen of rows before Textual starts (the CLI awaits this
+        for a source it has opened), so the first frame already shows them: once
+        Textual runs, its start-up work holds the event loop and a read finishing
+        meanwhile waits for a second frame. A source slower than ``timeout`` goes
+        on in the background and fills the table when it answers."""
+        await self.poll_once(wait=timeout)
+
     def on_mount(self) -> None:
         self._main = MainScreen()
         self.push_screen(self._main)
@@ -291,6 +304,11 @@ class JobwatchApp(App[None]):
         never holds up the others."""
         try:
             while True:
+                if len(self.runs) and not (self.synced.is_set() or self._rows_drawn.is_set()):
+                    # Reading the rest of a first sync (in the store's thread) would
+                    # compete for the GIL with drawing the first screen: draw first.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._rows_drawn.wait(), FIRST_FRAME_S)
                 await self.poll_once(wait=self.refresh_s)
                 if any(f.due() and (not f.synced or f.more) for f in self.feeds):
                     continue  # the first screen is painted; load the rest straight away
@@ -480,6 +498,10 @@ class JobwatchApp(App[None]):
             return self.main.query_one(RunsTable)
         except Exception:
             return None
+
+    @on(RunsTable.RowsDrawn)
+    def _first_rows_drawn(self) -> None:
+        self._rows_drawn.set()
 
     @on(RunsTable.CursorMoved)
     def _selected(self, event: RunsTable.CursorMoved) -> None:

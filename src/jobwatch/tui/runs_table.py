@@ -132,6 +132,9 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             super().__init__()
             self.key = key
 
+    class RowsDrawn(Message):
+        """The first data rows were drawn: the app may load the rest now."""
+
     def __init__(
         self,
         runs: RunSet,
@@ -150,11 +153,14 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         self._cursor = 0
         self._flash: dict[Key, float] = {}
         self._columns: list[Column] = layout(80, several=several)
+        self._drawn = False
 
     # -- data ----------------------------------------------------------------------
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick, name="runs-table tick")
+        if len(self.runs):  # rows that arrived before the table: select the first
+            self.reloaded()
 
     def on_resize(self, event: events.Resize) -> None:
         self._columns = layout(self.size.width, several=self.several)
@@ -292,7 +298,15 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         if index == self._cursor:
             base = base + self._style("runs-table--cursor")
         segments = self._cells(row, key, base)
+        if not self._drawn:
+            self._drawn = True
+            # Posted from the table's own queue: a message made while the screen
+            # renders counts the screen as its sender and stops bubbling there.
+            self.call_later(self._rows_drawn)
         return Strip(segments).crop_extend(0, width, base)
+
+    def _rows_drawn(self) -> None:
+        self.post_message(self.RowsDrawn())
 
     def _header(self, width: int) -> Strip:
         style = self.rich_style + self._style("runs-table--header")
