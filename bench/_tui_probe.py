@@ -8,6 +8,10 @@ file descriptor 1, whatever Textual does with ``sys.stdout``) with ``t``, second
 since that timestamp, and ``abs``, the raw ``perf_counter`` (CLOCK_MONOTONIC on
 Linux: comparable with the parent's clock). Modes:
 
+The monitor modes start it as ``jobwatch --store STORE`` does, through
+``jobwatch.cli.main`` (arguments, config, opening the store, building the app),
+with only ``run_async`` made headless; ``app_built`` marks the app's creation.
+
 ``paint``
     the real :class:`~jobwatch.tui.app.JobwatchApp`, headless at 160x48: the first
     time ``RunsTable.render_line`` returns a data row (``first_paint``), the full
@@ -132,13 +136,6 @@ def patch_runs_table(on_data_row: Callable[[], None]) -> None:
     RunsTable.render_line = render_line  # type: ignore[method-assign]
 
 
-def make_app(store_path: str, refresh: float) -> Any:
-    from jobwatch.store import SqliteStore
-    from jobwatch.tui.app import JobwatchApp
-
-    return JobwatchApp([SqliteStore(store_path, create=False)], refresh=refresh)
-
-
 async def settle(app: Any, pilot: Any) -> None:
     """Let the selection's detail/log worker finish, then idle."""
     await pilot.pause()
@@ -149,23 +146,40 @@ async def settle(app: Any, pilot: Any) -> None:
         await pilot.pause()
 
 
-def run_app(app: Any, body: Callable[[Any], Awaitable[None]]) -> None:
-    """Run ``app`` headless with ``body(pilot)`` as its autopilot; ``body`` exits it."""
+def run_monitor(
+    store: str,
+    refresh: float,
+    body: Callable[[Any, Any], Awaitable[None]],
+    built: Callable[[Any], None] | None = None,
+) -> None:
+    """Start the monitor the way ``jobwatch --store STORE --refresh R`` does, through
+    ``jobwatch.cli.main`` (argument parsing, config, opening the store, building
+    the app), but headless at :data:`SIZE` with ``body(app, pilot)`` as its
+    autopilot; ``body`` ends it. ``built(app)`` is called as soon as the app
+    exists, before it starts. The parent gives the probe an empty config dir,
+    so the config is the defaults, as on a fresh install."""
+    from jobwatch import cli
+    from jobwatch.tui.app import JobwatchApp
 
-    async def pilot_body(pilot: Any) -> None:
-        try:
-            await body(pilot)
-        finally:
-            app.exit()
+    original = JobwatchApp.run_async
 
-    async def run() -> None:
-        try:
-            await app.run_async(headless=True, size=SIZE, auto_pilot=pilot_body)
-        finally:
-            for feed in app.feeds:  # as the CLI does: an open connection keeps its thread
-                await feed.source.close()
+    async def run_async(self: Any, **_: Any) -> None:
+        emit("app_built")
+        if built is not None:
+            built(self)
 
-    asyncio.run(run())
+        async def pilot_body(pilot: Any) -> None:
+            try:
+                await body(self, pilot)
+            finally:
+                self.exit()
+
+        await original(self, headless=True, size=SIZE, auto_pilot=pilot_body)
+
+    JobwatchApp.run_async = run_async  # type: ignore[method-assign]
+    status = cli.main(["--store", store, "--refresh", str(refresh)])
+    if status:
+        raise RuntimeError(f"jobwatch exited with status {status}")
 
 
 def probe_paint(args: argparse.Namespace) -> None:
@@ -183,10 +197,12 @@ def probe_paint(args: argparse.Namespace) -> None:
             painted.set()
 
     patch_runs_table(on_data_row)
-    app = make_app(args.store, refresh=args.refresh)
-    emit("imported")
 
-    async def body(pilot: Any) -> None:
+    def built(monitor: Any) -> None:
+        nonlocal app
+        app = monitor
+
+    async def body(app: Any, pilot: Any) -> None:
         await wait(app.synced, "the full sync")
         emit("synced", rows=len(app.runs))
         app.main.query_one("#runs").refresh()
@@ -195,11 +211,10 @@ def probe_paint(args: argparse.Namespace) -> None:
         peak, current = rss_mb()
         emit("rss", peak_mb=peak, current_mb=current)
 
-    run_app(app, body)
+    run_monitor(args.store, args.refresh, body, built)
 
 
 def probe_idle(args: argparse.Namespace) -> None:
-    app = make_app(args.store, refresh=args.refresh)
     renders = {"table": 0}
 
     def on_data_row() -> None:
@@ -207,7 +222,7 @@ def probe_idle(args: argparse.Namespace) -> None:
 
     patch_runs_table(on_data_row)
 
-    async def body(pilot: Any) -> None:
+    async def body(app: Any, pilot: Any) -> None:
         await wait(app.synced, "the full sync")
         await settle(app, pilot)
         emit("synced", rows=len(app.runs))
@@ -245,7 +260,7 @@ def probe_idle(args: argparse.Namespace) -> None:
             threads=threading.active_count(),
         )
 
-    run_app(app, body)
+    run_monitor(args.store, args.refresh, body)
 
 
 def probe_log(args: argparse.Namespace) -> None:
@@ -267,9 +282,8 @@ def probe_log(args: argparse.Namespace) -> None:
         return strip
 
     LogView.render_line = render_line  # type: ignore[method-assign]
-    app = make_app(args.store, refresh=3600.0)
 
-    async def body(pilot: Any) -> None:
+    async def body(app: Any, pilot: Any) -> None:
         await wait(app.synced, "the full sync")
         await settle(app, pilot)
         emit("synced", rows=len(app.runs))
@@ -297,7 +311,7 @@ def probe_log(args: argparse.Namespace) -> None:
         finally:
             await fresh.close()
 
-    run_app(app, body)
+    run_monitor(args.store, 3600.0, body)
 
 
 # -- the stock DataTable -------------------------------------------------------------

@@ -8,13 +8,14 @@ holds one running run with a 1M-line log (``--quick``: 100k lines of 80-120
 characters, mixed levels). Then, for each store size:
 
 1. **first paint**: a fresh Python process (``bench/_tui_probe.py paint``, so the
-   imports are counted) runs the real ``JobwatchApp`` headless at 160x48 with
-   ``run_async(headless=True)`` and reports the first time ``RunsTable.render_line``
-   returns a data row. Two clocks: the probe's own, from a ``perf_counter``
-   taken as the probe's first statement, and the parent's wall clock from just
-   before ``Popen`` until the report line arrives (this one includes interpreter
-   start-up). The same process reports when the full table is loaded
-   (``app.synced``). Median of three processes.
+   imports are counted) starts the monitor as ``jobwatch --store STORE`` does,
+   through ``jobwatch.cli.main`` with no config file, headless at 160x48, and
+   reports the first time ``RunsTable.render_line`` returns a data row. Two
+   clocks: the probe's own, from a ``perf_counter`` taken as the probe's first
+   statement, and the parent's wall clock from just before ``Popen`` until the
+   report line arrives (this one includes interpreter start-up). The same
+   process reports when the full table is loaded (``app.synced``). Median of
+   three processes.
 2. **poll with 1,000 changed runs**, in this process with ``run_test(size=(160,
    48))``: after the sync, a second connection writes evolved copies of 1,000
    random shown runs with one ``add_many`` (status flips, progress steps, queued
@@ -94,6 +95,8 @@ from jobwatch.tui.app import JobwatchApp
 
 PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
 SRC = Path(jobwatch.__file__).resolve().parents[1]
+EMPTY_CONFIG = tempfile.TemporaryDirectory(prefix="jobwatch-bench-config-")
+"""The probes' config dir: empty, so they run on the defaults, as a fresh install."""
 SIZE = (160, 48)
 MEASURES = ("paint", "poll", "idle", "log", "datatable")
 
@@ -327,13 +330,17 @@ class Probe:
 
 
 def probe_env(pycache: Path | None) -> dict[str, str]:
-    """The probes' environment: ``jobwatch`` importable, no Textual devtools, and
-    bytecode cached under ``pycache`` (outside the source tree), as an installed
-    app has it, even when this shell sets ``PYTHONDONTWRITEBYTECODE``."""
+    """The probes' environment: ``jobwatch`` importable, no Textual devtools, no
+    config file or ``JOBWATCH_*`` settings, and bytecode cached under ``pycache``
+    (outside the source tree), as an installed app has it, even when this shell
+    sets ``PYTHONDONTWRITEBYTECODE``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
     for name in ("TEXTUAL", "TEXTUAL_DEVTOOLS_HOST", "PYTHONPROFILEIMPORTTIME"):
         env.pop(name, None)
+    for name in [n for n in env if n.startswith("JOBWATCH_")]:
+        env.pop(name)  # the user's own settings must not change what is measured
+    env["XDG_CONFIG_HOME"] = EMPTY_CONFIG.name  # no config file: the defaults
     if pycache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
@@ -434,8 +441,8 @@ def bench_paint(store: StoreInfo, plan: Plan, report: Report) -> float | None:
         paint = ev["first_paint"]
         startup = paint["abs"] - probe.spawned - paint["t"]
         report.note(
-            f"paint probe: interpreter start {startup:.3f} s, imports+app "
-            f"{ev['imported']['t']:.3f} s, first paint {paint['t']:.3f} s "
+            f"paint probe: interpreter start {startup:.3f} s, imports, CLI and app "
+            f"{ev['app_built']['t']:.3f} s, first paint {paint['t']:.3f} s "
             f"({paint['rows']:,} rows known), synced {ev['synced']['t']:.3f} s, "
             f"parent saw first paint at {probe.arrived['first_paint']:.3f} s"
         )
