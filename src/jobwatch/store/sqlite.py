@@ -204,8 +204,9 @@ class SqliteStore:
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async def op() -> list[Any]:
-            async with self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            # One trip to the connection's thread, not three (execute, fetch,
+            # close): each trip waits for the GIL while the UI is drawing.
+            return list(await self._conn.execute_fetchall(sql, params))
 
         return await self._retry(op)
 
