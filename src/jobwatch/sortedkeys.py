@@ -85,19 +85,24 @@ class SortedKeys:
     def _find(self, sk: SortKey) -> tuple[int, int]:
         """(block, index) where ``sk`` is or would go; the order is not empty.
 
-        :meth:`remove_many` and :meth:`insert_many` repeat this inline.
+        :meth:`remove_many` and :meth:`insert_many` repeat the in-block part inline.
         """
-        prefix, firsts = self._prefix, self._firsts
+        prefix = self._prefix
         p = sk[0] if prefix else sk
-        block = bisect_right(firsts, p)
-        if prefix and block and firsts[block - 1] == p:  # blocks start with ties on p
-            block = bisect_right(self._sks, sk, bisect_left(firsts, p, 0, block), block, key=_first)
-        block = block - 1 if block else 0
+        block = self._block(p, sk)
         ps = self._ps[block]
         i = bisect_left(ps, p)
         if prefix and i < len(ps) and ps[i] == p:
             i = bisect_left(self._sks[block], sk, i, bisect_right(ps, p, i))
         return block, i
+
+    def _block(self, p: Any, sk: SortKey) -> int:
+        """The block where ``sk`` (led by ``p``) is or would go; not empty."""
+        firsts = self._firsts
+        block = bisect_right(firsts, p)
+        if self._prefix and block and firsts[block - 1] == p:  # blocks start with ties on p
+            block = bisect_right(self._sks, sk, bisect_left(firsts, p, 0, block), block, key=_first)
+        return block - 1 if block else 0
 
     def index(self, sk: SortKey, key: Hashable) -> int | None:
         """Where ``key`` (whose sort key is ``sk``) stands, or ``None``."""
@@ -117,23 +122,21 @@ class SortedKeys:
         """Put ``key`` where ``sk`` says (``sk`` must not be in the order yet)."""
         self.insert_many(((sk, key),))
 
-    # A poll moves a thousand keys: the two loops below inline ``_find``, as the
-    # calls would cost about as much as the bisections.
+    # A poll moves a thousand keys: the two loops below inline the in-block part
+    # of ``_find``, as a call would cost about as much as a bisection.
 
     def remove_many(self, pairs: Iterable[tuple[SortKey, Hashable]]) -> bool:
         """Take out each (sort key, key); ``False`` at the first key that is not
         where its sort key says (the keys before it are out)."""
         prefix = self._prefix
         firsts, keys_b, ps_b, sks_b = self._firsts, self._keys, self._ps, self._sks
+        find_block = self._block
         self._dirty = True
         for sk, key in pairs:
             if not keys_b:
                 return False
             p = sk[0] if prefix else sk
-            block = bisect_right(firsts, p)
-            if prefix and block and firsts[block - 1] == p:
-                block = bisect_right(sks_b, sk, bisect_left(firsts, p, 0, block), block, key=_first)
-            block = block - 1 if block else 0
+            block = find_block(p, sk)
             keys, ps = keys_b[block], ps_b[block]
             i = bisect_left(ps, p)
             if i == len(keys) or keys[i] != key:  # absent, or not first among ties on p
@@ -158,6 +161,7 @@ class SortedKeys:
         """Put in each (sort key, key); no sort key may be in the order yet."""
         prefix = self._prefix
         firsts, keys_b, ps_b, sks_b = self._firsts, self._keys, self._ps, self._sks
+        find_block = self._block
         self._dirty = True
         for sk, key in pairs:
             self._len += 1
@@ -171,10 +175,7 @@ class SortedKeys:
                     ps_b.append([sk])
                 firsts.append(ps_b[0][0])
                 continue
-            block = bisect_right(firsts, p)
-            if prefix and block and firsts[block - 1] == p:
-                block = bisect_right(sks_b, sk, bisect_left(firsts, p, 0, block), block, key=_first)
-            block = block - 1 if block else 0
+            block = find_block(p, sk)
             keys, ps = keys_b[block], ps_b[block]
             i = bisect_left(ps, p)
             if prefix:
