@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -174,12 +176,30 @@ _change = st.tuples(
 @given(
     column=st.sampled_from(SORTS),
     polls=st.lists(st.lists(_change, max_size=80), max_size=6),
+    one_by_one=st.booleans(),
 )
 def test_any_sequence_of_polls_matches_a_rebuild(
-    column: str, polls: list[list[tuple[int, Status, int, bool, int]]]
+    column: str, polls: list[list[tuple[int, Status, int, bool, int]]], one_by_one: bool
 ) -> None:
     """Repeats within a poll, rows turning archived or filtered out and back, and
-    sort keys that tie: the incremental order is always the rebuilt one."""
+    sort keys that tie: the incremental order is always the rebuilt one, whether
+    big batches are moved row by row or merged by one sort."""
+    with _bulk_merges(not one_by_one):
+        _polls_match_a_rebuild(column, polls)
+
+
+def _bulk_merges(allowed: bool) -> contextlib.AbstractContextManager[object]:
+    """With ``allowed`` False every batch is moved row by row, however big."""
+    from jobwatch import runset
+
+    if allowed:
+        return contextlib.nullcontext()
+    return mock.patch.object(runset, "BULK_SHARE", float("inf"))
+
+
+def _polls_match_a_rebuild(
+    column: str, polls: list[list[tuple[int, Status, int, bool, int]]]
+) -> None:
     rs = RunSet()
     rs.set_sort(column)
     rs.replace_all([row(i) for i in range(0, 40, 2)])
@@ -205,14 +225,10 @@ def test_polls_match_a_rebuild_across_block_splits(
 ) -> None:
     """The same property with blocks of four keys, so moves cross, split and empty
     blocks of the order."""
-    from unittest import mock
-
     from jobwatch import sortedkeys
 
-    with mock.patch.object(sortedkeys, "BLOCK", 4):
-        test_any_sequence_of_polls_matches_a_rebuild.hypothesis.inner_test(  # type: ignore[attr-defined]
-            "status", polls
-        )
+    with mock.patch.object(sortedkeys, "BLOCK", 4), _bulk_merges(False):
+        _polls_match_a_rebuild("status", polls)
 
 
 _times = st.one_of(
@@ -272,17 +288,16 @@ _timed_change = st.tuples(
 @given(
     column=st.sampled_from(["status", "started"]),
     polls=st.lists(st.lists(_timed_change, max_size=60), max_size=6),
+    one_by_one=st.booleans(),
 )
 def test_polls_with_equal_times_match_a_rebuild(
-    column: str, polls: list[list[tuple[int, Status, float | None, bool]]]
+    column: str, polls: list[list[tuple[int, Status, float | None, bool]]], one_by_one: bool
 ) -> None:
     """Rows that share a time (or have none) tie on the float the order bisects,
     in blocks of four so the ties span blocks: the sort key decides among them."""
-    from unittest import mock
-
     from jobwatch import sortedkeys
 
-    with mock.patch.object(sortedkeys, "BLOCK", 4):
+    with mock.patch.object(sortedkeys, "BLOCK", 4), _bulk_merges(not one_by_one):
         rs = RunSet()
         rs.set_sort(column)
         rs.replace_all([row(i, started_at=7.0, created_at=None) for i in range(0, 40, 3)])
