@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,3 +255,23 @@ async def test_a_cursor_from_a_replaced_store_starts_a_fresh_sync(tmp_path: Path
         assert sorted(r.id for r in rows) == [make(100).id, make(101).id]
         assert row_cursor == await new.revision()
         assert (await new.changes(again.cursor)).runs == []
+
+
+async def test_a_write_cancelled_while_it_begins_leaves_no_transaction_open(
+    store: SqliteStore,
+) -> None:
+    """Quitting the demo cancels its writer mid-write. The BEGIN runs on in the
+    connection's thread even when the wait for it is cancelled, so without a
+    rollback the next write failed with "cannot start a transaction within a
+    transaction". Cancelled at each of its first few awaits, a write leaves the
+    store writable."""
+    for i in range(12):
+        write = asyncio.create_task(store.add(Run(id=f"cancelled-{i}", source="local")))
+        for _ in range(i % 4):  # let it reach a different await each time
+            await asyncio.sleep(0)
+        write.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await write
+        await store.add(Run(id=f"after-{i}", source="local"))
+    ids = {run.id for run in (await store.changes(None)).runs}
+    assert {f"after-{i}" for i in range(12)} <= ids

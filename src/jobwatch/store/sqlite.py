@@ -11,6 +11,7 @@ never reaches the user and no write is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import time
@@ -182,7 +183,15 @@ class SqliteStore:
         db = self._conn
 
         async def attempt() -> T:
-            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # Cancelling the wait does not stop the BEGIN in the connection's
+                # thread; undo it (queued after it) or the next write finds the
+                # connection still inside this transaction.
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                raise
             try:
                 result = await body()
             except BaseException:
