@@ -99,7 +99,7 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     """Everything the config file can say; every field has a working default.
 
