@@ -23,7 +23,7 @@ from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.confirm import ConfirmScreen
 from jobwatch.tui.log_view import LogView
 from jobwatch.tui.runs_table import RunsTable, layout
-from tui_support import CLOCK, at, loaded, plain, ready, seed_runs, seed_store, settle
+from tui_support import CLOCK, at, loaded, make_app, plain, ready, seed_runs, seed_store, settle
 
 SAME_ID = "run-000000000005"  # running in the local seed, and in the served store too
 LOCAL_RUN = ("local", SAME_ID)
@@ -94,7 +94,7 @@ async def test_local_and_served_sources_in_one_monitor(
     served = HttpSource(
         loopback_server.url, name="served", token=TEST_TOKEN, attempts=1, retry_base=0.01
     )
-    app = JobwatchApp([local, served], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    app = make_app(local, served)
     for feed in app.feeds:  # retry a failing source within the test's patience
         feed.tracker.backoff = Backoff(base=0.05, cap=0.2)
     try:
@@ -229,7 +229,7 @@ async def test_a_read_only_source_refuses_with_its_reason(tmp_path: Path) -> Non
         SqliteStore(ops, name="ops", create=False),
         SqliteStore(archive, name="archive", create=False, read_only=True),
     ]
-    app = JobwatchApp(sources, refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    app = make_app(*sources)
     try:
         async with app.run_test() as pilot:  # 80 columns: the source column stays
             await ready(app, pilot)
@@ -385,7 +385,7 @@ async def test_a_source_with_its_own_pace_is_polled_at_it_and_r_forces_it(
     source = SqliteStore(path, create=False)
     source.poll_every = 3600  # type: ignore[attr-defined]
     running = next(r for r in seed_runs() if r.status is Status.RUNNING)
-    app = JobwatchApp([source], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    app = make_app(source)
     try:
         async with app.run_test() as pilot:
             await ready(app, pilot)
@@ -412,7 +412,7 @@ async def test_a_big_remote_sync_paints_page_by_page(
             [base.evolve(id=f"run-bulk{i:06d}", label=f"bulk {i}") for i in range(2500)]
         )
     served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, page=1000)
-    app = JobwatchApp([served], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    app = make_app(served)
     try:
         async with app.run_test() as pilot:
             await wait_for_async(lambda: len(app.runs.rows) > 0)
@@ -425,7 +425,7 @@ async def test_a_big_remote_sync_paints_page_by_page(
 
     # The same source polled by hand: one page per poll.
     served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, page=1000)
-    app = JobwatchApp([served], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    app = make_app(served)
     feed = app.feeds[0]
     try:
         sizes = []
@@ -448,7 +448,7 @@ async def test_a_source_paced_quicker_than_the_monitor_is_polled_at_its_pace(
     source = SqliteStore(path, create=False)
     source.poll_every = 0.2  # type: ignore[attr-defined]
     running = next(r for r in seed_runs() if r.status is Status.RUNNING)
-    app = JobwatchApp([source], refresh=3600, clock=lambda: CLOCK, theme="jobwatch-dark")
+    app = make_app(source)
     try:
         async with app.run_test() as pilot:
             await ready(app, pilot)

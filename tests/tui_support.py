@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from jobwatch.models import Progress, Reason, Run, RunError, Status
-from jobwatch.store import SqliteStore
+from jobwatch.store import Source, SqliteStore
 from jobwatch.tui.app import JobwatchApp
 
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -124,11 +124,12 @@ async def seed_store(path: Path, runs: list[Run] | None = None) -> None:
         await store.append_logs("run-000000000002", lines)
 
 
-def make_app(store: SqliteStore, **kw: Any) -> JobwatchApp:
-    kw.setdefault("refresh", 3600)  # tests drive polls themselves
+def make_app(*sources: Source, **kw: Any) -> JobwatchApp:
+    """The monitor over ``sources`` with a fixed clock and theme; tests drive polls."""
+    kw.setdefault("refresh", 3600)
     kw.setdefault("clock", lambda: CLOCK)
     kw.setdefault("theme", "jobwatch-dark")
-    return JobwatchApp([store], **kw)
+    return JobwatchApp(list(sources), **kw)
 
 
 async def settle(app: JobwatchApp, pilot: Any, *groups: str) -> None:
