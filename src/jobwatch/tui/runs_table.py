@@ -302,10 +302,10 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             self._drawn = True
             # Posted from the table's own queue: a message made while the screen
             # renders counts the screen as its sender and stops bubbling there.
-            self.call_later(self._rows_drawn)
+            self.call_later(self._post_rows_drawn)
         return Strip(segments).crop_extend(0, width, base)
 
-    def _rows_drawn(self) -> None:
+    def _post_rows_drawn(self) -> None:
         self.post_message(self.RowsDrawn())
 
     def _header(self, width: int) -> Strip:
