@@ -404,3 +404,28 @@ async def test_outside_text_in_toasts_is_not_markup(store: SqliteStore, store_pa
         assert "[link=http://evil]click[/link]" in toast.message
         assert "[b]x[/b] red" in toast.message and "\x1b" not in toast.message
         assert toast.markup is False
+
+
+async def test_a_run_id_with_markup_and_escapes_is_shown_as_text(store_path: Path) -> None:
+    """Run ids come from outside. In the pane titles, toasts and the log file name
+    one must stay plain text: no markup (``[@click=…]`` would be an action), no
+    terminal sequences, no path separators."""
+    from jobwatch.models import Run
+    from tui_support import at
+
+    weird = "[b]x[/b]\x1b]0;pwned\x07/../y"
+    await seed_store(
+        store_path, [Run(id=weird, source="local", status=Status.FAILED, created_at=at(1))]
+    )
+    async with SqliteStore(store_path, create=False) as opened:
+        app = make_app(opened)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await ready(app, pilot)
+            log = app.screen.query_one(LogView)
+            detail_title = str(app.screen.query_one("#detail").border_title)
+            for title in (str(log.border_title), detail_title):
+                assert "\\[b]x" in title  # literal brackets (escaped), not read as markup
+                assert "\x1b" not in title and "\x07" not in title
+            await pilot.press("y")
+            assert all("\x1b" not in n.message for n in app._notifications)
+            assert "/" not in log.save_name() and "\x1b" not in log.save_name()

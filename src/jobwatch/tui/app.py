@@ -527,7 +527,7 @@ class JobwatchApp(App[None]):
             try:
                 run = await feed.source.get(key[1])
             except Exception as exc:
-                detail.show(None, error=f"cannot load {key[1]}: {clean(str(exc))}")
+                detail.show(None, error=f"cannot load {clean(key[1])}: {clean(str(exc))}")
             else:
                 detail.show(run, now=datetime.fromtimestamp(self.clock(), UTC))
         await log.show_run(feed.source, key[1])
@@ -725,7 +725,7 @@ class JobwatchApp(App[None]):
         for key in keys:
             feed = self.feed_for(key)
             if feed is None:
-                failed.append(f"{key[1]}: no longer shown")
+                failed.append(f"{clean(key[1])}: no longer shown")
                 continue
             source = feed.source
             try:
@@ -739,7 +739,7 @@ class JobwatchApp(App[None]):
                 failed.append(clean(str(exc)))
                 continue
             except Exception as exc:
-                failed.append(f"{key[1]}: {clean(str(exc))}")
+                failed.append(f"{clean(key[1])}: {clean(str(exc))}")
                 continue
             done += 1
             self.runs.marked.discard(key)
@@ -767,7 +767,7 @@ class JobwatchApp(App[None]):
             return
         run_id = table.cursor_key[1]
         self.copy_to_clipboard(run_id)  # OSC 52: reaches the local clipboard over SSH
-        self.notify(f"copied {run_id}", timeout=2)
+        self.notify(f"copied {clean(run_id)}", timeout=2)
 
     # -- help and palette ----------------------------------------------------------
 

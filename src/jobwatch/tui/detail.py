@@ -19,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from jobwatch.redact import clean
 from jobwatch.render import GLYPHS, duration, progress_text, run_json
 
 if TYPE_CHECKING:
@@ -159,4 +160,4 @@ class DetailPane(VerticalScroll):
         text = Text("raw record\n", style="bold underline")
         text.append(json.dumps(data, indent=2, ensure_ascii=False))
         raw.update(text)
-        self.border_title = f"detail {data['id']}"
+        self.border_title = Text(f"detail {clean(str(data['id']))}")  # never markup

@@ -10,12 +10,14 @@ window read; memory stays at the cache size whatever the log's length.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events, work
 from textual.binding import Binding
 from textual.geometry import Size
@@ -234,7 +236,8 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         if not self.following and self.new_lines:
             state += f", {self.new_lines:,} new (G to follow)"
         flags = [f for f, on in (("wrap", self.wrap), ("times", self.timestamps)) if on]
-        self.border_title = f"log {self.run_id} — {self.count:,} lines"
+        # A run id is outside text: a Text title is never read as markup.
+        self.border_title = Text(f"log {clean(self.run_id or '')} — {self.count:,} lines")
         self.border_subtitle = " · ".join([state, *flags])
 
     # -- search, errors, toggles ---------------------------------------------------
@@ -319,7 +322,13 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
     def action_save(self) -> None:
         if self.source is None or self.run_id is None:
             return
-        self.save(Path.cwd() / f"jobwatch-{self.run_id}.log")
+        self.save(Path.cwd() / self.save_name())
+
+    def save_name(self) -> str:
+        """``jobwatch-<run id>.log`` with anything but letters, digits, ``.``, ``_``
+        and ``-`` replaced: a run id from outside must not steer the path."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.run_id or "log")
+        return f"jobwatch-{safe}.log"
 
     @work(group="log-save", exclusive=True, exit_on_error=False)
     async def save(self, path: Path) -> Path | None:
