@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from jobwatch.models import Status
+from jobwatch.core import Status
 
 # Roughly what a busy store holds: mostly finished runs, a few live ones.
 STATUS_MIX: tuple[tuple[Status, int], ...] = (

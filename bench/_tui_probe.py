@@ -123,7 +123,7 @@ def patch_runs_table(on_data_row: Callable[[], None]) -> None:
     """Call ``on_data_row`` whenever ``RunsTable.render_line`` returns a data row."""
     from textual.strip import Strip
 
-    from jobwatch.tui.runs_table import RunsTable
+    from jobwatch.tui.widgets.runs_table import RunsTable
 
     original = RunsTable.render_line
 
@@ -266,8 +266,8 @@ def probe_idle(args: argparse.Namespace) -> None:
 def probe_log(args: argparse.Namespace) -> None:
     from textual.strip import Strip
 
-    from jobwatch.store import SqliteStore
-    from jobwatch.tui.log_view import LogView
+    from jobwatch.sources.local import SqliteStore
+    from jobwatch.tui.widgets.log_view import LogView
 
     last_drawn = asyncio.Event()
     original = LogView.render_line
@@ -322,12 +322,12 @@ def probe_datatable(args: argparse.Namespace) -> None:
     from textual.strip import Strip
     from textual.widgets import DataTable
 
-    from jobwatch.models import RunRow
-    from jobwatch.redact import clean
-    from jobwatch.render import GLYPHS, duration
-    from jobwatch.runset import sort_key
-    from jobwatch.store import SqliteStore
-    from jobwatch.tui.runs_table import _ALL_COLUMNS, ago, progress_cell
+    from jobwatch.core import RunRow
+    from jobwatch.core.redact import clean
+    from jobwatch.core.format import GLYPHS, duration
+    from jobwatch.tui.table_model.runset import sort_key
+    from jobwatch.sources.local import SqliteStore
+    from jobwatch.tui.widgets.runs_table import _ALL_COLUMNS, ago, progress_cell
 
     columns = [c for c in _ALL_COLUMNS if c.name != "mark"]
     widths = {c.name: (c.width or 40) for c in columns}

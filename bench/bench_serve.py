@@ -27,9 +27,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from jobwatch.models import Progress, Run, RunError, Status
-from jobwatch.store import SqliteStore
-from jobwatch.store.http import HttpSource
+from jobwatch.core import Progress, Run, RunError, Status
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.http.client import HttpSource
 
 TOKEN = "bench-token-0123456789abcdef0123"
 STATUSES = [Status.SUCCEEDED] * 6 + [Status.FAILED, Status.RUNNING, Status.QUEUED, Status.ABORTED]

@@ -1,4 +1,4 @@
-"""Benchmark of the embedded SQLite store (``jobwatch.store.SqliteStore``).
+"""Benchmark of the embedded SQLite store (``jobwatch.sources.local.SqliteStore``).
 
 What it measures, on a fresh store in a temporary directory:
 
@@ -47,9 +47,10 @@ from typing import Any, TypeVar
 
 from _fill import LOG_BATCH, RUN_BATCH, STATUS_MIX, log_batch, log_spans
 
-from jobwatch.demo import FLAVOURS, Demo
-from jobwatch.models import Run, Status, utcnow
-from jobwatch.store import ChangeSet, SqliteStore
+from jobwatch.apps.demo import FLAVOURS, Demo
+from jobwatch.core import Run, Status, utcnow
+from jobwatch.sources import ChangeSet
+from jobwatch.sources.local import SqliteStore
 
 T = TypeVar("T")
 

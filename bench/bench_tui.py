@@ -89,9 +89,9 @@ from typing import Any
 from _fill import RUN_BATCH, STATUS_MIX, log_batch, log_spans
 
 import jobwatch
-from jobwatch.demo import FLAVOURS, Demo
-from jobwatch.models import Run, RunRow, Status, utcnow
-from jobwatch.store import SqliteStore
+from jobwatch.apps.demo import FLAVOURS, Demo
+from jobwatch.core import Run, RunRow, Status, utcnow
+from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
 
 PROBE = Path(__file__).resolve().with_name("_tui_probe.py")

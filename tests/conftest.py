@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from jobwatch.store import SqliteStore
+from jobwatch.sources.local import SqliteStore
 
 
 @pytest.fixture

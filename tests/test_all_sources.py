@@ -19,11 +19,11 @@ import pytest
 
 from conftest import run_cli, wait_for_async
 from jobwatch.cli import build_parser, monitor_app, monitor_options
-from jobwatch.models import Run, RunError, Status
-from jobwatch.store import SqliteStore
+from jobwatch.core import Run, RunError, Status
+from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
-from jobwatch.tui.confirm import ConfirmScreen
-from jobwatch.tui.runs_table import RunsTable
+from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui.widgets.runs_table import RunsTable
 from standins import intuned as intuned_standin
 from standins import letta as letta_standin
 from standins import matatika as matatika_standin

@@ -34,7 +34,7 @@ def test_nothing_outside_tui_imports_textual() -> None:
 
 
 def test_core_does_not_import_the_tui() -> None:
-    core = [PACKAGE / "models", PACKAGE / "store"]
+    core = [PACKAGE / "core", PACKAGE / "sources"]
     for folder in core:
         for path in folder.rglob("*.py"):
             assert not any(n.startswith("jobwatch.tui") for n in _imports(path)), path
@@ -66,5 +66,5 @@ def test_monitor_start_path_does_not_load_pydantic(tmp_path: Path) -> None:
     )
     loaded = set(json.loads(done.stdout))
     assert "jobwatch.tui.app" in loaded  # the app really was built
-    heavy = ("pydantic", "jobwatch.models.run", "jobwatch.config_schema", "httpx")
+    heavy = ("pydantic", "jobwatch.core.run", "jobwatch.config.schema", "httpx")
     assert sorted(m for m in loaded if m.split(".")[0] in heavy or m in heavy) == []

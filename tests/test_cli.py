@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import jobwatch_env, run_cli, runs_json, spawn_cli, wait_for
-from jobwatch.models import Progress, Run, RunError, Status
-from jobwatch.store import SqliteStore
+from jobwatch.core import Progress, Run, RunError, Status
+from jobwatch.sources.local import SqliteStore
 
 NOW = datetime.now(UTC)
 

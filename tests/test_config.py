@@ -10,17 +10,17 @@ import pytest
 
 from conftest import run_cli
 from jobwatch.config import ConfigError, load_config, parse_config
-from jobwatch.config_schema import (
+from jobwatch.config.schema import (
     SOURCE_KINDS,
     JobwatchSourceConfig,
     SourceConfig,
     SqliteSourceConfig,
     register_kind,
 )
-from jobwatch.errors import SourceError
-from jobwatch.store import SqliteStore
-from jobwatch.store.http import HttpSource
-from jobwatch.store.multi import open_sources
+from jobwatch.core.errors import SourceError
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.select import open_sources
 
 EXAMPLE = """
 default_sources = ["local", "build-server"]
@@ -206,8 +206,8 @@ def test_unknown_source_names_and_tokens_on_argv(store_path: Path) -> None:
 
 
 def test_per_source_refresh_paces_that_source(tmp_path: Path) -> None:
-    from jobwatch.store.multi import source_from_spec
-    from jobwatch.store.vendors.modzy import ModzySource
+    from jobwatch.sources.select import source_from_spec
+    from jobwatch.sources.vendors.modzy import ModzySource
 
     config = parse_config(
         f"""

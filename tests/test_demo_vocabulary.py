@@ -6,12 +6,12 @@ import importlib
 
 import pytest
 
-from jobwatch.demo import FLAVOURS, Flavour
-from jobwatch.models import Status
+from jobwatch.apps.demo import FLAVOURS, Flavour
+from jobwatch.core import Status
 
 
 def adapter_map(key: str) -> dict[str, Status | None]:
-    module = importlib.import_module(f"jobwatch.store.vendors.{key}")
+    module = importlib.import_module(f"jobwatch.sources.vendors.{key}")
     mapping: dict[str, Status | None] = module.STATUS_MAP
     return {raw.casefold(): status for raw, status in mapping.items()}
 

@@ -11,12 +11,12 @@ import pytest
 
 from conftest import LoopbackServer, run_cli, wait_for_async
 from jobwatch.config import Config, ConfigError, parse_config
-from jobwatch.errors import AmbiguousRunId, RunNotFound, TransitionRefused
-from jobwatch.models import Run, Status
-from jobwatch.store import SqliteStore
-from jobwatch.store.health import Backoff, SourceHealth
-from jobwatch.store.http import HttpSource
-from jobwatch.store.multi import MultiSource, RunKey, open_sources
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, TransitionRefused
+from jobwatch.core import Run, Status
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.health import Backoff, SourceHealth
+from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.select import MultiSource, RunKey, open_sources
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for jobwatch.redact: control sequences out, secrets masked, ordinary ids kept."""
+"""Tests for jobwatch.core.redact: control sequences out, secrets masked, ordinary ids kept."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobwatch.redact import REDACTED, clean, is_secret_key, redact, redact_text, sanitize
+from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact, redact_text, sanitize
 
 GOOGLE_KEY = "AIza" + "SyA1234567890" + "abcdefghijklmnopqrstuv"  # AIza + 35 chars
 GITHUB_PAT = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" + "K1l2M3n4O5p6Q7r8"
@@ -392,7 +392,7 @@ _FRAGMENTS = st.sampled_from(
 def test_the_fast_path_never_skips_a_mask(text: str) -> None:
     """Skipping the masks for text that cannot match is only an optimisation: the
     result is always what running every mask gives."""
-    from jobwatch.redact import _mask_all
+    from jobwatch.core.redact import _mask_all
 
     assert redact_text(text) == _mask_all(text)
 
@@ -419,7 +419,7 @@ def test_the_fast_path_never_skips_a_mask(text: str) -> None:
 )
 def test_each_kind_of_secret_takes_the_masking_path(text: str) -> None:
     """One secret of each kind, alone: the quick check must let every one through."""
-    from jobwatch.redact import _mask_all
+    from jobwatch.core.redact import _mask_all
 
     assert _mask_all(text) != text
     assert redact_text(text) == _mask_all(text)
@@ -429,8 +429,8 @@ def test_a_log_line_prints_no_escape_from_its_stream_name() -> None:
     """A remote server or vendor names the stream too; it is outside text."""
     from datetime import UTC, datetime
 
-    from jobwatch.models import LogLine
-    from jobwatch.render import log_line
+    from jobwatch.core import LogLine
+    from jobwatch.core.format import log_line
 
     line = LogLine(
         run_id="r",

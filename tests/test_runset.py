@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobwatch.models import RunRow, Status
-from jobwatch.runset import SORTS, Filter, RunSet
+from jobwatch.core import RunRow, Status
+from jobwatch.tui.table_model.runset import SORTS, Filter, RunSet
 
 
 def row(i: int, status: Status = Status.SUCCEEDED, **kw: object) -> RunRow:
@@ -190,7 +190,7 @@ def test_any_sequence_of_polls_matches_a_rebuild(
 
 def _bulk_merges(allowed: bool) -> contextlib.AbstractContextManager[object]:
     """With ``allowed`` False every batch is moved row by row, however big."""
-    from jobwatch import runset
+    from jobwatch.tui.table_model import runset
 
     if allowed:
         return contextlib.nullcontext()
@@ -225,7 +225,7 @@ def test_polls_match_a_rebuild_across_block_splits(
 ) -> None:
     """The same property with blocks of four keys, so moves cross, split and empty
     blocks of the order."""
-    from jobwatch import sortedkeys
+    from jobwatch.tui.table_model import sortedkeys
 
     with mock.patch.object(sortedkeys, "BLOCK", 4), _bulk_merges(False):
         _polls_match_a_rebuild("status", polls)
@@ -258,7 +258,7 @@ def test_the_folded_status_key_orders_as_the_plain_one(
     """The status key leads with one float (rank band minus time) so bisections
     compare floats; whatever the times (none, equal, negative, past 2106, a
     microsecond apart), every pair orders as (rank, newest first, id, source)."""
-    from jobwatch.runset import _STATUS_RANK, sort_key
+    from jobwatch.tui.table_model.runset import _STATUS_RANK, sort_key
 
     made = [
         row(0, status, id=rid, source=source, started_at=started, created_at=created)
@@ -295,7 +295,7 @@ def test_polls_with_equal_times_match_a_rebuild(
 ) -> None:
     """Rows that share a time (or have none) tie on the float the order bisects,
     in blocks of four so the ties span blocks: the sort key decides among them."""
-    from jobwatch import sortedkeys
+    from jobwatch.tui.table_model import sortedkeys
 
     with mock.patch.object(sortedkeys, "BLOCK", 4), _bulk_merges(not one_by_one):
         rs = RunSet()

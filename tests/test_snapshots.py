@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from jobwatch.store import SqliteStore
+from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
-from jobwatch.tui.runs_table import RunsTable
+from jobwatch.tui.widgets.runs_table import RunsTable
 from tui_support import loaded, make_app, ready, seed_store, settle
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

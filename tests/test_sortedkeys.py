@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobwatch import sortedkeys
-from jobwatch.sortedkeys import SortedKeys
+from jobwatch.tui.table_model import sortedkeys
+from jobwatch.tui.table_model.sortedkeys import SortedKeys
 
 
 @pytest.fixture(autouse=True)

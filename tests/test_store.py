@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from jobwatch.errors import AmbiguousRunId, NewerStoreError, RunNotFound, StoreError
-from jobwatch.models import Run, Status
-from jobwatch.store import SqliteStore
-from jobwatch.store.schema import SCHEMA_VERSION
+from jobwatch.core.errors import AmbiguousRunId, NewerStoreError, RunNotFound, StoreError
+from jobwatch.core import Run, Status
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.local.schema import SCHEMA_VERSION
 
 
 def make(i: int, status: Status = Status.SUCCEEDED, **kw: object) -> Run:
@@ -187,13 +187,13 @@ async def test_silent_owner_is_reaped_after_timeout(store_path: Path) -> None:
 
 
 def test_sqlite_store_is_a_source(store_path: Path) -> None:
-    from jobwatch.store import Source
+    from jobwatch.sources import Source
 
     assert isinstance(SqliteStore(store_path), Source)
 
 
 async def test_row_changes_match_the_full_model(store: SqliteStore) -> None:
-    from jobwatch.models import Progress, RunError, RunRow
+    from jobwatch.core import Progress, RunError, RunRow
 
     full = make(
         7,
@@ -216,7 +216,7 @@ async def test_migrations_run_forward_and_keep_runs(
 ) -> None:
     """A store of the current schema opens under a newer one, which migrates it
     forward in place without losing a run; the older code then refuses it."""
-    from jobwatch.store import schema
+    from jobwatch.sources.local import schema
 
     async with SqliteStore(store_path) as s:
         await s.add(make(3, Status.FAILED, label="old"))

@@ -12,7 +12,7 @@ from textual.color import Color
 from textual.theme import Theme
 from textual.widgets import Static
 
-from jobwatch.models.status import Status
+from jobwatch.core.status import Status
 from jobwatch.tui.theming import (
     COLOR_FIELDS,
     DEFAULT_THEME,

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, spawn_cli, wait_for
-from jobwatch.models import Status
-from jobwatch.store import SqliteStore
+from jobwatch.core import Status
+from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
-from jobwatch.tui.confirm import ConfirmScreen
-from jobwatch.tui.detail import ConfigTree
-from jobwatch.tui.log_view import LogView
-from jobwatch.tui.runs_table import RunsTable
+from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui.widgets.detail import ConfigTree
+from jobwatch.tui.widgets.log_view import LogView
+from jobwatch.tui.widgets.runs_table import RunsTable
 from tui_support import CLOCK, SECRET, make_app, plain, ready, seed_store, settle
 
 FAILED = ("local", "run-000000000002")
@@ -88,7 +88,7 @@ async def test_live_update_of_a_changed_run(store: SqliteStore, store_path: Path
 async def test_selection_kept_across_refresh_and_resort(
     store: SqliteStore, store_path: Path
 ) -> None:
-    from jobwatch.models import Run
+    from jobwatch.core import Run
     from tui_support import at
 
     app = make_app(store)
@@ -410,7 +410,7 @@ async def test_a_run_id_with_markup_and_escapes_is_shown_as_text(store_path: Pat
     """Run ids come from outside. In the pane titles, toasts and the log file name
     one must stay plain text: no markup (``[@click=…]`` would be an action), no
     terminal sequences, no path separators."""
-    from jobwatch.models import Run
+    from jobwatch.core import Run
     from tui_support import at
 
     weird = "[b]x[/b]\x1b]0;pwned\x07/../y"

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from jobwatch.errors import TransitionRefused
-from jobwatch.models import Run, Status
-from jobwatch.store.transport import ApiClient
-from jobwatch.store.vendors.base import VendorSource
+from jobwatch.core.errors import TransitionRefused
+from jobwatch.core import Run, Status
+from jobwatch.sources.http.transport import ApiClient
+from jobwatch.sources.vendors.base import VendorSource
 from standins.server import serving
 
 STATUS = {"RUN": Status.RUNNING, "OK": Status.SUCCEEDED, "BAD": Status.FAILED}

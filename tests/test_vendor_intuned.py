@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobwatch.config import ConfigError, parse_config
-from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.models import RecordError, Run, Status
-from jobwatch.store.transport import ApiClient
-from jobwatch.store.vendors.intuned import (
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import RecordError, Run, Status
+from jobwatch.sources.http.transport import ApiClient
+from jobwatch.sources.vendors.intuned import (
     DEFAULT_URL,
     STATUS_MAP,
     IntunedConfig,

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
 from jobwatch.config import parse_config
-from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.models import RecordError, Run, Status
-from jobwatch.store.transport import ApiClient
-from jobwatch.store.vendors.letta import (
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import RecordError, Run, Status
+from jobwatch.sources.http.transport import ApiClient
+from jobwatch.sources.vendors.letta import (
     STATUS_MAP,
     STOP_REASON_STATUS,
     LettaConfig,

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwatch.config import parse_config
-from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.models import RecordError, Run, Status
-from jobwatch.redact import clean
-from jobwatch.store.transport import ApiClient
-from jobwatch.store.vendors.modzy import (
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import RecordError, Run, Status
+from jobwatch.core.redact import clean
+from jobwatch.sources.http.transport import ApiClient
+from jobwatch.sources.vendors.modzy import (
     STATUS_MAP,
     ModzyConfig,
     ModzySource,

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
 from jobwatch.config import parse_config
-from jobwatch.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.models import Progress, RecordError, Run, Status
-from jobwatch.store.transport import ApiClient
-from jobwatch.store.vendors import base
-from jobwatch.store.vendors.salesforce import (
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import Progress, RecordError, Run, Status
+from jobwatch.sources.http.transport import ApiClient
+from jobwatch.sources.vendors import base
+from jobwatch.sources.vendors.salesforce import (
     RUN_FIELDS,
     STATUS_MAP,
     SalesforceConfig,

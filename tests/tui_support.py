@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
-from jobwatch.models import Progress, Reason, Run, RunError, Status
-from jobwatch.store import Source, SqliteStore
+from jobwatch.core import Progress, Reason, Run, RunError, Status
+from jobwatch.sources import Source
+from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
 
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -151,7 +152,7 @@ async def ready(app: JobwatchApp, pilot: Any) -> None:
 async def loaded(app: JobwatchApp, pilot: Any) -> None:
     """Wait (bounded, by events, not by sleeping) until the detail and log panes
     show the run under the cursor."""
-    from jobwatch.tui.runs_table import RunsTable
+    from jobwatch.tui.widgets.runs_table import RunsTable
 
     table = app.main.query_one(RunsTable)
     for _ in range(200):

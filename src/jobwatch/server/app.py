@@ -1,8 +1,8 @@
-"""The HTTP API around any :class:`~jobwatch.store.source.Source` (``/api/v1``).
+"""The HTTP API around any :class:`~jobwatch.sources.protocol.Source` (``/api/v1``).
 
-Run objects are exactly :func:`jobwatch.render.run_json` (the redacted normalized
+Run objects are exactly :func:`jobwatch.core.format.run_json` (the redacted normalized
 model), so what a remote client sees is what ``jobwatch list --json`` prints
-locally. Transition rules come from :mod:`jobwatch.models` only; the server never
+locally. Transition rules come from :mod:`jobwatch.core` only; the server never
 has its own. Every error is ``{"error": code, "message": text}`` with a proper
 status; no answer ever carries a traceback.
 """
@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from jobwatch import __version__
-from jobwatch.errors import (
+from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
     RunNotFound,
@@ -34,11 +34,11 @@ from jobwatch.errors import (
     StoreError,
     TransitionRefused,
 )
-from jobwatch.models import Action, LogLine, Run, check
-from jobwatch.redact import clean
-from jobwatch.render import run_json
-from jobwatch.store import procs
-from jobwatch.store.source import ActionResult, Source
+from jobwatch.core import Action, LogLine, Run, check
+from jobwatch.core.redact import clean
+from jobwatch.core.format import run_json
+from jobwatch.sources.local import procs
+from jobwatch.sources.protocol import ActionResult, Source
 
 log = logging.getLogger("jobwatch.server")
 

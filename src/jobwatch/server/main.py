@@ -21,9 +21,9 @@ from types import FrameType
 import uvicorn
 
 from jobwatch.config import TOKEN_ENV, read_token_file, readable_by_others
-from jobwatch.errors import JobwatchError
+from jobwatch.core.errors import JobwatchError
 from jobwatch.server.app import create_app
-from jobwatch.store.source import Source
+from jobwatch.sources.protocol import Source
 
 MIN_TOKEN_LENGTH = 16
 

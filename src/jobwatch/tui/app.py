@@ -26,19 +26,19 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from jobwatch.errors import JobwatchError
-from jobwatch.gcpause import freeze_loaded, gc_paused
-from jobwatch.models import Action, RunRow, Status, refusal
-from jobwatch.redact import clean
-from jobwatch.render import GLYPHS
-from jobwatch.runset import Key, RunSet
-from jobwatch.store.health import Backoff, SourceHealth, Tracker, describe_error
-from jobwatch.store.source import Source
-from jobwatch.tui.confirm import ConfirmScreen
-from jobwatch.tui.detail import DetailPane
-from jobwatch.tui.help import HelpScreen
-from jobwatch.tui.log_view import LogView
-from jobwatch.tui.runs_table import RunsTable
+from jobwatch.core.errors import JobwatchError
+from jobwatch.core.gcpause import freeze_loaded, gc_paused
+from jobwatch.core import Action, RunRow, Status, refusal
+from jobwatch.core.redact import clean
+from jobwatch.core.format import GLYPHS
+from jobwatch.tui.table_model.runset import Key, RunSet
+from jobwatch.sources.health import Backoff, SourceHealth, Tracker, describe_error
+from jobwatch.sources.protocol import Source
+from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui.widgets.detail import DetailPane
+from jobwatch.tui.screens.help import HelpScreen
+from jobwatch.tui.widgets.log_view import LogView
+from jobwatch.tui.widgets.runs_table import RunsTable
 from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 
 FIRST_SCREEN_ROWS = 300
@@ -56,8 +56,8 @@ GC_PAUSE_ROWS = 1000
 class Feed:
     """One source as the monitor sees it: where its poll resumes and its health.
 
-    Health and back-off are the headless :class:`~jobwatch.store.health.Tracker`
-    that :class:`~jobwatch.store.multi.MultiSource` uses too. The monitor does not
+    Health and back-off are the headless :class:`~jobwatch.sources.health.Tracker`
+    that :class:`~jobwatch.sources.select.MultiSource` uses too. The monitor does not
     poll through ``MultiSource`` itself: that keeps every source's full ``Run``
     models, which at 100k runs is the parse time and memory the table's
     ``RunRow`` fast path (``newest_rows``/``row_changes``) exists to avoid, and

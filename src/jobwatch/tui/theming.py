@@ -31,7 +31,7 @@ from textual.color import Color, ColorParseError
 from textual.design import DEFAULT_DARK_BACKGROUND, DEFAULT_LIGHT_BACKGROUND
 from textual.theme import Theme
 
-from jobwatch.paths import config_dir as default_config_dir
+from jobwatch.core.paths import config_dir as default_config_dir
 
 __all__ = [
     "COLOR_FIELDS",

@@ -1,0 +1,301 @@
+"""The config file's schema: its top level and one pydantic model per source kind.
+
+Kept apart from :mod:`jobwatch.config` so pydantic loads only when there is a file
+to validate (or a source kind to build), never on the way to the monitor's first
+paint with no config file. Each ``kind`` is one :class:`SourceConfig` subclass
+registered in :data:`SOURCE_KINDS`, so a vendor adapter adds its kind with one
+decorator and no change here.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobwatch.config import (
+    DEFAULTS,
+    Config,
+    ConfigError,
+    check_url,
+    read_token_file,
+    readable_by_others,
+)
+from jobwatch.core.redact import clean, is_secret_key
+
+if TYPE_CHECKING:
+    from jobwatch.sources.protocol import Source
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_REFERENCE_SUFFIXES = ("_env", "_file", "_path", "_cmd", "_command")
+
+
+class SourceConfig(BaseModel):
+    """What every kind of source has. Subclasses add their settings and ``build``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    KIND: ClassVar[str] = ""
+
+    kind: str
+    read_only: bool = False
+    refresh: float | None = Field(default=None, ge=0.1, le=86_400)
+    """Seconds between polls of this source; unset: the kind's own default (the
+    monitor's refresh for jobwatch stores, 15 s for vendor APIs, whose request
+    quotas a monitor left open all night must not use up)."""
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        """The (not yet opened) :class:`~jobwatch.sources.protocol.Source` it describes."""
+        raise NotImplementedError
+
+    def rebase(self, base: Path) -> SourceConfig:
+        """Resolve relative paths against the config file's folder."""
+        return self
+
+    def check(self) -> list[str]:
+        """Warnings about this source that do not stop it from working."""
+        return []
+
+
+S = TypeVar("S", bound=type[SourceConfig])
+SOURCE_KINDS: dict[str, type[SourceConfig]] = {}
+"""``kind`` → its config class; extended by :func:`register_kind`."""
+
+
+def register_kind(cls: S) -> S:
+    """Class decorator: make ``kind = cls.KIND`` valid in config files."""
+    if not cls.KIND:
+        raise ValueError(f"{cls.__name__} has no KIND")
+    SOURCE_KINDS[cls.KIND] = cls
+    return cls
+
+
+def rebase_path(path: Path, base: Path) -> Path:
+    """``path`` as written in the config file, taken relative to the file's folder."""
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
+
+
+@register_kind
+class SqliteSourceConfig(SourceConfig):
+    """A local jobwatch store file."""
+
+    KIND: ClassVar[str] = "sqlite"
+
+    path: Path
+
+    @field_validator("path")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    def rebase(self, base: Path) -> SourceConfig:
+        return self.model_copy(update={"path": rebase_path(self.path, base)})
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        from jobwatch.sources.local.store import SqliteStore
+
+        read_only = read_only or self.read_only
+        return SqliteStore(self.path, name=name, create=False, read_only=read_only)
+
+
+class RemoteSourceConfig(SourceConfig):
+    """A source reached over HTTP(S) with a token: ``jobwatch serve`` or a vendor API."""
+
+    url: str
+    token_env: str | None = None
+    token_file: Path | None = None
+    token: str | None = Field(default=None, repr=False)
+    verify: bool | str = True
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+    @model_validator(mode="after")
+    def _one_token(self) -> RemoteSourceConfig:
+        given = [k for k in ("token_env", "token_file", "token") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give only one of token_env, token_file, token (got {given})")
+        return self
+
+    def rebase(self, base: Path) -> SourceConfig:
+        changes: dict[str, Any] = {}
+        if self.token_file is not None:
+            changes["token_file"] = rebase_path(self.token_file, base)
+        if isinstance(self.verify, str):
+            changes["verify"] = str(rebase_path(Path(self.verify), base))
+        return self.model_copy(update=changes) if changes else self
+
+    def check(self) -> list[str]:
+        if self.token_file is not None and readable_by_others(self.token_file):
+            return [
+                f"token file {self.token_file} is readable by other users; "
+                f"chmod 600 {self.token_file}"
+            ]
+        return []
+
+    def token_loader(self) -> Callable[[], str | None]:
+        """Reads the token when the source opens, so a rotated token file is picked
+        up by the next reconnect and a missing variable only fails this source."""
+
+        def load() -> str | None:
+            if self.token is not None:
+                return self.token
+            if self.token_file is not None:
+                return read_token_file(self.token_file)
+            if self.token_env is not None:
+                value = os.environ.get(self.token_env, "").strip()
+                if not value:
+                    raise ConfigError(f"environment variable {self.token_env} is not set")
+                return value
+            return None
+
+        return load
+
+
+@register_kind
+class JobwatchSourceConfig(RemoteSourceConfig):
+    """Another machine's ``jobwatch serve``."""
+
+    KIND: ClassVar[str] = "jobwatch"
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        from jobwatch.sources.http.client import HttpSource
+
+        return HttpSource(
+            self.url,
+            name=name,
+            token_loader=self.token_loader(),
+            verify=self.verify,
+            timeout=self.timeout,
+            read_only=read_only or self.read_only,
+        )
+
+
+def _is_name(name: str) -> bool:
+    return bool(name) and set(name) <= _NAME_CHARS and not name.startswith("-")
+
+
+class ConfigFile(BaseModel):
+    """The file's top level, validated; :func:`parse` turns it into a ``Config``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    default_sources: list[str] = Field(default_factory=list)
+    refresh: float = Field(default=DEFAULTS.refresh, ge=0.1, le=3600)
+    theme: str | None = DEFAULTS.theme
+    read_only: bool = DEFAULTS.read_only
+    bell: bool = DEFAULTS.bell
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _kinds(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for name, raw in value.items():
+            if not _is_name(str(name)):
+                raise ValueError(
+                    f"source name {name!r}: use letters, digits, '-', '_' and '.' only"
+                )
+            if isinstance(raw, SourceConfig):
+                out[name] = raw
+                continue
+            if not isinstance(raw, dict):
+                raise ValueError(f"[sources.{name}] must be a table")
+            kind = raw.get("kind")
+            if kind not in SOURCE_KINDS:
+                import jobwatch.sources.vendors  # noqa: F401 - registers the vendor kinds
+            if kind not in SOURCE_KINDS:
+                known = ", ".join(sorted(SOURCE_KINDS))
+                raise ValueError(f"[sources.{name}] kind {kind!r} is not one of: {known}")
+            out[name] = SOURCE_KINDS[kind].model_validate(raw)
+        return out
+
+    @field_validator("default_sources", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> ConfigFile:
+        missing = [n for n in self.default_sources if n not in self.sources]
+        if missing:
+            raise ValueError(f"default_sources names unknown sources: {', '.join(missing)}")
+        return self
+
+
+def _secret_keys(data: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted keys holding a credential value (not ``token_env``-style references)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{prefix}{key}"
+            if (
+                isinstance(value, str)
+                and value
+                and is_secret_key(str(key))
+                and not str(key).lower().endswith(_REFERENCE_SUFFIXES)
+            ):
+                yield where
+            else:
+                yield from _secret_keys(value, where + ".")
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _secret_keys(item, f"{prefix}{i}.")
+
+
+def _describe_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {msg}" if where else msg)
+    more = f" (and {len(exc.errors()) - 3} more)" if len(exc.errors()) > 3 else ""
+    return "; ".join(problems) + more
+
+
+def parse(text: str, *, path: Path | None = None) -> Config:
+    """Validate TOML text; ``path`` is only used for messages and relative paths."""
+    where = str(path) if path else "config"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    try:
+        checked = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {clean(_describe_error(exc))}") from None
+
+    warnings: list[str] = []
+    base = path.parent if path else Path.cwd()
+    sources = {name: src.rebase(base) for name, src in checked.sources.items()}
+    for key in checked.model_extra or {}:
+        warnings.append(f"{where}: unknown setting {key!r} (ignored)")
+    for name, src in sources.items():
+        for key in src.model_extra or {}:
+            warnings.append(f"{where}: unknown setting {key!r} in [sources.{name}] (ignored)")
+        warnings += src.check()
+    secrets = list(_secret_keys(data))
+    if secrets and path is not None and readable_by_others(path):
+        warnings.append(
+            f"{where} holds secrets ({', '.join(secrets)}) and is readable by other users; "
+            f"chmod 600 {where} or move them to token_env / token_file"
+        )
+    return Config(
+        sources=sources,
+        default_sources=checked.default_sources,
+        refresh=checked.refresh,
+        theme=checked.theme,
+        read_only=checked.read_only,
+        bell=checked.bell,
+        path=path,
+        warnings=warnings,
+    )

@@ -1,0 +1,319 @@
+"""A :class:`~jobwatch.sources.protocol.Source` that speaks to ``jobwatch serve``.
+
+Every call has a timeout, connection failures are retried by the transport, and
+429/5xx answers by our own loop (exponential back-off with full jitter, honouring
+``Retry-After`` up to a cap), a bounded number of times. After that the call raises
+:class:`~jobwatch.core.errors.SourceError` and nothing else: the poller turns it into
+"stale" and keeps the last runs it knew. Refusals keep their meaning
+(409 → :class:`TransitionRefused`, 404 → :class:`RunNotFound`) with the server's
+own message, so a refusal reads the same locally and remotely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from jobwatch.core.errors import (
+    AmbiguousRunId,
+    JobwatchError,
+    RunNotFound,
+    SourceError,
+    TransitionRefused,
+)
+from jobwatch.core import LogLine, RecordError, Run
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
+from jobwatch.sources.http.transport import (
+    ApiClient,
+    RemoteUnavailable,
+    decode_json,
+    parse_retry_after,
+)
+from jobwatch.sources.http.transport import short as _short
+
+__all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
+
+API = "/api/v1"
+DEFAULT_PAGE = 1000
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SourceError(f"bad response: {what} is not a number")
+    return value
+
+
+class HttpSource:
+    """A remote jobwatch store, read incrementally by revision."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        token: str | None = None,
+        token_loader: Callable[[], str | None] | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        read_only: bool = False,
+        attempts: int = 3,
+        connect_retries: int = 1,
+        retry_base: float = 0.25,
+        retry_cap: float = 2.0,
+        max_retry_after: float = 5.0,
+        page: int = DEFAULT_PAGE,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        parts = urlsplit(url)
+        self.url = url.rstrip("/")
+        self.name = name or (parts.netloc or self.url)
+        self.read_only = read_only
+        self.timeout = timeout
+        self.page = page
+        self._token = token
+        self._token_loader = token_loader
+        self._api = ApiClient(
+            self.url + API,
+            name=self.name,
+            headers=self._auth_headers,
+            verify=verify,
+            timeout=timeout,
+            attempts=attempts,
+            connect_retries=connect_retries,
+            retry_base=retry_base,
+            retry_cap=retry_cap,
+            max_retry_after=max_retry_after,
+            rng=rng,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"HttpSource({self.name!r}, {self.url!r})"
+
+    def _auth_headers(self) -> dict[str, str]:
+        token = self._token
+        if token is None and self._token_loader is not None:
+            try:
+                token = self._token_loader()
+            except JobwatchError as exc:
+                raise SourceError(f"{self.name}: {exc}") from None
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Build the client; no request yet, so a server that is down does not
+        stop the monitor from starting (the first poll marks it stale)."""
+        await self._api.open()
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> HttpSource:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _refuse_if_read_only(self, verb: str) -> None:
+        if self.read_only:
+            raise TransitionRefused(f"cannot {verb}: source {self.name} is read-only")
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        """One API call with bounded retries; returns the decoded JSON body."""
+        response = await self._api.request(
+            method, path, params=params, json=body, describe=self._message
+        )
+        if response.status_code >= 300:
+            self._raise_for(response)
+        return self._decode(response)
+
+    def _decode(self, response: httpx.Response) -> Any:
+        try:
+            return decode_json(response, self.name)
+        except SourceError as exc:
+            raise SourceError(f"{exc}; is it a jobwatch server?") from None
+
+    @staticmethod
+    def _error_body(response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _message(self, response: httpx.Response) -> str:
+        message = self._error_body(response).get("message")
+        return _short(message) if isinstance(message, str) else ""
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        data = self._error_body(response)
+        code = data.get("error")
+        message = self._message(response) or f"HTTP {response.status_code}"
+        status = response.status_code
+        if status == 404 and code == "not_found":
+            raise RunNotFound(message)
+        if status == 409 or (status == 403 and code == "read_only"):
+            raise TransitionRefused(message)
+        if status == 400 and code == "ambiguous":
+            raise AmbiguousRunId(message)
+        if status == 401:
+            raise SourceError(
+                f"{self.name}: {self.url} refused the token ({message}); "
+                "check the source's token_env or token_file"
+            )
+        if status == 404:
+            raise SourceError(
+                f"{self.name}: {self.url} has no jobwatch API at {API} "
+                f"({message}); is it a jobwatch server?"
+            )
+        raise SourceError(f"{self.name}: {self.url} answered {status}: {message}")
+
+    def _shape(self, data: Any, *keys: str) -> dict[str, Any]:
+        if not isinstance(data, dict) or any(k not in data for k in keys):
+            raise SourceError(
+                f"{self.name}: unexpected response from {self.url} "
+                f"(expected an object with {', '.join(keys)})"
+            )
+        return data
+
+    def _run(self, data: Any) -> Run:
+        try:
+            return Run.model_validate(data)
+        except ValidationError as exc:
+            raise SourceError(
+                f"{self.name}: unreadable run from {self.url}: "
+                f"{_short(str(exc.errors()[0].get('msg')))}"
+            ) from None
+
+    def _lines(self, data: Any) -> list[LogLine]:
+        body = self._shape(data, "lines")
+        lines = body["lines"]
+        if not isinstance(lines, list):
+            raise SourceError(f"{self.name}: unexpected log response from {self.url}")
+        try:
+            return [LogLine.model_validate(line) for line in lines]
+        except ValidationError:
+            raise SourceError(f"{self.name}: unreadable log lines from {self.url}") from None
+
+    @staticmethod
+    def _path(run_id: str, *rest: str) -> str:
+        return "/".join(("/runs", quote(run_id, safe=""), *rest))
+
+    # -- reading -----------------------------------------------------------------
+
+    async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
+        """One page of changes; ``more`` says whether to ask again right away."""
+        params: dict[str, Any] = {"limit": limit or self.page}
+        if cursor is not None and cursor != "":
+            params["since"] = str(cursor)
+        body = self._shape(
+            await self._request("GET", "/runs", params=params), "runs", "revision", "more"
+        )
+        raw_runs, revision = body["runs"], body["revision"]
+        if (
+            not isinstance(raw_runs, list)
+            or isinstance(revision, bool)
+            or not isinstance(revision, int | str)
+        ):
+            raise SourceError(f"{self.name}: unexpected runs page from {self.url}")
+        runs: list[Run] = []
+        errors: list[RecordError] = []
+        for item in raw_runs:
+            try:
+                runs.append(Run.model_validate(item))
+            except ValidationError as exc:
+                run_id = item.get("id") if isinstance(item, dict) else None
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+                errors.append(
+                    RecordError(
+                        source=self.name,
+                        id=str(run_id) if run_id is not None else None,
+                        message=_short(f"unreadable record: {where}: {first.get('msg')}"),
+                        raw=_short(str(item), 500),
+                    )
+                )
+        for item in body.get("errors") or []:
+            if isinstance(item, dict):
+                errors.append(
+                    RecordError(
+                        source=_short(str(item.get("source") or self.name), 100),
+                        id=_short(str(item["id"]), 200) if item.get("id") is not None else None,
+                        message=_short(str(item.get("message") or "unreadable record")),
+                    )
+                )
+        return ChangeSet(runs=runs, cursor=revision, errors=errors, more=bool(body["more"]))
+
+    async def get(self, run_id: str) -> Run:
+        return self._run(await self._request("GET", self._path(run_id)))
+
+    async def log_bounds(self, run_id: str) -> LogBounds:
+        body = self._shape(
+            await self._request("GET", self._path(run_id, "logs", "bounds")), "first", "last"
+        )
+        return LogBounds(_int(body["first"], "first"), _int(body["last"], "last"))
+
+    async def log_lines(self, run_id: str, after: int = 0, limit: int = 500) -> list[LogLine]:
+        params = {"after": after, "limit": limit}
+        return self._lines(await self._request("GET", self._path(run_id, "logs"), params=params))
+
+    async def log_tail(self, run_id: str, count: int) -> list[LogLine]:
+        if count <= 0:
+            return []
+        params = {"tail": count}
+        return self._lines(await self._request("GET", self._path(run_id, "logs"), params=params))
+
+    async def log_find(
+        self, run_id: str, needle: str, *, start: int, backwards: bool = False
+    ) -> int | None:
+        params = {"q": needle, "start": start, "backwards": "true" if backwards else "false"}
+        body = self._shape(
+            await self._request("GET", self._path(run_id, "logs", "find"), params=params), "seq"
+        )
+        return None if body["seq"] is None else _int(body["seq"], "seq")
+
+    async def first_error(self, run_id: str) -> int | None:
+        body = self._shape(
+            await self._request("GET", self._path(run_id, "logs", "first-error")), "seq"
+        )
+        return None if body["seq"] is None else _int(body["seq"], "seq")
+
+    # -- actions -----------------------------------------------------------------
+
+    async def _act(self, verb: str, run_id: str, body: dict[str, Any] | None) -> ActionResult:
+        self._refuse_if_read_only(verb)
+        data = self._shape(
+            await self._request("POST", self._path(run_id, verb), body=body), "run", "message"
+        )
+        return ActionResult(self._run(data["run"]), _short(str(data["message"])))
+
+    async def abort(self, run_id: str, by: str) -> ActionResult:
+        return await self._act("abort", run_id, {"by": by})
+
+    async def archive(self, run_id: str) -> ActionResult:
+        return await self._act("archive", run_id, None)
+
+    async def unarchive(self, run_id: str) -> ActionResult:
+        return await self._act("unarchive", run_id, None)
+
+    async def health(self) -> dict[str, Any]:
+        """The server's own health answer (no token needed)."""
+        return self._shape(await self._request("GET", "/health"), "ok")

@@ -1,0 +1,503 @@
+"""What every vendor adapter shares, so each one only translates.
+
+A vendor adapter answers four questions in its own system's words — which runs
+changed (:meth:`VendorSource.poll`), what one run looks like now
+(:meth:`VendorSource.fetch`), what its log says (:meth:`VendorSource.fetch_logs`)
+and how to stop it (:meth:`VendorSource.remote_abort`) — and maps raw records
+with :meth:`VendorSource.parse`. This base turns that into a
+:class:`~jobwatch.sources.protocol.Source`:
+
+* a local revision counter over an in-memory cache of the runs, so the monitor
+  polls a vendor exactly like the local store and redraws only what changed;
+* the transition rules from :mod:`jobwatch.core.rules` before any call
+  goes out (adapters never decide what may be aborted);
+* archive as a local, undoable flag in the embedded store for systems that have
+  no archive of their own;
+* a malformed record becomes a :class:`RecordError` for that record, never an
+  exception out of the adapter;
+* a small, bounded log cache, so a log pane can page and search.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from jobwatch.config.schema import RemoteSourceConfig, rebase_path
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import LogLine, RecordError, Run
+from jobwatch.core.rules import Action, check
+from jobwatch.core.paths import default_store_path
+from jobwatch.core.redact import redact
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
+from jobwatch.sources.http.transport import ApiClient, short
+
+MAX_LOG_LINES = 200_000
+"""Lines kept per run: a vendor log is fetched whole, so it is capped."""
+LOG_RUNS_CACHED = 8
+POLL_EVERY_S = 15.0
+"""Default seconds between polls of a vendor API (``refresh`` per source overrides)."""
+LOG_REFRESH_S = 1.0
+"""A log of an active run is asked for again at most this often."""
+
+
+class MappingError(ValueError):
+    """A raw record that cannot become a run; its message is shown on the error row."""
+
+
+def raw_excerpt(raw: Any, limit: int = 500) -> str:
+    """The start of a bad record, redacted and sanitized, for its error row."""
+    try:
+        text = str(redact(raw))
+    except Exception:  # a record so broken even repr fails
+        text = f"<{type(raw).__name__}>"
+    return short(text, limit)
+
+
+def raw_id(raw: Any, *keys: str) -> str | None:
+    """The record's id if it has a readable one, for its error row."""
+    if isinstance(raw, Mapping):
+        for key in keys or ("id",):
+            value = raw.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return short(str(value), 200)
+    return None
+
+
+class VendorConfig(RemoteSourceConfig):
+    """Settings every vendor kind shares; each adds its own ids and ``build``.
+
+    ``token_env`` / ``token_file`` name where the API token is (never argv, and a
+    token written in the file itself gets the readable-by-others warning).
+    """
+
+    flags_store: Path | None = None
+    """Store that keeps local archive flags; the default local store if unset."""
+    max_runs: int = Field(default=1000, ge=1, le=100_000)
+    """How many recent runs the first sync reads."""
+    page_size: int = Field(default=100, ge=1, le=2000)
+
+    def rebase(self, base: Path) -> VendorConfig:
+        config = super().rebase(base)
+        assert isinstance(config, VendorConfig)
+        if config.flags_store is not None:
+            flags = rebase_path(config.flags_store, base)
+            config = config.model_copy(update={"flags_store": flags})
+        return config
+
+    def flags_path(self) -> Path:
+        return (self.flags_store or default_store_path()).expanduser()
+
+    def api(
+        self, name: str, auth: Callable[[str], Mapping[str, str]], *, base_path: str = ""
+    ) -> ApiClient:
+        """An :class:`ApiClient` whose headers come from ``auth(token)`` when it
+        opens; a missing token fails this source only, with a clear message."""
+        load = self.token_loader()
+
+        def headers() -> Mapping[str, str]:
+            token = load()
+            if not token:
+                raise SourceError(
+                    f"{name}: no API token; set token_env or token_file in [sources.{name}]"
+                )
+            return auth(token)
+
+        return ApiClient(
+            self.url + base_path,
+            name=name,
+            headers=headers,
+            verify=self.verify,
+            timeout=self.timeout,
+        )
+
+
+class _LogCache:
+    """One run's log as fetched so far, in seq order, capped."""
+
+    __slots__ = ("done", "fetched_at", "lines", "note", "seqs")
+
+    def __init__(self) -> None:
+        self.lines: list[LogLine] = []
+        self.seqs: list[int] = []
+        self.fetched_at = 0.0
+        self.done = False
+        self.note: str | None = None
+
+    @property
+    def last(self) -> int:
+        return self.seqs[-1] if self.seqs else 0
+
+    def add(self, lines: Iterable[LogLine]) -> None:
+        for line in sorted(lines, key=lambda ln: ln.seq):
+            if line.seq > self.last:
+                self.lines.append(line)
+                self.seqs.append(line.seq)
+        if len(self.lines) > MAX_LOG_LINES:
+            drop = len(self.lines) - MAX_LOG_LINES
+            del self.lines[:drop], self.seqs[:drop]
+
+
+class VendorSource:
+    """Base of the five vendor adapters. Subclasses set the class attributes and
+    implement the hooks; they never override the :class:`Source` methods."""
+
+    KIND: ClassVar[str] = ""
+    SYSTEM: ClassVar[str] = ""
+    """The system's name as people say it ("Salesforce"), for messages."""
+    LOGS_NOTE: ClassVar[str | None] = None
+    """Shown in the log pane when the system has no log for runs (``fetch_logs``
+    returns ``None``)."""
+    REMOTE_ARCHIVE: ClassVar[bool] = False
+    """The system archives runs itself (Salesforce); otherwise archive is local."""
+    ID_KEYS: ClassVar[tuple[str, ...]] = ("id",)
+
+    def __init__(
+        self,
+        name: str,
+        api: ApiClient,
+        *,
+        read_only: bool = False,
+        flags_path: Path | None = None,
+        max_runs: int = 1000,
+        page_size: int = 100,
+    ) -> None:
+        self.name = name
+        self.api = api
+        self.read_only = read_only
+        self.max_runs = max_runs
+        self.page_size = max(1, page_size)
+        """Records asked for per list request (at least one)."""
+        self.poll_every = POLL_EVERY_S
+        """Seconds the monitor leaves between polls of this source."""
+        self._flags_path = flags_path
+        self._flags: Any = None  # SqliteStore, opened lazily on first archive or poll
+        self._archived: set[str] = set()
+        self._runs: dict[str, Run] = {}
+        self._rev_of: dict[str, int] = {}
+        self._revision = 0
+        self._errors: dict[str, tuple[int, RecordError]] = {}
+        self._poll_lock = asyncio.Lock()
+        self._logs: OrderedDict[str, _LogCache] = OrderedDict()
+        self._synced = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.api.base_url!r})"
+
+    # -- hooks for subclasses ------------------------------------------------------
+
+    async def poll(self, first: bool) -> Iterable[Run | RecordError]:
+        """Runs that may have changed since the last poll (all recent runs, up to
+        ``max_runs``, when ``first``), already parsed with :meth:`parse_safely`.
+        Keeps its own cursor; returning an unchanged run is harmless."""
+        raise NotImplementedError
+
+    async def fetch(self, run: Run | None, run_id: str) -> Run:
+        """One run as the system has it now (``run`` is the cached one, if any).
+        Raise :class:`RunNotFound` when the system does not know it."""
+        raise NotImplementedError
+
+    async def fetch_logs(self, run: Run, after: int) -> list[LogLine] | None:
+        """Log lines with ``seq > after``; ``None`` when the system keeps none."""
+        return None
+
+    async def remote_abort(self, run: Run, by: str) -> str:
+        """Ask the system to stop ``run``; return what it said. Raise
+        :class:`TransitionRefused` with the system's own message when it refuses."""
+        raise TransitionRefused(f"cannot abort {run.id}: {self.SYSTEM} has no way to stop runs")
+
+    async def remote_archive(self, run: Run, archived: bool) -> str:
+        """Only for ``REMOTE_ARCHIVE`` systems."""
+        raise NotImplementedError
+
+    def parse(self, raw: Any) -> Run:
+        """Map one raw record; may raise anything (caught by :meth:`parse_safely`)."""
+        raise NotImplementedError
+
+    def scrub_raw(self, raw: Any) -> Any:
+        """``raw`` as an error row may show it, before the generic redaction: a
+        system whose records carry keys or PII that :func:`redact` does not know
+        masks them here."""
+        return raw
+
+    def _excerpt(self, raw: Any) -> str:
+        try:
+            return raw_excerpt(self.scrub_raw(raw))
+        except Exception:  # a record the masking cannot walk is not shown at all
+            return f"<{type(raw).__name__} not shown: it could not be masked>"
+
+    # -- helpers for subclasses -----------------------------------------------------
+
+    def parse_safely(self, raw: Any, what: str = "record") -> Run | RecordError:
+        """:meth:`parse`, with any failure turned into an error row for that record."""
+        try:
+            run = self.parse(raw)
+            if not isinstance(run, Run):
+                raise MappingError(f"mapper returned {type(run).__name__}")
+            return run
+        except RecursionError:
+            message = "record nested too deeply"
+        except Exception as exc:
+            message = short(str(exc) or type(exc).__name__, 200)
+        return RecordError(
+            source=self.name,
+            id=raw_id(raw, *self.ID_KEYS),
+            message=f"unreadable {self.SYSTEM} {what}: {message}",
+            raw=self._excerpt(raw),
+        )
+
+    def parse_all(self, raws: Any, what: str = "record") -> list[Run | RecordError]:
+        """Each item of a list of raw records, parsed safely; a non-list is one error."""
+        if not isinstance(raws, list):
+            return [
+                RecordError(
+                    source=self.name,
+                    message=f"{self.SYSTEM} sent {type(raws).__name__} where a list of "
+                    f"{what}s was expected",
+                    raw=self._excerpt(raws),
+                )
+            ]
+        return [self.parse_safely(raw, what) for raw in raws]
+
+    def cached(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    def active_runs(self) -> list[Run]:
+        """Cached runs not yet finished: what a system without change cursors must
+        ask about again on every poll."""
+        return [run for run in self._runs.values() if run.status.is_active]
+
+    def refuse_if_read_only(self, verb: str) -> None:
+        if self.read_only:
+            raise TransitionRefused(f"cannot {verb}: source {self.name} is read-only")
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.api.open()
+        await self._open_flags()
+
+    async def close(self) -> None:
+        await self.api.close()
+        if self._flags is not None:
+            flags, self._flags = self._flags, None
+            await flags.close()
+
+    async def __aenter__(self) -> VendorSource:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _open_flags(self) -> None:
+        if self._flags is not None or self._flags_path is None or self.REMOTE_ARCHIVE:
+            return
+        from jobwatch.sources.local.store import SqliteStore
+
+        store = SqliteStore(self._flags_path, name=f"{self.name} flags", read_only=self.read_only)
+        try:
+            await store.open()
+            self._archived = await store.local_archived(self.name)
+        except Exception as exc:
+            await store.close()
+            raise SourceError(
+                f"{self.name}: cannot open the store that keeps local archive flags: {exc}"
+            ) from None
+        self._flags = store
+
+    # -- the cache and its revisions -------------------------------------------------
+
+    def _remember(self, item: Run | RecordError) -> None:
+        if isinstance(item, RecordError):
+            key = item.id or item.message
+            old = self._errors.get(key)
+            if old is None or old[1] != item:
+                self._revision += 1
+                self._errors[key] = (self._revision, item)
+            return
+        run = item
+        if run.source != self.name:
+            run = run.evolve(source=self.name)
+        if not self.REMOTE_ARCHIVE:
+            wanted = run.id in self._archived
+            if run.archived != wanted:
+                run = run.evolve(archived=wanted)
+        if item.id and item.id in self._errors:
+            del self._errors[item.id]  # it reads fine now
+        if self._runs.get(run.id) != run:
+            self._revision += 1
+            self._runs[run.id] = run
+            self._rev_of[run.id] = self._revision
+
+    async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
+        """Polls the system when the caller has seen everything cached, then
+        returns what changed after ``cursor`` in revision order."""
+        try:
+            since = int(cursor) if cursor not in (None, "") else 0
+        except (TypeError, ValueError):
+            since = 0
+        if since > self._revision:
+            since = 0  # a cursor from another process: start over
+        if since >= self._revision or not self._synced:
+            async with self._poll_lock:
+                if self._flags is None:
+                    await self._open_flags()
+                for item in await self.poll(first=not self._synced):
+                    self._remember(item)
+                self._synced = True
+        changed = sorted((rev, run_id) for run_id, rev in self._rev_of.items() if rev > since)
+        more = False
+        if limit is not None and len(changed) > limit:
+            changed, more = changed[:limit], True
+        upto = changed[-1][0] if more else self._revision
+        errors = [err for rev, err in self._errors.values() if since < rev <= upto]
+        return ChangeSet(
+            runs=[self._runs[run_id] for _, run_id in changed],
+            cursor=upto,
+            errors=errors,
+            more=more,
+        )
+
+    def _resolve(self, ref: str) -> str:
+        if ref in self._runs:
+            return ref
+        matches = [run_id for run_id in self._runs if run_id.startswith(ref)]
+        if len(matches) > 1:
+            raise AmbiguousRunId(f"run id {ref!r} matches {len(matches)} runs in {self.name}")
+        return matches[0] if matches else ref
+
+    async def get(self, run_id: str) -> Run:
+        run_id = self._resolve(run_id)
+        cached = self._runs.get(run_id)
+        try:
+            run = await self.fetch(cached, run_id)
+        except RunNotFound:
+            raise
+        except SourceError:
+            if cached is None:
+                raise
+            return cached  # the list still knows it; better stale than nothing
+        self._remember(run)
+        return self._runs.get(run.id, run)
+
+    # -- actions ---------------------------------------------------------------------
+
+    async def abort(self, run_id: str, by: str) -> ActionResult:
+        self.refuse_if_read_only("abort")
+        run = await self.get(run_id)
+        check(Action.ABORT, run)
+        said = await self.remote_abort(run, by)
+        with contextlib.suppress(SourceError):
+            run = await self.get(run.id)
+        return ActionResult(run, said or f"asked {self.SYSTEM} to stop {run.id}")
+
+    async def archive(self, run_id: str) -> ActionResult:
+        return await self._set_archived(run_id, True)
+
+    async def unarchive(self, run_id: str) -> ActionResult:
+        return await self._set_archived(run_id, False)
+
+    async def _set_archived(self, run_id: str, archived: bool) -> ActionResult:
+        action = Action.ARCHIVE if archived else Action.UNARCHIVE
+        self.refuse_if_read_only(action.value)
+        run = await self.get(run_id)
+        check(action, run)
+        if self.REMOTE_ARCHIVE:
+            said = await self.remote_archive(run, archived)
+            run = await self.get(run.id)
+            return ActionResult(run, said)
+        await self._open_flags()
+        if self._flags is None:
+            raise TransitionRefused(
+                f"cannot {action.value} {run.id}: {self.SYSTEM} has no archive and "
+                "no local store is configured to keep the flag"
+            )
+        await self._flags.set_local_archived(self.name, run.id, archived)
+        if archived:
+            self._archived.add(run.id)
+        else:
+            self._archived.discard(run.id)
+        self._remember(run)
+        where = f"locally ({self.SYSTEM} has no archive)"
+        return ActionResult(self._runs[run.id], f"{action.value}d {run.id} {where}")
+
+    # -- logs ------------------------------------------------------------------------
+
+    async def _log(self, run_id: str) -> _LogCache:
+        run_id = self._resolve(run_id)
+        cache = self._logs.get(run_id)
+        if cache is None:
+            cache = self._logs[run_id] = _LogCache()
+            while len(self._logs) > LOG_RUNS_CACHED:
+                self._logs.popitem(last=False)
+        self._logs.move_to_end(run_id)
+        if cache.done or time.monotonic() - cache.fetched_at < LOG_REFRESH_S:
+            return cache
+        run = self._runs.get(run_id) or await self.get(run_id)
+        lines = await self.fetch_logs(run, cache.last)
+        cache.fetched_at = time.monotonic()
+        if lines is None:
+            cache.note = self.LOGS_NOTE or f"{self.SYSTEM} keeps no log for its runs."
+            cache.done = True
+            cache.add(
+                [
+                    LogLine(
+                        run_id=run_id,
+                        seq=1,
+                        ts=datetime.now(UTC),
+                        stream="jobwatch",
+                        level="info",
+                        text=cache.note,
+                    )
+                ]
+            )
+            return cache
+        cache.add(lines)
+        cache.done = run.status.is_terminal
+        return cache
+
+    async def log_bounds(self, run_id: str) -> LogBounds:
+        cache = await self._log(run_id)
+        return LogBounds(cache.seqs[0], cache.seqs[-1]) if cache.seqs else LogBounds(0, 0)
+
+    async def log_lines(self, run_id: str, after: int = 0, limit: int = 500) -> list[LogLine]:
+        cache = await self._log(run_id)
+        start = bisect.bisect_right(cache.seqs, after)
+        return cache.lines[start : start + max(0, limit)]
+
+    async def log_tail(self, run_id: str, count: int) -> list[LogLine]:
+        cache = await self._log(run_id)
+        return cache.lines[-count:] if count > 0 else []
+
+    async def log_find(
+        self, run_id: str, needle: str, *, start: int, backwards: bool = False
+    ) -> int | None:
+        cache = await self._log(run_id)
+        needle = needle.casefold()
+        if backwards:
+            end = bisect.bisect_left(cache.seqs, start)
+            for line in reversed(cache.lines[:end]):
+                if needle in line.text.casefold():
+                    return line.seq
+            return None
+        for line in cache.lines[bisect.bisect_right(cache.seqs, start) :]:
+            if needle in line.text.casefold():
+                return line.seq
+        return None
+
+    async def first_error(self, run_id: str) -> int | None:
+        cache = await self._log(run_id)
+        for line in cache.lines:
+            if line.level in ("error", "fatal", "critical"):
+                return line.seq
+        return None

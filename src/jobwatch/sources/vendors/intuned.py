@@ -1,0 +1,520 @@
+"""Intuned job runs (``JobRun`` of the Intuned public API, v1).
+
+What is special about Intuned, and kept in this module:
+
+* Runs live under ``/{workspaceId}/projects/{project}/jobs/{jobId}/runs``; there is
+  no list across jobs, so a source watches a fixed list of job ids.
+* The list has no status or updated-since filter, only ``pageSize``/``pageNumber``
+  (0-based) and ``sortBy=start_time,desc``. A poll therefore reads the newest pages
+  of each job until it meets a run it already knows as finished, and asks again
+  about each cached run that is still active (one detail GET each).
+* The wire format is snake_case although the TypeScript SDK shows camelCase, and
+  the error object is spelled ``retirable``/``correlationId`` in one place and
+  ``retriable``/``correlation_id`` in another: every spelling is accepted.
+* There is no RUNNING status (``PENDING`` covers it), jobs can be paused, and
+  ``COMPLETED`` may hide failed payloads: ``failed_runs > 0`` marks it partial.
+* Abort is ``POST …/runs/{id}/terminate``. There is no archive (jobwatch keeps a
+  local flag) and no log API.
+* ``job_configuration_snapshot`` carries sink credentials, webhook headers, proxy
+  userinfo; the detail's ``results.signed_url`` is a bearer URL. They are masked or
+  dropped here, before anything is cached.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+
+from jobwatch.config.schema import register_kind
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.redact import REDACTED, redact
+from jobwatch.sources.protocol import Source
+from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.sources.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
+
+DEFAULT_URL = "https://app.intuned.io/api/v1/workspace"
+API_PATH = "/api/v1/workspace"
+"""Appended when ``url`` is given as a bare host (``https://app.intuned.io``)."""
+TOKEN_ENV = "INTUNED_API_KEY"
+"""The variable the official SDKs read; used when the config names no token."""
+NEWEST_FIRST = "start_time,desc"
+
+STATUS_MAP: dict[str, Status] = {
+    # GetJobRunStatus (SDK), the job-run values.
+    "PENDING": Status.RUNNING,  # no RUNNING value exists: PENDING covers executing
+    "RESUMING": Status.RUNNING,
+    "PAUSING": Status.PAUSED,
+    "PAUSED": Status.PAUSED,
+    "SUCCESS": Status.SUCCEEDED,
+    "COMPLETED": Status.SUCCEEDED,  # partial when failed_runs > 0 (derived by Run)
+    "FAILURE": Status.FAILED,
+    "TERMINATED": Status.ABORTED,
+    "CANCELED": Status.ABORTED,  # may be system-initiated: reason.type says why
+    # The per-payload run API's lower-case set (pending, started, completed, canceled,
+    # failed), in case a job run ever reports in it; matched case-insensitively.
+    "STARTED": Status.RUNNING,
+    "FAILED": Status.FAILED,
+    "CANCELLED": Status.ABORTED,
+}
+"""Raw Intuned status (upper-cased) → normalized status; anything else is unknown."""
+
+_SECRET_FIELDS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
+_URL_FIELDS = frozenset({"url", "endpoint", "proxy"})
+_KEY_NOISE = re.compile(r"[-_. ]+")
+
+
+# -- pure helpers: the mapper must never depend on state --------------------------------
+
+
+def _pick(raw: Mapping[str, Any], *keys: str) -> Any:
+    """The first key present with a non-null value (snake_case and camelCase)."""
+    for key in keys:
+        value = raw.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if is_int(value):
+        return str(value)
+    return None
+
+
+def _count(value: Any) -> int | None:
+    """A payload counter; anything that is not a whole number ≥ 0 is unknown."""
+    number = whole_number(value)
+    return number if number is not None and number >= 0 else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _time(value: Any) -> datetime | None:
+    """ISO 8601 (``Z`` or offset; none means UTC) or epoch seconds/milliseconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            return None
+        try:
+            return epoch_datetime(value)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return iso_datetime(text)
+    except ValueError:
+        return None
+
+
+def mask_url(text: str) -> str:
+    """A URL without its userinfo and query: both carry credentials at Intuned
+    (proxy ``user:password@``, webhook ``?token=``, pre-signed S3 signatures).
+    Works without a scheme too, which the generic text redaction would miss."""
+    base = re.split(r"[?#]", text, maxsplit=1)[0]
+    query = f"?{REDACTED}" if len(base) < len(text) else ""
+    scheme, sep, rest = base.partition("://")
+    if not sep:
+        scheme, rest = "", base
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = f"{REDACTED}@{host.rpartition('@')[2]}"
+    return f"{scheme}{sep}{host}{slash}{path}{query}"
+
+
+def scrub(value: Any) -> Any:
+    """The spec's sensitive fields masked by name, wherever they sit in the snapshot
+    (sink keys, any ``headers``, URLs of sinks, proxies and notifications); the
+    generic :func:`redact` runs afterwards for whatever else looks secret."""
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            norm = _KEY_NOISE.sub("", key.lower()) if isinstance(key, str) else ""
+            if norm in _SECRET_FIELDS:
+                out[key] = None if item is None else REDACTED
+            elif norm == "headers":
+                if isinstance(item, Mapping):
+                    out[key] = dict.fromkeys(item, REDACTED)
+                else:
+                    out[key] = None if item is None else REDACTED
+            elif norm in _URL_FIELDS and isinstance(item, str):
+                out[key] = mask_url(item)
+            else:
+                out[key] = scrub(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [scrub(item) for item in value]
+    return value
+
+
+def _error(raw: Any) -> RunError | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return RunError(
+        code=_text(raw.get("code")),
+        message=_text(raw.get("message")),
+        category=_text(raw.get("category")),
+        correlation_id=_text(_pick(raw, "correlation_id", "correlationId")),
+        doc_url=_text(_pick(raw, "doc_url", "docUrl")),
+        retriable=_flag(_pick(raw, "retriable", "retirable")),
+    )
+
+
+def _reason(raw: Any) -> Reason | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return Reason(
+        type=_text(raw.get("type")),
+        message=_text(raw.get("message")),
+        doc_url=_text(_pick(raw, "doc_url", "docUrl")),
+    )
+
+
+def _progress(raw: Mapping[str, Any]) -> Progress | None:
+    total = _count(raw.get("payloads"))
+    succeeded = _count(_pick(raw, "successful_runs", "successfulRuns"))
+    failed = _count(_pick(raw, "failed_runs", "failedRuns"))
+    if total is None and succeeded is None and failed is None:
+        return None
+    pending = None if total is None else max(0, total - (succeeded or 0) - (failed or 0))
+    return Progress(total=total, succeeded=succeeded, failed=failed, pending=pending)
+
+
+def _callback(snapshot: Any) -> Callback | None:
+    """Where results go: the sink, by type and a URL with no credentials in it."""
+    if not isinstance(snapshot, Mapping):
+        return None
+    sink = snapshot.get("sink")
+    if not isinstance(sink, Mapping):
+        return None
+    kind = _text(sink.get("type"))
+    if kind == "s3":
+        bucket = _text(sink.get("bucket")) or "?"
+        prefix = _text(sink.get("prefix")) or ""
+        return Callback(url=mask_url(f"s3://{bucket}/{prefix}"))
+    url = _text(sink.get("url"))
+    return Callback(url=mask_url(url)) if url else None
+
+
+def _results(raw: Any) -> dict[str, Any] | None:
+    """The detail's result file, minus its pre-signed URL (a bearer credential)."""
+    if not isinstance(raw, Mapping):
+        return None
+    keep = ("format", "size", "key", "signed_url_expiration", "signedUrlExpiration")
+    out = {key: raw[key] for key in keep if raw.get(key) is not None}
+    if _pick(raw, "signed_url", "signedUrl") is not None:
+        out["signed_url"] = REDACTED
+    return out
+
+
+def map_run(raw: Any, source: str) -> Run:
+    """One Intuned job run (a list item, or a detail ``{"jobRun", "results"}``) as
+    a :class:`Run`. Pure: the same payload always maps the same way."""
+    if not isinstance(raw, Mapping):
+        raise MappingError(f"expected an object, got {type(raw).__name__}")
+    results: Any = None
+    inner = _pick(raw, "jobRun", "job_run")
+    if inner is not None:
+        if not isinstance(inner, Mapping):
+            raise MappingError(f"jobRun is {type(inner).__name__}, not an object")
+        results, raw = raw.get("results"), inner
+    run_id = _text(raw.get("id"))
+    if run_id is None:
+        raise MappingError("job run has no id")
+    status_raw = _text(raw.get("status"))
+    status = STATUS_MAP.get(status_raw.strip().upper(), Status.UNKNOWN) if status_raw else None
+    job = _text(_pick(raw, "job_id", "jobId"))
+    snapshot = _pick(raw, "job_configuration_snapshot", "jobConfigurationSnapshot")
+    error, reason = raw.get("error"), raw.get("reason")
+    metadata = {
+        "workspace_id": _text(_pick(raw, "workspace_id", "workspaceId")),
+        "project_id": _text(_pick(raw, "project_id", "projectId")),
+        "results": _results(results),
+        "error_details": error.get("details") if isinstance(error, Mapping) else None,
+        "reason_details": reason.get("details") if isinstance(reason, Mapping) else None,
+    }
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    return Run(
+        id=run_id,
+        source=source,
+        job=job,
+        label=job,
+        type=_text(raw.get("type")),
+        status=status or Status.UNKNOWN,
+        status_raw=status_raw,
+        created_at=_time(_pick(raw, "created_at", "createdAt")),
+        started_at=_time(_pick(raw, "start_time", "startTime")),
+        ended_at=_time(_pick(raw, "end_time", "endTime")),
+        updated_at=_time(_pick(raw, "updated_at", "updatedAt")),
+        progress=_progress(raw),
+        error=_error(error),
+        reason=_reason(reason),
+        config=redact(scrub(snapshot)) if isinstance(snapshot, Mapping) else None,
+        metadata=redact(scrub(metadata)) or None,
+        callback=_callback(snapshot),
+    )
+
+
+def _newest(items: list[Run | RecordError], limit: int) -> list[Run | RecordError]:
+    """The ``limit`` most recently started runs across jobs (error rows all kept)."""
+    runs = [item for item in items if isinstance(item, Run)]
+    floor = datetime.min.replace(tzinfo=UTC)
+    runs.sort(key=lambda run: run.started_at or run.created_at or floor, reverse=True)
+    return [*(item for item in items if isinstance(item, RecordError)), *runs[:limit]]
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+# -- the source --------------------------------------------------------------------------
+
+
+class IntunedSource(VendorSource):
+    """The job runs of a few Intuned jobs in one project."""
+
+    KIND: ClassVar[str] = "intuned"
+    SYSTEM: ClassVar[str] = "Intuned"
+    LOGS_NOTE: ClassVar[str | None] = (
+        "Intuned has no API for job-run logs. Open the job run in the Intuned "
+        "dashboard (app.intuned.io → your project → Jobs → the job → Runs) to see "
+        "each payload's attempts, logs and traces."
+    )
+
+    def __init__(
+        self,
+        name: str,
+        api: ApiClient,
+        *,
+        jobs: Sequence[str],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, api, **kwargs)
+        self.jobs: tuple[str, ...] = tuple(dict.fromkeys(jobs))
+        if not self.jobs:
+            raise ValueError("an Intuned source needs at least one job id")
+
+    def scrub_raw(self, raw: Any) -> Any:
+        """Error rows mask what the mapper would have masked."""
+        return scrub(raw)
+
+    def parse(self, raw: Any) -> Run:
+        return map_run(raw, self.name)
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    async def _get(self, url: str, params: Mapping[str, str] | None = None) -> Any | None:
+        """Decoded JSON; ``None`` for a 404 (an unknown job or run), which callers
+        turn into something the user can act on."""
+        response = await self.api.request("GET", url, params=params)
+        if response.status_code == 404:
+            return None
+        self._raise_for(response)
+        return decode_json(response, self.name)
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        message = error_message(response)
+        if status in (401, 403):
+            raise SourceError(
+                f"{self.name}: Intuned refused the API key ({status})"
+                + (f": {message}" if message else "")
+            )
+        raise SourceError(
+            f"{self.name}: Intuned answered {status}" + (f": {message}" if message else "")
+        )
+
+    # -- polling ---------------------------------------------------------------------
+
+    async def poll(self, first: bool) -> Iterable[Run | RecordError]:
+        items: list[Run | RecordError] = []
+        seen: set[str] = set()
+        for job in self.jobs:
+            items += await self._list_job(job, first, seen)
+        if first:
+            items = _newest(items, self.max_runs)
+        # No updated-since filter exists: ask again about what may still change.
+        for run in self.active_runs():
+            if run.id not in seen:
+                items.append(await self._refresh(run))
+        errors = [item for item in items if isinstance(item, RecordError)]
+        # Error rows first: a change set ends at its last run's revision, so an error
+        # remembered after every run would only be delivered by the next call.
+        return [*errors, *(self._keep_results(i) for i in items if isinstance(i, Run))]
+
+    async def _list_job(self, job: str, first: bool, seen: set[str]) -> list[Run | RecordError]:
+        """Newest-first pages of one job: up to ``max_runs`` on the first poll, then
+        only until a run already known as finished shows up."""
+        size = min(self.page_size, self.max_runs)
+        out: list[Run | RecordError] = []
+        for number in range(math.ceil(self.max_runs / size)):
+            params = {"pageSize": str(size), "pageNumber": str(number), "sortBy": NEWEST_FIRST}
+            body = await self._get(f"/jobs/{_q(job)}/runs", params)
+            if body is None:
+                message = (
+                    f"Intuned answered 404 for job {job!r}: check workspace_id, project "
+                    "and the job id"
+                )
+                return [RecordError(source=self.name, id=f"job:{short(job, 100)}", message=message)]
+            records = _pick(body, "jobRuns", "job_runs") if isinstance(body, Mapping) else body
+            if not isinstance(records, list):
+                return [*out, *self.parse_all(body, "job run")]
+            total = _count(_pick(body, "totalCount", "total_count"))
+            reached_known = False
+            for item in self.parse_all(records, "job run"):
+                out.append(item)
+                if isinstance(item, Run):
+                    seen.add(item.id)
+                    known = self.cached(item.id)
+                    reached_known |= known is not None and known.status.is_terminal
+            if first and sum(isinstance(i, Run) for i in out) >= self.max_runs:
+                break
+            if (not first and reached_known) or len(records) < size:
+                break
+            if total is not None and (number + 1) * size >= total:
+                break
+        return out
+
+    async def _refresh(self, run: Run) -> Run | RecordError:
+        """A cached active run as it is now; one Intuned no longer has is unknown."""
+        found = await self._detail(run.id, [run.job] if run.job else list(self.jobs))
+        if found is None:
+            return run.evolve(
+                status=Status.UNKNOWN,
+                reason=Reason(type="not-found", message="Intuned no longer has this job run"),
+            )
+        return found
+
+    def _keep_results(self, item: Run) -> Run:
+        """List items carry no ``results``; keep what a detail call learned so a
+        poll does not flip the run back and forth."""
+        old = self.cached(item.id)
+        had = (old.metadata or {}).get("results") if old else None
+        if had is None or (item.metadata or {}).get("results") is not None:
+            return item
+        return item.evolve(metadata={**(item.metadata or {}), "results": had})
+
+    async def _detail(self, run_id: str, jobs: Sequence[str]) -> Run | RecordError | None:
+        for job in jobs:
+            body = await self._get(f"/jobs/{_q(job)}/runs/{_q(run_id)}")
+            if body is not None:
+                return self.parse_safely(body, "job run")
+        return None
+
+    async def fetch(self, run: Run | None, run_id: str) -> Run:
+        jobs = [run.job] if run is not None and run.job else list(self.jobs)
+        found = await self._detail(run_id, jobs)
+        if found is None:
+            raise RunNotFound(f"{self.name}: Intuned has no job run {run_id!r}")
+        if isinstance(found, RecordError):
+            raise SourceError(f"{self.name}: {found.message}")
+        return found
+
+    # -- actions ---------------------------------------------------------------------
+
+    async def remote_abort(self, run: Run, by: str) -> str:
+        """``POST …/terminate``; Intuned records no "who", so ``by`` stays local."""
+        for job in [run.job] if run.job else self.jobs:
+            url = f"/jobs/{_q(job)}/runs/{_q(run.id)}/terminate"
+            response = await self.api.request("POST", url)
+            status = response.status_code
+            if status == 404:
+                continue  # not this job's run (or gone): nothing was terminated
+            if status < 300:
+                body = decode_json(response, self.name) if response.content else None
+                said = body.get("message") if isinstance(body, Mapping) else None
+                if isinstance(said, str) and said:
+                    return short(said)
+                return f"Intuned terminated {run.id}"
+            if 400 <= status < 500 and status != 401:
+                message = error_message(response) or f"HTTP {status}"
+                raise TransitionRefused(f"Intuned refused to terminate {run.id}: {message}")
+            self._raise_for(response)
+        raise RunNotFound(f"{self.name}: Intuned has no job run {run.id!r}")
+
+
+# -- config ------------------------------------------------------------------------------
+
+
+@register_kind
+class IntunedConfig(VendorConfig):
+    """``kind = "intuned"``: some jobs of one Intuned project.
+
+    ``url`` is the API base (``https://app.intuned.io/api/v1/workspace``, also
+    accepted as the bare host); the API key goes in ``x-api-key`` and comes from
+    ``token_env`` (default ``INTUNED_API_KEY``) or ``token_file``.
+    """
+
+    KIND: ClassVar[str] = "intuned"
+
+    url: str = DEFAULT_URL
+    workspace_id: str = Field(min_length=1)
+    project: str = Field(min_length=1)
+    """The project's name (or id), as it appears in the API path."""
+    jobs: list[str] = Field(min_length=1)
+    """Ids of the jobs whose runs are watched."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_token(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not any(
+            data.get(k) for k in ("token_env", "token_file", "token")
+        ):
+            data = {**data, "token_env": TOKEN_ENV}
+        return data
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("workspace_id", "project")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs(cls, value: list[str]) -> list[str]:
+        jobs = [job.strip() for job in value]
+        if not all(jobs):
+            raise ValueError("job ids must not be empty")
+        return list(dict.fromkeys(jobs))
+
+    def base_path(self) -> str:
+        """The path under ``url`` that every request of this source starts with."""
+        api = "" if urlsplit(self.url).path.strip("/") else API_PATH
+        return f"{api}/{_q(self.workspace_id)}/projects/{_q(self.project)}"
+
+    def build(self, name: str, *, read_only: bool = False) -> Source:
+        api = self.api(name, auth=lambda token: {"x-api-key": token}, base_path=self.base_path())
+        return IntunedSource(
+            name,
+            api,
+            jobs=self.jobs,
+            page_size=self.page_size,
+            flags_path=self.flags_path(),
+            max_runs=self.max_runs,
+            read_only=read_only or self.read_only,
+        )

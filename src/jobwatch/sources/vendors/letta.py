@@ -1,0 +1,798 @@
+"""Letta: agent runs, jobs and message batches of a Letta server (v1 REST API).
+
+Letta keeps three kinds of record with distinct ids (``vendor-apis.md`` §2):
+runs (``run-…``, one agent processing session, the main live object), jobs
+(``job-…``, data-loading tasks) and batches (``BatchJob``, ``job_type="batch"``,
+a fan-out of agent runs through ``/v1/messages/batches``). One adapter watches
+any of them; they share one cache because their ids never collide.
+
+Polling has no change cursor to lean on: a run carries no ``updated_at``, so a
+list filtered by time or status cannot show a run that has just finished. Each
+poll therefore asks for records newer than the newest id seen (``order=asc``,
+``after=<id>``) and re-reads, one GET each, the cached records that were still
+active. Everything Letta-specific (enums, stop reasons, the ``false`` a job
+cancel answers, the batch list that hides finished batches) stays in here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import Field
+
+from jobwatch.config.schema import register_kind
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.redact import REDACTED, clean, redact
+from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.sources.vendors.common import iso_datetime
+
+# -- the vocabulary ----------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    """Which Letta record a run came from; it decides every endpoint used for it."""
+
+    RUN = "run"
+    JOB = "job"
+    BATCH = "batch"
+
+
+STATUS_MAP: dict[str, Status] = {
+    # JobStatus (jobs and batches) and RunStatus (runs) share these values.
+    "created": Status.QUEUED,
+    "pending": Status.QUEUED,  # JobStatus only; Letta's own code calls its meaning unclear
+    "running": Status.RUNNING,
+    "completed": Status.SUCCEEDED,
+    "failed": Status.FAILED,
+    "cancelled": Status.ABORTED,
+    "expired": Status.TIMED_OUT,  # JobStatus only; meaning unconfirmed
+}
+"""Raw ``status`` → normalized status (``vendor-apis.md`` §7.2); anything else is unknown."""
+
+STOP_REASON_STATUS: dict[str, Status] = {
+    "end_turn": Status.SUCCEEDED,
+    "max_steps": Status.SUCCEEDED,
+    "tool_rule": Status.SUCCEEDED,
+    "requires_approval": Status.SUCCEEDED,
+    "error": Status.FAILED,
+    "invalid_tool_call": Status.FAILED,
+    "no_tool_call": Status.FAILED,
+    "invalid_llm_response": Status.FAILED,
+    "llm_api_error": Status.FAILED,
+    "max_tokens_exceeded": Status.FAILED,
+    "context_window_overflow_in_system_prompt": Status.FAILED,
+    "insufficient_credits": Status.FAILED,
+    "cancelled": Status.ABORTED,
+}
+"""``StopReasonType`` and the run status Letta says each implies (§2.4)."""
+
+STOP_REASON_TEXT: dict[str, str] = {
+    "end_turn": "The agent finished its turn.",
+    "max_steps": "Warning: the agent stopped at its step limit (max_steps) before finishing.",
+    "tool_rule": "A tool rule ended the run.",
+    "requires_approval": "Needs attention: the agent is waiting for a tool call to be approved.",
+    "error": "The run stopped on an error.",
+    "invalid_tool_call": "The model called a tool that does not exist or with bad arguments.",
+    "no_tool_call": "The model answered without the tool call the agent required.",
+    "invalid_llm_response": "The model sent a response Letta could not read.",
+    "llm_api_error": "The model provider's API returned an error.",
+    "max_tokens_exceeded": "The model ran out of output tokens.",
+    "context_window_overflow_in_system_prompt": "The system prompt overflows the context window.",
+    "insufficient_credits": "The account has no credits left.",
+    "cancelled": "The run was cancelled.",
+}
+
+ERROR_CATEGORY: dict[str, str] = {
+    "invalid_tool_call": "tool",
+    "no_tool_call": "tool",
+    "invalid_llm_response": "llm",
+    "llm_api_error": "llm",
+    "max_tokens_exceeded": "llm",
+    "context_window_overflow_in_system_prompt": "context",
+    "insufficient_credits": "billing",
+}
+
+JOB_LOG_NOTE = (
+    "Letta keeps no messages or log for jobs (data-loading tasks): the status and stop "
+    "reason shown here are all it reports; the loaded files are listed under the job's "
+    "data source in Letta."
+)
+"""Shown in the log pane of a job, the one Letta record kind without messages."""
+
+KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
+REFRESH_CONCURRENCY = 4
+"""Active records re-read at once: polite to the server, quick enough for a poll."""
+MAX_LOG_PAGES = 100
+MAX_LINE = 4000
+
+
+# -- the mapper (pure: a function of the payload only) ------------------------------
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{key} is {type(value).__name__}, not text")
+    return value
+
+
+def _number(raw: Mapping[str, Any], key: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MappingError(f"{key} is not a number: {short(repr(value), 40)}")
+    return float(value)
+
+
+def _object(raw: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MappingError(f"{key} is {type(value).__name__}, not an object")
+    return value
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO date-time, or a number of seconds since the epoch (the schema's
+    descriptions say "unix timestamp" while its type says date-time: accept both)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return iso_datetime(value.strip())
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        raise TypeError(type(value).__name__)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise MappingError(f"not a date: {short(repr(value), 60)}") from None
+
+
+def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
+    try:
+        return parse_time(raw.get(key))
+    except MappingError as exc:
+        raise MappingError(f"{key} is {exc}") from None
+
+
+def kind_of(raw: Mapping[str, Any]) -> Kind:
+    """Run, job or batch: ``job_type`` when the record has one, else the id prefix."""
+    job_type = raw.get("job_type")
+    rid = raw.get("id") if isinstance(raw.get("id"), str) else ""
+    meta = raw.get("metadata")
+    meta_type = meta.get("job_type") if isinstance(meta, dict) else None
+    if job_type == "batch" or rid.startswith("batch-") or meta_type == "batch_messages":
+        return Kind.BATCH
+    if job_type == "run" or rid.startswith("run-"):
+        return Kind.RUN
+    if job_type == "job" or rid.startswith("job-"):
+        return Kind.JOB
+    return Kind.RUN if "agent_id" in raw else Kind.JOB
+
+
+def kind_of_id(run_id: str) -> Kind | None:
+    for kind in (Kind.RUN, Kind.JOB, Kind.BATCH):
+        if run_id.startswith(f"{kind.value}-"):
+            return kind
+    return None
+
+
+def safe_url(url: str) -> str:
+    """A callback URL without its userinfo and query string, where tokens hide."""
+    base, query_mark, _ = url.strip().partition("?")
+    base = base.partition("#")[0]
+    scheme, sep, rest = base.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+        base = f"{scheme}://{netloc}{slash}{path}"
+    return clean(base + (f"?{REDACTED}" if query_mark else ""))
+
+
+def mask_owner(owner: str) -> str:
+    """Letta owners are ``user-…`` ids; should one be an e-mail, keep only its domain."""
+    if "@" in owner:
+        local, _, domain = owner.rpartition("@")
+        return f"{local[:1]}{REDACTED}@{domain}"
+    return owner
+
+
+def _outcome(
+    stop: str | None, status: Status, metadata: Mapping[str, Any] | None
+) -> tuple[Reason | None, RunError | None]:
+    reason = None
+    if stop:
+        reason = Reason(type=stop, message=STOP_REASON_TEXT.get(stop))
+    failing = stop is not None and STOP_REASON_STATUS.get(stop) is Status.FAILED
+    if not failing and status is not Status.FAILED:
+        return reason, None
+    said = metadata.get("error") if metadata else None  # where background runs leave it
+    if isinstance(said, dict | list):
+        said = json.dumps(redact(said), default=str)
+    message = short(clean(said), 1000) if isinstance(said, str) and said else None
+    code = stop if failing else None
+    message = message or (STOP_REASON_TEXT.get(stop or "") if failing else None)
+    if code is None and message is None:
+        return reason, None
+    return reason, RunError(code=code, message=message, category=ERROR_CATEGORY.get(stop or ""))
+
+
+def parse_record(raw: Any, source: str) -> Run:
+    """One Letta ``Run``, ``Job`` or ``BatchJob`` as a normalized run.
+
+    Raises :class:`MappingError` (or any error) on a record it cannot read; the
+    caller turns that into an error row. Secret-bearing fields are masked here:
+    the callback URL loses its userinfo and query, ``callback_error``, metadata and
+    the request config are redacted.
+    """
+    if not isinstance(raw, Mapping):
+        raise MappingError(f"expected an object, got {type(raw).__name__}")
+    run_id = _text(raw, "id")
+    run_id = (run_id or "").strip()
+    if not run_id:
+        raise MappingError("record has no id")
+    if len(run_id) > 200 or clean(run_id) != run_id:
+        raise MappingError("id is not a plain Letta id")
+    kind = kind_of(raw)
+    status_raw = _text(raw, "status")
+    status = (
+        STATUS_MAP.get(status_raw.strip().lower(), Status.UNKNOWN) if status_raw else Status.UNKNOWN
+    )
+    stop = _text(raw, "stop_reason")
+    implied = STOP_REASON_STATUS.get(stop) if stop else None
+    if status is Status.SUCCEEDED and implied in (Status.FAILED, Status.ABORTED):
+        # A background run that hit an error is stored as completed with a failing
+        # stop reason; Letta's own StopReasonType.run_status says what it means.
+        status = implied
+    metadata = _object(raw, "metadata")
+    reason, error = _outcome(stop, status, metadata)
+
+    agent_id = _text(raw, "agent_id")
+    meta_type = metadata.get("job_type") if metadata else None
+    meta_type = meta_type if isinstance(meta_type, str) else None
+    owner = _text(raw, "created_by_id")
+
+    config: dict[str, Any] = {}
+    for key in ("background", "request_config", "conversation_id", "base_template_id"):
+        if raw.get(key) is not None:
+            config[key] = raw[key]
+    if "request_config" in config and not isinstance(config["request_config"], dict):
+        raise MappingError("request_config is not an object")
+    if "background" in config and not isinstance(config["background"], bool):
+        raise MappingError("background is not true or false")
+
+    callback = None
+    url = _text(raw, "callback_url")
+    sent_at = _time(raw, "callback_sent_at")
+    code = _number(raw, "callback_status_code")
+    cb_error = _text(raw, "callback_error")
+    if url or sent_at or code is not None or cb_error:
+        callback = Callback(
+            url=safe_url(url) if url else None,
+            sent_at=sent_at,
+            status_code=int(code) if code is not None else None,
+            error=short(clean(cb_error), 500) if cb_error else None,
+        )
+
+    ttft = _number(raw, "ttft_ns")
+    total = _number(raw, "total_duration_ns")
+    return Run(
+        id=run_id,
+        source=source,
+        # A run's agent is what abort needs, so for runs `job` is the agent alone.
+        job=agent_id if kind is Kind.RUN else agent_id or meta_type,
+        label=agent_id or meta_type,
+        type=kind.value,
+        status=status,
+        status_raw=status_raw,
+        created_at=_time(raw, "created_at"),
+        ended_at=_time(raw, "completed_at"),
+        updated_at=_time(raw, "updated_at"),
+        error=error,
+        reason=reason,
+        owner=mask_owner(clean(owner)) if owner else None,
+        config=redact(config) or None,
+        metadata=redact(metadata) if metadata is not None else None,
+        callback=callback,
+        ttft_ms=ttft / 1e6 if ttft is not None else None,
+        duration_ms=total / 1e6 if total is not None else None,
+    )
+
+
+# -- messages as log lines ---------------------------------------------------------
+
+STREAM_OF_TYPE: dict[str, str] = {
+    "system_message": "system",
+    "user_message": "user",
+    "assistant_message": "assistant",
+    "reasoning_message": "reasoning",
+    "hidden_reasoning_message": "reasoning",
+    "tool_call_message": "tool",
+    "tool_return_message": "tool",
+    "approval_request_message": "approval",
+    "approval_response_message": "approval",
+    "summary_message": "system",
+    "event_message": "event",
+}
+
+
+def _content_text(content: Any) -> str:
+    """Message content: a string, or a list of parts (text, images, tool calls…)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict):
+                text = part.get("text")
+                if not isinstance(text, str):
+                    text = part.get("reasoning") or part.get("content")
+                if isinstance(text, str):
+                    parts.append(text)
+                elif isinstance(part.get("type"), str):
+                    parts.append(f"[{part['type']}]")
+        return "\n".join(parts)
+    return "" if content is None else json.dumps(content, default=str)
+
+
+def _call_text(calls: Any) -> str:
+    """``name(arguments)`` of a tool call, or of each in a list."""
+    items = calls if isinstance(calls, list) else [calls]
+    out = []
+    for call in items:
+        if not isinstance(call, dict):
+            continue
+        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        name = fn.get("name") if isinstance(fn.get("name"), str) else "?"
+        args = fn.get("arguments")
+        out.append(f"{name}({args if isinstance(args, str) else json.dumps(args, default=str)})")
+    return "\n".join(out)
+
+
+def message_lines(msg: Any) -> list[tuple[str, str, datetime | None, str]]:
+    """``(stream, level, time, text)`` for one message; never raises.
+
+    Reads both shapes Letta sends: a ``LettaMessage`` (``message_type``, run
+    messages) and the stored ``Message`` (``role``, batch messages).
+    """
+    try:
+        return _message_lines(msg)
+    except Exception as exc:  # one odd message must not hide the rest of the log
+        return [("letta", "error", None, f"unreadable Letta message: {short(str(exc), 200)}")]
+
+
+def _message_lines(msg: Any) -> list[tuple[str, str, datetime | None, str]]:
+    if not isinstance(msg, dict):
+        raise MappingError(f"expected an object, got {type(msg).__name__}")
+    try:
+        when = parse_time(msg.get("date") or msg.get("created_at"))
+    except MappingError:
+        when = None
+    level = "error" if msg.get("is_err") is True else "info"
+    extra: list[tuple[str, str]] = []  # (stream, text) after the main text
+    mtype = msg.get("message_type")
+    if isinstance(mtype, str):
+        stream = STREAM_OF_TYPE.get(mtype, short(mtype, 40))
+        if mtype in ("tool_call_message", "approval_request_message"):
+            text = _call_text(msg.get("tool_calls") or msg.get("tool_call"))
+            if mtype == "approval_request_message":
+                text = f"approval needed: {text}"
+                level = "warning" if level == "info" else level
+            else:
+                text = f"call {text}"
+        elif mtype == "tool_return_message":
+            state = msg.get("status")
+            text = f"{state or 'return'}: {_content_text(msg.get('tool_return'))}"
+            if state == "error":
+                level = "error"
+            for name in ("stdout", "stderr"):
+                lines = msg.get(name)
+                if isinstance(lines, list):
+                    extra += [(name, line) for line in lines if isinstance(line, str)]
+        elif mtype == "reasoning_message":
+            text = _content_text(msg.get("reasoning"))
+        elif mtype == "hidden_reasoning_message":
+            text = f"(reasoning {msg.get('state') or 'hidden'})"
+        elif mtype == "approval_response_message":
+            verdict = msg.get("approve")
+            word = {True: "approved", False: "denied"}.get(verdict, "answered")
+            why = msg.get("reason")
+            text = f"{word}" + (f": {why}" if isinstance(why, str) and why else "")
+        elif mtype == "summary_message":
+            text = _content_text(msg.get("summary"))
+        elif mtype == "event_message":
+            text = f"event {msg.get('event_type') or '?'}"
+        else:
+            text = _content_text(msg.get("content"))
+    else:
+        role = msg.get("role")
+        stream = short(role, 40) if isinstance(role, str) and role else "letta"
+        text = _content_text(msg.get("content"))
+        calls = _call_text(msg.get("tool_calls"))
+        if calls:
+            text = f"{text}\ncall {calls}" if text else f"call {calls}"
+    out = [(stream, level, when, line) for line in (text.splitlines() or [""])]
+    out += [(name, level, when, line) for name, chunk in extra for line in chunk.splitlines()]
+    return out
+
+
+# -- config ------------------------------------------------------------------------
+
+WatchKind = Literal["runs", "jobs", "batches"]
+
+
+@register_kind
+class LettaConfig(VendorConfig):
+    """A Letta server (Letta Cloud or self-hosted) and which of its records to watch."""
+
+    KIND: ClassVar[str] = "letta"
+
+    watch: list[WatchKind] = Field(
+        default_factory=lambda: ["runs", "jobs", "batches"], min_length=1
+    )
+    """Record kinds to list: agent runs, jobs (data loading) and message batches."""
+    agent_id: str | None = None
+    """Only this agent's runs (the runs list's ``agent_id`` filter)."""
+    project_id: str | None = None
+    """Sent as ``X-Project-Id`` (Letta Cloud projects)."""
+    user_id: str | None = None
+    """Sent as ``user_id``: the acting user on a self-hosted server."""
+    auth: Literal["bearer", "password"] = "bearer"
+    """``bearer`` sends ``Authorization: Bearer``; ``password`` sends a self-hosted
+    server's ``X-BARE-PASSWORD: password <token>``."""
+
+    def build(self, name: str, *, read_only: bool = False) -> LettaSource:
+        extra: dict[str, str] = {}
+        if self.project_id:
+            extra["X-Project-Id"] = self.project_id
+        if self.user_id:
+            extra["user_id"] = self.user_id
+        scheme = self.auth
+
+        def auth(token: str) -> dict[str, str]:
+            if scheme == "password":
+                return {"X-BARE-PASSWORD": f"password {token}", **extra}
+            return {"Authorization": f"Bearer {token}", **extra}
+
+        # Every route is under /v1; a URL that already ends in /v1 is taken as given.
+        prefix = "" if self.url.rstrip("/").endswith("/v1") else "/v1"
+        return LettaSource(
+            name,
+            self.api(name, auth=auth),
+            flags_path=self.flags_path(),
+            max_runs=self.max_runs,
+            read_only=read_only or self.read_only,
+            page_size=self.page_size,
+            watch=[KIND_OF_SETTING[w] for w in dict.fromkeys(self.watch)],
+            agent_id=self.agent_id,
+            prefix=prefix,
+        )
+
+
+# -- the adapter -------------------------------------------------------------------
+
+
+class LettaSource(VendorSource):
+    """Letta runs, jobs and batches as one jobwatch source."""
+
+    KIND: ClassVar[str] = "letta"
+    SYSTEM: ClassVar[str] = "Letta"
+    LOGS_NOTE: ClassVar[str | None] = JOB_LOG_NOTE
+
+    def __init__(
+        self,
+        name: str,
+        api: ApiClient,
+        *,
+        watch: Iterable[Kind] = (Kind.RUN, Kind.JOB, Kind.BATCH),
+        agent_id: str | None = None,
+        prefix: str = "/v1",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, api, **kwargs)
+        self.watch = tuple(watch)
+        self.agent_id = agent_id
+        self.prefix = prefix
+        self._newest: dict[Kind, str | None] = {}
+        """Per kind, the id of the newest record seen: the ``after`` cursor."""
+        self._log_pos: dict[str, tuple[int, str]] = {}
+        """Per run, the last log seq handed out and the message id it ended on."""
+        self._missing: set[Kind] = set()
+        """Kinds whose list this server does not serve (it answered 404)."""
+
+    def parse(self, raw: Any) -> Run:
+        return parse_record(raw, self.name)
+
+    # -- paths ----------------------------------------------------------------------
+
+    def _list_path(self, kind: Kind) -> str:
+        return {
+            Kind.RUN: f"{self.prefix}/runs/",
+            Kind.JOB: f"{self.prefix}/jobs/",
+            Kind.BATCH: f"{self.prefix}/messages/batches",
+        }[kind]
+
+    def _one_path(self, kind: Kind, run_id: str) -> str:
+        rid = quote(run_id, safe="")
+        return {
+            Kind.RUN: f"{self.prefix}/runs/{rid}",
+            Kind.JOB: f"{self.prefix}/jobs/{rid}",
+            Kind.BATCH: f"{self.prefix}/messages/batches/{rid}",
+        }[kind]
+
+    @staticmethod
+    def _kind(run: Run) -> Kind:
+        try:
+            return Kind(run.type or "")
+        except ValueError:
+            return kind_of_id(run.id) or Kind.RUN
+
+    # -- polling --------------------------------------------------------------------
+
+    async def _page(
+        self, kind: Kind, params: dict[str, Any], errors: list[RecordError]
+    ) -> list[Any]:
+        if kind is Kind.RUN and self.agent_id:
+            params["agent_id"] = self.agent_id
+        path = self._list_path(kind)
+        response = await self.api.request("GET", path, params=params)
+        if response.status_code == 404 and "after" in params:
+            # The cursor record itself is gone (deleted): start over from the newest.
+            self._newest.pop(kind, None)
+            return []
+        if response.status_code == 404:
+            # Not every Letta serves every list (the v1 server was retired; Cloud
+            # may drop jobs or batches): say so once and stop asking, keep the rest.
+            self._missing.add(kind)
+            errors.append(
+                RecordError(
+                    source=self.name,
+                    id=f"{kind.value}s",
+                    message=f"this Letta server has no {path} endpoint (404); "
+                    f'{kind.value}s are not watched (remove "{kind.value}s" from watch)',
+                )
+            )
+            return []
+        if response.status_code >= 300:
+            raise SourceError(self._failure(response))
+        body = decode_json(response, self.name)
+        if body is None:
+            return []
+        if not isinstance(body, list):  # Letta lists are bare arrays
+            errors += [e for e in self.parse_all(body, kind.value) if isinstance(e, RecordError)]
+            return []
+        return body
+
+    @staticmethod
+    def _ids(page: list[Any]) -> list[str]:
+        return [r["id"] for r in page if isinstance(r, dict) and isinstance(r.get("id"), str)]
+
+    def _max_pages(self) -> int:
+        return math.ceil(self.max_runs / self.page_size) + 1
+
+    async def _recent(self, kind: Kind, errors: list[RecordError]) -> list[Any]:
+        """The newest ``max_runs`` records of one kind, newest first."""
+        out: list[Any] = []
+        after: str | None = None
+        for _ in range(self._max_pages()):
+            limit = min(self.page_size, self.max_runs - len(out))
+            if limit <= 0:
+                break
+            params: dict[str, Any] = {"order": "desc", "limit": limit}
+            if after:
+                params["after"] = after
+            page = await self._page(kind, params, errors)
+            ids = self._ids(page)
+            if after is None and ids:
+                self._newest[kind] = ids[0]
+            out += page
+            if len(page) < limit or not ids:
+                break
+            after = ids[-1]
+        return out
+
+    async def _newer(self, kind: Kind, newest: str, errors: list[RecordError]) -> list[Any]:
+        """Records created after ``newest``, oldest first: the cheap incremental list."""
+        out: list[Any] = []
+        after = newest
+        for _ in range(self._max_pages()):
+            params = {"order": "asc", "after": after, "limit": self.page_size}
+            page = await self._page(kind, params, errors)
+            ids = self._ids(page)
+            out += page
+            if ids:
+                after = self._newest[kind] = ids[-1]
+            if len(page) < self.page_size or not ids:
+                break
+        return out
+
+    async def poll(self, first: bool) -> list[Run | RecordError]:
+        errors: list[RecordError] = []
+        raws: list[tuple[Kind, Any]] = []
+        for kind in self.watch:
+            if kind in self._missing:
+                continue
+            newest = self._newest.get(kind)
+            got = (
+                await self._newer(kind, newest, errors)
+                if newest and not first
+                else await self._recent(kind, errors)
+            )
+            raws += [(kind, raw) for raw in got]
+        items: list[Run | RecordError] = [self.parse_safely(raw, k.value) for k, raw in raws]
+        runs = [r for r in items if isinstance(r, Run)]
+        if first and len(runs) > self.max_runs:
+            floor = datetime.min.replace(tzinfo=UTC)
+            runs.sort(key=lambda r: r.created_at or floor, reverse=True)
+            runs = runs[: self.max_runs]
+        seen = {r.id for r in runs}
+        stale = [r for r in self.active_runs() if r.id not in seen]
+        refreshed = await self._refresh(stale)
+        bad = [e for e in items if isinstance(e, RecordError)]
+        # Error rows first: they get the lower revisions, so even a change set cut
+        # short by a limit carries them.
+        out = [*errors, *bad, *runs, *refreshed]
+        return sorted(out, key=lambda item: isinstance(item, Run))
+
+    async def _refresh(self, runs: list[Run]) -> list[Run | RecordError]:
+        """Re-read records that were active: a run has no ``updated_at`` to filter on."""
+        gate = asyncio.Semaphore(REFRESH_CONCURRENCY)
+
+        async def one(run: Run) -> Run | RecordError:
+            async with gate:
+                try:
+                    return self.parse_safely(await self._get_raw(self._kind(run), run.id))
+                except RunNotFound:
+                    return run.evolve(
+                        status=Status.UNKNOWN,
+                        reason=Reason(type="deleted", message="Letta no longer has this record."),
+                    )
+
+        return list(await asyncio.gather(*(one(r) for r in runs)))
+
+    async def _get_raw(self, kind: Kind, run_id: str) -> Any:
+        response = await self.api.request("GET", self._one_path(kind, run_id))
+        if response.status_code == 404:
+            raise RunNotFound(f"{self.name}: Letta has no {kind.value} {short(run_id, 80)}")
+        if response.status_code >= 300:
+            raise SourceError(self._failure(response))
+        return decode_json(response, self.name)
+
+    def _failure(self, response: httpx.Response) -> str:
+        said = error_message(response)
+        return f"{self.name}: Letta answered {response.status_code}" + (f": {said}" if said else "")
+
+    async def fetch(self, run: Run | None, run_id: str) -> Run:
+        kind = self._kind(run) if run else kind_of_id(run_id)
+        raw = await self._get_raw(kind or Kind.RUN, run_id)
+        parsed = self.parse_safely(raw, (kind or Kind.RUN).value)
+        if isinstance(parsed, RecordError):
+            raise SourceError(f"{self.name}: {parsed.message}")
+        return parsed
+
+    # -- abort ----------------------------------------------------------------------
+
+    def _refused(self, response: httpx.Response, run: Run) -> None:
+        """The system's own refusal as :class:`TransitionRefused`; outages as errors."""
+        status = response.status_code
+        if status < 300:
+            return
+        said = error_message(response) or f"HTTP {status}"
+        if status < 500:
+            raise TransitionRefused(f"Letta refused to cancel {run.id}: {said}")
+        if status == 501:  # "Batch job cancellation is not enabled"
+            raise TransitionRefused(
+                f"Letta could not cancel {run.id}: {said} (Letta may still mark it cancelled)"
+            )
+        raise SourceError(self._failure(response))
+
+    async def remote_abort(self, run: Run, by: str) -> str:
+        kind = self._kind(run)
+        rid = quote(run.id, safe="")
+        if kind is Kind.RUN:
+            agent = run.job  # the run's agent_id (see parse_record)
+            if not agent:
+                raise TransitionRefused(
+                    f"cannot abort {run.id}: Letta cancels a run through its agent, "
+                    "and this run names no agent_id"
+                )
+            path = f"{self.prefix}/agents/{quote(agent, safe='')}/messages/cancel"
+            response = await self.api.request("POST", path, json={"run_ids": [run.id]})
+            self._refused(response, run)
+            body = decode_json(response, self.name)
+            said = body.get(run.id) if isinstance(body, dict) else None
+            if said == "failed":
+                raise TransitionRefused(f"Letta could not cancel {run.id}: it answered 'failed'")
+            return (
+                f"Letta cancelled {run.id}"
+                if said == "cancelled"
+                else f"asked Letta to cancel {run.id}"
+            )
+        if kind is Kind.JOB:
+            path = f"{self.prefix}/jobs/{rid}/cancel"
+        else:
+            path = f"{self.prefix}/messages/batches/{rid}/cancel"
+        response = await self.api.request("PATCH", path)
+        self._refused(response, run)
+        if decode_json(response, self.name) is False:  # Letta's answer for a finished job
+            raise TransitionRefused(
+                f"Letta refused to cancel {run.id}: it answered false (already finished)"
+            )
+        return f"Letta cancelled {run.id}"
+
+    # -- logs -----------------------------------------------------------------------
+
+    async def fetch_logs(self, run: Run, after: int) -> list[LogLine] | None:
+        kind = self._kind(run)
+        fallback = run.created_at or datetime.now(UTC)
+        if kind is Kind.JOB:
+            if after >= 1:
+                return []
+            return [
+                LogLine(run_id=run.id, seq=1, ts=fallback, stream="jobwatch", text=JOB_LOG_NOTE)
+            ]
+        rid = quote(run.id, safe="")
+        if kind is Kind.RUN:
+            path, envelope = f"{self.prefix}/runs/{rid}/messages", None
+        else:
+            path, envelope = f"{self.prefix}/messages/batches/{rid}/messages", "messages"
+        pos = self._log_pos.get(run.id)
+        cursor, seq = (pos[1], pos[0]) if pos and after > 0 and pos[0] == after else (None, 0)
+        lines: list[LogLine] = []
+
+        def emit(stream: str, level: str, ts: datetime | None, text: str) -> None:
+            nonlocal seq
+            seq += 1
+            if seq > after:
+                lines.append(
+                    LogLine(
+                        run_id=run.id,
+                        seq=seq,
+                        ts=ts or fallback,
+                        stream=stream,
+                        level=level,
+                        text=short(clean(text), MAX_LINE) if text else "",
+                    )
+                )
+
+        for _ in range(MAX_LOG_PAGES):
+            params: dict[str, Any] = {"order": "asc", "limit": self.page_size}
+            if cursor:
+                params["after"] = cursor
+            body = await self.api.json("GET", path, params=params)
+            page = body.get(envelope) if envelope and isinstance(body, dict) else body
+            if page is None:
+                break
+            if not isinstance(page, list):
+                emit("letta", "error", None, f"Letta sent {type(page).__name__}, not messages")
+                break
+            ids: list[str] = []
+            for msg in page:
+                for line in message_lines(msg):
+                    emit(*line)
+                if isinstance(msg, dict) and isinstance(msg.get("id"), str):
+                    ids.append(msg["id"])
+            if ids:
+                cursor = ids[-1]
+            # A page holds up to `limit` stored messages; one may show as several.
+            if not ids or len(set(ids)) < self.page_size:
+                break
+        if cursor:
+            self._log_pos[run.id] = (seq, cursor)
+        return lines

@@ -1,0 +1,609 @@
+"""Salesforce ``AiJobRun``: Agentforce prompt-template batch runs, over the REST API.
+
+An ``AiJobRun`` is an ordinary sObject, so everything goes through the generic
+REST resources of ``{instance}/services/data/vXX.X``:
+
+* list: SOQL through ``GET …/query?q=``, following ``nextRecordsUrl``; the first
+  sync reads the ``max_runs`` most recently modified runs, every later poll only
+  what has ``SystemModstamp >`` the newest stamp seen so far;
+* detail: ``GET …/sobjects/AiJobRun/{Id}`` plus one aggregate over its
+  ``AiJobRunItem`` children (``GROUP BY Status``) for the progress counters, which
+  the run itself does not carry;
+* log: the run has none; the log pane lists its items, one line each, without the
+  prompt ``Input``, ``PreprocessedInput`` or ``Response`` (CRM data that is never
+  even selected);
+* abort and archive: ``PATCH …/sobjects/AiJobRun/{Id}`` with ``Status`` set to
+  ``Aborted`` or ``Archived``; Salesforce's ``[{"message", "errorCode"}]`` refusal
+  becomes :class:`TransitionRefused`. Nothing can take a run out of ``Archived``.
+
+Raw ``Archived`` is kept apart from the outcome: the run gets ``archived=True`` and
+keeps the status it had (from the cache, else derived from ``ErrorCode`` and
+``EndTime``), so archiving never hides whether it failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import field_validator
+
+from jobwatch.config.schema import register_kind
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.redact import redact
+from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource, raw_excerpt
+from jobwatch.sources.vendors.common import iso_datetime
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "ITEM_FIELDS",
+    "RUN_FIELDS",
+    "STATUS_MAP",
+    "SalesforceConfig",
+    "SalesforceSource",
+    "map_run",
+    "normalize_api_version",
+    "progress_from_counts",
+    "soql_quote",
+]
+
+DEFAULT_API_VERSION = "v63.0"
+"""The object reference says 63.0; a newer page says 64.0, so both are accepted."""
+
+STATUS_MAP: dict[str, Status | None] = {
+    "New": Status.NEW,
+    "ReadyToStart": Status.QUEUED,  # starts by itself, in CreatedDate order
+    "Queued": Status.QUEUED,
+    "InProgress": Status.RUNNING,
+    "Completed": Status.SUCCEEDED,
+    "Failed": Status.FAILED,
+    "Aborted": Status.ABORTED,
+    "Archived": None,  # a flag, not an outcome: see map_run
+}
+"""Every documented ``AiJobRun.Status``; ``None`` marks the archived flag."""
+_STATUS_FOLDED = {raw.casefold(): status for raw, status in STATUS_MAP.items()}
+ARCHIVED_RAW = "Archived"
+
+RUN_FIELDS = (
+    "Id",
+    "Name",
+    "Label",
+    "Status",
+    "JobType",
+    "Target",
+    "StartTime",
+    "EndTime",
+    "ErrorCode",
+    "ErrorMessage",
+    "OwnerId",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
+ITEM_FIELDS = (
+    "Id",
+    "Name",
+    "Status",
+    "ErrorCode",
+    "ErrorMessage",
+    "CreatedDate",
+    "LastModifiedDate",
+)
+"""Deliberately without ``Input``, ``PreprocessedInput`` and ``Response`` (CRM PII)."""
+
+# AiJobRunItem.Status: only the default ``Ready`` is documented, so every plausible
+# spelling of the other outcomes is accepted.
+ITEM_SUCCEEDED = frozenset({"completed", "complete", "succeeded", "success", "processed", "done"})
+ITEM_FAILED = frozenset({"failed", "failure", "error", "errored"})
+ITEM_STOPPED = frozenset({"aborted", "cancelled", "canceled", "skipped", "archived"})
+
+_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+"""A Salesforce record id; anything else never reaches a URL or a SOQL string."""
+_VERSION = re.compile(r"[vV]?(\d{1,3})(?:\.(\d{1,2}))?")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@(?P<domain>[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+_NOT_FOUND_CODES = frozenset({"NOT_FOUND", "MALFORMED_ID", "INVALID_ID_FIELD", "ENTITY_IS_DELETED"})
+MAX_PAGES = 200
+"""Safety stop for one poll's ``nextRecordsUrl`` chain (up to 400,000 records)."""
+
+
+# -- pure helpers ----------------------------------------------------------------------
+
+
+def normalize_api_version(value: str) -> str:
+    """``63``, ``63.0``, ``v63.0`` → ``v63.0`` (the path segment Salesforce wants)."""
+    match = _VERSION.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"api_version {value!r} is not a Salesforce API version like v63.0")
+    return f"v{int(match[1])}.{int(match[2] or 0)}"
+
+
+def soql_quote(value: str) -> str:
+    """A SOQL string literal: backslash escapes, never a doubled quote."""
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace("'", "\\'")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+    return f"'{escaped}'"
+
+
+def soql_datetime(value: datetime) -> str:
+    """The documented ``YYYY-MM-DDThh:mm:ssZ`` literal. Cut to whole seconds, so the
+    filter can only include more, never skip a run modified in the same second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _scrub(value: str, limit: int) -> str:
+    """Outside text on one line, credentials and e-mail local parts masked
+    (``ErrorMessage`` may echo CRM data from the prompt)."""
+    text = short(" ".join(value.split()), limit)
+    return _EMAIL.sub(lambda m: "***@" + m["domain"], text)
+
+
+def _text(raw: Mapping[str, Any], key: str, limit: int = 300) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise MappingError(f"{key} is not text")
+    text = _scrub(str(value), limit)
+    return text or None
+
+
+def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{key} is not a date-time")
+    try:
+        return iso_datetime(value.strip())
+    except ValueError:
+        raise MappingError(f"{key} is not a date-time: {short(value, 40)!r}") from None
+
+
+def _stamp(raw: Any) -> datetime | None:
+    """A record's ``SystemModstamp`` if readable: the poll cursor moves past even a
+    record whose other fields are broken."""
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return _time(raw, "SystemModstamp")
+    except MappingError:
+        return None
+
+
+def _derived_status(raw: Mapping[str, Any], known: Status | None) -> Status:
+    """The outcome of an archived run: the one seen before archiving, else what the
+    record still shows (an ErrorCode → failed, an EndTime → succeeded)."""
+    if known is not None and known.is_terminal:
+        return known
+    if raw.get("ErrorCode"):
+        return Status.FAILED
+    if raw.get("EndTime"):
+        return Status.SUCCEEDED
+    return Status.UNKNOWN
+
+
+def map_run(
+    raw: Any,
+    source: str,
+    *,
+    known: Status | None = None,
+    progress: Progress | None = None,
+) -> Run:
+    """One ``AiJobRun`` record as a :class:`Run`; raises on a record it cannot read.
+
+    A pure function of its arguments: ``known`` is the status the run had before
+    (used only when it is now ``Archived``), ``progress`` the item counts if known.
+    """
+    if not isinstance(raw, Mapping):
+        raise MappingError(f"record is {type(raw).__name__}, not an object")
+    run_id = raw.get("Id")
+    if not isinstance(run_id, str) or not _ID.fullmatch(run_id):
+        raise MappingError("record has no valid Id")
+    raw_status = raw.get("Status")
+    if raw_status is not None and not isinstance(raw_status, str):
+        raise MappingError("Status is not text")
+    archived = False
+    if raw_status is None:
+        status = Status.UNKNOWN
+    else:
+        mapped = _STATUS_FOLDED.get(raw_status.strip().casefold(), Status.UNKNOWN)
+        if mapped is None:
+            archived, status = True, _derived_status(raw, known)
+        else:
+            status = mapped
+    code, message = _text(raw, "ErrorCode", 200), _text(raw, "ErrorMessage", 1000)
+    attributes = raw.get("attributes")
+    url = attributes.get("url") if isinstance(attributes, Mapping) else None
+    metadata = {
+        "name": _text(raw, "Name"),
+        "created_by": _text(raw, "CreatedById"),
+        "last_modified_by": _text(raw, "LastModifiedById"),
+        "url": url if isinstance(url, str) else None,
+    }
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    return Run(
+        id=run_id,
+        source=source,
+        job=_text(raw, "Target"),
+        label=_text(raw, "Label") or _text(raw, "Name"),
+        type=_text(raw, "JobType", 100),
+        status=status,
+        status_raw=short(raw_status, 100) if raw_status is not None else None,
+        created_at=_time(raw, "CreatedDate"),
+        started_at=_time(raw, "StartTime"),
+        ended_at=_time(raw, "EndTime"),
+        updated_at=_time(raw, "SystemModstamp") or _time(raw, "LastModifiedDate"),
+        progress=progress,
+        error=RunError(code=code, message=message) if code or message else None,
+        reason=(
+            Reason(type="user_abort", message="The job run was aborted by the user.")
+            if status is Status.ABORTED
+            else None
+        ),
+        owner=_text(raw, "OwnerId", 100),
+        metadata=redact(metadata) or None,
+        archived=archived,
+    )
+
+
+def _count(record: Mapping[str, Any]) -> int:
+    """An aggregate row's count: ``expr0`` unless the query named it."""
+    value = record.get("expr0")
+    if not isinstance(value, int) or isinstance(value, bool):
+        value = next(
+            (v for k, v in record.items() if isinstance(v, int) and not isinstance(v, bool)),
+            0,
+        )
+    return max(0, value)
+
+
+def progress_from_counts(records: Iterable[Any]) -> Progress | None:
+    """Item counters from ``SELECT Status, COUNT(Id) … GROUP BY Status`` rows; what
+    is neither done nor failed (``Ready``, in progress, unknown) counts as pending."""
+    total = succeeded = failed = 0
+    for record in records:
+        if not isinstance(record, Mapping):
+            continue
+        count = _count(record)
+        status = record.get("Status")
+        folded = status.casefold() if isinstance(status, str) else ""
+        total += count
+        if folded in ITEM_SUCCEEDED:
+            succeeded += count
+        elif folded in ITEM_FAILED:
+            failed += count
+    if total == 0:
+        return None
+    return Progress(
+        total=total, succeeded=succeeded, failed=failed, pending=total - succeeded - failed
+    )
+
+
+def salesforce_error(response: httpx.Response) -> str:
+    """``message (errorCode)`` from Salesforce's ``[{"message", "errorCode"}]`` body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, list) and body and isinstance(body[0], Mapping):
+        message, code = body[0].get("message"), body[0].get("errorCode")
+        text = short(message, 300) if isinstance(message, str) else ""
+        if isinstance(code, str) and code:
+            text = f"{text} ({short(code, 80)})" if text else short(code, 80)
+        if text:
+            return text
+    return error_message(response) or f"HTTP {response.status_code}"
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, list) and body and isinstance(body[0], Mapping):
+        code = body[0].get("errorCode")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _is_next_url(value: Any) -> bool:
+    """A ``nextRecordsUrl`` we may follow: a path on the same instance, so the
+    bearer token never goes to a host the config did not name."""
+    return (
+        isinstance(value, str)
+        and value.startswith("/services/data/")
+        and "//" not in value
+        and "\\" not in value
+        and len(value) < 1000
+    )
+
+
+# -- the adapter -----------------------------------------------------------------------
+
+
+class SalesforceSource(VendorSource):
+    """Watches one org's ``AiJobRun`` records."""
+
+    KIND: ClassVar[str] = "salesforce"
+    SYSTEM: ClassVar[str] = "Salesforce"
+    REMOTE_ARCHIVE: ClassVar[bool] = True
+    ID_KEYS: ClassVar[tuple[str, ...]] = ("Id",)
+
+    def __init__(
+        self,
+        name: str,
+        api: ApiClient,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        job_type: str | None = None,
+        target: str | None = None,
+        page_size: int = 2000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, api, page_size=page_size, **kwargs)
+        self.api_version = normalize_api_version(api_version)
+        self.job_type = job_type
+        self.target = target
+        # Salesforce takes 200..2000 and treats the value as a hint only.
+        self.batch_size = min(2000, max(200, page_size))
+        self._cursor: datetime | None = None
+
+    @property
+    def data_path(self) -> str:
+        return f"/services/data/{self.api_version}"
+
+    # -- queries -------------------------------------------------------------------------
+
+    def runs_soql(self, since: datetime | None) -> str:
+        """The poll's SOQL: newest ``max_runs`` first, then only what changed."""
+        where = []
+        if self.job_type:
+            where.append(f"JobType = {soql_quote(self.job_type)}")
+        if self.target:
+            where.append(f"Target = {soql_quote(self.target)}")
+        if since is not None:
+            where.append(f"SystemModstamp > {soql_datetime(since)}")
+        soql = f"SELECT {', '.join(RUN_FIELDS)} FROM AiJobRun"
+        if where:
+            soql += " WHERE " + " AND ".join(where)
+        if since is None:
+            return soql + f" ORDER BY SystemModstamp DESC LIMIT {self.max_runs}"
+        return soql + " ORDER BY SystemModstamp ASC"
+
+    async def query(self, soql: str, what: str) -> tuple[list[Any], list[RecordError]]:
+        """All records of a SOQL query, page by page; an unreadable page ends the
+        chain with an error row instead of losing the pages before it."""
+        records: list[Any] = []
+        problems: list[RecordError] = []
+        headers = {"Sforce-Query-Options": f"batchSize={self.batch_size}"}
+        url: str = f"{self.data_path}/query"
+        params: dict[str, str] | None = {"q": soql}
+        for _ in range(MAX_PAGES):
+            body = await self.api.json("GET", url, params=params, headers=headers)
+            page = body.get("records") if isinstance(body, Mapping) else None
+            if not isinstance(page, list):
+                problems.append(
+                    RecordError(
+                        source=self.name,
+                        message=f"Salesforce sent an unreadable query result for {what}s",
+                        raw=raw_excerpt(body),
+                    )
+                )
+                break
+            records.extend(page)
+            next_url = body.get("nextRecordsUrl")
+            if body.get("done") is not False or next_url is None:
+                break
+            if not _is_next_url(next_url):
+                problems.append(
+                    RecordError(
+                        source=self.name,
+                        message=f"Salesforce sent a next-page link for {what}s that is "
+                        "not a path on this instance; stopped there",
+                        raw=raw_excerpt(next_url),
+                    )
+                )
+                break
+            url, params = next_url, None
+        return records, problems
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def parse(self, raw: Any) -> Run:
+        cached = None
+        if isinstance(raw, Mapping) and isinstance(raw.get("Id"), str):
+            cached = self.cached(raw["Id"])
+        return map_run(
+            raw,
+            self.name,
+            known=cached.status if cached else None,
+            # Poll stays one query: item counts come from fetch() and are kept.
+            progress=cached.progress if cached else None,
+        )
+
+    async def poll(self, first: bool) -> list[Run | RecordError]:
+        since = None if first else self._cursor
+        records, problems = await self.query(self.runs_soql(since), "run")
+        if since is None:
+            records = records[: self.max_runs]
+        stamps = [s for s in map(_stamp, records) if s is not None]
+        if since is not None:
+            stamps.append(since)
+        if stamps:
+            self._cursor = max(stamps)
+        return [*self.parse_all(records, "run"), *problems]
+
+    async def fetch(self, run: Run | None, run_id: str) -> Run:
+        if not _ID.fullmatch(run_id):
+            raise RunNotFound(f"{self.name}: {short(run_id, 40)!r} is not a Salesforce record id")
+        response = await self.api.request(
+            "GET",
+            f"{self.data_path}/sobjects/AiJobRun/{run_id}",
+            params={"fields": ",".join(RUN_FIELDS)},
+        )
+        status = response.status_code
+        if status == 404 or (status >= 400 and _error_code(response) in _NOT_FOUND_CODES):
+            raise RunNotFound(f"{self.name}: Salesforce has no AiJobRun {run_id}")
+        if status >= 300:
+            raise SourceError(
+                f"{self.name}: Salesforce answered {status}: {salesforce_error(response)}"
+            )
+        raw = decode_json(response, self.name)
+        progress = run.progress if run else None
+        # The run itself is fresh; stale counts are better than none.
+        with contextlib.suppress(SourceError):
+            progress = await self.item_progress(run_id) or progress
+        try:
+            return map_run(raw, self.name, known=run.status if run else None, progress=progress)
+        except Exception as exc:
+            raise SourceError(f"{self.name}: unreadable Salesforce run {run_id}: {exc}") from None
+
+    async def item_progress(self, run_id: str) -> Progress | None:
+        soql = (
+            "SELECT Status, COUNT(Id) FROM AiJobRunItem "
+            f"WHERE AiJobRunId = {soql_quote(run_id)} GROUP BY Status"
+        )
+        records, _ = await self.query(soql, "item count")
+        return progress_from_counts(records)
+
+    async def fetch_logs(self, run: Run, after: int) -> list[LogLine]:
+        """One line per ``AiJobRunItem``, in creation order. While the run is active
+        the lines stop before the first unfinished item, so every line shown is
+        final (the log pane only ever appends)."""
+        soql = (
+            f"SELECT {', '.join(ITEM_FIELDS)} FROM AiJobRunItem "
+            f"WHERE AiJobRunId = {soql_quote(run.id)} ORDER BY CreatedDate ASC, Id ASC"
+        )
+        records, problems = await self.query(soql, "item")
+        if problems:  # asked again on the next refresh, so no line is lost for good
+            raise SourceError(f"{self.name}: {problems[0].message}")
+        lines: list[LogLine] = []
+        fallback = run.updated_at or run.created_at or datetime.now(UTC)
+        for seq, raw in enumerate(records, 1):
+            line = self._item_line(run, seq, raw, fallback)
+            if line is None:
+                break
+            lines.append(line)
+        if not records and run.status.is_terminal:
+            lines.append(
+                LogLine(
+                    run_id=run.id,
+                    seq=1,
+                    ts=fallback,
+                    stream="jobwatch",
+                    level="info",
+                    text="This run has no AiJobRunItem records.",
+                )
+            )
+        return [line for line in lines if line.seq > after]
+
+    def _item_line(self, run: Run, seq: int, raw: Any, fallback: datetime) -> LogLine | None:
+        """The line for one item; ``None`` while an active run's item is unfinished."""
+
+        def unreadable(why: object) -> LogLine:
+            return LogLine(
+                run_id=run.id,
+                seq=seq,
+                ts=fallback,
+                stream="item",
+                level="warning",
+                text=f"unreadable item: {why}",
+            )
+
+        if not isinstance(raw, Mapping):
+            return unreadable(raw_excerpt(raw, 200))
+        status = raw.get("Status")
+        folded = status.casefold() if isinstance(status, str) else ""
+        finished = folded in ITEM_SUCCEEDED | ITEM_FAILED | ITEM_STOPPED
+        if not finished and not run.status.is_terminal:
+            return None
+        try:
+            name = _text(raw, "Name", 80) or _text(raw, "Id", 20) or f"item {seq}"
+            code, message = _text(raw, "ErrorCode", 200), _text(raw, "ErrorMessage", 1000)
+            when = _time(raw, "LastModifiedDate") or _time(raw, "CreatedDate") or fallback
+        except MappingError as exc:
+            return unreadable(exc)
+        text = f"{name}: {short(status, 60) if isinstance(status, str) else 'no status'}"
+        if code or message:
+            text += " — " + ": ".join(part for part in (code, message) if part)
+        if folded in ITEM_FAILED:
+            level = "error"
+        elif folded in ITEM_SUCCEEDED:
+            level = "info"
+        else:
+            level = "warning"  # stopped, or never processed by a finished run
+        return LogLine(run_id=run.id, seq=seq, ts=when, stream="item", level=level, text=text)
+
+    async def _set_status(self, run: Run, value: str, verb: str) -> None:
+        """PATCH the run's Status; Salesforce's own refusal becomes TransitionRefused."""
+        response = await self.api.request(
+            "PATCH", f"{self.data_path}/sobjects/AiJobRun/{run.id}", json={"Status": value}
+        )
+        if response.status_code < 300:
+            return
+        said = salesforce_error(response)
+        if response.status_code == 404:
+            raise RunNotFound(f"{self.name}: Salesforce has no AiJobRun {run.id}: {said}")
+        if 400 <= response.status_code < 500 and response.status_code not in (401, 429):
+            raise TransitionRefused(f"Salesforce refused to {verb} {run.id}: {said}")
+        raise SourceError(
+            f"{self.name}: could not {verb} {run.id}: Salesforce answered "
+            f"{response.status_code}: {said}"
+        )
+
+    async def remote_abort(self, run: Run, by: str) -> str:
+        await self._set_status(run, "Aborted", "abort")
+        return f"asked Salesforce to abort {run.id} (Status set to Aborted)"
+
+    async def remote_archive(self, run: Run, archived: bool) -> str:
+        if not archived:
+            raise TransitionRefused(
+                f"cannot unarchive {run.id}: Salesforce has no way back from the "
+                "Archived status (Completed and Failed cannot be set by a user)"
+            )
+        await self._set_status(run, ARCHIVED_RAW, "archive")
+        return f"archived {run.id} in Salesforce (Status set to Archived)"
+
+
+@register_kind
+class SalesforceConfig(VendorConfig):
+    """``kind = "salesforce"``: ``url`` is the instance (My Domain) URL, the token an
+    OAuth access token; ``job_type`` / ``target`` narrow the runs watched."""
+
+    KIND: ClassVar[str] = "salesforce"
+
+    api_version: str = DEFAULT_API_VERSION
+    job_type: str | None = None
+    target: str | None = None
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return normalize_api_version(value)
+
+    def build(self, name: str, *, read_only: bool = False) -> SalesforceSource:
+        return SalesforceSource(
+            name,
+            self.api(name, auth=lambda token: {"Authorization": f"Bearer {token}"}),
+            api_version=self.api_version,
+            job_type=self.job_type,
+            target=self.target,
+            page_size=self.page_size,
+            flags_path=self.flags_path(),
+            max_runs=self.max_runs,
+            read_only=read_only or self.read_only,
+        )

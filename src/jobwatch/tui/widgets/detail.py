@@ -1,0 +1,163 @@
+"""The detail pane: everything about the selected run, redacted and sanitized.
+
+Values are drawn as plain :class:`rich.text.Text` (never markup), so a job name or
+a configuration key cannot inject styles or links; the redacted JSON comes from
+the same :func:`jobwatch.core.format.run_json` the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from jobwatch.core.redact import clean
+from jobwatch.core.format import GLYPHS, duration, progress_text, run_json
+
+if TYPE_CHECKING:
+    from jobwatch.core import Run
+
+_MAX_TREE_NODES = 2000
+"""A pathological config cannot flood the tree; the raw JSON still has it all."""
+
+
+def _fmt_time(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _grid(title: str, pairs: list[tuple[str, Any]]) -> Table | None:
+    shown = [(k, v) for k, v in pairs if v not in (None, "", {})]
+    if not shown:
+        return None
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.title = title
+    grid.title_justify = "left"
+    grid.title_style = "bold underline"
+    for key, value in shown:
+        grid.add_row(Text(key), Text(str(value)))
+    return grid
+
+
+def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Group:
+    """The summary, error, reason and callback sections as one renderable."""
+    queue_ms = None
+    if run.started_at and (run.queued_at or run.created_at):
+        start = run.queued_at or run.created_at
+        assert start is not None
+        queue_ms = (run.started_at - start).total_seconds() * 1000
+    status = f"{GLYPHS[run.status]} {run.status.value}"
+    if run.archived:
+        status += " (archived)"
+    parts = [
+        _grid(
+            "run",
+            [
+                ("id", data["id"]),
+                ("source", data["source"]),
+                ("job", data["job"]),
+                ("label", data["label"]),
+                ("type", data["type"]),
+                ("status", status),
+                ("raw status", data["status_raw"]),
+                ("owner", data["owner"]),
+                ("created", _fmt_time(data["created_at"])),
+                ("queued", _fmt_time(data["queued_at"])),
+                ("started", _fmt_time(data["started_at"])),
+                ("ended", _fmt_time(data["ended_at"])),
+                ("queue time", duration(queue_ms) if queue_ms is not None else None),
+                ("duration", duration(run.elapsed_ms(now))),
+                ("ttft", f"{run.ttft_ms:.0f} ms" if run.ttft_ms is not None else None),
+                ("exit code", data["exit_code"]),
+                ("progress", progress_text(run)),
+                ("pending", (data["progress"] or {}).get("pending")),
+            ],
+        ),
+        _grid("error", list((data["error"] or {}).items())),
+        _grid("reason", list((data["reason"] or {}).items())),
+        _grid(
+            "callback",
+            [
+                (k, _fmt_time(v) if k == "sent_at" else v)
+                for k, v in (data["callback"] or {}).items()
+            ],
+        ),
+    ]
+    return Group(*(p for p in parts if p is not None))
+
+
+class ConfigTree(Tree[Any]):
+    """The configuration snapshot as a collapsible tree, built node by node so no
+    key or value is ever read as markup."""
+
+    def show(self, config: dict[str, Any] | None) -> None:
+        self.clear()
+        self.root.set_label(Text("configuration snapshot"))
+        if not config:
+            self.root.add_leaf(Text("(none)", style="dim"))
+            self.root.expand()
+            return
+        budget = [_MAX_TREE_NODES]
+        self._add(self.root, config, budget)
+        self.root.expand()
+        for child in self.root.children:
+            child.expand()
+
+    def _add(self, node: TreeNode[Any], value: Any, budget: list[int]) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            if budget[0] <= 0:
+                node.add_leaf(Text("… (see raw record)", style="dim"))
+                return
+            budget[0] -= 1
+            label = Text(f"{key}", style="bold")
+            if isinstance(child, dict | list) and child:
+                kind = "{…}" if isinstance(child, dict) else f"[{len(child)}]"
+                branch = node.add(label + Text(f" {kind}", style="dim"), data=child)
+                self._add(branch, child, budget)
+            else:
+                node.add_leaf(label + Text(" = ") + Text(json.dumps(child, ensure_ascii=False)))
+
+
+class DetailPane(VerticalScroll):
+    """Summary, error, reason, callback, configuration tree and the raw record."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("select a run", style="dim"), id="detail-summary")
+        yield ConfigTree("configuration snapshot", id="detail-config")
+        yield Static(id="detail-raw")
+
+    def show(
+        self, run: Run | None, *, error: str | None = None, now: datetime | None = None
+    ) -> None:
+        summary_widget = self.query_one("#detail-summary", Static)
+        raw = self.query_one("#detail-raw", Static)
+        tree = self.query_one(ConfigTree)
+        if run is None:
+            summary_widget.update(Text(error or "select a run", style="dim"))
+            tree.show(None)
+            raw.update("")
+            self.border_title = "detail"
+            return
+        data = run_json(run)
+        summary_widget.update(summary(run, data, now))
+        tree.show(data["config"])
+        text = Text("raw record\n", style="bold underline")
+        text.append(json.dumps(data, indent=2, ensure_ascii=False))
+        raw.update(text)
+        self.border_title = Text(f"detail {clean(str(data['id']))}")  # never markup
