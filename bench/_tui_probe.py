@@ -323,10 +323,10 @@ def probe_datatable(args: argparse.Namespace) -> None:
     from textual.widgets import DataTable
 
     from jobwatch.core import RunRow
-    from jobwatch.core.redact import clean
     from jobwatch.core.format import GLYPHS, duration
-    from jobwatch.tui.table_model.runset import sort_key
+    from jobwatch.core.redact import clean
     from jobwatch.sources.local import SqliteStore
+    from jobwatch.tui.table_model.runset import sort_key
     from jobwatch.tui.widgets.runs_table import _ALL_COLUMNS, ago, progress_cell
 
     columns = [c for c in _ALL_COLUMNS if c.name != "mark"]

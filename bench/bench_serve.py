@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobwatch.core import Progress, Run, RunError, Status
-from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
 
 TOKEN = "bench-token-0123456789abcdef0123"
 STATUSES = [Status.SUCCEEDED] * 6 + [Status.FAILED, Status.RUNNING, Status.QUEUED, Status.ABORTED]

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from jobwatch.core.clock import utcnow
 from jobwatch.core.row import RunRow
-from jobwatch.core.status import ACTIVE, FAULTS, TERMINAL, Status
 from jobwatch.core.rules import Action, allowed, check, refusal
+from jobwatch.core.status import ACTIVE, FAULTS, TERMINAL, Status
 
 if TYPE_CHECKING:
     from jobwatch.core.run import (

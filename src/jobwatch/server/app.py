@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from jobwatch import __version__
+from jobwatch.core import Action, LogLine, Run, check
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -34,9 +35,8 @@ from jobwatch.core.errors import (
     StoreError,
     TransitionRefused,
 )
-from jobwatch.core import Action, LogLine, Run, check
-from jobwatch.core.redact import clean
 from jobwatch.core.format import run_json
+from jobwatch.core.redact import clean
 from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, Source
 

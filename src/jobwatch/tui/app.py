@@ -26,20 +26,20 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from jobwatch.core.errors import JobwatchError
-from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core import Action, RunRow, Status, refusal
-from jobwatch.core.redact import clean
+from jobwatch.core.errors import JobwatchError
 from jobwatch.core.format import GLYPHS
-from jobwatch.tui.table_model.runset import Key, RunSet
+from jobwatch.core.gcpause import freeze_loaded, gc_paused
+from jobwatch.core.redact import clean
 from jobwatch.sources.health import Backoff, SourceHealth, Tracker, describe_error
 from jobwatch.sources.protocol import Source
 from jobwatch.tui.screens.confirm import ConfirmScreen
-from jobwatch.tui.widgets.detail import DetailPane
 from jobwatch.tui.screens.help import HelpScreen
+from jobwatch.tui.table_model.runset import Key, RunSet
+from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
+from jobwatch.tui.widgets.detail import DetailPane
 from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable
-from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 
 FIRST_SCREEN_ROWS = 300
 """Rows loaded before the full table, so the first paint does not wait for 100k."""

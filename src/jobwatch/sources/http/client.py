@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import ValidationError
 
+from jobwatch.core import LogLine, RecordError, Run
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -27,8 +28,6 @@ from jobwatch.core.errors import (
     SourceError,
     TransitionRefused,
 )
-from jobwatch.core import LogLine, RecordError, Run
-from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
 from jobwatch.sources.http.transport import (
     ApiClient,
     RemoteUnavailable,
@@ -36,6 +35,7 @@ from jobwatch.sources.http.transport import (
     parse_retry_after,
 )
 from jobwatch.sources.http.transport import short as _short
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
 
 __all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
 

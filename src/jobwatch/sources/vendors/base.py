@@ -33,13 +33,13 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from jobwatch.config.schema import RemoteSourceConfig, rebase_path
-from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import LogLine, RecordError, Run
-from jobwatch.core.rules import Action, check
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import redact
-from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
+from jobwatch.core.rules import Action, check
 from jobwatch.sources.http.transport import ApiClient, short
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
 
 MAX_LOG_LINES = 200_000
 """Lines kept per run: a vendor log is fetched whole, so it is capped."""

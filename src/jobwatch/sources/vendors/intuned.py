@@ -33,11 +33,11 @@ import httpx
 from pydantic import Field, field_validator, model_validator
 
 from jobwatch.config.schema import register_kind
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, redact
-from jobwatch.sources.protocol import Source
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.protocol import Source
 from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
 from jobwatch.sources.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
 

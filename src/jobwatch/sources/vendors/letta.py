@@ -29,8 +29,8 @@ import httpx
 from pydantic import Field
 
 from jobwatch.config.schema import register_kind
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, clean, redact
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource

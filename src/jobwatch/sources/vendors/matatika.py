@@ -40,8 +40,8 @@ import httpx
 from pydantic import model_validator
 
 from jobwatch.config.schema import register_kind
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
 from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource

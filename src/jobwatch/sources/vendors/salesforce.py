@@ -33,8 +33,8 @@ import httpx
 from pydantic import field_validator
 
 from jobwatch.config.schema import register_kind
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import redact
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource, raw_excerpt

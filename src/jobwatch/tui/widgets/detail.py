@@ -19,8 +19,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from jobwatch.core.redact import clean
 from jobwatch.core.format import GLYPHS, duration, progress_text, run_json
+from jobwatch.core.redact import clean
 
 if TYPE_CHECKING:
     from jobwatch.core import Run

@@ -25,8 +25,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from jobwatch.core.redact import clean
 from jobwatch.core.format import log_line
+from jobwatch.core.redact import clean
 from jobwatch.sources.protocol import Source
 from jobwatch.tui.widgets.styles import ComponentStyles
 

@@ -22,8 +22,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from jobwatch.core import RunRow, Status
-from jobwatch.core.redact import clean
 from jobwatch.core.format import GLYPHS, duration
+from jobwatch.core.redact import clean
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.widgets.styles import ComponentStyles
 

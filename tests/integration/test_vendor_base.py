@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from jobwatch.core.errors import TransitionRefused
 from jobwatch.core import Run, Status
+from jobwatch.core.errors import TransitionRefused
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.base import VendorSource
 from standins.server import serving

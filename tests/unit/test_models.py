@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobwatch.core.errors import TransitionRefused
 from jobwatch.core import Action, Progress, Run, Status, allowed, check, refusal
+from jobwatch.core.errors import TransitionRefused
 
 EXPECTED_FIELDS = [
     "id",

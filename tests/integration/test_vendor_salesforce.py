@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
 from jobwatch.config import parse_config
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import Progress, RecordError, Run, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors import base
 from jobwatch.sources.vendors.salesforce import (

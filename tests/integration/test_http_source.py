@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_TOKEN, LoopbackServer, wait_for_async
-from jobwatch.core.errors import SourceError
 from jobwatch.core import Run, Status
-from jobwatch.sources.local import SqliteStore
+from jobwatch.core.errors import SourceError
 from jobwatch.sources.http.client import HttpSource, RemoteUnavailable, parse_retry_after
+from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.select import MultiSource
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

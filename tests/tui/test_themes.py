@@ -35,7 +35,7 @@ BUILTIN_NAMES = {
     "jobwatch-colorblind",
     "jobwatch-mono",
 }
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Every variable used in real TCSS: an undefined (or unparseable) one fails at startup.
 VARIABLE_CSS = "\n".join(

@@ -18,8 +18,8 @@ from jobwatch.config.schema import (
     register_kind,
 )
 from jobwatch.core.errors import SourceError
-from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.select import open_sources
 
 EXAMPLE = """

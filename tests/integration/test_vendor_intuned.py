@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobwatch.config import ConfigError, parse_config
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import RecordError, Run, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.intuned import (
     DEFAULT_URL,

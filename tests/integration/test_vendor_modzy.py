@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwatch.config import parse_config
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import RecordError, Run, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import clean
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.modzy import (

@@ -15,12 +15,12 @@ import pytest
 from conftest import TEST_TOKEN, LoopbackServer, wait_for_async
 from jobwatch.cli import build_parser, main, monitor_app, monitor_options
 from jobwatch.core import Run, RunRow, Status
-from jobwatch.tui.table_model.runset import RunSet
-from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.health import Backoff
 from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable, layout
 from tui_support import CLOCK, at, loaded, make_app, plain, ready, seed_runs, seed_store, settle

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "jobwatch"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "jobwatch"
 
 
 def _imports(path: Path) -> set[str]:

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
 from jobwatch.config import parse_config
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import RecordError, Run, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.letta import (
     STATUS_MAP,

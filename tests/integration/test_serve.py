@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from conftest import TEST_TOKEN, jobwatch_env, run_cli, serve_cli, spawn_cli, wait_for
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core import Action, Run, Status, refusal
-from jobwatch.sources.local import SqliteStore
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.select import sync
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -11,11 +11,11 @@ import pytest
 
 from conftest import LoopbackServer, run_cli, wait_for_async
 from jobwatch.config import Config, ConfigError, parse_config
-from jobwatch.core.errors import AmbiguousRunId, RunNotFound, TransitionRefused
 from jobwatch.core import Run, Status
-from jobwatch.sources.local import SqliteStore
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, TransitionRefused
 from jobwatch.sources.health import Backoff, SourceHealth
 from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.select import MultiSource, RunKey, open_sources
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jobwatch.core.errors import AmbiguousRunId, NewerStoreError, RunNotFound, StoreError
 from jobwatch.core import Run, Status
+from jobwatch.core.errors import AmbiguousRunId, NewerStoreError, RunNotFound, StoreError
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local.schema import SCHEMA_VERSION
 

@@ -1,0 +1,117 @@
+"""What the scripting verbs print: aligned tables, tab-separated lines, the detail
+of one run. Every value passes through :mod:`jobwatch.core.redact` first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jobwatch.core import utcnow
+from jobwatch.core.format import duration, problem, progress_text, relative, run_json, status_word
+from jobwatch.core.redact import clean
+
+if TYPE_CHECKING:
+    from jobwatch.core import RecordError, Run
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+LIST_HEADERS = ("STATUS", "ID", "SOURCE", "JOB", "STARTED", "DURATION", "PROGRESS", "PROBLEM")
+
+
+def list_rows(runs: Iterable[Run], *, human: bool) -> list[tuple[str, ...]]:
+    now = utcnow()
+    rows = []
+    for run in runs:
+        started = run.started_at or run.created_at
+        when = relative(started, now) if human else started.isoformat() if started else ""
+        rows.append(
+            (
+                status_word(run) if human else run.status.value,
+                clean(run.id),
+                clean(run.source),
+                clean(run.job or run.label or ""),
+                when,
+                duration(run.elapsed_ms(now)),
+                progress_text(run),
+                problem(run),
+            )
+        )
+    return rows
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48) -> str:
+    """An aligned table for a terminal; long cells are cut with an ellipsis."""
+    cut = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for row in cut:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cut]
+    return "\n".join(lines)
+
+
+def tsv(rows: Sequence[Sequence[str]]) -> str:
+    """Tab-separated lines for pipes: tabs and newlines inside cells become spaces."""
+    return "\n".join("\t".join(c.replace("\t", " ").replace("\n", " ") for c in r) for r in rows)
+
+
+def record_error_line(error: RecordError) -> str:
+    return f"! {clean(error.source)} {clean(error.id or '?')}: {clean(error.message)}"
+
+
+def _section(title: str, data: dict[str, Any] | None) -> list[str]:
+    if not data:
+        return []
+    lines = [f"{title}:"]
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False)
+        text = str(value).replace("\n", "\n    ")
+        lines.append(f"  {key}: {text}")
+    return lines if len(lines) > 1 else []
+
+
+def show(run: Run) -> str:
+    """Human-readable detail of one run, every value redacted and sanitized."""
+    data = run_json(run)
+    now = utcnow()
+    queue_ms = None
+    if run.started_at and (run.queued_at or run.created_at):
+        queue_ms = (run.started_at - (run.queued_at or run.created_at)).total_seconds() * 1000
+    summary = {
+        "id": data["id"],
+        "source": data["source"],
+        "job": data["job"],
+        "label": data["label"],
+        "type": data["type"],
+        "status": f"{status_word(run)}  (raw: {data['status_raw'] or '-'})",
+        "owner": data["owner"],
+        "created": data["created_at"],
+        "queued": data["queued_at"],
+        "started": data["started_at"],
+        "ended": data["ended_at"],
+        "queue time": duration(queue_ms) if queue_ms is not None else None,
+        "duration": duration(run.elapsed_ms(now)),
+        "ttft": f"{run.ttft_ms:.0f} ms" if run.ttft_ms is not None else None,
+        "exit code": data["exit_code"],
+        "progress": progress_text(run) or None,
+    }
+    lines = _section("run", summary)
+    lines += _section("error", data["error"])
+    lines += _section("reason", data["reason"])
+    lines += _section("callback", data["callback"])
+    if data["config"]:
+        lines += ["config:", _indent(dumps(data["config"]))]
+    if data["metadata"]:
+        lines += ["metadata:", _indent(dumps(data["metadata"]))]
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

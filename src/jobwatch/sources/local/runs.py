@@ -1,0 +1,411 @@
+"""Runs in the store: reading (deltas, rows, lists), writing, and actions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from jobwatch import core as models
+from jobwatch.core import ACTIVE, Action, RunRow, Status, check
+from jobwatch.core.errors import (
+    AmbiguousRunId,
+    RunNotFound,
+    StoreError,
+)
+from jobwatch.core.gcpause import gc_paused
+from jobwatch.sources.local import procs
+from jobwatch.sources.protocol import ActionResult, ChangeSet
+
+if TYPE_CHECKING:
+    from jobwatch.core import RecordError, Run
+
+from jobwatch.sources.local.db import (
+    _ACTIVE,
+    _RUN_COLS,
+    _RUNS,
+    _SINCE,
+    Database,
+    _epoch,
+    _from_epoch,
+    parse_cursor,
+)
+
+
+class RunsMixin(Database):
+    @staticmethod
+    def _columns(run: Run, revision: int, extra: dict[str, Any]) -> dict[str, Any]:
+        row = RunRow.from_run(run)
+        return {
+            "id": run.id,
+            "revision": revision,
+            "source": run.source,
+            "job": run.job,
+            "status": run.status.value,
+            "archived": int(run.archived),
+            "created_at": _epoch(run.created_at or run.started_at),
+            "label": row.label,
+            "status_raw": row.status_raw,
+            "started_at": row.started_at,
+            "ended_at": row.ended_at,
+            "duration_ms": row.duration_ms,
+            "p_total": row.total,
+            "p_succeeded": row.succeeded,
+            "p_failed": row.failed,
+            "partial": int(row.partial),
+            "problem": row.problem,
+            **extra,
+        }
+
+    async def _write_runs(self, runs: Sequence[Run], revision: int, **extra: Any) -> None:
+        """Upsert runs (table columns and documents) in the caller's transaction."""
+        if not runs:
+            return
+        rows = [self._columns(run, revision, extra) for run in runs]
+        names = ", ".join(rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in rows[0] if c != "id")
+        await self._conn.executemany(
+            f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+            [tuple(r.values()) for r in rows],
+        )
+        await self._conn.executemany(
+            "INSERT INTO run_docs (id, data) VALUES (?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            [(run.id, run.model_dump_json()) for run in runs],
+        )
+
+    async def _write_run(self, run: Run, revision: int, **extra: Any) -> None:
+        await self._write_runs([run], revision, **extra)
+
+    def _parse(self, row: Sequence[Any], *, show_abort: bool = True) -> Run | RecordError:
+        """Validate a stored record. ``show_abort`` adds a pending abort request to the
+        metadata for display; writers read without it so it is never stored."""
+        run_id, _revision, data, abort_at, abort_by = row[:5]
+        try:
+            # ``models.Run``: the pydantic models load on first use, not on import.
+            run = models.Run.model_validate_json(data)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            return self._unreadable(run_id, data, exc)
+        if show_abort and abort_at is not None and run.status in ACTIVE:
+            meta = dict(run.metadata or {})
+            meta["abort_requested_at"] = _from_epoch(abort_at).isoformat()
+            meta["abort_requested_by"] = abort_by
+            run = run.model_copy(update={"metadata": meta})
+        return run
+
+    def _unreadable(self, run_id: str, data: Any, exc: ValueError) -> RecordError:
+        """The visible error row for a stored record that does not validate."""
+        from pydantic import ValidationError  # loaded already: the model raised it
+
+        where, detail, more = "record", str(exc), ""
+        if isinstance(exc, ValidationError) and (problems := exc.errors()):
+            first = problems[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+            detail = str(first.get("msg"))
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return models.RecordError(
+            source=self.name,
+            id=run_id,
+            message=f"unreadable record {run_id}: {where}: {detail}{more}",
+            raw=str(data)[:500],
+        )
+
+    # -- reading runs ------------------------------------------------------------
+
+    async def revision(self) -> int:
+        row = await self._fetchone("SELECT value FROM meta WHERE key = 'revision'")
+        return int(row[0])
+
+    async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
+        """Runs whose revision is above ``cursor``, oldest change first.
+
+        ``limit`` is honoured even inside one revision (a bulk load of 100k runs
+        shares one): a page that ends mid-revision returns the cursor
+        ``"<revision>:<rowid>"``, and the next page resumes right after that row.
+        A revision is written in one transaction, so nothing can slip in between.
+        """
+        await self._before_read()
+        since, after_row = parse_cursor(cursor)
+        sql = (
+            f"SELECT {_RUN_COLS}, runs.rowid FROM {_RUNS} "
+            f"WHERE revision >= {_SINCE} AND NOT (revision = {_SINCE} AND runs.rowid <= ?) "
+            "ORDER BY revision, runs.rowid"
+        )
+        after = after_row if after_row is not None else 1 << 62
+        params: tuple[int, ...] = (since, since, since, since, after)
+        if limit is None:
+            rows = await self._fetchall(sql, params)
+        else:
+            rows = await self._fetchall(sql + " LIMIT ?", (*params, limit + 1))
+        more = limit is not None and len(rows) > limit
+        if more:
+            following, rows = rows[-1], rows[:-1]
+        runs: list[Run] = []
+        errors: list[RecordError] = []
+        with gc_paused():
+            for row in rows:
+                parsed = self._parse(row)
+                (runs if isinstance(parsed, models.Run) else errors).append(parsed)
+        new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
+        if rows:
+            last_rev, last_rowid = rows[-1][1], rows[-1][5]
+            mid_revision = more and following[1] == last_rev
+            new_cursor = f"{last_rev}:{last_rowid}" if mid_revision else last_rev
+        return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
+
+    async def row_changes(self, cursor: int | str | None) -> tuple[list[RunRow], int]:
+        """Table rows changed after ``cursor``, read from columns (no JSON parsing),
+        and the next cursor: the monitor's fast path at 100k runs."""
+        await self._before_read()
+        since, _ = parse_cursor(cursor)
+        # The first sync scans the table in storage order, which beats the index.
+        if since == 0:
+            rows, revision = await self._rows_where("")
+        else:
+            rows, revision = await self._rows_where(f"WHERE revision > {_SINCE}", (since, since))
+        return rows, revision if rows else since
+
+    async def _rows_where(
+        self, clause: str, params: Sequence[Any] = ()
+    ) -> tuple[list[RunRow], int]:
+        active = ", ".join(f"'{s}'" for s in _ACTIVE)
+        rows = await self._fetchall(
+            "SELECT source, id, job, label, status, status_raw, created_at, started_at, "
+            "ended_at, duration_ms, p_total, p_succeeded, p_failed, partial, archived, "
+            f"problem, abort_requested_at IS NOT NULL AND status IN ({active}), revision "
+            f"FROM runs {clause}",
+            params,
+        )
+        statuses = {s.value: s for s in Status}
+        unknown = Status.UNKNOWN
+        with gc_paused():
+            out = [
+                RunRow(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    statuses.get(r[4], unknown),
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[11],
+                    r[12],
+                    r[13] == 1,
+                    r[14] == 1,
+                    r[15],
+                    r[16] == 1,
+                )
+                for r in rows
+            ]
+        return out, max((r[17] for r in rows), default=0)
+
+    async def run_count(self) -> int:
+        row = await self._fetchone("SELECT COUNT(*) FROM runs")
+        return int(row[0])
+
+    async def newest_rows(self, limit: int) -> list[RunRow]:
+        """The newest ``limit`` rows: enough to paint the first screen at once while
+        the full table loads behind it."""
+        rows, _ = await self._rows_where("ORDER BY created_at DESC LIMIT ?", (limit,))
+        return rows
+
+    async def resolve(self, ref: str) -> str:
+        """Turn a full id or a unique prefix (with or without ``run-``) into an id."""
+        ref = ref.strip()
+        if not ref:
+            raise RunNotFound("empty run id")
+        if await self._fetchone("SELECT 1 FROM runs WHERE id = ?", (ref,)):
+            return ref
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._fetchall(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' LIMIT 6",
+            (pattern, "run-" + pattern),
+        )
+        if not rows:
+            raise RunNotFound(f"no run {ref!r} in {self.path}")
+        if len(rows) > 1:
+            shown = ", ".join(r[0] for r in rows[:5])
+            raise AmbiguousRunId(f"{ref!r} matches several runs: {shown}…")
+        return str(rows[0][0])
+
+    async def get(self, run_id: str) -> Run:
+        await self._before_read()
+        run_id = await self.resolve(run_id)
+        row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
+        parsed = self._parse(row)
+        if isinstance(parsed, models.RecordError):
+            raise StoreError(parsed.message)
+        return parsed
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Iterable[str] = (),
+        jobs: Iterable[str] = (),
+        sources: Iterable[str] = (),
+        include_archived: bool = False,
+        limit: int | None = None,
+    ) -> tuple[list[Run], list[RecordError]]:
+        """Newest first, filtered in SQL so ``--limit 20`` reads 20 rows."""
+        await self._before_read()
+        where: list[str] = []
+        params: list[Any] = []
+        for column, values in (("status", statuses), ("job", jobs), ("source", sources)):
+            values = list(values)
+            if values:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params += values
+        if not include_archived:
+            where.append("archived = 0")
+        sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, runs.rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        runs: list[Run] = []
+        errors: list[RecordError] = []
+        for row in await self._fetchall(sql, params):
+            parsed = self._parse(row)
+            (runs if isinstance(parsed, models.Run) else errors).append(parsed)
+        return runs, errors
+
+    # -- writing runs ------------------------------------------------------------
+
+    async def add(self, run: Run, *, managed_by: int | None = None) -> Run:
+        """Insert or replace ``run``. ``managed_by`` is the pid that will heartbeat it
+        and honour abort requests (a ``jobwatch run`` wrapper, the demo)."""
+        await self.add_many([run], managed_by=managed_by)
+        return run
+
+    async def add_many(self, runs: Sequence[Run], *, managed_by: int | None = None) -> None:
+        """Insert or replace runs in one transaction (one revision)."""
+        extra: dict[str, Any] = {}
+        if managed_by is not None:
+            extra = {
+                "heartbeat_at": time.time(),
+                "host": procs.HOST,
+                "pid": managed_by,
+                "pid_start": procs.start_token(managed_by),
+            }
+
+        async def body() -> None:
+            await self._write_runs(runs, await self._bump(), **extra)
+
+        await self._transaction(body)
+
+    async def update(
+        self, run_id: str, change: Callable[[Run], Run], *, release: bool = False
+    ) -> Run:
+        """Read-modify-write one run atomically. ``release`` ends its management
+        (the owner has recorded the final state), so it is never reaped as lost."""
+
+        async def body() -> Run:
+            row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
+            if row is None:
+                raise RunNotFound(f"no run {run_id!r} in {self.path}")
+            current = self._parse(row, show_abort=False)
+            if isinstance(current, models.RecordError):
+                raise StoreError(current.message)
+            new = change(current)
+            extra: dict[str, Any] = {}
+            if release:
+                extra = {"heartbeat_at": None, "abort_requested_at": None}
+            await self._write_run(new, await self._bump(), **extra)
+            return new
+
+        return await self._transaction(body)
+
+    async def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Say the owner is alive. Not a change of the run, so no revision bump."""
+        if not run_ids:
+            return
+        marks = ", ".join("?" for _ in run_ids)
+
+        async def body() -> None:
+            await self._conn.execute(
+                f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({marks}) "
+                "AND heartbeat_at IS NOT NULL",
+                (time.time(), *run_ids),
+            )
+
+        await self._transaction(body)
+
+    async def abort_requested(self, run_id: str) -> str | None:
+        """Who asked to abort ``run_id`` (``None`` if nobody): the owner's poll."""
+        row = await self._fetchone(
+            "SELECT abort_requested_at, abort_requested_by FROM runs WHERE id = ?", (run_id,)
+        )
+        if row is None or row[0] is None:
+            return None
+        return str(row[1] or "someone")
+
+    async def aborts_requested(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """:meth:`abort_requested` for many runs in one query (the demo's loop)."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" for _ in run_ids)
+        rows = await self._fetchall(
+            f"SELECT id, abort_requested_by FROM runs WHERE id IN ({marks}) "
+            "AND abort_requested_at IS NOT NULL",
+            tuple(run_ids),
+        )
+        return {r[0]: str(r[1] or "someone") for r in rows}
+
+    # -- actions -----------------------------------------------------------------
+
+    async def abort(self, run_id: str, by: str) -> ActionResult:
+        """Abort now if nothing owns the run; otherwise ask its owner to stop it."""
+        self._refuse_if_read_only("abort")
+        run_id = await self.resolve(run_id)
+
+        async def body() -> ActionResult:
+            row = await self._fetchone(
+                f"SELECT {_RUN_COLS}, heartbeat_at FROM {_RUNS} WHERE id = ?", (run_id,)
+            )
+            run = self._parse(row, show_abort=False)
+            if isinstance(run, models.RecordError):
+                raise StoreError(run.message)
+            check(Action.ABORT, run)
+            revision = await self._bump()
+            if row[5] is not None:  # a live owner (wrapper, demo) stops it for real
+                await self._conn.execute(
+                    "UPDATE runs SET abort_requested_at = ?, abort_requested_by = ?, "
+                    "revision = ? WHERE id = ?",
+                    (time.time(), by, revision, run_id),
+                )
+                return ActionResult(run, f"abort of {run_id} requested; its owner stops it")
+            now = datetime.now(UTC)
+            done = run.evolve(
+                status=Status.ABORTED,
+                ended_at=now,
+                reason=models.Reason(type="aborted", message=f"aborted by {by}"),
+            )
+            await self._write_run(done, revision)
+            return ActionResult(done, f"aborted {run_id}")
+
+        return await self._transaction(body)
+
+    async def archive(self, run_id: str) -> ActionResult:
+        return await self._set_archived(run_id, Action.ARCHIVE, True)
+
+    async def unarchive(self, run_id: str) -> ActionResult:
+        return await self._set_archived(run_id, Action.UNARCHIVE, False)
+
+    async def _set_archived(self, run_id: str, action: Action, value: bool) -> ActionResult:
+        self._refuse_if_read_only(action.value)
+        run_id = await self.resolve(run_id)
+
+        def change(run: Run) -> Run:
+            check(action, run)
+            return run.evolve(archived=value)
+
+        run = await self.update(run_id, change)
+        return ActionResult(run, f"{action.value}d {run_id}")
