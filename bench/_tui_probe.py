@@ -368,7 +368,7 @@ def probe_datatable(args: argparse.Namespace) -> None:
 
         async def on_mount(self) -> None:
             async with SqliteStore(args.store, create=False) as store:
-                rows, _cursor = await store.row_changes(None)
+                rows = (await store.row_changes(None)).rows
             rows = [r for r in rows if not r.archived]  # what the monitor shows
             emit("loaded", rows=len(rows))
             rows.sort(key=sort_key("started"))

@@ -51,6 +51,7 @@ from jobwatch.apps.demo import FLAVOURS, Demo
 from jobwatch.core import Run, Status, utcnow
 from jobwatch.sources import ChangeSet
 from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.protocol import ListQuery
 
 T = TypeVar("T")
 
@@ -190,7 +191,7 @@ async def bench_full_read(store: SqliteStore, expected: int, report: Report) -> 
     report.add("read all runs: per run (best)", min(times) / max(1, len(runs)) * 1e6, "us")
     ok = "ok" if len(runs) == expected else "MISMATCH"
     report.note(f"changes(None) returned {len(runs):,} runs (expected {expected:,}: {ok})")
-    elapsed, (screen, _errors) = await timed(lambda: store.list_runs(limit=SCREEN))
+    elapsed, (screen, _errors) = await timed(lambda: store.list_runs(ListQuery(limit=SCREEN)))
     report.add(f"first screen list_runs(limit={SCREEN})", elapsed * 1e3, "ms")
     if len(screen) != min(SCREEN, expected):
         report.note(f"list_runs(limit={SCREEN}) returned {len(screen)} runs")
@@ -200,16 +201,15 @@ async def bench_full_read(store: SqliteStore, expected: int, report: Report) -> 
 
 async def bench_row_read(store: SqliteStore, expected: int, report: Report) -> None:
     """The table-only fast path (``row_changes``), on stores that have one."""
-    row_changes: Callable[[int | None], Awaitable[tuple[list[Any], int]]] | None = getattr(
-        store, "row_changes", None
-    )
+    row_changes = store.row_changes if store.capabilities.rows else None
     if row_changes is None:
         return
     times: list[float] = []
     rows: list[Any] = []
     for _ in range(READ_REPEATS):
         rows = []
-        elapsed, (rows, _cursor) = await timed(lambda: row_changes(None))
+        elapsed, delta = await timed(lambda: row_changes(None))
+        rows = delta.rows
         times.append(elapsed)
     report.add(f"read all table rows row_changes(None), best of {READ_REPEATS}", min(times), "s")
     ok = "ok" if len(rows) == expected else "MISMATCH"

@@ -305,3 +305,9 @@ async def wait_for_async(
             return value
         await asyncio.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def polled(source: Any, cursor: int | str | None = None, limit: int | None = None) -> Any:
+    """What the poller does on each poll: ask upstream, then read what changed."""
+    await source.refresh()
+    return await source.changes(cursor, limit)

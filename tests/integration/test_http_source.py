@@ -19,7 +19,7 @@ from jobwatch.core import Run, Status
 from jobwatch.core.errors import SourceError
 from jobwatch.sources.http.client import HttpSource, RemoteUnavailable, parse_retry_after
 from jobwatch.sources.local import SqliteStore
-from jobwatch.sources.select import MultiSource
+from jobwatch.sources.poller import Poller
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -165,9 +165,11 @@ async def test_poller_marks_stale_backs_off_and_catches_up(
 ) -> None:
     await add(store_path, runs("g", 50))
     remote = client(loopback_server, attempts=1, timeout=2.0)
-    multi = MultiSource([remote], page=20, backoff_base=0.05, backoff_cap=0.2)
+    multi = Poller(
+        [remote], mode="runs", keep=True, page=20, pages=20, backoff_base=0.05, backoff_cap=0.2
+    )
     async with multi:
-        report = await multi.poll()
+        report = await multi.poll_once()
         assert not report.failed and len(multi) == 50 and multi.synced()
         health = multi.health()[remote.name]
         assert health.ok and health.last_ok is not None
@@ -175,12 +177,12 @@ async def test_poller_marks_stale_backs_off_and_catches_up(
         # 500s: stale, the runs stay, retried after a back-off.
         loopback_server.faults.status = 500
         await add(store_path, runs("h", 5))
-        report = await multi.poll()
+        report = await multi.poll_once()
         assert remote.name in report.failed and "500" in report.failed[remote.name]
         assert not health.ok and health.stale_since is not None and "500" in (health.error or "")
         assert health.next_retry_at is not None and health.next_retry_at > health.stale_since
         assert len(multi) == 50
-        assert (await multi.poll()).failed == {}  # not due yet: no request at all
+        assert (await multi.poll_once()).failed == {}  # not due yet: no request at all
 
         # Gone entirely, and more runs written meanwhile.
         loopback_server.stop()
@@ -199,13 +201,13 @@ async def test_poller_marks_stale_backs_off_and_catches_up(
         assert health.ok and health.stale_since is None and health.failures == 0
 
 
-async def _failed_with(multi: MultiSource, name: str, text: str) -> bool:
-    await multi.poll()
+async def _failed_with(multi: Poller, name: str, text: str) -> bool:
+    await multi.poll_once()
     return text in (multi.health()[name].error or "")
 
 
-async def _recovered(multi: MultiSource, name: str) -> bool:
-    report = await multi.poll()
+async def _recovered(multi: Poller, name: str) -> bool:
+    report = await multi.poll_once()
     return name in report.recovered or (multi.health()[name].ok and multi.synced())
 
 
@@ -213,10 +215,10 @@ async def test_retry_after_beyond_the_cap_schedules_the_next_poll(
     loopback_server: LoopbackServer, store_path: Path
 ) -> None:
     remote = client(loopback_server, attempts=3)
-    multi = MultiSource([remote], backoff_base=0.05, backoff_cap=30.0)
+    multi = Poller([remote], mode="runs", keep=True, backoff_base=0.05, backoff_cap=30.0)
     async with multi:
         loopback_server.faults.status, loopback_server.faults.retry_after = 429, "20"
-        report = await multi.poll()
+        report = await multi.poll_once()
         assert "asked to retry in 20s" in report.failed[remote.name]
         health = multi.health()[remote.name]
         assert health.next_retry_at is not None and health.stale_since is not None

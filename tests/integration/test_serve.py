@@ -19,7 +19,6 @@ from jobwatch.core import Action, Run, Status, refusal
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.sources.http.client import HttpSource
 from jobwatch.sources.local import SqliteStore
-from jobwatch.sources.select import sync
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -91,7 +90,7 @@ async def test_first_sync_and_incremental_polls(store_path: Path) -> None:
             again = await remote.changes(changed.cursor)
             assert again.runs == []
 
-            everything = await sync(remote, None, page=1000)
+            everything = await remote.sync(None, page=1000)
             assert len(everything.runs) == 3005 and not everything.more
 
 

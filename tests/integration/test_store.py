@@ -14,6 +14,7 @@ from jobwatch.core import Run, Status
 from jobwatch.core.errors import AmbiguousRunId, NewerStoreError, RunNotFound, StoreError
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local.schema import SCHEMA_VERSION
+from jobwatch.sources.protocol import ListQuery
 
 
 def make(i: int, status: Status = Status.SUCCEEDED, **kw: object) -> Run:
@@ -94,9 +95,9 @@ async def test_actions_follow_the_transition_table(store: SqliteStore) -> None:
     assert result.run.reason and "tester" in (result.run.reason.message or "")
     archived = await store.archive(make(1).id)
     assert archived.run.archived and archived.run.status is Status.ABORTED
-    runs, _ = await store.list_runs()
+    runs, _ = await store.list_runs(ListQuery())
     assert make(1).id not in [r.id for r in runs]
-    runs, _ = await store.list_runs(include_archived=True)
+    runs, _ = await store.list_runs(ListQuery(include_archived=True))
     assert make(1).id in [r.id for r in runs]
     back = await store.unarchive(make(1).id)
     assert not back.run.archived and back.run.status is Status.ABORTED
@@ -205,10 +206,12 @@ async def test_row_changes_match_the_full_model(store: SqliteStore) -> None:
         label="nightly",
     )
     await store.add(full)
-    rows, cursor = await store.row_changes(None)
+    delta = await store.row_changes(None)
+    rows, cursor = delta.rows, delta.cursor
     assert rows == [RunRow.from_run(full)]
     assert rows[0].partial and rows[0].problem == "E42" and rows[0].duration_ms == 5000
-    assert (await store.row_changes(cursor)) == ([], cursor)
+    idle = await store.row_changes(cursor)
+    assert (idle.rows, idle.cursor) == ([], cursor)
 
 
 async def test_migrations_run_forward_and_keep_runs(
@@ -251,7 +254,8 @@ async def test_a_cursor_from_a_replaced_store_starts_a_fresh_sync(tmp_path: Path
         again = await new.changes(cursor)
         assert sorted(r.id for r in again.runs) == [make(100).id, make(101).id]
         assert int(again.cursor) <= await new.revision()
-        rows, row_cursor = await new.row_changes(cursor)
+        delta = await new.row_changes(cursor)
+        rows, row_cursor = delta.rows, delta.cursor
         assert sorted(r.id for r in rows) == [make(100).id, make(101).id]
         assert row_cursor == await new.revision()
         assert (await new.changes(again.cursor)).runs == []

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from conftest import polled
 from jobwatch.core import Run, Status
 from jobwatch.core.errors import TransitionRefused
 from jobwatch.sources.http.transport import ApiClient
@@ -91,25 +92,25 @@ async def test_poll_cursor_errors_actions_flags(records: list[dict[str, Any]], t
     with serving(toy_app(records, seen)) as server:
         api = ApiClient(server.url, name="toy", headers=lambda: {"x-api-key": "k-1"})
         async with Toy("toy", api, flags_path=flags) as toy:
-            first = await toy.changes(None)
+            first = await polled(toy, None)
             assert [r.id for r in first.runs] == ["r1", "r2", "r3"]
             assert first.runs[2].status is Status.UNKNOWN
             assert first.runs[2].status_raw == "WEIRD"
             assert len(first.errors) == 1 and "unreadable Toy run" in first.errors[0].message
             assert seen == ["k-1"]
 
-            idle = await toy.changes(first.cursor)
+            idle = await polled(toy, first.cursor)
             assert idle.runs == [] and idle.errors == []
 
             records[1]["state"] = "BAD"
-            delta = await toy.changes(idle.cursor)
+            delta = await polled(toy, idle.cursor)
             assert [(r.id, r.status) for r in delta.runs] == [("r2", Status.FAILED)]
 
             with pytest.raises(TransitionRefused, match="still running"):
                 await toy.archive("r1")
             result = await toy.archive("r2")
             assert result.run.archived and "locally" in result.message
-            again = await toy.changes(delta.cursor)
+            again = await polled(toy, delta.cursor)
             assert [(r.id, r.archived) for r in again.runs] == [("r2", True)]
 
             done = await toy.abort("r1", by="test")
@@ -123,7 +124,7 @@ async def test_poll_cursor_errors_actions_flags(records: list[dict[str, Any]], t
         # The flag outlives the process and can be undone.
         api = ApiClient(server.url, name="toy", headers=lambda: {"x-api-key": "k-1"})
         async with Toy("toy", api, flags_path=flags) as toy:
-            runs = {r.id: r for r in (await toy.changes(None)).runs}
+            runs = {r.id: r for r in (await polled(toy, None)).runs}
             assert runs["r2"].archived
             await toy.unarchive("r2")
             assert not (await toy.get("r2")).archived
@@ -134,7 +135,7 @@ async def test_read_only_refuses_before_any_call(records: list[dict[str, Any]], 
     with serving(toy_app(records, seen)) as server:
         api = ApiClient(server.url, name="toy")
         async with Toy("toy", api, flags_path=tmp_path / "f.db", read_only=True) as toy:
-            await toy.changes(None)
+            await polled(toy, None)
             with pytest.raises(TransitionRefused, match="read-only"):
                 await toy.abort("r1", by="test")
             assert records[0]["state"] == "RUN"
@@ -147,7 +148,7 @@ async def test_paging_by_limit(tmp_path: Path):
             got: list[str] = []
             cursor = None
             for _ in range(10):
-                page = await toy.changes(cursor, limit=10)
+                page = await polled(toy, cursor, limit=10)
                 got += [r.id for r in page.runs]
                 cursor = page.cursor
                 if not page.more:

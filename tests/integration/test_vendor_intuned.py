@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import polled
 from jobwatch.config import ConfigError, parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
@@ -100,7 +101,7 @@ def list_calls(standin: IntunedStandin, job: str) -> list[dict[str, str]]:
 
 async def test_first_sync_reads_every_page_newest_first(standin, server, tmp_path):
     async with source_for(server, tmp_path, page_size=10) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert len(first.runs) == 28 and first.errors == []
     pages = list_calls(standin, JOB_A)
     assert [q["pageNumber"] for q in pages] == ["0", "1", "2"]  # stops at the short page
@@ -115,7 +116,7 @@ async def test_first_sync_reads_every_page_newest_first(standin, server, tmp_pat
 
 async def test_first_sync_is_bounded_by_max_runs(standin, server, tmp_path):
     async with source_for(server, tmp_path, page_size=5, max_runs=8) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert len(first.runs) == 8
     # The 8 most recently started across both jobs, not 8 per job.
     expected = sorted(
@@ -132,14 +133,14 @@ async def test_incremental_poll_reads_only_the_newest_page_and_active_runs(
     standin, server, tmp_path
 ):
     async with source_for(server, tmp_path, page_size=10) as source:
-        first = await source.changes(None)
-        idle = await source.changes(first.cursor)
+        first = await polled(source, None)
+        idle = await polled(source, first.cursor)
         assert idle.runs == [] and idle.errors == []
 
         before = len(standin.requests)
         standin.add(job_run("a-new", job_id=JOB_A, status="PENDING", start=at(30), minutes=None))
         standin.update("a-15", status="SUCCESS", end_time="2023-12-31T09:30:00Z")
-        delta = await source.changes(idle.cursor)
+        delta = await polled(source, idle.cursor)
 
     assert sorted((run.id, run.status) for run in delta.runs) == [
         ("a-15", Status.SUCCEEDED),
@@ -156,7 +157,7 @@ async def test_an_unknown_job_is_an_error_row_and_other_jobs_still_arrive(
     standin, server, tmp_path
 ):
     async with source_for(server, tmp_path, jobs=("job-gone", JOB_B)) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert sorted(run.id for run in first.runs) == ["b-00", "b-01", "b-02"]
     assert len(first.errors) == 1 and "job-gone" in first.errors[0].message
 
@@ -167,7 +168,7 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_arrive(standin, s
     standin.jobs[JOB_A].append(broken)
     standin.jobs[JOB_B].append("not a record")
     async with source_for(server, tmp_path) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert len(first.runs) == 28
     assert len(first.errors) == 2
     assert all("unreadable Intuned job run" in err.message for err in first.errors)
@@ -177,7 +178,7 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_arrive(standin, s
 async def test_429_with_retry_after_is_retried(standin, server, tmp_path):
     standin.throttle, standin.retry_after = 1, "0"
     async with source_for(server, tmp_path) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         assert len(first.runs) == 28
         assert standin.throttled == 1
         assert source.api.calls == len(standin.requests)  # the retry is one more call
@@ -208,7 +209,7 @@ async def test_finished_runs_map_error_reason_progress(standin, server, tmp_path
         job_run("c-canceled", job_id=JOB_B, status="CANCELED", reason=reason, start=at(3)),
     )
     async with source_for(server, tmp_path, jobs=(JOB_B,)) as source:
-        runs = {run.id: run for run in (await source.changes(None)).runs}
+        runs = {run.id: run for run in (await polled(source, None)).runs}
 
     partial = runs["c-partial"]
     assert partial.status is Status.SUCCEEDED and partial.partial
@@ -290,7 +291,7 @@ def test_mask_url_strips_userinfo_and_query_with_or_without_scheme():
 
 async def test_get_reads_the_detail_with_results_minus_the_signed_url(standin, server, tmp_path):
     async with source_for(server, tmp_path, page_size=10) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         run = await source.get("b-01")
         assert run.metadata["results"]["format"] == "json"
         assert run.metadata["results"]["size"] == 2048
@@ -299,12 +300,12 @@ async def test_get_reads_the_detail_with_results_minus_the_signed_url(standin, s
 
         # A later list poll (no results in list items) keeps what the detail said,
         # so the run does not flip back and forth between polls.
-        shown = await source.changes(first.cursor)
+        shown = await polled(source, first.cursor)
         assert [r.id for r in shown.runs] == ["b-01"]
         before = len(standin.requests)
-        polled = await source.changes(shown.cursor)
+        again = await polled(source, shown.cursor)
         assert len(standin.requests) > before  # it really polled the list again
-        assert polled.runs == []
+        assert again.runs == []
         assert "results" in source.cached("b-01").metadata
 
         # A run the list never showed is found by asking each watched job.
@@ -318,10 +319,10 @@ async def test_get_reads_the_detail_with_results_minus_the_signed_url(standin, s
 
 async def test_logs_show_the_plain_note(standin, server, tmp_path):
     async with source_for(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         lines = await source.log_tail("b-00", 10)
     assert len(lines) == 1 and lines[0].seq == 1
-    assert lines[0].text == IntunedSource.LOGS_NOTE
+    assert lines[0].text == IntunedSource.CAPABILITIES.logs_note
     assert "no API for job-run logs" in lines[0].text and "dashboard" in lines[0].text
     assert not any("log" in seen.path for seen in standin.requests)
 
@@ -331,7 +332,7 @@ async def test_logs_show_the_plain_note(standin, server, tmp_path):
 
 async def test_abort_terminates_through_the_api(standin, server, tmp_path):
     async with source_for(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         result = await source.abort("a-00", by="tester")
     assert result.message == "JobRun terminated successfully."
     assert result.run.status is Status.ABORTED and result.run.status_raw == "TERMINATED"
@@ -345,7 +346,7 @@ async def test_abort_terminates_through_the_api(standin, server, tmp_path):
 async def test_intuned_refusal_is_surfaced_with_its_message(standin, server, tmp_path):
     standin.terminate_refusal = (409, "Job run is being paused; try again when it is paused")
     async with source_for(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         with pytest.raises(TransitionRefused, match="being paused; try again"):
             await source.abort("a-15", by="tester")
         assert standin.find(JOB_A, "a-15")["status"] == "PAUSED"
@@ -359,7 +360,7 @@ async def test_intuned_refusal_is_surfaced_with_its_message(standin, server, tmp
 
 async def test_read_only_refuses_abort_without_a_call(standin, server, tmp_path):
     async with source_for(server, tmp_path, read_only=True) as source:
-        await source.changes(None)
+        await polled(source, None)
         with pytest.raises(TransitionRefused, match="read-only"):
             await source.abort("a-00", by="tester")
     assert standin.paths("POST") == []
@@ -368,18 +369,18 @@ async def test_read_only_refuses_abort_without_a_call(standin, server, tmp_path)
 
 async def test_archive_is_a_local_undoable_flag(standin, server, tmp_path):
     async with source_for(server, tmp_path) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         result = await source.archive("b-00")
         assert result.run.archived and "locally" in result.message
         with pytest.raises(TransitionRefused, match="still running"):
             await source.archive("a-00")
-        again = await source.changes(first.cursor)
+        again = await polled(source, first.cursor)
         assert [(r.id, r.archived) for r in again.runs] == [("b-00", True)]
     assert standin.paths("POST") == []  # Intuned itself was not touched
     assert (tmp_path / "flags.db").exists()
 
     async with source_for(server, tmp_path) as source:  # the flag outlives the process
-        runs = {r.id: r for r in (await source.changes(None)).runs}
+        runs = {r.id: r for r in (await polled(source, None)).runs}
         assert runs["b-00"].archived and not runs["b-01"].archived
         await source.unarchive("b-00")
         assert not (await source.get("b-00")).archived
@@ -390,14 +391,14 @@ async def test_archive_is_a_local_undoable_flag(standin, server, tmp_path):
 
 async def test_api_key_header_sent_and_never_shown(standin, server, tmp_path):
     async with source_for(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         assert repr(source).count(API_KEY) == 0
     assert standin.requests and all(s.headers["x-api-key"] == API_KEY for s in standin.requests)
 
     wrong = "in-wrong-key-000111222"
     async with source_for(server, tmp_path, key=wrong) as source:
         with pytest.raises(SourceError) as caught:
-            await source.changes(None)
+            await polled(source, None)
     assert "401" in str(caught.value) and wrong not in str(caught.value)
     assert API_KEY not in str(caught.value)
 
@@ -405,7 +406,7 @@ async def test_api_key_header_sent_and_never_shown(standin, server, tmp_path):
 async def test_secrets_never_reach_a_run(standin, server, tmp_path):
     standin.add(job_run("p-1", job_id=JOB_B, sink="webhook", proxy=True, start=at(1)))
     async with source_for(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         detailed = [await source.get(i) for i in ("p-1", "b-00", "a-01")]
     for run in detailed:
         dumped = run.model_dump_json()
@@ -439,7 +440,7 @@ async def test_build_from_a_config_file(standin, server, tmp_path, monkeypatch):
     source = config.sources["my-intuned"].build("my-intuned")
     assert isinstance(source, IntunedSource) and API_KEY not in repr(config)
     async with source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert len(first.runs) == 28
     assert {seen.headers["x-api-key"] for seen in standin.requests} == {API_KEY}
     assert {q["pageSize"] for q in list_calls(standin, JOB_A)} == {"20"}

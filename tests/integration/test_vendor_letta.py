@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
+from conftest import polled
 from jobwatch.config import parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
@@ -74,7 +75,7 @@ def ids(rows: list[dict[str, Any]]) -> list[str]:
 
 async def test_first_sync_reads_every_kind(standin: LettaStandIn, server: AsgiServer, tmp_path):
     async with make(server, tmp_path) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     got = {r.id: r for r in first.runs}
     runs, jobs = standin.runs, standin.jobs
     # The finished batch is not in Letta's batch list (it only shows created/running).
@@ -110,7 +111,7 @@ async def test_first_sync_is_bounded_by_max_runs_and_page_size(tmp_path):
     made = [standin.add_run("completed") for _ in range(7)]
     with serving(standin.app) as server:
         async with make(server, tmp_path, watch=["runs"], max_runs=5, page_size=2) as source:
-            first = await source.changes(None)
+            first = await polled(source, None)
     newest_five = ids(made)[::-1][:5]
     assert sorted(r.id for r in first.runs) == sorted(newest_five)
     pages = standin.seen("/v1/runs/")
@@ -125,12 +126,12 @@ async def test_incremental_poll_lists_only_newer_and_rereads_active(
     standin: LettaStandIn, server: AsgiServer, tmp_path
 ):
     async with make(server, tmp_path) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         running, batch = standin.runs[2], standin.jobs[1]
         newest_run, newest_job = running["id"], standin.jobs[0]["id"]
         standin.requests.clear()
 
-        idle = await source.changes(first.cursor)
+        idle = await polled(source, first.cursor)
         assert idle.runs == [] and idle.errors == []
 
         # The running run finishes, a new run starts, the batch disappears.
@@ -140,7 +141,7 @@ async def test_incremental_poll_lists_only_newer_and_rereads_active(
         new = standin.add_run("created", completed_at=None)
         standin.jobs.remove(batch)
         standin.requests.clear()
-        delta = await source.changes(idle.cursor)
+        delta = await polled(source, idle.cursor)
 
     got = {r.id: r for r in delta.runs}
     assert set(got) == {running["id"], new["id"], batch["id"]}
@@ -166,7 +167,7 @@ async def test_failed_run_maps_error_reason_and_timing(
 ):
     failed_id = standin.runs[1]["id"]
     async with make(server, tmp_path, watch=["runs"]) as source:
-        await source.changes(None)
+        await polled(source, None)
         run = await source.get(failed_id[:12])  # an id prefix is enough
     assert run.id == failed_id and run.status is Status.FAILED and run.status_raw == "failed"
     assert run.error is not None
@@ -199,7 +200,7 @@ async def test_detail_of_unlisted_records_and_not_found(
 ):
     hidden_batch = standin.jobs[2]  # finished: the batch list never shows it
     async with make(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         run = await source.get(hidden_batch["id"])
         assert (run.type, run.status) == ("batch", Status.SUCCEEDED)
         assert standin.seen(f"/v1/jobs/{hidden_batch['id']}")
@@ -213,7 +214,7 @@ async def test_detail_of_unlisted_records_and_not_found(
 async def test_run_messages_become_log_lines(standin: LettaStandIn, server: AsgiServer, tmp_path):
     running = standin.runs[2]
     async with make(server, tmp_path, watch=["runs"]) as source:
-        await source.changes(None)
+        await polled(source, None)
         lines = await source.log_lines(running["id"])
         assert [ln.seq for ln in lines] == list(range(1, len(lines) + 1))
         assert [(ln.stream, ln.level) for ln in lines] == [
@@ -253,7 +254,7 @@ async def test_job_log_is_a_note_and_batch_log_has_its_messages(
 ):
     job, batch = standin.jobs[0], standin.jobs[1]
     async with make(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         note = await source.log_tail(job["id"], 10)
         assert len(note) == 1 and "Letta keeps no messages" in note[0].text
         assert not standin.seen(f"/v1/jobs/{job['id']}/messages")
@@ -271,7 +272,7 @@ async def test_job_log_is_a_note_and_batch_log_has_its_messages(
 async def test_abort_a_run_through_its_agent(standin: LettaStandIn, server: AsgiServer, tmp_path):
     running = standin.runs[2]
     async with make(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         done = await source.abort(running["id"], by="test")
         assert done.message == f"Letta cancelled {running['id']}"
         assert done.run.status is Status.ABORTED and running["status"] == "cancelled"
@@ -290,7 +291,7 @@ async def test_abort_refusals_carry_lettas_words(
     orphan = standin.add_run("running", agent_id=None)
     job = standin.add_job("running")
     async with make(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         standin.track_agent_run = False
         with pytest.raises(TransitionRefused, match="Agent run tracking is disabled"):
             await source.abort(running["id"], by="test")
@@ -314,7 +315,7 @@ async def test_abort_job_and_batch(standin: LettaStandIn, server: AsgiServer, tm
     batch = standin.jobs[1]
     other = standin.add_job("created", job_type="batch")
     async with make(server, tmp_path) as source:
-        await source.changes(None)
+        await polled(source, None)
         done = await source.abort(job["id"], by="test")
         assert done.run.status is Status.ABORTED and job["status"] == "cancelled"
         assert standin.seen(f"/v1/jobs/{job['id']}/cancel", "PATCH")
@@ -331,16 +332,16 @@ async def test_archive_is_a_local_undoable_flag(
 ):
     done_id, running_id = standin.runs[0]["id"], standin.runs[2]["id"]
     async with make(server, tmp_path, watch=["runs"]) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         with pytest.raises(TransitionRefused, match="still running"):
             await source.archive(running_id)
         result = await source.archive(done_id)
         assert result.run.archived and "locally" in result.message
-        again = await source.changes(first.cursor)
+        again = await polled(source, first.cursor)
         assert [(r.id, r.archived) for r in again.runs] == [(done_id, True)]
     assert not standin.seen(f"/v1/runs/{done_id}", "DELETE")
     async with make(server, tmp_path, watch=["runs"]) as source:  # the flag persists
-        runs = {r.id: r for r in (await source.changes(None)).runs}
+        runs = {r.id: r for r in (await polled(source, None)).runs}
         assert runs[done_id].archived
         await source.unarchive(done_id)
         assert not (await source.get(done_id)).archived
@@ -350,7 +351,7 @@ async def test_read_only_refuses_before_any_call(
     standin: LettaStandIn, server: AsgiServer, tmp_path
 ):
     async with make(server, tmp_path, read_only=True) as source:
-        await source.changes(None)
+        await polled(source, None)
         with pytest.raises(TransitionRefused, match="read-only"):
             await source.abort(standin.runs[2]["id"], by="test")
     assert not [s for s in standin.requests if s.method != "GET"]
@@ -370,7 +371,7 @@ async def test_auth_headers_and_the_token_never_shows(
     assert TOKEN not in repr(source) and TOKEN not in repr(config)
     async with source:
         with pytest.raises(SourceError) as caught:
-            await source.changes(None)
+            await polled(source, None)
     assert "401" in str(caught.value) and "Unauthorized" in str(caught.value)
     assert TOKEN not in str(caught.value)
     seen = standin.requests[0].headers
@@ -380,7 +381,7 @@ async def test_auth_headers_and_the_token_never_shows(
     standin.token = TOKEN
     standin.requests.clear()
     async with make(server, tmp_path, auth="password", user_id="user-1") as source:
-        assert (await source.changes(None)).runs
+        assert (await polled(source, None)).runs
     seen = standin.requests[0].headers
     assert seen["x-bare-password"] == f"password {TOKEN}" and seen["user_id"] == "user-1"
     assert "authorization" not in seen
@@ -397,7 +398,7 @@ async def test_secret_fields_are_masked(standin: LettaStandIn, server: AsgiServe
         request_config={"use_assistant_message": True, "client_secret": "REQ-SECRET-5"},
     )
     async with make(server, tmp_path, watch=["runs"]) as source:
-        await source.changes(None)
+        await polled(source, None)
         run = await source.get(leaky["id"])
     dump = run.model_dump_json()
     for secret in (
@@ -424,7 +425,7 @@ async def test_malformed_records_become_error_rows(
         {"id": "run-0badda7e", "created_at": "yesterday-ish"},
     ]
     async with make(server, tmp_path, watch=["runs"]) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert sorted(r.id for r in first.runs) == sorted(ids(standin.runs[:3]))
     assert len(first.errors) == 3
     assert all("unreadable Letta run" in e.message for e in first.errors)
@@ -436,10 +437,10 @@ async def test_a_list_this_server_lacks_is_one_error_row(
 ):
     standin.gone.add("/v1/jobs/")
     async with make(server, tmp_path) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         assert {r.type for r in first.runs} == {"run", "batch"}
         assert [e.id for e in first.errors] == ["jobs"] and "404" in first.errors[0].message
-        await source.changes(first.cursor)
+        await polled(source, first.cursor)
     assert len(standin.seen("/v1/jobs/")) == 1  # asked once, not on every poll
     assert len(standin.seen("/v1/runs/")) == 2
 
@@ -450,12 +451,12 @@ async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
     newest = standin.add_run("completed")
     with serving(standin.app) as server:
         async with make(server, tmp_path, watch=["runs"]) as source:
-            first = await source.changes(None)
+            first = await polled(source, None)
             standin.runs.remove(newest)
             later = standin.add_run("running")
-            gone = await source.changes(first.cursor)  # 404 on the cursor: no error row
+            gone = await polled(source, first.cursor)  # 404 on the cursor: no error row
             assert gone.runs == [] and gone.errors == []
-            again = await source.changes(gone.cursor)
+            again = await polled(source, gone.cursor)
     assert [r.id for r in again.runs] == [later["id"]]
     assert [(s.param("order"), s.param("after")) for s in standin.seen("/v1/runs/")] == [
         ("desc", None),
@@ -468,7 +469,7 @@ async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
 async def test_rate_limit_is_retried(standin: LettaStandIn, server: AsgiServer, tmp_path):
     standin.retry_after = "0"
     async with make(server, tmp_path, watch=["runs"]) as source:
-        first = await source.changes(None)
+        first = await polled(source, None)
         assert len(first.runs) == 3
         assert len(standin.seen("/v1/runs/")) == 2  # the 429, then the answer
         assert source.api.calls == len(standin.requests) == 2
@@ -495,7 +496,7 @@ page_size = 50
     assert isinstance(source, LettaSource)
     assert source.page_size == 50 and source.agent_id == AGENT
     async with source:
-        first = await source.changes(None)
+        first = await polled(source, None)
     assert {r.type for r in first.runs} == {"run", "batch"}
     runs_list = standin.seen("/v1/runs/")[0]
     assert runs_list.param("agent_id") == AGENT and runs_list.param("limit") == "50"
@@ -505,7 +506,7 @@ page_size = 50
     monkeypatch.delenv("LETTA_TEST_KEY")
     with pytest.raises(SourceError, match="LETTA_TEST_KEY is not set"):
         async with config.sources["my-letta"].build("my-letta") as source:
-            await source.changes(None)
+            await polled(source, None)
 
 
 # -- the mapper under hypothesis -------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import polled
 from jobwatch.config import parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
@@ -73,7 +74,7 @@ async def test_first_sync_maps_jobs_and_asks_history_as_documented(tmp_path: Pat
     with standin() as (modzy, server):
         jobs = [modzy.add_job("COMPLETED") for _ in range(4)] + [modzy.add_job("IN_PROGRESS")]
         async with source(server, tmp_path, page_size=2) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
         assert sorted(r.id for r in first.runs) == sorted(j["jobIdentifier"] for j in jobs)
         assert first.errors == []
 
@@ -121,7 +122,7 @@ async def test_either_page_base_with_or_without_link(page_base: int, link_header
     with standin(page_base=page_base, link_header=link_header) as (modzy, server):
         jobs = [modzy.add_job("COMPLETED") for _ in range(5)]
         async with source(server, page_size=2) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
         ids = [r.id for r in first.runs]
         assert sorted(ids) == sorted(j["jobIdentifier"] for j in jobs)
         assert len(ids) == len(set(ids))
@@ -133,7 +134,7 @@ async def test_first_sync_is_bounded_by_max_runs() -> None:
     with standin() as (modzy, server):
         jobs = [modzy.add_job("COMPLETED") for _ in range(7)]
         async with source(server, page_size=2, max_runs=3) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
         newest = {j["jobIdentifier"] for j in jobs[-3:]}
         assert {r.id for r in first.runs} == newest
         assert len(modzy.history_calls()) == 2
@@ -146,17 +147,17 @@ async def test_incremental_poll_reads_one_page_from_the_cursor() -> None:
         active = modzy.add_job("IN_PROGRESS")
         later = [modzy.add_job("COMPLETED") for _ in range(5)]
         async with source(server, page_size=4) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
             assert len(first.runs) == 10
             first_calls = len(modzy.history_calls())
             assert first_calls == 3
 
-            idle = await mdz.changes(first.cursor)
+            idle = await polled(mdz, first.cursor)
             assert idle.runs == [] and idle.errors == []
 
             modzy.update(active["jobIdentifier"], status="COMPLETED", completed=2, failed=1)
             fresh = modzy.add_job("SUBMITTED")
-            delta = await mdz.changes(idle.cursor)
+            delta = await polled(mdz, idle.cursor)
 
         got = {r.id: r for r in delta.runs}
         assert set(got) == {active["jobIdentifier"], fresh["jobIdentifier"]}
@@ -183,7 +184,7 @@ async def test_malformed_records_become_error_rows_and_the_rest_arrive() -> None
         bad = {**good, "jobIdentifier": "bad-time", "createdAt": "yesterday-ish"}
         modzy.raw_history += [bad, "not a job", {"jobIdentifier": 42, "status": "COMPLETED"}]
         async with source(server, page_size=50) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
         assert [r.id for r in first.runs] == [good["jobIdentifier"]]
         by_id = {e.id: e for e in first.errors}
         assert len(first.errors) == 3
@@ -199,7 +200,7 @@ async def test_next_page_link_to_another_host_is_not_followed() -> None:
         for _ in range(3):
             modzy.add_job("COMPLETED")
         async with source(server, page_size=2) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
         assert len(first.runs) == 2
         assert any("another host" in e.message for e in first.errors)
         assert len(modzy.history_calls()) == 1
@@ -216,7 +217,7 @@ async def test_finished_runs_map_error_reason_and_progress() -> None:
         canceled = modzy.add_job("CANCELED")
         opened = modzy.add_job("OPEN")
         async with source(server) as mdz:
-            runs = {r.id: r for r in (await mdz.changes(None)).runs}
+            runs = {r.id: r for r in (await polled(mdz, None)).runs}
 
     run = runs[partial["jobIdentifier"]]
     assert run.status is Status.SUCCEEDED and run.partial
@@ -251,7 +252,7 @@ async def test_get_reads_the_job_details() -> None:
     with standin() as (modzy, server):
         job = modzy.add_job("IN_PROGRESS")
         async with source(server) as mdz:
-            await mdz.changes(None)
+            await polled(mdz, None)
             modzy.update(job["jobIdentifier"], status="COMPLETED", completed=3, pending=0)
             run = await mdz.get(job["jobIdentifier"][:8])  # a prefix resolves
             assert run.status is Status.SUCCEEDED
@@ -275,7 +276,7 @@ async def test_logs_are_the_per_input_results() -> None:
             finished=True,
         )
         async with source(server) as mdz:
-            await mdz.changes(None)
+            await polled(mdz, None)
             lines = await mdz.log_lines(job["jobIdentifier"])
             assert [ln.seq for ln in lines] == [1, 2, 3, 4]
             assert lines[0].text.startswith("input input-0: SUCCESSFUL in 120 ms")
@@ -296,7 +297,7 @@ async def test_log_lines_keep_their_numbers_as_results_arrive() -> None:
         job = modzy.add_job("IN_PROGRESS", total=2)
         at = read_time(job["submittedAt"])
         async with source(server) as mdz:
-            run = (await mdz.changes(None)).runs[0]
+            run = (await polled(mdz, None)).runs[0]
             lines = await mdz.fetch_logs(run, 0)
             assert [ln.text for ln in lines] == [
                 "no input has finished yet; each input's result appears here as it finishes"
@@ -321,7 +322,7 @@ async def test_abort_cancels_through_delete_and_surfaces_refusals() -> None:
         guarded = modzy.add_job("SUBMITTED")
         done = modzy.add_job("COMPLETED")
         async with source(server) as mdz:
-            await mdz.changes(None)
+            await polled(mdz, None)
 
             result = await mdz.abort(running["jobIdentifier"], by="test")
             assert modzy.jobs[running["jobIdentifier"]]["status"] == "CANCELED"
@@ -345,7 +346,7 @@ async def test_abort_of_a_job_that_finished_meanwhile_shows_modzys_answer() -> N
     with standin() as (modzy, server):
         job = modzy.add_job("IN_PROGRESS")
         async with source(server) as mdz:
-            run = (await mdz.changes(None)).runs[0]
+            run = (await polled(mdz, None)).runs[0]
             modzy.update(job["jobIdentifier"], status="COMPLETED")
             with pytest.raises(TransitionRefused, match="can't be canceled: it is COMPLETED"):
                 await mdz.remote_abort(run, by="test")
@@ -357,17 +358,17 @@ async def test_archive_is_a_local_flag_that_can_be_undone(tmp_path: Path) -> Non
         running = modzy.add_job("IN_PROGRESS")
         job_id = done["jobIdentifier"]
         async with source(server, tmp_path) as mdz:
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
             result = await mdz.archive(job_id)
             assert result.run.archived and "locally" in result.message
-            again = await mdz.changes(first.cursor)
+            again = await polled(mdz, first.cursor)
             assert [(r.id, r.archived) for r in again.runs] == [(job_id, True)]
             with pytest.raises(TransitionRefused, match="still running"):
                 await mdz.archive(running["jobIdentifier"])
         assert not any(s.method not in ("GET",) for s in modzy.requests)
 
         async with source(server, tmp_path) as mdz:  # the flag outlives the process
-            runs = {r.id: r for r in (await mdz.changes(None)).runs}
+            runs = {r.id: r for r in (await polled(mdz, None)).runs}
             assert runs[job_id].archived and runs[job_id].status is Status.SUCCEEDED
             await mdz.unarchive(job_id)
             assert not (await mdz.get(job_id)).archived
@@ -382,7 +383,7 @@ async def test_wrong_key_fails_the_source_without_showing_the_key() -> None:
         modzy.add_job()
         async with source(server, key=wrong) as mdz:
             with pytest.raises(SourceError) as caught:
-                await mdz.changes(None)
+                await polled(mdz, None)
             assert wrong not in repr(mdz) and wrong not in repr(mdz.api)
         assert "The API key is missing or misspelled" in str(caught.value)
         assert wrong not in str(caught.value)
@@ -395,7 +396,7 @@ async def test_sensitive_fields_never_reach_a_run() -> None:
         nouser = modzy.add_job("COMPLETED", user={"email": "jane.doe@example.com"}, team=None)
         keyonly = modzy.add_job("COMPLETED", user=None)
         async with source(server) as mdz:
-            runs = {r.id: r for r in (await mdz.changes(None)).runs}
+            runs = {r.id: r for r in (await polled(mdz, None)).runs}
     for run in runs.values():
         dumped = run.model_dump_json()
         for secret in (*SECRETS, "s3cr3t-V4lue", "jane.doe@example.com"):
@@ -410,7 +411,7 @@ async def test_a_429_is_retried_after_retry_after() -> None:
         job = modzy.add_job("COMPLETED")
         async with source(server) as mdz:
             modzy.throttle_once = True
-            first = await mdz.changes(None)
+            first = await polled(mdz, None)
             assert [r.id for r in first.runs] == [job["jobIdentifier"]]
             assert mdz.api.calls == 2
         assert len(modzy.history_calls()) == 2
@@ -445,7 +446,7 @@ async def test_build_from_a_config_file(
         assert (mdz.page_size, mdz.max_runs, mdz.lookback_days) == (2, 50, 7)
         assert API_KEY not in repr(conf) and API_KEY not in repr(mdz)
         async with mdz:
-            runs = (await mdz.changes(None)).runs
+            runs = (await polled(mdz, None)).runs
         assert [r.id for r in runs] == [job["jobIdentifier"]]
         assert modzy.history_calls()[0].headers["authorization"] == f"ApiKey {API_KEY}"
         since = read_time(modzy.history_calls()[0].query["startDate"])
@@ -462,7 +463,7 @@ async def test_team_token_is_sent_as_bearer_with_the_team(
         )
         monkeypatch.setenv("MODZY_TEST_API_KEY", API_KEY)
         async with config.sources["my-modzy"].build("my-modzy") as mdz:
-            assert len((await mdz.changes(None)).runs) == 1
+            assert len((await polled(mdz, None)).runs) == 1
         headers = modzy.requests[0].headers
         assert headers["authorization"] == f"Bearer {API_KEY}"
         assert headers["modzy-team-id"] == "team-9"

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
+from conftest import polled
 from jobwatch.config import parse_config
 from jobwatch.core import Progress, RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
@@ -131,7 +132,7 @@ def build(server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 async def test_first_sync_maps_every_run_with_one_query(org: Org, build: Any) -> None:
     org.state.add_run("Paused")  # not a documented value
     async with build() as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
 
     by_id = {run.id: run for run in first.runs}
     assert first.errors == []
@@ -168,7 +169,7 @@ async def test_first_sync_is_bounded_by_max_runs_and_follows_next_records_url(
     newest = [org.state.add_run("Completed", EndTime=at(9))["Id"] for _ in range(5)]
     org.state.batch_limit = 2  # the server may answer with smaller batches
     async with build(max_runs=5) as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
 
     assert sorted(run.id for run in first.runs) == sorted(newest)
     paths = [seen.path for seen in org.state.requests]
@@ -182,7 +183,7 @@ async def test_a_next_page_on_another_host_is_not_followed(org: Org, build: Any)
     org.state.batch_limit = 4
     org.state.next_url_prefix = "https://elsewhere.example"
     async with build() as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
     assert len(first.runs) == 4  # the first page still arrives
     (error,) = first.errors
     assert "not a path on this instance" in error.message
@@ -191,9 +192,9 @@ async def test_a_next_page_on_another_host_is_not_followed(org: Org, build: Any)
 
 async def test_incremental_poll_asks_only_for_newer_system_modstamps(org: Org, build: Any) -> None:
     async with build() as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
         newest = max(run.updated_at for run in first.runs if run.updated_at)
-        idle = await sf.changes(first.cursor)
+        idle = await polled(sf, first.cursor)
         assert idle.runs == [] and idle.errors == []
         soql = org.state.requests[-1].query["q"]
         stamp = newest.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -202,12 +203,12 @@ async def test_incremental_poll_asks_only_for_newer_system_modstamps(org: Org, b
 
         org.state.update(org.running, Status="Completed", EndTime=at(120))
         added = org.state.add_run("ReadyToStart")["Id"]
-        delta = await sf.changes(idle.cursor)
+        delta = await polled(sf, idle.cursor)
         assert [(run.id, run.status) for run in delta.runs] == [
             (org.running, Status.SUCCEEDED),
             (added, Status.QUEUED),
         ]
-        later = await sf.changes(delta.cursor)
+        later = await polled(sf, delta.cursor)
         assert later.runs == []
         assert at(org.state.ticks)[:19] + "Z" in org.state.requests[-1].query["q"]
     assert len(org.state.requests) == 4  # one query per poll, nothing else
@@ -218,7 +219,7 @@ async def test_incremental_poll_asks_only_for_newer_system_modstamps(org: Org, b
 
 async def test_detail_maps_error_reason_and_item_progress(org: Org, build: Any) -> None:
     async with build() as sf:
-        await sf.changes(None)
+        await polled(sf, None)
         done = await sf.get(org.done)
         assert done.progress == Progress(total=4, succeeded=3, failed=1, pending=0)
         assert done.partial and done.status is Status.SUCCEEDED
@@ -242,7 +243,7 @@ async def test_detail_maps_error_reason_and_item_progress(org: Org, build: Any) 
 
         # The poll does not re-count items, and does not forget the counts either.
         org.state.update(org.done, Label="Renamed")
-        delta = await sf.changes((await sf.changes(None)).cursor)
+        delta = await polled(sf, (await sf.changes(None)).cursor)
         (renamed,) = delta.runs
         assert renamed.label == "Renamed" and renamed.progress == done.progress
 
@@ -262,7 +263,7 @@ async def test_log_lists_items_without_their_inputs(
 ) -> None:
     monkeypatch.setattr(base, "LOG_REFRESH_S", 0.0)
     async with build() as sf:
-        await sf.changes(None)
+        await polled(sf, None)
         lines = await sf.log_lines(org.done)
         assert [line.seq for line in lines] == [1, 2, 3, 4]
         assert [line.level for line in lines] == ["info", "info", "error", "info"]
@@ -292,7 +293,7 @@ async def test_log_lists_items_without_their_inputs(
 
 async def test_abort_patches_status_aborted(org: Org, build: Any) -> None:
     async with build() as sf:
-        await sf.changes(None)
+        await polled(sf, None)
         result = await sf.abort(org.queued, by="test")
 
     assert org.state.runs[org.queued]["Status"] == "Aborted"
@@ -307,7 +308,7 @@ async def test_salesforce_refusal_is_transition_refused_with_its_message(
     org: Org, build: Any
 ) -> None:
     async with build() as sf:
-        await sf.changes(None)
+        await polled(sf, None)
         with pytest.raises(TransitionRefused) as refused:
             await sf.abort(org.running, by="test")
         assert "You can't abort a job run that's in progress." in str(refused.value)
@@ -329,7 +330,7 @@ async def test_archive_is_a_remote_patch_that_keeps_the_outcome(
     org: Org, build: Any, tmp_path: Path
 ) -> None:
     async with build() as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
         result = await sf.archive(org.done)
         assert org.state.runs[org.done]["Status"] == "Archived"
         assert org.patches[-1].body == {"Status": "Archived"}
@@ -348,7 +349,7 @@ async def test_archive_is_a_remote_patch_that_keeps_the_outcome(
             await sf.archive(org.queued)
         assert len(org.patches) == 2
 
-        delta = await sf.changes(first.cursor)
+        delta = await polled(sf, first.cursor)
         assert {(r.id, r.archived, r.status) for r in delta.runs} >= {
             (org.done, True, Status.SUCCEEDED),
             (org.aborted, True, Status.ABORTED),
@@ -359,7 +360,7 @@ async def test_archive_is_a_remote_patch_that_keeps_the_outcome(
     org.state.update(org.failed, Status="Archived")
     org.state.update(org.new, Status="Archived")
     async with build() as fresh:
-        runs = {run.id: run for run in (await fresh.changes(None)).runs}
+        runs = {run.id: run for run in (await polled(fresh, None)).runs}
     assert (runs[org.done].status, runs[org.done].archived) == (Status.SUCCEEDED, True)
     assert (runs[org.failed].status, runs[org.failed].archived) == (Status.FAILED, True)
     assert (runs[org.new].status, runs[org.new].archived) == (Status.UNKNOWN, True)
@@ -368,7 +369,7 @@ async def test_archive_is_a_remote_patch_that_keeps_the_outcome(
 
 async def test_read_only_refuses_before_any_request(org: Org, build: Any) -> None:
     async with build(read_only=True) as sf:
-        await sf.changes(None)
+        await polled(sf, None)
         with pytest.raises(TransitionRefused, match="read-only"):
             await sf.abort(org.queued, by="test")
         with pytest.raises(TransitionRefused, match="read-only"):
@@ -383,14 +384,14 @@ async def test_token_is_sent_but_never_shown(
     org: Org, build: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with build() as sf:
-        await sf.changes(None)
+        await polled(sf, None)
         assert {seen.headers["authorization"] for seen in org.state.requests} == {f"Bearer {TOKEN}"}
         assert TOKEN not in repr(sf) and TOKEN not in repr(sf.api)
 
     monkeypatch.setenv(TOKEN_ENV, "00Dexpired!wrong-token")
     async with build() as sf:
         with pytest.raises(SourceError) as failed:
-            await sf.changes(None)
+            await polled(sf, None)
     assert "Session expired or invalid" in str(failed.value)
     assert "wrong-token" not in str(failed.value) and TOKEN not in str(failed.value)
 
@@ -400,7 +401,7 @@ async def test_token_is_sent_but_never_shown(
 
 async def test_item_data_and_secrets_never_reach_a_run(org: Org, build: Any) -> None:
     async with build() as sf:
-        runs = (await sf.changes(None)).runs
+        runs = (await polled(sf, None)).runs
         runs += [await sf.get(run.id) for run in runs]
         lines = [line for run in runs for line in await sf.log_lines(run.id)]
     dumped = " ".join(run.model_dump_json() for run in runs) + " ".join(
@@ -419,7 +420,7 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_still_arrive(
         {"Status": "New", "Label": "no id"},
     ]
     async with build() as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
     assert len(first.runs) == 6
     assert len(first.errors) == 3
     broken = next(err for err in first.errors if err.id == "0XJ5gBROKEN0000AAA")
@@ -430,7 +431,7 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_still_arrive(
 async def test_429_with_retry_after_is_retried(org: Org, build: Any) -> None:
     org.state.throttle, org.state.retry_after = 1, "0"
     async with build() as sf:
-        first = await sf.changes(None)
+        first = await polled(sf, None)
         assert len(first.runs) == 6 and sf.api.calls == 2
         # A PATCH answered 429 was not applied, so it is safe to send again.
         org.state.throttle, org.state.throttle_method = 1, "PATCH"
@@ -463,7 +464,7 @@ async def test_built_from_a_config_file(
     source = config.sources["my-salesforce"].build("my-salesforce")
     assert isinstance(source, SalesforceSource) and source.name == "my-salesforce"
     async with source:
-        runs = (await source.changes(None)).runs
+        runs = (await polled(source, None)).runs
     assert [run.id for run in runs] == [wanted]
     seen = org.state.requests[-1]
     assert seen.path == "/services/data/v64.0/query"

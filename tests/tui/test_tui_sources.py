@@ -383,7 +383,7 @@ async def test_a_source_with_its_own_pace_is_polled_at_it_and_r_forces_it(
     path = tmp_path / "paced.db"
     await seed_store(path)
     source = SqliteStore(path, create=False)
-    source.poll_every = 3600  # type: ignore[attr-defined]
+    source.pace = 3600
     running = next(r for r in seed_runs() if r.status is Status.RUNNING)
     app = make_app(source)
     try:
@@ -426,13 +426,13 @@ async def test_a_big_remote_sync_paints_page_by_page(
     # The same source polled by hand: one page per poll.
     served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, page=1000)
     app = make_app(served)
+    sizes: list[int] = []
+    app.poller.on_rows = lambda feed, rows, first: sizes.append(len(rows))
     feed = app.feeds[0]
     try:
-        sizes = []
         for _ in range(5):
-            result = await feed.poll()
-            assert result is not None
-            sizes.append(len(result[0]))
+            report = await app.poller.poll_once()
+            assert not report.failed
             if feed.synced:
                 break
         assert sizes == [1000, 1000, 500]
@@ -446,7 +446,7 @@ async def test_a_source_paced_quicker_than_the_monitor_is_polled_at_its_pace(
     path = tmp_path / "quick.db"
     await seed_store(path)
     source = SqliteStore(path, create=False)
-    source.poll_every = 0.2  # type: ignore[attr-defined]
+    source.pace = 0.2
     running = next(r for r in seed_runs() if r.status is Status.RUNNING)
     app = make_app(source)
     try:

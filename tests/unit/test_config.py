@@ -223,8 +223,8 @@ token_env = "MODZY_KEY"
 """,
         path=tmp_path / "config.toml",
     )
-    assert source_from_spec("fast", config).poll_every == 30  # type: ignore[attr-defined]
+    assert source_from_spec("fast", config).pace == 30
     models = source_from_spec("models", config)
-    assert isinstance(models, ModzySource) and models.poll_every == 15.0
+    assert isinstance(models, ModzySource) and models.pace == 15.0
     with pytest.raises(ConfigError, match="refresh"):
         parse_config('[sources.x]\nkind = "sqlite"\npath = "x.db"\nrefresh = 0\n')

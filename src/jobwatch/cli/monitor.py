@@ -35,8 +35,7 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
     ``default_sources``, else the local store); the config's warnings go to the
     monitor (a toast), not to a terminal it is about to take over.
     """
-    flag_read_only = bool(getattr(args, "read_only", False))
-    sel = selection(args, warn=False, read_only=flag_read_only)
+    sel = selection(args, warn=False)
     config = sel.config
     refresh = getattr(args, "refresh", None)
     bell = getattr(args, "bell", None)
@@ -44,7 +43,7 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         sources=sel.sources,
         refresh=config.refresh if refresh is None else refresh,
         theme=getattr(args, "theme", None) or config.theme,
-        read_only=flag_read_only or config.read_only,
+        read_only=sel.read_only,
         bell=config.bell if bell is None else bell,
         warnings=config.warnings,
     )

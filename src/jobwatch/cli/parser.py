@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $JOBWATCH_CONFIG or config.toml in the user config dir)",
     )
     common.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="refuse every write: abort, archive and unarchive, from any verb and the "
+        "monitor (also read_only in the config)",
+    )
+    common.add_argument(
         "--source",
         action="append",
         metavar="NAME|URL|PATH",
@@ -79,11 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobwatch-dark (default), "
         "jobwatch-light, jobwatch-high-contrast, jobwatch-colorblind, "
         "jobwatch-mono, or a user theme",
-    )
-    parser.add_argument(
-        "--read-only",
-        action="store_true",
-        help="watch only: abort and archive are disabled (also read_only in the config)",
     )
     parser.add_argument(
         "--bell",
@@ -152,7 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; any other needs a token)",
     )
     p.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
-    p.add_argument("--read-only", action="store_true", help="refuse abort/archive/unarchive")
     p.add_argument(
         "--token-file",
         metavar="FILE",

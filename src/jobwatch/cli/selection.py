@@ -1,42 +1,32 @@
-"""Which sources a command works on, opening them, and finding the run a command names."""
+"""Which sources a command works on, and the poller that opens and reads them."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from jobwatch import core as models
 from jobwatch.config import Config, load_config
-from jobwatch.core.errors import (
-    AmbiguousRunId,
-    RunNotFound,
-    SourceError,
-)
+from jobwatch.core.errors import SourceError
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
-from jobwatch.sources.health import describe_error
-from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.poller import Feed, Poller
 from jobwatch.sources.protocol import Source
-from jobwatch.sources.select import known_spec, open_sources, sync
+from jobwatch.sources.select import known_spec, open_sources
 
-if TYPE_CHECKING:
-    from jobwatch.core import RecordError, Run
+STALE_BACKOFF = (0.5, 15.0)
+"""Base and cap of the back-off of a verb that follows a source (``watch``,
+``logs --follow``): it outlives a server restart without hammering it."""
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def store_path(args: argparse.Namespace) -> Path:
     given = getattr(args, "store", None)
     return Path(given).expanduser() if given else default_store_path()
-
-
-def _open(args: argparse.Namespace, *, create: bool = False) -> SqliteStore:
-    return SqliteStore(_store_path(args), create=create)
 
 
 @dataclass
@@ -47,6 +37,8 @@ class Selection:
     sources: list[Source]
     run_sources: list[str] = field(default_factory=list)
     """``--source`` values naming no source: for ``list``, filters on ``Run.source``."""
+    read_only: bool = False
+    """``--read-only`` or ``read_only`` in the config: every write is refused."""
 
     @property
     def several(self) -> bool:
@@ -54,11 +46,7 @@ class Selection:
 
 
 def selection(
-    args: argparse.Namespace,
-    *,
-    filters_ok: bool = False,
-    warn: bool = True,
-    read_only: bool = False,
+    args: argparse.Namespace, *, filters_ok: bool = False, warn: bool = True
 ) -> Selection:
     """Build (not open) the selected sources; ``warn`` prints the config's warnings
     on stderr (the monitor shows them as a toast instead)."""
@@ -72,109 +60,55 @@ def selection(
     if filters_ok:
         filters = [s for s in specs if not known_spec(s, config)]
         specs = [s for s in specs if known_spec(s, config)]
+    read_only = bool(getattr(args, "read_only", False)) or config.read_only
     sources = open_sources(config, specs, store=getattr(args, "store", None), read_only=read_only)
-    return Selection(config, sources, filters)
+    return Selection(config, sources, filters, read_only)
 
 
-def _warn_source(source: Source, exc: BaseException) -> None:
-    print(f"jobwatch: warning: source {clean(source.name)}: {describe_error(exc)}", file=sys.stderr)
+def say_health(feed: Feed, recovered: bool) -> None:
+    """A followed source went stale, or came back: one line on stderr each time."""
+    if recovered:
+        print(f"jobwatch: source {clean(feed.name)} is back", file=sys.stderr, flush=True)
+    else:
+        why = feed.health.error or "no answer"
+        print(
+            f"jobwatch: source {clean(feed.name)} is stale ({why}); retrying",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @contextlib.asynccontextmanager
-async def _opened(sel: Selection) -> AsyncIterator[list[Source]]:
-    """Open the selection. One source fails as before; of several, those that
-    cannot be opened are reported and skipped, the others still answer."""
-    async with contextlib.AsyncExitStack() as stack:
-        if not sel.several:
-            source = sel.sources[0]
-            await source.open()
-            stack.push_async_callback(source.close)
-            yield [source]
-            return
-        results = await asyncio.gather(*(s.open() for s in sel.sources), return_exceptions=True)
-        opened: list[Source] = []
-        for source, result in zip(sel.sources, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                _warn_source(source, result)
-            else:
-                opened.append(source)
-                stack.push_async_callback(source.close)
-        if not opened:
-            raise SourceError("none of the selected sources could be opened")
-        yield opened
+async def opened(sel: Selection, **options: Any) -> AsyncIterator[Poller]:
+    """A poller over the selection, its sources open. One source that cannot be
+    opened is an error; of several, those are reported and skipped."""
+    base, cap = STALE_BACKOFF
+    options.setdefault("on_health", say_health)
+    poller = Poller(sel.sources, backoff_base=base, backoff_cap=cap, **options)
+    try:
+        await poller.open(strict=not sel.several)
+        if sel.several:
+            for feed in poller.feeds:
+                if not feed.opened:
+                    print(
+                        f"jobwatch: warning: source {clean(feed.name)}: {feed.health.error}",
+                        file=sys.stderr,
+                    )
+            if not any(feed.opened for feed in poller.feeds):
+                raise SourceError("none of the selected sources could be opened")
+        yield poller
+    finally:
+        await poller.close()
 
 
-async def _find(sources: Sequence[Source], ref: str) -> tuple[Source, Run]:
-    """The run ``ref`` names (id or unique prefix) and the source that owns it."""
-    if len(sources) == 1:
-        return sources[0], await sources[0].get(ref)
-    results = await asyncio.gather(*(s.get(ref) for s in sources), return_exceptions=True)
-    hits: list[tuple[Source, Run]] = []
-    failures: list[str] = []
-    for source, result in zip(sources, results, strict=True):
-        if isinstance(result, models.Run):  # pydantic loads on first use
-            hits.append((source, result))
-        elif isinstance(result, AmbiguousRunId):
-            raise result
-        elif isinstance(result, RunNotFound):
-            continue
-        elif isinstance(result, Exception):
-            failures.append(f"{source.name}: {describe_error(result)}")
-        else:
-            raise result
-    if len(hits) > 1:
-        where = ", ".join(f"{s.name} ({r.id})" for s, r in hits)
-        raise AmbiguousRunId(
-            f"{ref!r} matches runs in several sources: {where}; pick one with --source"
-        )
-    if hits:
-        return hits[0]
-    names = ", ".join(s.name for s in sources)
-    if failures:
-        raise SourceError(f"no run {ref!r} found; some sources failed: {'; '.join(failures)}")
-    raise RunNotFound(f"no run {ref!r} in {names}")
-
-
-def _newest_first(run: Run) -> tuple[bool, float]:
-    when = run.created_at or run.started_at
-    return (when is None, -when.timestamp() if when else 0.0)
-
-
-async def _list_one(
-    source: Source, args: argparse.Namespace, statuses: list[str], run_sources: list[str]
-) -> tuple[list[Run], list[RecordError]]:
-    limit = None if args.limit <= 0 else args.limit
-    if isinstance(source, SqliteStore):  # filtered and limited in SQL
-        return await source.list_runs(
-            statuses=statuses,
-            jobs=args.job or [],
-            sources=run_sources,
-            include_archived=args.all,
-            limit=limit,
-        )
-    changes = await sync(source)
-    runs = [
-        r
-        for r in changes.runs
-        if (args.all or not r.archived)
-        and (not statuses or r.status.value in statuses)
-        and (not args.job or r.job in args.job)
-        and (not run_sources or r.source in run_sources)
-    ]
-    runs.sort(key=_newest_first)
-    return runs[:limit] if limit else runs, changes.errors
-
-
-def _out(text: str) -> None:
+def out(text: str) -> None:
     if text:
         sys.stdout.write(text + "\n")
 
 
-def _human() -> bool:
+def human() -> bool:
     return sys.stdout.isatty()
 
 
-def _who() -> str:
+def who() -> str:
     return f"{getpass.getuser()} (jobwatch cli)"

@@ -28,7 +28,7 @@ from jobwatch.config import (
 from jobwatch.core.redact import clean, is_secret_key
 
 if TYPE_CHECKING:
-    from jobwatch.sources.protocol import Source
+    from jobwatch.sources.protocol import SourceBase
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 _REFERENCE_SUFFIXES = ("_env", "_file", "_path", "_cmd", "_command")
@@ -48,9 +48,16 @@ class SourceConfig(BaseModel):
     monitor's refresh for jobwatch stores, 15 s for vendor APIs, whose request
     quotas a monitor left open all night must not use up)."""
 
-    def build(self, name: str, *, read_only: bool = False) -> Source:
+    def build(self, name: str, *, read_only: bool = False) -> SourceBase:
         """The (not yet opened) :class:`~jobwatch.sources.protocol.Source` it describes."""
         raise NotImplementedError
+
+    def make(self, name: str, *, read_only: bool = False) -> SourceBase:
+        """:meth:`build`, with this source's own ``refresh`` as its pace."""
+        source = self.build(name, read_only=read_only)
+        if self.refresh is not None:
+            source.pace = self.refresh
+        return source
 
     def rebase(self, base: Path) -> SourceConfig:
         """Resolve relative paths against the config file's folder."""
@@ -96,7 +103,7 @@ class SqliteSourceConfig(SourceConfig):
     def rebase(self, base: Path) -> SourceConfig:
         return self.model_copy(update={"path": rebase_path(self.path, base)})
 
-    def build(self, name: str, *, read_only: bool = False) -> Source:
+    def build(self, name: str, *, read_only: bool = False) -> SourceBase:
         from jobwatch.sources.local.store import SqliteStore
 
         read_only = read_only or self.read_only
@@ -166,7 +173,7 @@ class JobwatchSourceConfig(RemoteSourceConfig):
 
     KIND: ClassVar[str] = "jobwatch"
 
-    def build(self, name: str, *, read_only: bool = False) -> Source:
+    def build(self, name: str, *, read_only: bool = False) -> SourceBase:
         from jobwatch.sources.http.client import HttpSource
 
         return HttpSource(

@@ -1,16 +1,27 @@
-"""The one place that decides which runs may be aborted, archived or unarchived.
+"""The one place that decides which action may run on which run from which source.
 
-Stores, HTTP servers, vendor adapters, the CLI and the TUI all ask here; none of
-them carries its own copy of the rules, so a refusal reads the same everywhere.
+The monitor, the CLI, the HTTP server and the sources themselves all ask here, so
+a refusal and a confirmation read the same everywhere:
+
+* :func:`refusal` — may ``action`` be applied to this run, from this source, in
+  this mode? (transitions, the source's declared :class:`Capabilities`, read-only);
+* :func:`plan` — for a set of runs: which may go ahead, which are skipped and why,
+  and the :class:`Confirmation` to show before acting (``None`` when the action is
+  harmless and undoable: unarchive).
+
+Sources *declare* what they can do (:class:`Capabilities`); nothing here probes
+an object for methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from jobwatch.core.errors import TransitionRefused
-from jobwatch.core.status import Status
+from jobwatch.core.status import ACTIVE, TERMINAL, Status
 
 
 class HasState(Protocol):
@@ -32,13 +43,64 @@ class Action(StrEnum):
     UNARCHIVE = "unarchive"
 
 
-# What may be aborted: anything that has not finished yet.
-ABORTABLE = frozenset({Status.NEW, Status.QUEUED, Status.RUNNING, Status.PAUSED})
-# What may be archived: finished runs, plus ``unknown`` ones. A lost run can never
-# finish by itself, so refusing to archive it would leave it on screen forever.
-ARCHIVABLE = frozenset(
-    {Status.SUCCEEDED, Status.FAILED, Status.ABORTED, Status.TIMED_OUT, Status.UNKNOWN}
+ABORTABLE = ACTIVE
+"""What may be aborted: anything that has not finished yet."""
+ARCHIVABLE = TERMINAL | {Status.UNKNOWN}
+"""Finished runs, plus ``unknown`` ones: a lost run can never finish by itself, so
+refusing to archive it would leave it on screen forever."""
+
+ARCHIVE_EFFECT = (
+    "Archived runs keep their outcome and are hidden from lists (press . in the "
+    "monitor, or pass --all, to show them); unarchive brings them back."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a kind of source can do, declared by the source itself.
+
+    The front ends read this instead of probing a source for methods: the monitor
+    never opens a dialog for an action the source cannot carry out, and the
+    confirmation says what the action really does *there*.
+    """
+
+    actions: frozenset[Action] = frozenset(Action)
+    """Actions the source can carry out at all."""
+    abort_effect: str = "The run is stopped."
+    """What an abort does in this system, one sentence for the confirmation."""
+    archive_effect: str = ARCHIVE_EFFECT
+    logs: bool = True
+    """Whether runs have a log to read by sequence number."""
+    logs_note: str | None = None
+    """Shown where a log would be when the system keeps none for a run."""
+    rows: bool = False
+    """Reads table rows without building full runs (the store's fast path)."""
+    first_rows: bool = False
+    """Can hand out the newest rows first, for a first screen before the full load."""
+    query: bool = False
+    """Filters and limits a listing itself (``jobwatch list`` asks it, not a sync)."""
+    pace: float = 0.0
+    """Default seconds between polls; 0 follows the front end's refresh. Vendor APIs
+    have request quotas that a monitor left open all night must not use up."""
+    kinds: tuple[str, ...] = ()
+    """The kinds of record this source watches, when it has several (Letta)."""
+
+    def supports(self, action: Action) -> bool:
+        return action in self.actions
+
+
+class Acting(Protocol):
+    """What the rules need to know of the source that owns a run."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def read_only(self) -> bool: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
 
 _ENDED_AS = {
     Status.SUCCEEDED: "it has already succeeded",
@@ -55,8 +117,22 @@ _STILL = {
 }
 
 
-def refusal(action: Action, run: HasState) -> str | None:
-    """Why ``action`` may not be applied to ``run``, or None when it may."""
+def refusal(
+    action: Action,
+    run: HasState,
+    source: Acting | None = None,
+    *,
+    read_only: bool = False,
+) -> str | None:
+    """Why ``action`` may not be applied to ``run``, or None when it may.
+
+    Checked in this order, so the first reason given is the one that matters
+    most: read-only mode (the user's own choice), the source's read-only flag,
+    what the source can do at all, then the run's state.
+    """
+    early = source_refusal(action, run.id, source, read_only=read_only)
+    if early is not None:
+        return early
     status = run.status
     if action is Action.ABORT:
         if status in ABORTABLE:
@@ -73,12 +149,138 @@ def refusal(action: Action, run: HasState) -> str | None:
     raise ValueError(f"unknown action {action!r}")
 
 
-def check(action: Action, run: HasState) -> None:
-    """Raise :class:`TransitionRefused` with a readable message when not allowed."""
-    message = refusal(action, run)
+def source_refusal(
+    action: Action, run_id: str, source: Acting | None, *, read_only: bool = False
+) -> str | None:
+    """The part of :func:`refusal` that needs no run state: read-only mode, the
+    source's read-only flag and what it can do. A source that passes the run on
+    to somewhere else (``jobwatch serve``'s client) checks this before sending."""
+    verb = action.value
+    if read_only:
+        return f"cannot {verb} {run_id}: read-only mode (--read-only, or read_only in the config)"
+    if source is not None:
+        if source.read_only:
+            return f"cannot {verb} {run_id}: source {source.name} is read-only"
+        if not source.capabilities.supports(action):
+            return f"cannot {verb} {run_id}: source {source.name} cannot {verb} runs"
+    return None
+
+
+def check(
+    action: Action, run: HasState, source: Acting | None = None, *, read_only: bool = False
+) -> None:
+    """Raise :class:`TransitionRefused` with the readable reason when not allowed."""
+    message = refusal(action, run, source, read_only=read_only)
     if message is not None:
         raise TransitionRefused(message)
 
 
-def allowed(action: Action, run: HasState) -> bool:
-    return refusal(action, run) is None
+def allowed(
+    action: Action, run: HasState, source: Acting | None = None, *, read_only: bool = False
+) -> bool:
+    return refusal(action, run, source, read_only=read_only) is None
+
+
+# -- asking first ------------------------------------------------------------------
+
+SHOWN_RUNS = 12
+SHOWN_SKIPPED = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One run an action was asked for, with what the confirmation shows of it."""
+
+    run: HasState
+    source: Acting | None
+    name: str = ""
+    """The job or label, already cleaned for display."""
+    glyph: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The question asked before an action, as lines both front ends show as they are
+    (the monitor in its dialog, the CLI on stderr before ``[y/N]``)."""
+
+    title: str
+    runs: tuple[str, ...]
+    effects: tuple[str, ...]
+    skipped: tuple[str, ...]
+    yes_label: str
+    footer: str = "Default is No."
+
+    def lines(self) -> list[str]:
+        out = list(self.runs)
+        out.append("")
+        out += self.effects
+        if self.skipped:
+            out += ["", f"Skipped ({len(self.skipped)}):"]
+            out += [f"  {reason}" for reason in self.skipped[:SHOWN_SKIPPED]]
+            if len(self.skipped) > SHOWN_SKIPPED:
+                out.append(f"  … and {len(self.skipped) - SHOWN_SKIPPED} more")
+        return out
+
+    def text(self) -> str:
+        """The whole question as plain text, title first."""
+        return "\n".join([self.title, "", *self.lines(), "", self.footer])
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What asking for ``action`` on some runs comes to."""
+
+    action: Action
+    allowed: tuple[int, ...]
+    """Indexes into the targets given to :func:`plan`, in their order."""
+    refused: tuple[str, ...]
+    confirmation: Confirmation | None
+    """``None`` when nothing may go ahead, or the action needs no question."""
+
+
+def plan(action: Action, targets: Sequence[Target], *, read_only: bool = False) -> Plan:
+    """Which targets may go ahead, why the others may not, and the question to ask.
+
+    Unarchive is harmless and undoable, so it is done without a question; abort
+    and archive always ask (default No), naming what the action does in each
+    system the runs come from."""
+    ok: list[int] = []
+    refused: list[str] = []
+    for i, target in enumerate(targets):
+        reason = refusal(action, target.run, target.source, read_only=read_only)
+        if reason is None:
+            ok.append(i)
+        else:
+            refused.append(reason)
+    if not ok or action is Action.UNARCHIVE:
+        return Plan(action, tuple(ok), tuple(refused), None)
+    return Plan(action, tuple(ok), tuple(refused), _confirmation(action, targets, ok, refused))
+
+
+def _confirmation(
+    action: Action, targets: Sequence[Target], ok: list[int], refused: list[str]
+) -> Confirmation:
+    verb = action.value.capitalize()
+    n = len(ok)
+    runs = []
+    for i in ok[:SHOWN_RUNS]:
+        t = targets[i]
+        glyph = f"{t.glyph} " if t.glyph else ""
+        runs.append(f"  {glyph}{t.run.id}  {t.run.status.value}  {t.name}".rstrip())
+    if n > SHOWN_RUNS:
+        runs.append(f"  … and {n - SHOWN_RUNS} more")
+    effects: list[str] = []
+    for source in dict.fromkeys(targets[i].source for i in ok):
+        caps = source.capabilities if source is not None else Capabilities()
+        effect = caps.abort_effect if action is Action.ABORT else caps.archive_effect
+        several = len({targets[i].source for i in ok}) > 1
+        effects.append(f"{source.name}: {effect}" if several and source is not None else effect)
+    if action is Action.ABORT:
+        effects.append("This cannot be undone.")
+    return Confirmation(
+        title=f"{verb} {n} run{'s' if n != 1 else ''}?",
+        runs=tuple(runs),
+        effects=tuple(effects),
+        skipped=tuple(refused),
+        yes_label=f"{verb} {n}",
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobwatch.core.clock import utcnow
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.status import Status
 
 __all__ = ["Callback", "LogLine", "Progress", "Reason", "RecordError", "Run", "RunError", "utcnow"]
@@ -147,8 +148,14 @@ class LogLine(BaseModel):
     seq: int
     ts: datetime
     stream: str = "stdout"
-    level: str = "info"
+    level: LogLevel = LogLevel.INFO
     text: str = ""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> LogLevel:
+        """Any source's word for a level (``warning``, ``FATAL``) becomes one of four."""
+        return LogLevel.of(value)
 
 
 class RecordError(BaseModel):

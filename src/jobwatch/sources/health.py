@@ -132,7 +132,7 @@ class Backoff:
 class Tracker:
     """One source's health and back-off together: whether it is due for a try, and
     what a success or a failure does to both. Shared by every poller (the CLI's
-    :class:`~jobwatch.sources.select.MultiSource` and the monitor's feeds), so a
+    :class:`~jobwatch.sources.poller.Poller`, whichever front end drives it), so a
     source is marked stale, backed off and recovered the same way everywhere."""
 
     health: SourceHealth = field(default_factory=SourceHealth)

@@ -1,12 +1,42 @@
-"""The one interface every run source implements: local store, HTTP client, vendors."""
+"""The one contract every run source meets: local store, ``jobwatch serve``, vendors.
+
+A source *declares* what it can do (:attr:`Source.capabilities`, see
+:class:`~jobwatch.core.rules.Capabilities`) and its pace; front ends read that
+and never probe it for methods. :class:`SourceBase` gives every optional part a
+working default, so an adapter implements only what its system has:
+
+* ``refresh()`` — bring the source's view up to date with its upstream. Pull-based
+  sources (vendor APIs) talk to their system here and nowhere else, so the one
+  poller (:mod:`jobwatch.sources.poller`) decides how often that happens; the
+  store and the ``jobwatch serve`` client are read afresh on every call and
+  need nothing.
+* ``changes(cursor)`` — what changed in that view after ``cursor``;
+  ``row_changes`` the same as table rows (the store reads them from columns,
+  others derive them from runs); ``first_rows`` the newest rows for a first
+  screen when the source can hand them out before the full load.
+* ``list_runs(query)`` — newest first, filtered; a source with
+  ``capabilities.query`` does it itself (the store, in SQL), the default syncs.
+* logs by sequence number, and the three actions, checked by
+  :mod:`jobwatch.core.rules` before any call goes out.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
+
+from jobwatch.core.row import RunRow
+from jobwatch.core.rules import Action, Capabilities, check
+from jobwatch.core.status import Status
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
+
+DEFAULT_PAGE = 1000
+SYNC_TIMEOUT_S = 600.0
+SYNC_MAX_PAGES = 100_000
 
 
 @dataclass(slots=True)
@@ -16,6 +46,16 @@ class ChangeSet:
     runs: list[Run]
     cursor: int | str | None
     errors: list[RecordError] = field(default_factory=list)
+    more: bool = False
+
+
+@dataclass(slots=True)
+class RowDelta:
+    """:class:`ChangeSet` as table rows; a record that could not be read is a row too
+    (:meth:`RunRow.broken`), so nothing is dropped from the table."""
+
+    rows: list[RunRow]
+    cursor: int | str | None
     more: bool = False
 
 
@@ -33,10 +73,37 @@ class LogBounds:
 
 @dataclass(slots=True, frozen=True)
 class ActionResult:
-    """What an abort/archive did: done now, or requested and left to the run's owner."""
+    """What an abort/archive did: done now, or requested and left to the run's owner.
+    ``run`` is the run as it stands after the action, shown at once."""
 
     run: Run
     message: str
+
+
+@dataclass(slots=True, frozen=True)
+class ListQuery:
+    """What ``jobwatch list`` asks for; every field empty means everything."""
+
+    statuses: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+    run_sources: tuple[str, ...] = ()
+    """Values of the runs' own ``source`` field (not configured source names)."""
+    include_archived: bool = False
+    limit: int | None = None
+
+    def matches(self, run: Run) -> bool:
+        return (
+            (self.include_archived or not run.archived)
+            and (not self.statuses or run.status.value in self.statuses)
+            and (not self.jobs or run.job in self.jobs)
+            and (not self.run_sources or run.source in self.run_sources)
+        )
+
+
+def newest_first(run: Run) -> tuple[bool, float]:
+    """Sort key of every listing: newest first, runs without a time last."""
+    when = run.created_at or run.started_at
+    return (when is None, -when.timestamp() if when else 0.0)
 
 
 @runtime_checkable
@@ -46,15 +113,40 @@ class Source(Protocol):
     name: str
     read_only: bool
 
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def pace(self) -> float:
+        """Seconds between polls (0: the front end's refresh)."""
+        ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def refresh(self) -> None:
+        """Bring the source's view up to date with its upstream (may be a no-op)."""
+        ...
 
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """Runs changed after ``cursor`` (``None`` = everything) and the next cursor."""
         ...
 
+    async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
+        """:meth:`changes` as table rows."""
+        ...
+
+    async def first_rows(self, limit: int) -> list[RunRow] | None:
+        """The newest ``limit`` rows ahead of the full load, or ``None`` if the source
+        cannot tell which are newest without reading everything."""
+        ...
+
     async def get(self, run_id: str) -> Run: ...
+
+    async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
+        """Runs matching ``query``, newest first, with the records it could not read."""
+        ...
 
     async def log_bounds(self, run_id: str) -> LogBounds: ...
 
@@ -82,3 +174,144 @@ class Source(Protocol):
     async def archive(self, run_id: str) -> ActionResult: ...
 
     async def unarchive(self, run_id: str) -> ActionResult: ...
+
+
+class SourceBase:
+    """Defaults for the optional parts of :class:`Source`; subclasses set
+    :attr:`CAPABILITIES` and implement the reading and acting they support."""
+
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities()
+    name: str
+    read_only: bool
+    _pace: float | None = None
+    _broken = 0
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
+
+    @property
+    def pace(self) -> float:
+        """The configured ``refresh`` of this source, else its kind's default."""
+        return self.capabilities.pace if self._pace is None else self._pace
+
+    @pace.setter
+    def pace(self, seconds: float | None) -> None:
+        self._pace = seconds
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def refresh(self) -> None:
+        return None
+
+    async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
+        raise NotImplementedError
+
+    async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
+        """One page of :meth:`changes` as rows (a big first sync paints page by page
+        instead of showing nothing until the last page)."""
+        changes = await self.changes(cursor, limit)
+        rows = [RunRow.from_run(run) for run in changes.runs]
+        rows += self.error_rows(changes.errors)
+        return RowDelta(rows, changes.cursor, changes.more)
+
+    def error_rows(self, errors: Iterable[RecordError]) -> list[RunRow]:
+        """Visible rows for records that could not be read; one without an id gets
+        one of its own, so two such errors never overwrite each other."""
+        from jobwatch.core.redact import clean
+
+        rows = []
+        for error in errors:
+            if error.id is None:
+                self._broken += 1
+            run_id = error.id or f"unreadable-{self._broken}"
+            rows.append(RunRow.broken(error.source, run_id, clean(error.message)))
+        return rows
+
+    async def first_rows(self, limit: int) -> list[RunRow] | None:
+        return None
+
+    async def sync(
+        self,
+        cursor: int | str | None = None,
+        *,
+        page: int = DEFAULT_PAGE,
+        max_pages: int = SYNC_MAX_PAGES,
+        timeout: float = SYNC_TIMEOUT_S,
+    ) -> ChangeSet:
+        """Every change after ``cursor``, page by page (bounded in pages and time)."""
+        deadline = time.monotonic() + timeout
+        runs: dict[str, Run] = {}
+        errors: list[RecordError] = []
+        for _ in range(max_pages):
+            changes = await self.changes(cursor, page)
+            for run in changes.runs:
+                runs[run.id] = run
+            errors += changes.errors
+            cursor = changes.cursor
+            if not changes.more:
+                return ChangeSet(list(runs.values()), cursor, errors, more=False)
+            if time.monotonic() > deadline:
+                break
+        return ChangeSet(list(runs.values()), cursor, errors, more=True)
+
+    async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
+        """A full sync, filtered and sorted here: for sources that cannot query."""
+        changes = await self.sync()
+        runs = sorted((r for r in changes.runs if query.matches(r)), key=newest_first)
+        return (runs[: query.limit] if query.limit else runs), changes.errors
+
+    def check(self, action: Action, run: Run) -> None:
+        """The rules, with this source's read-only flag and capabilities: what every
+        action runs first, before any call goes out."""
+        check(action, run, self)
+
+    async def log_bounds(self, run_id: str) -> LogBounds:
+        return LogBounds(0, 0)
+
+    async def log_lines(self, run_id: str, after: int = 0, limit: int = 500) -> list[LogLine]:
+        return []
+
+    async def log_tail(self, run_id: str, count: int) -> list[LogLine]:
+        return []
+
+    async def log_find(
+        self, run_id: str, needle: str, *, start: int, backwards: bool = False
+    ) -> int | None:
+        return None
+
+    async def first_error(self, run_id: str) -> int | None:
+        return None
+
+
+def relabel(rows: Sequence[RunRow], label: str) -> None:
+    """Stamp fresh rows with their configured source's name (rows built for one
+    poll and not shared yet), so rows of several sources are keyed apart."""
+    for row in rows:
+        row.source = label
+
+
+__all__ = [
+    "ActionResult",
+    "Capabilities",
+    "ChangeSet",
+    "ListQuery",
+    "LogBounds",
+    "RowDelta",
+    "Source",
+    "SourceBase",
+    "Status",
+    "newest_first",
+    "relabel",
+]

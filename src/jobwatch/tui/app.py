@@ -1,9 +1,10 @@
 """The monitor: runs table, detail pane and log tail over one or more sources.
 
-One long-lived worker polls every source in turn, waits ``refresh`` seconds after
-the poll *finished* (so polls never overlap or pile up), and applies only what
-changed. A failing source is marked stale and retried with back-off while the
-others keep updating; its last known runs stay on screen.
+Composition and event handling only. Polling is the shared headless
+:class:`~jobwatch.sources.poller.Poller` (the same one ``list``, ``watch``,
+``logs --follow`` and ``serve`` use); what may be done to which run, and the
+question asked first, come from :mod:`jobwatch.core.rules`; the table model is
+the headless :class:`~jobwatch.tui.table_model.runset.RunSet`.
 """
 
 from __future__ import annotations
@@ -12,37 +13,36 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input
 
-from jobwatch.core import Action, RunRow, Status, refusal
+from jobwatch.core import Action, RunRow
 from jobwatch.core.errors import JobwatchError
 from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
-from jobwatch.sources.health import Backoff, SourceHealth, Tracker, describe_error
+from jobwatch.core.rules import Target, plan
+from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
 from jobwatch.tui.screens.confirm import ConfirmScreen
 from jobwatch.tui.screens.help import HelpScreen
+from jobwatch.tui.screens.main import MainScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 from jobwatch.tui.widgets.detail import DetailPane
 from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable
+from jobwatch.tui.widgets.status_line import StatusLine, StatusState
 
-FIRST_SCREEN_ROWS = 300
-"""Rows loaded before the full table, so the first paint does not wait for 100k."""
 TOASTS_PER_POLL = 3
 PRELOAD_S = 0.25
 """How long the first read may hold up the start before the screen shows anyway."""
@@ -50,139 +50,6 @@ FIRST_FRAME_S = 1.0
 """The longest the full load waits for the first frame to be drawn."""
 GC_PAUSE_ROWS = 1000
 """Polls with at least this many rows are applied with the cyclic collector paused."""
-
-
-@dataclass(eq=False)
-class Feed:
-    """One source as the monitor sees it: where its poll resumes and its health.
-
-    Health and back-off are the headless :class:`~jobwatch.sources.health.Tracker`
-    that :class:`~jobwatch.sources.select.MultiSource` uses too. The monitor does not
-    poll through ``MultiSource`` itself: that keeps every source's full ``Run``
-    models, which at 100k runs is the parse time and memory the table's
-    ``RunRow`` fast path (``newest_rows``/``row_changes``) exists to avoid, and
-    the monitor's ``RunSet`` already holds the last known rows of every source.
-    """
-
-    source: Source
-    cursor: int | str | None = None
-    synced: bool = False
-    partial: bool = False
-    tracker: Tracker = field(default_factory=lambda: Tracker(backoff=Backoff(base=1.0, cap=60.0)))
-    broken: int = 0
-    label: str | None = None
-    """With several sources open, every row is stamped with its source's name, so
-    rows are keyed by (source name, run id) and two sources' ids never collide."""
-    busy: bool = False
-    more: bool = False
-    """The source said more changes are waiting than one page held."""
-    last_poll: float | None = None
-    """``time.monotonic()`` when its last poll started."""
-    forced: bool = False
-    """``r`` asks every source now, whatever its own interval says."""
-
-    @property
-    def name(self) -> str:
-        return self.source.name
-
-    @property
-    def every(self) -> float:
-        """The source's own poll interval (vendor APIs: 15 s unless configured);
-        0 means every tick of the monitor's refresh."""
-        return float(getattr(self.source, "poll_every", 0.0) or 0.0)
-
-    def wait(self) -> float | None:
-        """Seconds until this source wants polling again, if it has its own pace."""
-        if self.last_poll is None or not self.every or self.forced or self.busy:
-            return None
-        return max(0.0, self.last_poll + self.every - time.monotonic())
-
-    @property
-    def health(self) -> SourceHealth:
-        return self.tracker.health
-
-    def due(self) -> bool:
-        if self.busy or not self.tracker.due():
-            return False
-        wait = self.wait()
-        return wait is None or wait <= 0.0 or not self.synced or self.more
-
-    async def fetch(self) -> list[RunRow]:
-        """Rows changed since the last poll, by the cheapest path the source has."""
-        rows = await self._fetch()
-        if self.label is not None:
-            # Fresh objects built for this poll and not shared yet: relabel in place.
-            for row in rows:
-                row.source = self.label
-        return rows
-
-    async def _fetch(self) -> list[RunRow]:
-        source: Any = self.source
-        await source.open()  # no-op when open; reconnects a source that failed to open
-        if not self.synced and not self.partial and hasattr(source, "newest_rows"):
-            self.partial = True
-            return list(await source.newest_rows(FIRST_SCREEN_ROWS))
-        if hasattr(source, "row_changes"):
-            rows, self.cursor = await source.row_changes(self.cursor)
-            return list(rows)
-        # One page per poll: a big first sync paints page by page instead of
-        # showing nothing until the last page; the poll loop asks again at once
-        # while ``more`` is set.
-        changes = await self.source.changes(self.cursor)
-        self.cursor, self.more = changes.cursor, changes.more
-        rows = [RunRow.from_run(run) for run in changes.runs]
-        for error in changes.errors:
-            self.broken += 1
-            run_id = error.id or f"unreadable-{self.broken}"
-            rows.append(RunRow.broken(error.source, run_id, clean(error.message)))
-        return rows
-
-    async def poll(self) -> tuple[list[RunRow], bool] | None:
-        """Changed rows and whether this was the first load, or ``None`` when the
-        source failed (it is then marked stale and retried after its back-off)."""
-        self.busy = True
-        self.last_poll, self.forced = time.monotonic(), False
-        try:
-            rows = await self.fetch()
-        except Exception as exc:  # a source failing never stops the others
-            self.tracker.failed(describe_error(exc), retry_after=getattr(exc, "retry_after", None))
-            return None
-        finally:
-            self.busy = False
-        first = not self.synced
-        if (not self.partial or self.cursor is not None) and not self.more:
-            self.synced = True
-        self.tracker.succeeded()
-        return rows, first
-
-
-class MainScreen(Screen[None]):
-    """Stacks the panes on a small terminal and lays them side by side on a big one."""
-
-    AUTO_FOCUS = "#runs"
-
-    def compose(self) -> ComposeResult:
-        app = self.app
-        assert isinstance(app, JobwatchApp)
-        yield Static(id="status")
-        # select_on_focus off: keys typed right after "/" must not be selected and
-        # then overwritten when the (later) focus event arrives.
-        yield Input(
-            placeholder="filter: text  status:failed  job:x  source:y  !term",
-            id="filter",
-            select_on_focus=False,
-        )
-        yield RunsTable(app.runs, id="runs", clock=app.clock, several=len(app.feeds) > 1)
-        with Horizontal(id="panes", classes="-show-log"):
-            yield DetailPane(id="detail")
-            with Vertical(id="logpane"):
-                yield LogView(id="log")
-                yield Input(
-                    placeholder="search the log (Enter: find, Esc: cancel)",
-                    id="log-search",
-                    select_on_focus=False,
-                )
-        yield Footer()
 
 
 class JobwatchApp(App[None]):
@@ -226,13 +93,15 @@ class JobwatchApp(App[None]):
     ) -> None:
         super().__init__()
         self.clock = clock
-        self.feeds = [Feed(source) for source in sources]
-        self._by_name: dict[str, Feed] = {}
-        if len(self.feeds) > 1:
-            for feed in self.feeds:
-                feed.label = feed.name
-                self._by_name[feed.name] = feed
         self.refresh_s = max(0.1, refresh)
+        self.poller = Poller(
+            list(sources),
+            mode="rows",
+            refresh=self.refresh_s,
+            first_screen=FIRST_SCREEN_ROWS,
+            on_rows=self._apply,
+            on_settled=self.update_status,
+        )
         self.read_only = read_only
         self.bell_enabled = bell
         self.bells = 0
@@ -245,10 +114,8 @@ class JobwatchApp(App[None]):
         self.apply_ms = 0.0
         """Of the last poll, the time spent merging rows into the table model and
         marking changed lines (synchronous; drawing them follows on its own)."""
-        self._poll_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self._applying_ms = 0.0
         self._rows_drawn = asyncio.Event()
-        self._fetching: set[asyncio.Task[None]] = set()
         self._warnings = [*warnings, *register_all(self)]
         name, warning = pick_theme(theme, self.available_themes)
         if warning:
@@ -256,6 +123,10 @@ class JobwatchApp(App[None]):
         self.theme = name
         if keymap:
             self.set_keymap(keymap)
+
+    @property
+    def feeds(self) -> list[Feed]:
+        return self.poller.feeds
 
     def notify(
         self,
@@ -288,7 +159,7 @@ class JobwatchApp(App[None]):
         await self.poll_once(wait=timeout)
 
     def on_mount(self) -> None:
-        self._main = MainScreen()
+        self._main = MainScreen(self.runs, clock=self.clock, several=len(self.feeds) > 1)
         self.push_screen(self._main)
         for warning in self._warnings:
             self.notify(clean(warning), severity="warning", timeout=8)
@@ -297,96 +168,46 @@ class JobwatchApp(App[None]):
     # -- polling -------------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
-        """Poll, then wait: the next poll is scheduled after this one finished.
+        await self.poller.run(hold=self._first_frame, alongside=self._poll_log, after=self._polled)
 
-        A source slower than ``refresh`` finishes in the background (its rows are
-        applied when they arrive) and is skipped until then, so one hanging server
-        never holds up the others."""
-        try:
-            while True:
-                if len(self.runs) and not (self.synced.is_set() or self._rows_drawn.is_set()):
-                    # Reading the rest of a first sync (in the store's thread) would
-                    # compete for the GIL with drawing the first screen: draw first.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._rows_drawn.wait(), FIRST_FRAME_S)
-                await self.poll_once(wait=self.refresh_s)
-                if any(f.due() and (not f.synced or f.more) for f in self.feeds):
-                    continue  # the first screen is painted; load the rest straight away
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait())
-                self._wake.clear()
-        finally:
-            for task in list(self._fetching):
-                task.cancel()
-
-    def _next_wait(self) -> float:
-        """``refresh``, or sooner when a failing source is due for a retry or a
-        source's own pace is quicker than the monitor's."""
-        waits = [self.refresh_s]
-        waits += [w for f in self.feeds if (w := f.tracker.wait()) is not None]
-        waits += [w for f in self.feeds if f.tracker.due() and (w := f.wait()) is not None]
-        return max(0.05, min(waits))
+    async def _first_frame(self) -> None:
+        """Reading the rest of a first sync (in the store's thread) would compete for
+        the GIL with drawing the first screen: draw first."""
+        if len(self.runs) and not (self.synced.is_set() or self._rows_drawn.is_set()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rows_drawn.wait(), FIRST_FRAME_S)
 
     async def poll_once(self, *, wait: float | None = None) -> None:
-        """One poll of every due source, concurrently; applies only what changed.
+        """One poll of every due source and the open log, concurrently."""
+        started = time.perf_counter()
+        log = asyncio.create_task(self._poll_log())
+        report = await self.poller.poll_once(wait=wait)
+        await log
+        self._polled(report, started)
 
-        Returns when every source answered, or after ``wait`` seconds: a source
-        still busy then goes on in the background and is applied when it answers.
-        """
-        async with self._poll_lock:
-            started = time.perf_counter()
-            self.apply_ms = 0.0
-            # The open log is read alongside the sources, not after them, so the
-            # poll ends when its rows are merged; the repaint follows on its own.
-            log_task = asyncio.create_task(self._poll_log())
-            tasks = []
-            for feed in self.feeds:
-                if feed.due():
-                    feed.busy = True  # not picked again while this poll is running
-                    task = asyncio.create_task(self._poll_feed(feed))
-                    self._fetching.add(task)
-                    task.add_done_callback(self._fetched)
-                    tasks.append(task)
-            if tasks:
-                done, _ = await asyncio.wait(tasks, timeout=wait)
-                for task in done:
-                    task.result()  # a bug in applying rows is raised, not swallowed
-            await log_task
-            self.last_poll = datetime.fromtimestamp(self.clock(), UTC).astimezone()
+    def _polled(self, report: PollReport, started: float | None = None) -> None:
+        self.last_poll = datetime.fromtimestamp(self.clock(), UTC).astimezone()
+        if started is not None:
             self.poll_ms = (time.perf_counter() - started) * 1000
-            self.update_status()
-
-    async def _poll_feed(self, feed: Feed) -> None:
-        result = await feed.poll()
-        if result is not None:
-            rows, first = result
-            self._apply(feed, rows, first=first)
-        if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
-            if not self.synced.is_set() and len(self.runs.rows) >= GC_PAUSE_ROWS:
+        else:
+            self.poll_ms = report.ms
+        self.apply_ms, self._applying_ms = self._applying_ms, 0.0
+        if not self.synced.is_set() and self.poller.synced():
+            if len(self.runs.rows) >= GC_PAUSE_ROWS:
                 freeze_loaded()
             self.synced.set()
+        self.update_status()
 
-    def _fetched(self, task: asyncio.Task[None]) -> None:
-        """A feed's poll ended; one that outlived its poll_once updates the screen."""
-        self._fetching.discard(task)
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            self.log.error("poll failed", task.exception())
-        if not self._poll_lock.locked():  # else poll_once updates the status line itself
-            self.update_status()
-            self._wake.set()  # a first sync may need its next page
-
-    def _apply(self, feed: Feed, rows: list[RunRow], *, first: bool) -> None:
-        if not rows:
-            return
+    def _apply(self, feed: Feed, rows: list[RunRow], first: bool) -> None:
+        """The poller's sink: merge changed rows into the table model and mark the
+        lines that changed (an action's result arrives here at once, too)."""
         started = time.perf_counter()
         if len(rows) < GC_PAUSE_ROWS:
             self._apply_rows(rows, first=first)
         else:
             with gc_paused():  # a big batch allocates a lot and frees nothing yet
                 self._apply_rows(rows, first=first)
-        self.apply_ms += (time.perf_counter() - started) * 1000
+        self._applying_ms += (time.perf_counter() - started) * 1000
 
     def _apply_rows(self, rows: list[RunRow], *, first: bool) -> None:
         table = self._table()
@@ -419,9 +240,7 @@ class JobwatchApp(App[None]):
         """The source that owns a run: where its detail, log and actions go."""
         if key is None or key not in self.runs.rows:
             return None
-        if not self._by_name:
-            return self.feeds[0] if self.feeds else None
-        return self._by_name.get(key[0])
+        return self.poller.feed_for(key)
 
     def _announce(self, keys: list[Key]) -> None:
         """A watched run just failed: toast, bell, and the unseen counter."""
@@ -442,21 +261,15 @@ class JobwatchApp(App[None]):
             self.bell()
 
     def action_refresh(self) -> None:
-        for feed in self.feeds:
-            feed.forced = True
-        self._wake.set()
+        self.poller.wake(force=True)
 
     # -- status line ---------------------------------------------------------------
 
     def update_status(self) -> None:
-        """Flags and failing sources first (they change what you see), then unseen
-        failures, counts, the healthy sources and the last poll: an 80-column line
-        cuts the end."""
         try:
-            status = self.main.query_one("#status", Static)
+            status = self.main.query_one("#status", StatusLine)
         except Exception:
             return
-        text = Text()
         flags = []
         if self.read_only:
             flags.append("READ-ONLY")
@@ -468,28 +281,15 @@ class JobwatchApp(App[None]):
             flags.append(f"+{self.runs.archived_count} archived")
         if self.runs.marked:
             flags.append(f"{len(self.runs.marked)} marked")
-        if flags:
-            text.append(" · ".join(clean(f) for f in flags) + " │ ", style="bold")
-        for feed in self.feeds:
-            if not feed.health.ok:
-                state = feed.health.describe()
-                text.append(f"[{clean(feed.name)}: {state}]", style="bold reverse")
-                text.append(" ")
-        if self.runs.unseen:
-            text.append(f"! {len(self.runs.unseen)} unseen ", style="bold reverse")
-            text.append(" ")
-        colors = self.theme_variables
-        for s in Status:
-            count = self.runs.counts.get(s, 0)
-            if count:
-                color = colors.get(f"status-{s.value}")
-                text.append(f"{GLYPHS[s]} {count:,} {s.value}  ", style=color or "")
-        for feed in self.feeds:
-            if feed.health.ok:
-                text.append(f"[{clean(feed.name)}: ok] ")
-        if self.last_poll:
-            text.append(f"{self.last_poll:%H:%M:%S} /{self.refresh_s:g}s")
-        status.update(text, layout=False)  # one line of a fixed height: no relayout
+        state = StatusState(
+            flags=flags,
+            health=self.poller.health(),
+            unseen=len(self.runs.unseen),
+            counts=self.runs.counts,
+            last_poll=self.last_poll,
+            refresh=self.refresh_s,
+        )
+        status.show(state, self.theme_variables)
 
     # -- selection -----------------------------------------------------------------
 
@@ -643,75 +443,42 @@ class JobwatchApp(App[None]):
     def action_unarchive(self) -> None:
         self._ask(Action.UNARCHIVE)
 
-    def _ask(self, action: Action) -> None:
-        verb = action.value
-        if self.read_only:
-            self.notify(
-                f"read-only mode: {verb} is disabled (--read-only, or read_only in the config)",
-                severity="warning",
-            )
-            return
-        targets = self._targets()
-        if not targets:
-            self.notify(f"nothing to {verb}: no run selected", severity="warning")
-            return
-        allowed: list[Key] = []
-        refused: list[str] = []
-        for key in targets:
-            row = self.runs.rows[key]
-            reason = refusal(action, row)
-            feed = self.feed_for(key)
-            if reason is None and feed is not None and feed.source.read_only:
-                reason = f"cannot {verb} {row.id}: source {feed.name} is read-only"
-            if reason:
-                refused.append(reason)
-            else:
-                allowed.append(key)
-        if not allowed:
-            self.notify(
-                "\n".join(clean(r) for r in refused), title=f"nothing to {verb}", severity="error"
-            )
-            return
-        if action is Action.UNARCHIVE:  # harmless and undoable: no dialog
-            self._perform(action, allowed)
-            return
-        title, body, yes_label = self._describe(action, allowed, refused)
-        self.push_screen(
-            ConfirmScreen(title, body, yes_label=yes_label),
-            partial(self._confirmed, action, allowed),
+    def target(self, key: Key) -> Target:
+        """What the rules and the confirmation see of the run shown at ``key``."""
+        row = self.runs.rows[key]
+        feed = self.feed_for(key)
+        return Target(
+            row,
+            feed.source if feed is not None else None,
+            clean(row.job or row.label or ""),
+            GLYPHS[row.status],
         )
 
-    def _describe(
-        self, action: Action, keys: list[Key], refused: list[str]
-    ) -> tuple[str, Text, str]:
-        verb = action.value.capitalize()
-        n = len(keys)
-        title = f"{verb} {n} run{'s' if n != 1 else ''}?"
-        body = Text()
-        for key in keys[:12]:
-            row = self.runs.rows[key]
-            name = clean(row.job or row.label or "")
-            body.append(f"  {GLYPHS[row.status]} {clean(row.id)}  {row.status.value}  {name}\n")
-        if n > 12:
-            body.append(f"  … and {n - 12} more\n")
-        body.append("\n")
-        if action is Action.ABORT:
-            body.append(
-                "Runs started by `jobwatch run` get SIGTERM on their whole process group, "
-                "then SIGKILL after their grace period. Runs of other systems are stopped "
-                "through that system. This cannot be undone.\n"
+    def _ask(self, action: Action) -> None:
+        verb = action.value
+        keys = self._targets()
+        if not keys:
+            self.notify(f"nothing to {verb}: no run selected", severity="warning")
+            return
+        decided = plan(action, [self.target(k) for k in keys], read_only=self.read_only)
+        allowed = [keys[i] for i in decided.allowed]
+        if not allowed:
+            self.notify(
+                "\n".join(clean(r) for r in decided.refused),
+                title=f"nothing to {verb}",
+                severity="error",
             )
-        else:
-            body.append(
-                "Archived runs keep their outcome and are hidden from the table "
-                "(press . to show them); u unarchives.\n"
-            )
-        if refused:
-            body.append(f"\nSkipped ({len(refused)}):\n", style="bold")
-            for reason in refused[:8]:
-                body.append(f"  {clean(reason)}\n")
-        body.append("\nDefault is No.", style="dim")
-        return title, body, f"{verb} {n}"
+            return
+        question = decided.confirmation
+        if question is None:  # harmless and undoable: no dialog
+            self._perform(action, allowed)
+            return
+        body = Text("\n".join(question.lines()) + "\n\n")
+        body.append(question.footer, style="dim")
+        self.push_screen(
+            ConfirmScreen(question.title, body, yes_label=question.yes_label),
+            partial(self._confirmed, action, allowed),
+        )
 
     def _confirmed(self, action: Action, keys: list[Key], yes: bool | None) -> None:
         if yes:
@@ -721,20 +488,19 @@ class JobwatchApp(App[None]):
 
     @work(group="actions", exit_on_error=False)
     async def _perform(self, action: Action, keys: list[Key]) -> None:
+        """Each run goes to the source that owns it; its new state is on screen as
+        soon as the source answers (the poller hands it to the table at once)."""
         done, failed = 0, []
+        by = f"{self._who()} (jobwatch monitor)"
         for key in keys:
-            feed = self.feed_for(key)
-            if feed is None:
+            row = self.runs.rows.get(key)
+            if row is None or self.feed_for(key) is None:
                 failed.append(f"{clean(key[1])}: no longer shown")
                 continue
-            source = feed.source
             try:
-                if action is Action.ABORT:
-                    result = await source.abort(key[1], by=f"{self._who()} (jobwatch monitor)")
-                elif action is Action.ARCHIVE:
-                    result = await source.archive(key[1])
-                else:
-                    result = await source.unarchive(key[1])
+                result = await self.poller.act(
+                    action, key, by=by, read_only=self.read_only, current=row
+                )
             except JobwatchError as exc:
                 failed.append(clean(str(exc)))
                 continue
@@ -749,8 +515,7 @@ class JobwatchApp(App[None]):
             self.notify(f"{action.value}: {done} of {len(keys)} done", timeout=3)
         if failed:
             self.notify("\n".join(failed), title=f"{action.value} refused", severity="error")
-        self._wake.set()
-        await self.poll_once()
+        self.update_status()
 
     @staticmethod
     def _who() -> str:

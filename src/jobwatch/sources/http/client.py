@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -28,6 +28,7 @@ from jobwatch.core.errors import (
     SourceError,
     TransitionRefused,
 )
+from jobwatch.core.rules import Action, Capabilities, source_refusal
 from jobwatch.sources.http.transport import (
     ApiClient,
     RemoteUnavailable,
@@ -35,7 +36,7 @@ from jobwatch.sources.http.transport import (
     parse_retry_after,
 )
 from jobwatch.sources.http.transport import short as _short
-from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, SourceBase
 
 __all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
 
@@ -49,8 +50,16 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
-class HttpSource:
+class HttpSource(SourceBase):
     """A remote jobwatch store, read incrementally by revision."""
+
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "The server passes the abort to the run's owner: a run started by "
+            "`jobwatch run` gets SIGTERM on its process group, then SIGKILL after "
+            "its grace period."
+        ),
+    )
 
     def __init__(
         self,
@@ -116,18 +125,7 @@ class HttpSource:
     async def close(self) -> None:
         await self._api.close()
 
-    async def __aenter__(self) -> HttpSource:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     # -- plumbing ----------------------------------------------------------------
-
-    def _refuse_if_read_only(self, verb: str) -> None:
-        if self.read_only:
-            raise TransitionRefused(f"cannot {verb}: source {self.name} is read-only")
 
     async def _request(
         self,
@@ -298,21 +296,24 @@ class HttpSource:
 
     # -- actions -----------------------------------------------------------------
 
-    async def _act(self, verb: str, run_id: str, body: dict[str, Any] | None) -> ActionResult:
-        self._refuse_if_read_only(verb)
+    async def _act(self, action: Action, run_id: str, body: dict[str, Any] | None) -> ActionResult:
+        why = source_refusal(action, run_id, self)
+        if why is not None:
+            raise TransitionRefused(why)
+        verb = action.value
         data = self._shape(
             await self._request("POST", self._path(run_id, verb), body=body), "run", "message"
         )
         return ActionResult(self._run(data["run"]), _short(str(data["message"])))
 
     async def abort(self, run_id: str, by: str) -> ActionResult:
-        return await self._act("abort", run_id, {"by": by})
+        return await self._act(Action.ABORT, run_id, {"by": by})
 
     async def archive(self, run_id: str) -> ActionResult:
-        return await self._act("archive", run_id, None)
+        return await self._act(Action.ARCHIVE, run_id, None)
 
     async def unarchive(self, run_id: str) -> ActionResult:
-        return await self._act("unarchive", run_id, None)
+        return await self._act(Action.UNARCHIVE, run_id, None)
 
     async def health(self) -> dict[str, Any]:
         """The server's own health answer (no token needed)."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 
@@ -28,6 +28,7 @@ from jobwatch.core.errors import (
     TransitionRefused,
 )
 from jobwatch.sources.local import schema
+from jobwatch.sources.protocol import SourceBase
 
 if TYPE_CHECKING:
     pass
@@ -77,7 +78,7 @@ def parse_cursor(cursor: int | str | None) -> tuple[int, int | None]:
     return int(revision), int(rowid) if sep else None
 
 
-class Database:
+class Database(SourceBase):
     """One SQLite file and its connection; the concerns (runs, logs, the reaper,
     flags) are mixins over it, composed in :class:`~jobwatch.sources.local.store.SqliteStore`."""
 
@@ -144,13 +145,6 @@ class Database:
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @property
     def _conn(self) -> aiosqlite.Connection:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jobwatch import core as models
-from jobwatch.core import ACTIVE, Action, RunRow, Status, check
+from jobwatch.core import ACTIVE, Action, RunRow, Status
 from jobwatch.core.errors import (
     AmbiguousRunId,
     RunNotFound,
@@ -16,7 +16,7 @@ from jobwatch.core.errors import (
 )
 from jobwatch.core.gcpause import gc_paused
 from jobwatch.sources.local import procs
-from jobwatch.sources.protocol import ActionResult, ChangeSet
+from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta
 
 if TYPE_CHECKING:
     from jobwatch.core import RecordError, Run
@@ -155,9 +155,10 @@ class RunsMixin(Database):
             new_cursor = f"{last_rev}:{last_rowid}" if mid_revision else last_rev
         return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
 
-    async def row_changes(self, cursor: int | str | None) -> tuple[list[RunRow], int]:
-        """Table rows changed after ``cursor``, read from columns (no JSON parsing),
-        and the next cursor: the monitor's fast path at 100k runs."""
+    async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
+        """Table rows changed after ``cursor``, read from columns (no JSON parsing):
+        the monitor's fast path at 100k runs. The whole delta comes in one read
+        (``limit`` is not needed: a row costs a few hundred bytes)."""
         await self._before_read()
         since, _ = parse_cursor(cursor)
         # The first sync scans the table in storage order, which beats the index.
@@ -165,7 +166,7 @@ class RunsMixin(Database):
             rows, revision = await self._rows_where("")
         else:
             rows, revision = await self._rows_where(f"WHERE revision > {_SINCE}", (since, since))
-        return rows, revision if rows else since
+        return RowDelta(rows, revision if rows else since)
 
     async def _rows_where(
         self, clause: str, params: Sequence[Any] = ()
@@ -209,7 +210,7 @@ class RunsMixin(Database):
         row = await self._fetchone("SELECT COUNT(*) FROM runs")
         return int(row[0])
 
-    async def newest_rows(self, limit: int) -> list[RunRow]:
+    async def first_rows(self, limit: int) -> list[RunRow]:
         """The newest ``limit`` rows: enough to paint the first screen at once while
         the full table loads behind it."""
         rows, _ = await self._rows_where("ORDER BY created_at DESC LIMIT ?", (limit,))
@@ -243,33 +244,28 @@ class RunsMixin(Database):
             raise StoreError(parsed.message)
         return parsed
 
-    async def list_runs(
-        self,
-        *,
-        statuses: Iterable[str] = (),
-        jobs: Iterable[str] = (),
-        sources: Iterable[str] = (),
-        include_archived: bool = False,
-        limit: int | None = None,
-    ) -> tuple[list[Run], list[RecordError]]:
+    async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
         """Newest first, filtered in SQL so ``--limit 20`` reads 20 rows."""
         await self._before_read()
         where: list[str] = []
         params: list[Any] = []
-        for column, values in (("status", statuses), ("job", jobs), ("source", sources)):
-            values = list(values)
+        for column, values in (
+            ("status", query.statuses),
+            ("job", query.jobs),
+            ("source", query.run_sources),
+        ):
             if values:
                 where.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params += values
-        if not include_archived:
+        if not query.include_archived:
             where.append("archived = 0")
         sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, runs.rowid DESC"
-        if limit is not None:
+        if query.limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(query.limit)
         runs: list[Run] = []
         errors: list[RecordError] = []
         for row in await self._fetchall(sql, params):
@@ -363,7 +359,6 @@ class RunsMixin(Database):
 
     async def abort(self, run_id: str, by: str) -> ActionResult:
         """Abort now if nothing owns the run; otherwise ask its owner to stop it."""
-        self._refuse_if_read_only("abort")
         run_id = await self.resolve(run_id)
 
         async def body() -> ActionResult:
@@ -373,7 +368,7 @@ class RunsMixin(Database):
             run = self._parse(row, show_abort=False)
             if isinstance(run, models.RecordError):
                 raise StoreError(run.message)
-            check(Action.ABORT, run)
+            self.check(Action.ABORT, run)
             revision = await self._bump()
             if row[5] is not None:  # a live owner (wrapper, demo) stops it for real
                 await self._conn.execute(
@@ -381,7 +376,11 @@ class RunsMixin(Database):
                     "revision = ? WHERE id = ?",
                     (time.time(), by, revision, run_id),
                 )
-                return ActionResult(run, f"abort of {run_id} requested; its owner stops it")
+                asked = self._parse((*row[:3], time.time(), by))  # shows "aborting" now
+                return ActionResult(
+                    asked if isinstance(asked, models.Run) else run,
+                    f"abort of {run_id} requested; its owner stops it",
+                )
             now = datetime.now(UTC)
             done = run.evolve(
                 status=Status.ABORTED,
@@ -400,11 +399,10 @@ class RunsMixin(Database):
         return await self._set_archived(run_id, Action.UNARCHIVE, False)
 
     async def _set_archived(self, run_id: str, action: Action, value: bool) -> ActionResult:
-        self._refuse_if_read_only(action.value)
         run_id = await self.resolve(run_id)
 
         def change(run: Run) -> Run:
-            check(action, run)
+            self.check(action, run)
             return run.evolve(archived=value)
 
         run = await self.update(run_id, change)

@@ -7,6 +7,9 @@ writing and acting on runs), :mod:`.logs`, :mod:`.reaper` (lost runs) and
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from jobwatch.core.rules import Capabilities
 from jobwatch.sources.local.db import LOST_AFTER_S, parse_cursor
 from jobwatch.sources.local.flags import FlagsMixin
 from jobwatch.sources.local.logs import LogsMixin
@@ -17,3 +20,14 @@ __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 class SqliteStore(ReaperMixin, LogsMixin, FlagsMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
+
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "A run started by `jobwatch run` gets SIGTERM on its whole process group, "
+            "then SIGKILL after its grace period; a run nobody owns any more is "
+            "marked aborted."
+        ),
+        rows=True,
+        first_rows=True,
+        query=True,
+    )

@@ -28,18 +28,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
 from jobwatch.config.schema import RemoteSourceConfig, rebase_path
 from jobwatch.core import LogLine, RecordError, Run
 from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import redact
-from jobwatch.core.rules import Action, check
+from jobwatch.core.rules import Action, Capabilities, source_refusal
 from jobwatch.sources.http.transport import ApiClient, short
-from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, SourceBase
+
+if TYPE_CHECKING:
+    from jobwatch.sources.local import SqliteStore
 
 MAX_LOG_LINES = 200_000
 """Lines kept per run: a vendor log is fetched whole, so it is capped."""
@@ -47,6 +51,10 @@ LOG_RUNS_CACHED = 8
 POLL_EVERY_S = 15.0
 """Default seconds between polls of a vendor API (``refresh`` per source overrides)."""
 LOG_REFRESH_S = 1.0
+LOCAL_ARCHIVE = (
+    "{system} has no archive: jobwatch keeps the flag in its local store, the run "
+    "keeps its outcome and is hidden from lists; unarchive brings it back."
+)
 """A log of an active run is asked for again at most this often."""
 
 
@@ -147,16 +155,15 @@ class _LogCache:
             del self.lines[:drop], self.seqs[:drop]
 
 
-class VendorSource:
+class VendorSource(SourceBase):
     """Base of the five vendor adapters. Subclasses set the class attributes and
     implement the hooks; they never override the :class:`Source` methods."""
 
     KIND: ClassVar[str] = ""
     SYSTEM: ClassVar[str] = ""
     """The system's name as people say it ("Salesforce"), for messages."""
-    LOGS_NOTE: ClassVar[str | None] = None
-    """Shown in the log pane when the system has no log for runs (``fetch_logs``
-    returns ``None``)."""
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(pace=POLL_EVERY_S)
+    """Each adapter declares its own: what abort does there, its log note, pace."""
     REMOTE_ARCHIVE: ClassVar[bool] = False
     """The system archives runs itself (Salesforce); otherwise archive is local."""
     ID_KEYS: ClassVar[tuple[str, ...]] = ("id",)
@@ -177,10 +184,9 @@ class VendorSource:
         self.max_runs = max_runs
         self.page_size = max(1, page_size)
         """Records asked for per list request (at least one)."""
-        self.poll_every = POLL_EVERY_S
-        """Seconds the monitor leaves between polls of this source."""
         self._flags_path = flags_path
-        self._flags: Any = None  # SqliteStore, opened lazily on first archive or poll
+        self._flags: SqliteStore | None = None
+        """Keeps local archive flags; opened on the first poll or archive."""
         self._archived: set[str] = set()
         self._runs: dict[str, Run] = {}
         self._rev_of: dict[str, int] = {}
@@ -276,9 +282,12 @@ class VendorSource:
         ask about again on every poll."""
         return [run for run in self._runs.values() if run.status.is_active]
 
-    def refuse_if_read_only(self, verb: str) -> None:
-        if self.read_only:
-            raise TransitionRefused(f"cannot {verb}: source {self.name} is read-only")
+    def refuse_early(self, action: Action, run_id: str) -> None:
+        """What the rules can say before the run is fetched (read-only, capability),
+        so a refused action costs no request."""
+        why = source_refusal(action, run_id, self)
+        if why is not None:
+            raise TransitionRefused(why)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -291,13 +300,6 @@ class VendorSource:
         if self._flags is not None:
             flags, self._flags = self._flags, None
             await flags.close()
-
-    async def __aenter__(self) -> VendorSource:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def _open_flags(self) -> None:
         if self._flags is not None or self._flags_path is None or self.REMOTE_ARCHIVE:
@@ -339,22 +341,27 @@ class VendorSource:
             self._runs[run.id] = run
             self._rev_of[run.id] = self._revision
 
+    async def refresh(self) -> None:
+        """Ask the system what changed (all recent runs on the first call): the only
+        place an adapter polls, so the poller alone decides how often."""
+        async with self._poll_lock:
+            if self._flags is None:
+                await self._open_flags()
+            for item in await self.poll(first=not self._synced):
+                self._remember(item)
+            self._synced = True
+
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
-        """Polls the system when the caller has seen everything cached, then
-        returns what changed after ``cursor`` in revision order."""
+        """What changed in the cached view after ``cursor``, in revision order; the
+        first call syncs (so a one-shot read works without a :meth:`refresh`)."""
         try:
             since = int(cursor) if cursor not in (None, "") else 0
         except (TypeError, ValueError):
             since = 0
         if since > self._revision:
             since = 0  # a cursor from another process: start over
-        if since >= self._revision or not self._synced:
-            async with self._poll_lock:
-                if self._flags is None:
-                    await self._open_flags()
-                for item in await self.poll(first=not self._synced):
-                    self._remember(item)
-                self._synced = True
+        if not self._synced:
+            await self.refresh()
         changed = sorted((rev, run_id) for run_id, rev in self._rev_of.items() if rev > since)
         more = False
         if limit is not None and len(changed) > limit:
@@ -393,9 +400,9 @@ class VendorSource:
     # -- actions ---------------------------------------------------------------------
 
     async def abort(self, run_id: str, by: str) -> ActionResult:
-        self.refuse_if_read_only("abort")
+        self.refuse_early(Action.ABORT, run_id)
         run = await self.get(run_id)
-        check(Action.ABORT, run)
+        self.check(Action.ABORT, run)
         said = await self.remote_abort(run, by)
         with contextlib.suppress(SourceError):
             run = await self.get(run.id)
@@ -409,9 +416,9 @@ class VendorSource:
 
     async def _set_archived(self, run_id: str, archived: bool) -> ActionResult:
         action = Action.ARCHIVE if archived else Action.UNARCHIVE
-        self.refuse_if_read_only(action.value)
+        self.refuse_early(action, run_id)
         run = await self.get(run_id)
-        check(action, run)
+        self.check(action, run)
         if self.REMOTE_ARCHIVE:
             said = await self.remote_archive(run, archived)
             run = await self.get(run.id)
@@ -447,7 +454,7 @@ class VendorSource:
         lines = await self.fetch_logs(run, cache.last)
         cache.fetched_at = time.monotonic()
         if lines is None:
-            cache.note = self.LOGS_NOTE or f"{self.SYSTEM} keeps no log for its runs."
+            cache.note = self.capabilities.logs_note or f"{self.SYSTEM} keeps no log for its runs."
             cache.done = True
             cache.add(
                 [
@@ -498,6 +505,6 @@ class VendorSource:
     async def first_error(self, run_id: str) -> int | None:
         cache = await self._log(run_id)
         for line in cache.lines:
-            if line.level in ("error", "fatal", "critical"):
+            if line.level is LogLevel.ERROR:
                 return line.seq
         return None

@@ -36,9 +36,16 @@ from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, redact
+from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.protocol import Source
-from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.sources.vendors.base import (
+    LOCAL_ARCHIVE,
+    POLL_EVERY_S,
+    MappingError,
+    VendorConfig,
+    VendorSource,
+)
 from jobwatch.sources.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
 
 DEFAULT_URL = "https://app.intuned.io/api/v1/workspace"
@@ -287,15 +294,27 @@ def _q(segment: str) -> str:
 # -- the source --------------------------------------------------------------------------
 
 
+LOGS_NOTE = (
+    "Intuned has no API for job-run logs. Open the job run in the Intuned "
+    "dashboard (app.intuned.io → your project → Jobs → the job → Runs) to see "
+    "each payload's attempts, logs and traces."
+)
+"""Shown where the log would be: Intuned has no log API for job runs."""
+
+
 class IntunedSource(VendorSource):
     """The job runs of a few Intuned jobs in one project."""
 
     KIND: ClassVar[str] = "intuned"
     SYSTEM: ClassVar[str] = "Intuned"
-    LOGS_NOTE: ClassVar[str | None] = (
-        "Intuned has no API for job-run logs. Open the job run in the Intuned "
-        "dashboard (app.intuned.io → your project → Jobs → the job → Runs) to see "
-        "each payload's attempts, logs and traces."
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "jobwatch asks Intuned to terminate the job run; payloads already "
+            "processed keep their results."
+        ),
+        archive_effect=LOCAL_ARCHIVE.format(system="Intuned"),
+        logs_note=LOGS_NOTE,
+        pace=POLL_EVERY_S,
     )
 
     def __init__(

@@ -32,8 +32,15 @@ from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, clean, redact
+from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
-from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.sources.vendors.base import (
+    LOCAL_ARCHIVE,
+    POLL_EVERY_S,
+    MappingError,
+    VendorConfig,
+    VendorSource,
+)
 from jobwatch.sources.vendors.common import iso_datetime
 
 # -- the vocabulary ----------------------------------------------------------------
@@ -493,7 +500,16 @@ class LettaSource(VendorSource):
 
     KIND: ClassVar[str] = "letta"
     SYSTEM: ClassVar[str] = "Letta"
-    LOGS_NOTE: ClassVar[str | None] = JOB_LOG_NOTE
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "jobwatch asks Letta to cancel it: a run through its agent's "
+            "messages/cancel endpoint, a job or a batch through its own cancel endpoint."
+        ),
+        archive_effect=LOCAL_ARCHIVE.format(system="Letta"),
+        logs_note=JOB_LOG_NOTE,
+        pace=POLL_EVERY_S,
+        kinds=("runs", "jobs", "batches"),
+    )
 
     def __init__(
         self,

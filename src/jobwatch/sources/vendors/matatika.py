@@ -43,8 +43,15 @@ from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact
+from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
-from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.sources.vendors.base import (
+    LOCAL_ARCHIVE,
+    POLL_EVERY_S,
+    MappingError,
+    VendorConfig,
+    VendorSource,
+)
 from jobwatch.sources.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
 
 STATUS_MAP: dict[str, Status] = {
@@ -474,6 +481,11 @@ class MatatikaSource(VendorSource):
 
     KIND: ClassVar[str] = "matatika"
     SYSTEM: ClassVar[str] = "Matatika"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect="jobwatch asks Matatika to stop the job (PUT /api/jobs/{id}/stopped).",
+        archive_effect=LOCAL_ARCHIVE.format(system="Matatika"),
+        pace=POLL_EVERY_S,
+    )
 
     def __init__(
         self,

@@ -36,8 +36,15 @@ from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import clean, redact
+from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
-from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource
+from jobwatch.sources.vendors.base import (
+    LOCAL_ARCHIVE,
+    POLL_EVERY_S,
+    MappingError,
+    VendorConfig,
+    VendorSource,
+)
 from jobwatch.sources.vendors.common import iso_datetime, whole_number
 
 STATUS_MAP: dict[str, Status] = {
@@ -324,6 +331,14 @@ class ModzySource(VendorSource):
 
     KIND: ClassVar[str] = "modzy"
     SYSTEM: ClassVar[str] = "Modzy"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "jobwatch asks Modzy to cancel the job (DELETE /api/jobs/{id}); inputs "
+            "already processed keep their results."
+        ),
+        archive_effect=LOCAL_ARCHIVE.format(system="Modzy"),
+        pace=POLL_EVERY_S,
+    )
     ID_KEYS: ClassVar[tuple[str, ...]] = ("jobIdentifier", "identifier", "id")
 
     def __init__(

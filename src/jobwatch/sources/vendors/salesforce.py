@@ -36,8 +36,15 @@ from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import redact
+from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
-from jobwatch.sources.vendors.base import MappingError, VendorConfig, VendorSource, raw_excerpt
+from jobwatch.sources.vendors.base import (
+    POLL_EVERY_S,
+    MappingError,
+    VendorConfig,
+    VendorSource,
+    raw_excerpt,
+)
 from jobwatch.sources.vendors.common import iso_datetime
 
 __all__ = [
@@ -340,6 +347,17 @@ class SalesforceSource(VendorSource):
 
     KIND: ClassVar[str] = "salesforce"
     SYSTEM: ClassVar[str] = "Salesforce"
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "jobwatch asks Salesforce to set the AiJobRun's Status to Aborted; items it "
+            "has not processed yet are not run (Salesforce may refuse while it is InProgress)."
+        ),
+        archive_effect=(
+            "jobwatch asks Salesforce to set the AiJobRun's Status to Archived; jobwatch "
+            "keeps showing its outcome, and unarchive sets the last status back."
+        ),
+        pace=POLL_EVERY_S,
+    )
     REMOTE_ARCHIVE: ClassVar[bool] = True
     ID_KEYS: ClassVar[tuple[str, ...]] = ("Id",)
 

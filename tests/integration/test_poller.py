@@ -1,4 +1,4 @@
-"""Several sources in one view: keys, routing, per-source health, and the CLI."""
+"""The poller over several sources: keys, routing, per-source health, and the CLI."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from conftest import LoopbackServer, run_cli, wait_for_async
 from jobwatch.config import Config, ConfigError, parse_config
 from jobwatch.core import Run, Status
 from jobwatch.core.errors import AmbiguousRunId, RunNotFound, TransitionRefused
+from jobwatch.core.rules import Action
 from jobwatch.sources.health import Backoff, SourceHealth
 from jobwatch.sources.http.client import HttpSource
 from jobwatch.sources.local import SqliteStore
-from jobwatch.sources.select import MultiSource, RunKey, open_sources
+from jobwatch.sources.poller import Poller, RunKey
+from jobwatch.sources.select import open_sources
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,9 +37,9 @@ async def test_same_id_in_two_sources_and_routed_actions(tmp_path: Path) -> None
     a, b = tmp_path / "a.db", tmp_path / "b.db"
     await fill(a, run("run-same", Status.RUNNING), run("run-only-a"))
     await fill(b, run("run-same", Status.RUNNING))
-    multi = MultiSource([SqliteStore(a, name="a"), SqliteStore(b, name="b")])
+    multi = Poller([SqliteStore(a, name="a"), SqliteStore(b, name="b")], mode="runs", keep=True)
     async with multi:
-        report = await multi.poll()
+        report = await multi.poll_once()
         assert sorted(report.changed) == [
             RunKey("a", "run-only-a"),
             RunKey("a", "run-same"),
@@ -45,17 +47,17 @@ async def test_same_id_in_two_sources_and_routed_actions(tmp_path: Path) -> None
         ]
         assert len(multi) == 3
         with pytest.raises(AmbiguousRunId, match="several sources"):
-            await multi.abort("run-same", by="t")
-        result = await multi.abort(RunKey("b", "run-same"), by="t")
+            await multi.act(Action.ABORT, "run-same", by="t")
+        result = await multi.act(Action.ABORT, RunKey("b", "run-same"), by="t")
         assert result.run.status is Status.ABORTED
         assert multi.get_run(RunKey("b", "run-same")).status is Status.ABORTED  # type: ignore[union-attr]
         assert multi.get_run(RunKey("a", "run-same")).status is Status.RUNNING  # type: ignore[union-attr]
-        assert multi.source_for("run-only-a").name == "a"
+        assert multi.feed_for(multi.key_for("run-only-a")).name == "a"  # type: ignore[union-attr]
         with pytest.raises(TransitionRefused, match="it is still running"):
-            await multi.archive(RunKey("a", "run-same"))
+            await multi.act(Action.ARCHIVE, RunKey("a", "run-same"))
         with pytest.raises(RunNotFound):
             multi.key_for("run-nowhere")
-        await multi.poll()
+        await multi.poll_once()
     async with SqliteStore(a) as store:  # the other source was not touched
         assert (await store.get("run-same")).status is Status.RUNNING
 
@@ -63,15 +65,17 @@ async def test_same_id_in_two_sources_and_routed_actions(tmp_path: Path) -> None
 async def test_a_failing_source_is_stale_and_the_others_still_show(tmp_path: Path) -> None:
     good, later = tmp_path / "good.db", tmp_path / "later.db"
     await fill(good, run("run-g1"))
-    multi = MultiSource(
+    multi = Poller(
         [SqliteStore(good, name="good"), SqliteStore(later, name="later", create=False)],
+        mode="runs",
+        keep=True,
         backoff_base=0.02,
         backoff_cap=0.1,
     )
     async with multi:  # opening "later" fails; that is not an error for the whole
         health = multi.health()
         assert health["later"].stale and "no store at" in (health["later"].error or "")
-        report = await multi.poll()
+        report = await multi.poll_once()
         assert [k.id for k in report.changed] == ["run-g1"]
         assert health["good"].ok and not health["later"].ok
         assert "stale for" in health["later"].describe()
@@ -82,8 +86,8 @@ async def test_a_failing_source_is_stale_and_the_others_still_show(tmp_path: Pat
         assert health["later"].ok and health["later"].stale_since is None
 
 
-async def _poll_until(multi: MultiSource, name: str) -> bool:
-    report = await multi.poll()
+async def _poll_until(multi: Poller, name: str) -> bool:
+    report = await multi.poll_once()
     return name in report.recovered
 
 
@@ -91,7 +95,7 @@ async def test_run_loop_stops_and_reports(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     for i in range(30):  # one revision each, so pages can split them
         await fill(path, run(f"run-{i}"))
-    multi = MultiSource([SqliteStore(path, name="r")], page=10, max_pages=1)
+    multi = Poller([SqliteStore(path, name="r")], mode="runs", keep=True, page=10, refresh=0.05)
     seen: list[int] = []
     stop = asyncio.Event()
 
@@ -101,31 +105,29 @@ async def test_run_loop_stops_and_reports(tmp_path: Path) -> None:
             stop.set()
 
     async with multi:
-        await asyncio.wait_for(
-            multi.run(refresh=0.05, stop=stop, on_update=on_update, max_polls=50), timeout=30
-        )
+        await asyncio.wait_for(multi.run(stop=stop, after=on_update, max_polls=50), timeout=30)
     assert seen[:3] == [10, 20, 30] and multi.synced()  # a long first sync goes on at once
 
 
-async def test_multisource_over_http_and_local(
+async def test_poller_over_http_and_local(
     loopback_server: LoopbackServer, store_path: Path, tmp_path: Path
 ) -> None:
     local = tmp_path / "local.db"
     await fill(local, run("run-1", Status.RUNNING))
     await fill(store_path, run("run-1", Status.RUNNING))  # the server's store: same id
     remote = HttpSource(loopback_server.url, name="remote", token=loopback_server.token)
-    multi = MultiSource([SqliteStore(local, name="local"), remote])
+    multi = Poller([SqliteStore(local, name="local"), remote], mode="runs", keep=True)
     async with multi:
-        await multi.poll()
+        await multi.poll_once()
         assert sorted(multi.entries()) == sorted(
             [
                 (RunKey("local", "run-1"), multi.get_run(RunKey("local", "run-1"))),
                 (RunKey("remote", "run-1"), multi.get_run(RunKey("remote", "run-1"))),
             ]
         )
-        result = await multi.abort(RunKey("remote", "run-1"), by="carol")
+        result = await multi.act(Action.ABORT, RunKey("remote", "run-1"), by="carol")
         assert "aborted" in result.message
-        await multi.poll()
+        await multi.poll_once()
         assert multi.get_run(RunKey("remote", "run-1")).status is Status.ABORTED  # type: ignore[union-attr]
         assert multi.get_run(RunKey("local", "run-1")).status is Status.RUNNING  # type: ignore[union-attr]
 
