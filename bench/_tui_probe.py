@@ -323,29 +323,16 @@ def probe_datatable(args: argparse.Namespace) -> None:
     from textual.widgets import DataTable
 
     from jobwatch.core import RunRow
-    from jobwatch.core.format import GLYPHS, duration
-    from jobwatch.core.redact import clean
+    from jobwatch.core.columns import LIST_COLUMNS, Cell, Mode, sort_key
     from jobwatch.sources.local import SqliteStore
-    from jobwatch.tui.table_model.runset import sort_key
-    from jobwatch.tui.widgets.runs_table import _ALL_COLUMNS, ago, progress_cell
 
-    columns = [c for c in _ALL_COLUMNS if c.name != "mark"]
-    widths = {c.name: (c.width or 40) for c in columns}
+    columns = list(LIST_COLUMNS)
+    widths = {c.name: (c.width.max or 40) for c in columns}
     painted = asyncio.Event()
 
     def cells(row: RunRow, now: float) -> tuple[str, ...]:
-        """The runs table's columns as plain text cells (what RunsTable._cells draws)."""
-        when = row.started_at or row.created_at
-        return (
-            f"{GLYPHS[row.status]} {row.status.value}",
-            row.id,
-            clean(row.source),
-            clean(row.job or row.label or ""),
-            ago(now - when) if when else "-",
-            duration(row.elapsed_ms(now)),
-            progress_cell(row, widths["progress"]),
-            clean(row.problem or ""),
-        )
+        """The registry's columns as plain text cells (what RunsTable._cells draws)."""
+        return tuple(c.text(row, Cell(now, Mode.TABLE, widths[c.name])) for c in columns)
 
     original = DataTable.render_line
 
@@ -375,7 +362,7 @@ def probe_datatable(args: argparse.Namespace) -> None:
             now = time.time()
             data = [cells(r, now) for r in rows]
             table = self.query_one(DataTable)
-            table.add_columns(*(c.title for c in columns))
+            table.add_columns(*(c.header for c in columns))
             table.add_rows(data)
             emit("added", rows=table.row_count)
 

@@ -109,7 +109,7 @@ async def test_local_and_served_sources_in_one_monitor(
             assert app.runs.rows[LOCAL_RUN].job == "report"
             assert app.runs.rows[SERVED_RUN].job == "remote-report"
             runs_table = table(app)
-            assert "source" in [c.name for c in runs_table._columns]
+            assert "source" in [c.name for c, _ in runs_table._columns]
             assert "SOURCE" in runs_table.render_line(0).text
             lines = [runs_table.render_line(y).text for y in range(1, 10)]
             assert any("served" in t and "remote-report" in t for t in lines)
@@ -233,7 +233,7 @@ async def test_a_read_only_source_refuses_with_its_reason(tmp_path: Path) -> Non
     try:
         async with app.run_test() as pilot:  # 80 columns: the source column stays
             await ready(app, pilot)
-            assert "source" in [c.name for c in table(app)._columns]
+            assert "source" in [c.name for c, _ in table(app)._columns]
             assert len(app.runs.rows) == 12  # the same six runs twice, apart
             assert table(app).select_key(("archive", SAME_ID))
             await loaded(app, pilot)
@@ -266,9 +266,9 @@ def test_identical_runs_in_two_sources_are_both_findable() -> None:
 
 
 def test_layout_keeps_the_source_column_for_several_sources() -> None:
-    assert "source" not in [c.name for c in layout(80)]
-    assert "source" in [c.name for c in layout(80, several=True)]
-    assert [c.name for c in layout(200)] == [c.name for c in layout(200, several=True)]
+    assert "source" not in [c.name for c, _ in layout(80)]
+    assert "source" in [c.name for c, _ in layout(80, several=True)]
+    assert [c.name for c, _ in layout(200)] == [c.name for c, _ in layout(200, several=True)]
 
 
 # -- command line and config -----------------------------------------------------------

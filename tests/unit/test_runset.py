@@ -258,7 +258,8 @@ def test_the_folded_status_key_orders_as_the_plain_one(
     """The status key leads with one float (rank band minus time) so bisections
     compare floats; whatever the times (none, equal, negative, past 2106, a
     microsecond apart), every pair orders as (rank, newest first, id, source)."""
-    from jobwatch.tui.table_model.runset import _STATUS_RANK, sort_key
+    from jobwatch.core.columns import STATUS_RANK as _STATUS_RANK
+    from jobwatch.core.columns import sort_key
 
     made = [
         row(0, status, id=rid, source=source, started_at=started, created_at=created)

@@ -4,11 +4,15 @@ of one run. Every value passes through :mod:`jobwatch.core.redact` first."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from jobwatch.core import utcnow
-from jobwatch.core.format import duration, problem, progress_text, relative, run_json, status_word
+from rich.cells import cell_len
+
+from jobwatch.core import RunRow, utcnow
+from jobwatch.core.columns import LIST_COLUMNS, Cell, Mode, render_row
+from jobwatch.core.format import duration, progress_text, run_json, status_word
 from jobwatch.core.redact import clean
 
 if TYPE_CHECKING:
@@ -19,38 +23,26 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-LIST_HEADERS = ("STATUS", "ID", "SOURCE", "JOB", "STARTED", "DURATION", "PROGRESS", "PROBLEM")
+LIST_HEADERS = tuple(c.header for c in LIST_COLUMNS)
+TABLE_GAP = 2
 
 
 def list_rows(runs: Iterable[Run], *, human: bool) -> list[tuple[str, ...]]:
-    now = utcnow()
-    rows = []
-    for run in runs:
-        started = run.started_at or run.created_at
-        when = relative(started, now) if human else started.isoformat() if started else ""
-        rows.append(
-            (
-                status_word(run) if human else run.status.value,
-                clean(run.id),
-                clean(run.source),
-                clean(run.job or run.label or ""),
-                when,
-                duration(run.elapsed_ms(now)),
-                progress_text(run),
-                problem(run),
-            )
-        )
-    return rows
+    """The registry's list columns of each run: as a person reads them on a
+    terminal, or raw values (ISO times, bare statuses) for a pipe."""
+    now = time.time()
+    cell = Cell(now, Mode.HUMAN if human else Mode.PLAIN)
+    return [tuple(c.text(RunRow.from_run(run), cell) for c in LIST_COLUMNS) for run in runs]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48) -> str:
-    """An aligned table for a terminal; long cells are cut with an ellipsis."""
-    cut = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in rows]
-    widths = [len(h) for h in headers]
-    for row in cut:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cut]
+    """An aligned table for a terminal, measured in terminal cells (a CJK name or an
+    emoji is two wide); long cells are cut with an ellipsis."""
+    widths = [cell_len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, min(max_width, cell_len(c))) for w, c in zip(widths, row, strict=True)]
+    lines = [render_row(zip(headers, widths, strict=True), TABLE_GAP).rstrip()]
+    lines += [render_row(zip(r, widths, strict=True), TABLE_GAP).rstrip() for r in rows]
     return "\n".join(lines)
 
 

@@ -9,78 +9,22 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobwatch.core import FAULTS, RunRow, Status
+from jobwatch.core.columns import COLUMNS, FILTER_FIELDS, SORTS, haystack, sort_key
 from jobwatch.tui.table_model.sortedkeys import SortedKeys, SortKey
 
 Key = tuple[str, str]
 """(source, id): runs of different sources may share an id."""
 
-SORTS: tuple[str, ...] = ("started", "status", "duration", "source", "job", "problem", "id")
-_STATUS_RANK = {
-    s: i
-    for i, s in enumerate(
-        (
-            Status.RUNNING,
-            Status.PAUSED,
-            Status.QUEUED,
-            Status.NEW,
-            Status.FAILED,
-            Status.TIMED_OUT,
-            Status.UNKNOWN,
-            Status.ABORTED,
-            Status.SUCCEEDED,
-        )
-    )
-}
-_FIELDS = ("status", "job", "source", "id", "problem", "label", "raw")
-_SPAN = 2.0**32
-"""A status's band in the status key's leading float: epoch seconds up to 2106.
-That float tells apart times about 8 µs apart; closer ones tie on it."""
-_STATUS_BASE = {s: rank * _SPAN for s, rank in _STATUS_RANK.items()}
-_NO_STATUS_BASE = 99 * _SPAN
 BULK_SHARE = 0.5
 """A batch of at least this share of the known rows is merged by one sort: moving
 rows one by one costs more once about a third of a 100k table moves (measured)."""
-_PREFIXED = frozenset({"started", "status"})
+_PREFIXED = frozenset(c.name for c in COLUMNS if c.prefixed)
 """Sorts whose keys lead with a float that orders them but for ties (``prefix``)."""
-
-
-def _when(row: RunRow) -> float:
-    return row.started_at or row.created_at or 0.0
-
-
-def _status_key(r: RunRow) -> tuple[Any, ...]:
-    """``(band - when, band, -when, id, source)``: the order of (status rank,
-    newest first, id, source), led by one float so that moving a row bisects
-    floats (see :mod:`jobwatch.tui.table_model.sortedkeys`). That float never decreases along the
-    order: clamping and rounding can make it tie, and then the rest decides."""
-    base = _STATUS_BASE.get(r.status, _NO_STATUS_BASE)
-    when = r.started_at or r.created_at or 0.0
-    span = when if 0.0 <= when <= _SPAN else (0.0 if when < 0.0 else _SPAN)
-    return (base - span, base, -when, r.id, r.source)
-
-
-def sort_key(column: str) -> Callable[[RunRow], tuple[Any, ...]]:
-    """Ascending key for ``column``; newest-first is built in where it is expected."""
-    if column == "started":
-        return lambda r: (-(r.started_at or r.created_at or 0.0), r.id, r.source)
-    if column == "status":
-        return _status_key
-    if column == "duration":
-        return lambda r: (-(r.duration_ms or 0.0), -_when(r), r.id, r.source)
-    if column == "source":
-        return lambda r: (r.source, -_when(r), r.id)
-    if column == "job":
-        return lambda r: ((r.job or r.label or "").lower(), -_when(r), r.id, r.source)
-    if column == "problem":
-        return lambda r: (r.problem is None, r.problem or "", -_when(r), r.id, r.source)
-    if column == "id":
-        return lambda r: (r.id, r.source)
-    raise ValueError(f"unknown sort column {column!r} (one of {', '.join(SORTS)})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +36,9 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """``/`` filter: free text, ``status:failed``, ``job:x``, ``source:y``, ``id:``,
-    ``problem:``, ``label:``, ``raw:`` and ``!term`` to exclude; terms are ANDed and
+    """``/`` filter: free text, ``field:value`` for every filter field of the column
+    registry (``status:failed``, ``job:x``, ``source:y``, ``id:``, ``problem:``,
+    ``label:``, ``raw:``) and ``!term`` to exclude; terms are ANDed and
     comma-separated values within a field are ORed (``status:failed,timed_out``)."""
 
     text: str = ""
@@ -110,7 +55,7 @@ class Filter:
             negate = word.startswith("!")
             word = word[1:] if negate else word
             name, sep, value = word.partition(":")
-            if sep and name.lower() in _FIELDS:
+            if sep and name.lower() in FILTER_FIELDS:
                 terms.append(Term(name.lower(), value.lower(), negate))
             elif word:
                 terms.append(Term(None, word.lower(), negate))
@@ -124,30 +69,17 @@ class Filter:
 
     @staticmethod
     def _match(term: Term, row: RunRow) -> bool:
-        if term.field == "status":
-            wanted = [v for v in term.value.split(",") if v]
-            return any(row.status.value.startswith(v) for v in wanted) if wanted else True
-        values = {
-            "job": (row.job, row.label),
-            "source": (row.source,),
-            "id": (row.id,),
-            "problem": (row.problem,),
-            "label": (row.label,),
-            "raw": (row.status_raw,),
-        }
         if term.field is None:
-            haystack: Iterable[str | None] = (
-                row.id,
-                row.job,
-                row.label,
-                row.source,
-                row.status.value,
-                row.problem,
-                row.status_raw,
-            )
-            return any(term.value in h.lower() for h in haystack if h)
-        options = [v for v in term.value.split(",") if v] or [""]
-        return any(option in h.lower() for h in values[term.field] if h for option in options)
+            return any(term.value in h.lower() for h in haystack(row) if h)
+        column = FILTER_FIELDS[term.field]
+        assert column.values is not None
+        options = [v for v in term.value.split(",") if v]
+        if not options:
+            return True if column.prefix_match else any(h for h in column.values(row))
+        found = [h.lower() for h in column.values(row) if h]
+        if column.prefix_match:
+            return any(h.startswith(o) for h in found for o in options)
+        return any(o in h for h in found for o in options)
 
 
 @dataclass

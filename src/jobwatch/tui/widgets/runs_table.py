@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,9 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from jobwatch.core import RunRow, Status
-from jobwatch.core.format import GLYPHS, duration
-from jobwatch.core.redact import clean
+from jobwatch.core import RunRow, Status, columns
+from jobwatch.core.columns import Cell, Column, Mode
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.widgets.styles import ComponentStyles
 
@@ -31,75 +29,20 @@ FLASH_S = 2.0
 """How long a changed row stays highlighted."""
 
 
-def ago(seconds: float) -> str:
-    """Compact age for a narrow column: ``12s``, ``5m``, ``3h``, ``2d``."""
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
-
-
-def progress_cell(row: RunRow, width: int) -> str:
-    """``███░░ 8/10 ✗2~``: a bar when there is room, then the counters."""
-    if row.total is None and row.succeeded is None:
-        return ""
-    done = row.succeeded or 0
-    text = f"{done}/{row.total if row.total is not None else '?'}"
-    if row.failed:
-        text += f" ✗{row.failed}"
-    if row.partial:
-        text += "~"
-    bar_width = width - len(text) - 1
-    if bar_width >= 4 and row.total:
-        filled = round(bar_width * min(1.0, (done + (row.failed or 0)) / row.total))
-        text = "█" * filled + "░" * (bar_width - filled) + " " + text
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    name: str
-    title: str
-    width: int  # 0: takes the space left over
-
-
-_ALL_COLUMNS = (
-    Column("mark", " ", 1),
-    Column("status", "STATUS", 12),
-    Column("id", "ID", 13),
-    Column("source", "SOURCE", 15),
-    Column("job", "JOB", 0),
-    Column("started", "STARTED", 8),
-    Column("duration", "DURATION", 9),
-    Column("progress", "PROGRESS", 18),
-    Column("problem", "PROBLEM", 16),
-)
-_OPTIONAL = ("source", "progress")  # dropped, in this order, when the screen is narrow
-_OPTIONAL_SEVERAL = ("progress", "problem", "source")
-"""With several sources open, which one a run comes from matters more."""
-_SORT_COLUMN = {
-    "started": "started",
-    "status": "status",
-    "duration": "duration",
-    "source": "source",
-    "job": "job",
-    "problem": "problem",
-    "id": "id",
+MARK = 1
+"""The mark column (``●`` marked, ``!`` unseen failure): the table's own, not a
+column of runs, so it is not in the registry."""
+_STYLE = {
+    "dim": "runs-table--dim",
+    "broken": "runs-table--broken",
+    "problem": "runs-table--status-failed",
+    **{f"status-{s.value}": f"runs-table--status-{s.value}" for s in Status},
 }
 
 
-def layout(width: int, *, several: bool = False) -> list[Column]:
-    """Columns that fit ``width``; the job column gets whatever is left."""
-    columns = list(_ALL_COLUMNS)
-    for name in _OPTIONAL_SEVERAL if several else _OPTIONAL:
-        fixed = sum(c.width + 1 for c in columns)
-        if fixed + 12 <= width:
-            break
-        columns = [c for c in columns if c.name != name]
-    fixed = sum(c.width + 1 for c in columns if c.width)
-    job = max(8, width - fixed)
-    return [Column(c.name, c.title, job) if c.width == 0 else c for c in columns]
+def layout(width: int, *, several: bool = False) -> list[tuple[Column, int]]:
+    """The registry's columns that fit ``width`` cells, after the mark."""
+    return columns.layout(width, several=several, reserved=MARK + columns.GAP)
 
 
 class RunsTable(ComponentStyles, ScrollView, can_focus=True):
@@ -152,7 +95,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         self.cursor_key: Key | None = None
         self._cursor = 0
         self._flash: dict[Key, float] = {}
-        self._columns: list[Column] = layout(80, several=several)
+        self._columns = layout(80, several=several)
         self._drawn = False
 
     # -- data ----------------------------------------------------------------------
@@ -310,57 +253,23 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
 
     def _header(self, width: int) -> Strip:
         style = self.rich_style + self._style("runs-table--header")
-        sort = self.runs.sort
         arrow = "▲" if self.runs.reverse else "▼"
-        cells = []
-        for column in self._columns:
-            title = column.title
-            if _SORT_COLUMN.get(column.name) == sort:
-                title += arrow
-            cells.append(Segment(title[: column.width].ljust(column.width) + " ", style))
+        cells = [Segment(" " * (MARK + columns.GAP), style)]
+        for column, cells_wide in self._columns:
+            title = column.header + (arrow if column.name == self.runs.sort else "")
+            cells.append(Segment(columns.fit(title, cells_wide) + " ", style))
         return Strip(cells).crop_extend(0, width, style)
 
     def _cells(self, row: RunRow, key: Key, base: Style) -> list[Segment]:
+        mark = "●" if key in self.runs.marked else ("!" if key in self.runs.unseen else "")
+        mark_style = base + self._style("runs-table--status-failed") if mark == "!" else base
+        segments = [Segment(columns.fit(mark, MARK) + " ", mark_style)]
         now = self.clock()
-        segments: list[Segment] = []
-        dim = base + self._style("runs-table--dim")
-        for column in self._columns:
+        for column, width in self._columns:
+            text = column.text(row, Cell(now, Mode.TABLE, width))
             style = base
-            text = ""
-            name = column.name
-            if name == "mark":
-                text = "●" if key in self.runs.marked else ("!" if key in self.runs.unseen else "")
-                style = base + self._style("runs-table--status-failed") if text == "!" else base
-            elif name == "status":
-                text = f"{GLYPHS[row.status]} {row.status.value}"
-                if row.aborting:
-                    text = f"{GLYPHS[row.status]} aborting"
-                style = base + self._style(f"runs-table--status-{row.status.value}")
-            elif name == "id":
-                text = clean(row.id)
-            elif name == "source":
-                text = clean(row.source)
-                style = dim
-            elif name == "job":
-                if row.error:
-                    text = clean(row.error)
-                    style = base + self._style("runs-table--broken")
-                else:
-                    text = clean(row.job or row.label or "")
-                    if row.archived:
-                        text = "⌫ " + text
-            elif name == "started":
-                when = row.started_at or row.created_at
-                text = ago(now - when) if when else "-"
-                style = dim
-            elif name == "duration":
-                text = duration(row.elapsed_ms(now))
-            elif name == "progress":
-                text = progress_cell(row, column.width)
-            elif name == "problem":
-                text = clean(row.problem or "")
-                style = base + self._style("runs-table--status-failed") if text else base
-            if len(text) > column.width:
-                text = text[: column.width - 1] + "…"
-            segments.append(Segment(text.ljust(column.width) + " ", style))
+            name = column.style(row) if column.style is not None else None
+            if name is not None and (text or name.startswith("status-")):
+                style = base + self._style(_STYLE[name])
+            segments.append(Segment(columns.fit(text, width) + " ", style))
         return segments
