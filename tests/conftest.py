@@ -311,3 +311,58 @@ async def polled(source: Any, cursor: int | str | None = None, limit: int | None
     """What the poller does on each poll: ask upstream, then read what changed."""
     await source.refresh()
     return await source.changes(cursor, limit)
+
+
+def run_in_pty(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    answer: str | None = None,
+    until: str = "[y/N]",
+    timeout: float = 60,
+    columns: int = 200,
+) -> tuple[int, str]:
+    """The real command line on a terminal (a pseudo-terminal): what a person sees.
+    With ``answer``, it is typed once ``until`` has appeared. Bounded in time."""
+    import pty
+    import select
+    import struct
+    import termios
+    from fcntl import ioctl
+
+    master, slave = pty.openpty()
+    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobwatch", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**env, "COLUMNS": str(columns)},
+        close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+    answered = answer is None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not answered and until.encode() in seen:
+                os.write(master, (answer or "").encode() + b"\n")
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return code, seen.decode("utf-8", "replace").replace("\r\n", "\n")

@@ -167,3 +167,20 @@ def plain(renderable: Any, width: int = 120) -> str:
     console = Console(width=width, record=True, color_system=None, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
+
+
+async def stop_polling(app: JobwatchApp, pilot: Any) -> None:
+    """Cancel the monitor's poll loop, so what changes on screen from now on can only
+    come from the app itself (an action's result), never from a later poll."""
+    loops = [w for w in app.workers if w.group == "poll"]
+    assert loops, "the poll loop is not running"
+    for worker in loops:
+        worker.cancel()
+    for _ in range(100):
+        await pilot.pause()
+        if all(w.is_finished for w in loops):
+            break
+    assert all(w.is_finished for w in loops), "the poll loop did not stop"
+    polls = app.poller.polls
+    await pilot.pause()
+    assert app.poller.polls == polls

@@ -26,6 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from jobwatch.core.format import log_line
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean
 from jobwatch.sources.protocol import Source
 from jobwatch.tui.widgets.styles import ComponentStyles
@@ -40,6 +41,11 @@ POLL_BATCH = 2000
 MAX_WIDTH = 2000
 """Longer lines are cut on screen (saved files keep them whole)."""
 SAVE_CHUNK = 5000
+_LEVEL_STYLE = {
+    LogLevel.ERROR: "log-view--error",
+    LogLevel.WARN: "log-view--warn",
+    LogLevel.DEBUG: "log-view--debug",
+}
 
 
 class LogView(ComponentStyles, ScrollView, can_focus=True):
@@ -405,8 +411,9 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         return line.ts.strftime("%H:%M:%S.%f")[:-3] + " " if self.timestamps else ""
 
     def _line_style(self, line: LogLine, base: Style) -> Style:
-        if line.level in ("error", "warn", "debug"):
-            base = base + self._style(f"log-view--{line.level}")
+        level = _LEVEL_STYLE.get(line.level)
+        if level is not None:
+            base = base + self._style(level)
         if line.seq == self.match_seq:
             base = base + self._style("log-view--current")
         return base
