@@ -74,8 +74,9 @@ def show(run: Run) -> str:
     data = run_json(run)
     now = utcnow()
     queue_ms = None
-    if run.started_at and (run.queued_at or run.created_at):
-        queue_ms = (run.started_at - (run.queued_at or run.created_at)).total_seconds() * 1000
+    waited_from = run.queued_at or run.created_at
+    if run.started_at and waited_from:
+        queue_ms = (run.started_at - waited_from).total_seconds() * 1000
     summary = {
         "id": data["id"],
         "source": data["source"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobwatch.cli import output as render
 from jobwatch.cli.selection import human, opened, out, selection, store_path, who
@@ -23,6 +24,9 @@ from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.protocol import ListQuery, Source
+
+if TYPE_CHECKING:
+    from jobwatch.core import LogLine
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -89,7 +93,7 @@ async def cmd_logs(args: argparse.Namespace) -> int:
         feed, run = await poller.find(args.run)
         source = feed.source
 
-        def emit(lines: list) -> None:  # type: ignore[type-arg]
+        def emit(lines: list[LogLine]) -> None:
             for line in lines:
                 out(fmt.log_line(line, timestamps=args.timestamps))
             sys.stdout.flush()

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
 
+from jobwatch.core.errors import TransitionRefused
 from jobwatch.core.row import RunRow
-from jobwatch.core.rules import Action, Capabilities, check
-from jobwatch.core.status import Status
+from jobwatch.core.rules import Action, Capabilities, check, source_refusal
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -116,10 +116,8 @@ class Source(Protocol):
     @property
     def capabilities(self) -> Capabilities: ...
 
-    @property
-    def pace(self) -> float:
-        """Seconds between polls (0: the front end's refresh)."""
-        ...
+    pace: float
+    """Seconds between polls (0: the front end's refresh); settable from the config."""
 
     async def open(self) -> None: ...
 
@@ -272,6 +270,25 @@ class SourceBase:
         runs = sorted((r for r in changes.runs if query.matches(r)), key=newest_first)
         return (runs[: query.limit] if query.limit else runs), changes.errors
 
+    async def get(self, run_id: str) -> Run:
+        raise NotImplementedError
+
+    async def abort(self, run_id: str, by: str) -> ActionResult:
+        return await self._cannot(Action.ABORT, run_id)
+
+    async def archive(self, run_id: str) -> ActionResult:
+        return await self._cannot(Action.ARCHIVE, run_id)
+
+    async def unarchive(self, run_id: str) -> ActionResult:
+        return await self._cannot(Action.UNARCHIVE, run_id)
+
+    async def _cannot(self, action: Action, run_id: str) -> ActionResult:
+        """An action this kind of source does not implement: the rules say why."""
+        reason = source_refusal(action, run_id, self) or (
+            f"cannot {action.value} {run_id}: source {self.name} cannot {action.value} runs"
+        )
+        raise TransitionRefused(reason)
+
     def check(self, action: Action, run: Run) -> None:
         """The rules, with this source's read-only flag and capabilities: what every
         action runs first, before any call goes out."""
@@ -311,7 +328,6 @@ __all__ = [
     "RowDelta",
     "Source",
     "SourceBase",
-    "Status",
     "newest_first",
     "relabel",
 ]

@@ -57,7 +57,7 @@ class JobwatchApp(App[None]):
 
     CSS_PATH = "jobwatch.tcss"
     TITLE = "jobwatch"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [

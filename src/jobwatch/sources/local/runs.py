@@ -147,7 +147,10 @@ class RunsMixin(Database):
         with gc_paused():
             for row in rows:
                 parsed = self._parse(row)
-                (runs if isinstance(parsed, models.Run) else errors).append(parsed)
+                if isinstance(parsed, models.Run):
+                    runs.append(parsed)
+                else:
+                    errors.append(parsed)
         new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
         if rows:
             last_rev, last_rowid = rows[-1][1], rows[-1][5]
@@ -270,7 +273,10 @@ class RunsMixin(Database):
         errors: list[RecordError] = []
         for row in await self._fetchall(sql, params):
             parsed = self._parse(row)
-            (runs if isinstance(parsed, models.Run) else errors).append(parsed)
+            if isinstance(parsed, models.Run):
+                runs.append(parsed)
+            else:
+                errors.append(parsed)
         return runs, errors
 
     # -- writing runs ------------------------------------------------------------

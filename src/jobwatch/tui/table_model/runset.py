@@ -209,7 +209,8 @@ class RunSet:
         back where its new one says: a few bisections and a short copy inside
         one block each (see :mod:`jobwatch.tui.table_model.sortedkeys`), never a re-sort."""
         order = self._order
-        if not order.remove_many([(m[1], k) for k, m in moved.items() if m[0]]):
+        gone = [(sk, k) for k, (was, sk, _, _) in moved.items() if was and sk is not None]
+        if not order.remove_many(gone):
             self._rebuild()  # never expected; a rebuild is always right
             return
         order.insert_many([(m[3], k) for k, m in moved.items() if m[2]])
