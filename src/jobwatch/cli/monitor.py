@@ -46,7 +46,7 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         theme=getattr(args, "theme", None) or config.theme,
         read_only=flag_read_only or config.read_only,
         bell=config.bell if bell is None else bell,
-        warnings=config.warnings,
+        warnings=[*config.warnings, *sel.warnings],
     )
 
 

@@ -18,11 +18,13 @@ from jobwatch.core.errors import (
     AmbiguousRunId,
     RunNotFound,
     SourceError,
+    UsageError,
 )
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
 from jobwatch.sources.health import describe_error
 from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.local.db import exposure_warning
 from jobwatch.sources.protocol import Source
 from jobwatch.sources.select import known_spec, open_sources, sync
 
@@ -30,13 +32,35 @@ if TYPE_CHECKING:
     from jobwatch.core import RecordError, Run
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def _store_arg(args: argparse.Namespace) -> Path | None:
+    """``--store`` as a path, or ``None`` when not given; an empty path or a folder
+    is a usage error (exit 2), said before anything is opened."""
     given = getattr(args, "store", None)
-    return Path(given).expanduser() if given else default_store_path()
+    if given is None:
+        return None
+    if not str(given).strip():
+        raise UsageError("--store: the path is empty")
+    path = Path(given).expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"--store {path}: is a directory; give the store's file, e.g. {path / 'runs.db'}"
+        )
+    return path
 
 
-def _open(args: argparse.Namespace, *, create: bool = False) -> SqliteStore:
-    return SqliteStore(_store_path(args), create=create)
+def _store_path(args: argparse.Namespace) -> Path:
+    return _store_arg(args) or default_store_path()
+
+
+def _warn(text: str) -> None:
+    print(f"jobwatch: warning: {clean(text)}", file=sys.stderr)
+
+
+def warn_exposed(path: Path) -> None:
+    """Say once, on stderr, that a store other users can read should be private."""
+    warning = exposure_warning(path)
+    if warning:
+        _warn(warning)
 
 
 @dataclass
@@ -47,6 +71,8 @@ class Selection:
     sources: list[Source]
     run_sources: list[str] = field(default_factory=list)
     """``--source`` values naming no source: for ``list``, filters on ``Run.source``."""
+    warnings: list[str] = field(default_factory=list)
+    """About the selected stores (readable by other users), for the monitor's toast."""
 
     @property
     def several(self) -> bool:
@@ -61,19 +87,21 @@ def selection(
     read_only: bool = False,
 ) -> Selection:
     """Build (not open) the selected sources; ``warn`` prints the config's warnings
-    on stderr (the monitor shows them as a toast instead)."""
+    and the stores' on stderr (the monitor shows them as a toast instead)."""
+    store = _store_arg(args)
     config_file = getattr(args, "config", None)
     config = load_config(Path(config_file).expanduser() if config_file else None)
-    if warn:
-        for warning in config.warnings:
-            print(f"jobwatch: warning: {clean(warning)}", file=sys.stderr)
     specs = list(getattr(args, "source", None) or [])
     filters: list[str] = []
     if filters_ok:
         filters = [s for s in specs if not known_spec(s, config)]
         specs = [s for s in specs if known_spec(s, config)]
-    sources = open_sources(config, specs, store=getattr(args, "store", None), read_only=read_only)
-    return Selection(config, sources, filters)
+    sources = open_sources(config, specs, store=store, read_only=read_only)
+    exposed = [w for s in sources if isinstance(s, SqliteStore) and (w := exposure_warning(s.path))]
+    if warn:
+        for warning in [*config.warnings, *exposed]:
+            _warn(warning)
+    return Selection(config, sources, filters, exposed)
 
 
 def _warn_source(source: Source, exc: BaseException) -> None:

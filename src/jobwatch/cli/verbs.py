@@ -20,7 +20,6 @@ from jobwatch.core.errors import (
     SourceError,
     TransitionRefused,
 )
-from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
 from jobwatch.sources.health import Backoff, describe_error
 from jobwatch.sources.local import SqliteStore
@@ -36,10 +35,12 @@ from jobwatch.cli.selection import (
     _newest_first,
     _opened,
     _out,
+    _store_arg,
     _store_path,
     _warn_source,
     _who,
     selection,
+    warn_exposed,
 )
 
 EXIT_ERROR = 1
@@ -259,16 +260,19 @@ async def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise JobwatchError("nothing to run: jobwatch run [--job NAME] -- CMD [ARGS…]")
-    return await run_command(
-        _store_path(args), argv, job=args.job, label=args.label, grace=args.grace
-    )
+    store_path = _store_path(args)
+    warn_exposed(store_path)
+    return await run_command(store_path, argv, job=args.job, label=args.label, grace=args.grace)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
     from jobwatch.apps.demo import run_demo
 
+    store_path = _store_arg(args)
+    if store_path is not None:
+        warn_exposed(store_path)
     return await run_demo(
-        Path(args.store).expanduser() if getattr(args, "store", None) else None,
+        store_path,
         runs=args.runs,
         seconds=args.seconds,
         headless=args.headless,
@@ -290,17 +294,17 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"jobwatch serve: warning: {clean(warning)}", file=sys.stderr)
     specs = list(getattr(args, "source", None) or [])
-    given_store = getattr(args, "store", None)
     source: Source
     if specs:  # serving a configured source; by default the local store
-        sel = selection(args)
+        sel = selection(args, read_only=args.read_only)
         if len(sel.sources) != 1:
             raise JobwatchError("jobwatch serve serves one source: give one --source or --store")
         source = sel.sources[0]
         source.read_only = source.read_only or args.read_only
-    else:
-        path = Path(given_store).expanduser() if given_store else default_store_path()
-        source = SqliteStore(path, create=not args.read_only, read_only=args.read_only)
+    else:  # a writable server may create the store; a read-only one only reads it
+        path = _store_path(args)
+        warn_exposed(path)
+        source = SqliteStore(path, mode="read" if args.read_only else "create")
     return await server.serve(
         source,
         host=args.host,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from jobwatch.config import TOKEN_ENV, Config, ConfigError, check_url
 from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError
@@ -71,6 +71,12 @@ def _env_token() -> str | None:
     return os.environ.get(TOKEN_ENV, "").strip() or None
 
 
+def _store_mode(read_only: bool) -> Literal["read", "write"]:
+    """A selected store is never created: read through a read-only connection,
+    and (unless ``read_only``) reopened read-write for the first action."""
+    return "read" if read_only else "write"
+
+
 def source_from_spec(spec: str, config: Config, *, read_only: bool = False) -> Source:
     """One source from a config name, an ``http(s)://`` URL or a store path."""
     if spec in config.sources:
@@ -90,7 +96,7 @@ def source_from_spec(spec: str, config: Config, *, read_only: bool = False) -> S
     if is_path(spec):
         from jobwatch.sources.local.store import SqliteStore
 
-        return SqliteStore(Path(spec).expanduser(), name=spec, create=False, read_only=read_only)
+        return SqliteStore(Path(spec).expanduser(), name=spec, mode=_store_mode(read_only))
     names = ", ".join(sorted(config.sources)) or "none"
     where = f" in {config.path}" if config.path else ""
     raise ConfigError(
@@ -118,7 +124,7 @@ def open_sources(
     if store is not None:
         from jobwatch.sources.local.store import SqliteStore
 
-        sources.append(SqliteStore(Path(store).expanduser(), create=False, read_only=read_only))
+        sources.append(SqliteStore(Path(store).expanduser(), mode=_store_mode(read_only)))
     specs = list(dict.fromkeys(selected))
     if not specs and not sources:
         specs = list(config.default_sources)
@@ -127,7 +133,7 @@ def open_sources(
     if not sources:
         from jobwatch.sources.local.store import SqliteStore
 
-        sources.append(SqliteStore(default_store_path(), create=False, read_only=read_only))
+        sources.append(SqliteStore(default_store_path(), mode=_store_mode(read_only)))
     seen: set[str] = set()
     for source in sources:
         base, n = source.name, 1
@@ -196,6 +202,8 @@ class PollReport:
     errors: list[RecordError] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     recovered: list[str] = field(default_factory=list)
+    removed: list[RunKey] = field(default_factory=list)
+    """Runs forgotten because their source's data was replaced (a store file swapped)."""
     more: bool = False
 
     @property
@@ -303,6 +311,11 @@ class MultiSource:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if getattr(exc, "resync", False):  # the data was replaced: sync afresh
+                report.removed += [RunKey(name, run_id) for run_id in state.runs]
+                state.runs.clear()
+                state.errors.clear()
+                state.cursor, state.synced = None, False
             report.failed[name] = self._failed(state, exc)
         else:
             if state.tracker.succeeded():
