@@ -80,6 +80,9 @@ class Feed:
     """``time.monotonic()`` when its last poll started."""
     forced: bool = False
     """``r`` asks every source now, whatever its own interval says."""
+    reset: bool = False
+    """The source said its data was replaced (a store file swapped): the next
+    rows replace every row it showed instead of merging into them."""
 
     @property
     def name(self) -> str:
@@ -146,6 +149,9 @@ class Feed:
             rows = await self.fetch()
         except Exception as exc:  # a source failing never stops the others
             self.tracker.failed(describe_error(exc), retry_after=getattr(exc, "retry_after", None))
+            if getattr(exc, "resync", False):  # start over: a first sync of the new data
+                self.cursor, self.synced, self.partial, self.more = None, False, False, False
+                self.reset = True
             return None
         finally:
             self.busy = False
@@ -358,7 +364,10 @@ class JobwatchApp(App[None]):
 
     async def _poll_feed(self, feed: Feed) -> None:
         result = await feed.poll()
-        if result is not None:
+        if result is not None and feed.reset:
+            feed.reset = False
+            self._replace_feed(feed, result[0])
+        elif result is not None:
             rows, first = result
             self._apply(feed, rows, first=first)
         if all(f.synced or (not f.health.ok and f.health.failures) for f in self.feeds):
@@ -402,6 +411,14 @@ class JobwatchApp(App[None]):
             table.changed([r.key for r in rows], moved=moved, flash=not first)
         if faulted:
             self._announce(faulted)
+
+    def _replace_feed(self, feed: Feed, rows: list[RunRow]) -> None:
+        """Show ``rows`` instead of everything ``feed`` showed before."""
+        kept = [r for k, r in self.runs.rows.items() if feed.label and k[0] != feed.label]
+        self.runs.replace_all(kept + rows)
+        table = self._table()
+        if table is not None:
+            table.reloaded()
 
     async def _poll_log(self) -> None:
         try:
