@@ -204,6 +204,25 @@ async def test_reading_verbs_never_change_a_store(store_path: Path) -> None:
         )
 
 
+async def test_serve_read_only_never_changes_the_store(store_path: Path) -> None:
+    import httpx
+
+    from conftest import TEST_TOKEN, serve_cli
+
+    gone = make(2, Status.RUNNING)
+    await seed(store_path, make(1))
+    await seed(store_path, gone, managed_by=dead_pid())
+    before = fingerprint(store_path)[:3]
+    with serve_cli(store_path, "--read-only") as served:
+        auth = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        with httpx.Client(base_url=served.url + "/api/v1", headers=auth) as http:
+            page = http.get("/runs").json()
+            assert {r["id"]: r["status"] for r in page["runs"]}[gone.id] == "unknown"
+            assert http.get(f"/runs/{gone.id}").json()["status"] == "unknown"
+            assert http.post(f"/runs/{make(1).id}/archive").status_code == 403
+    assert fingerprint(store_path)[:3] == before
+
+
 async def test_reading_keeps_the_journal_mode_and_an_older_schema(store_path: Path) -> None:
     """A store in rollback-journal mode at schema 1 is read as it is: not switched
     to WAL, not migrated, no -wal or -shm beside it. A write migrates it."""

@@ -488,3 +488,37 @@ async def test_a_replaced_store_goes_stale_and_the_monitor_follows_the_new_file(
             assert table(app).cursor_key == ("local", "run-s00000000001")
     finally:
         await store.close()
+
+
+async def test_watching_a_store_never_changes_it(tmp_path: Path) -> None:
+    """The monitor (not ``--read-only``) polls through a read-only connection: no
+    migration, no journal switch, no reaper write; only an action reopens it."""
+    import hashlib
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "runs.db"
+    await seed_store(path)
+    owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    owner.wait()  # a pid that no longer runs: its run is lost
+    lost = Run(id="run-00000000000a", source="local", status=Status.RUNNING, created_at=at(1))
+    async with SqliteStore(path) as writer:
+        await writer.add(lost, managed_by=owner.pid)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    store = SqliteStore(path, mode="write")
+    await store.open()
+    app = make_app(store)
+    try:
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            for _ in range(3):
+                await app.poll_once()
+            assert app.runs.rows[("local", lost.id)].status is Status.UNKNOWN  # shown so
+            assert not store.writable and not store.read_only
+    finally:
+        await store.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT status FROM runs WHERE id = ?", (lost.id,)).fetchone()
+    assert row == ("running",)  # not written: the next writer records it
