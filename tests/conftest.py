@@ -95,9 +95,11 @@ TEST_TOKEN = "test-token-0123456789abcdef"
 def _isolated_config(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test reads the developer's own config file or tokens."""
+    """No test reads the developer's own config file, tokens or default store."""
     home = tmp_path_factory.mktemp("xdg-config")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.delenv("JOBWATCH_STORE", raising=False)
     monkeypatch.delenv("JOBWATCH_CONFIG", raising=False)
     monkeypatch.delenv("JOBWATCH_TOKEN", raising=False)
 

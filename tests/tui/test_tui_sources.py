@@ -460,3 +460,65 @@ async def test_a_source_paced_quicker_than_the_monitor_is_polled_at_its_pace(
             )
     finally:
         await source.close()
+
+
+async def test_a_replaced_store_goes_stale_and_the_monitor_follows_the_new_file(
+    tmp_path: Path,
+) -> None:
+    """A store swapped under the monitor stayed ``[local: ok]`` with the old file's
+    runs, and the new file's never appeared. Now the poll says so, drops the old
+    rows and syncs the file that is there now."""
+    path, other = tmp_path / "runs.db", tmp_path / "other.db"
+    await seed_store(path)
+    await seed_store(other, served_runs()[1:])
+    store = SqliteStore(path, mode="write")
+    await store.open()
+    app = make_app(store)
+    try:
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            assert len(app.runs.rows) == 6
+            os.replace(other, path)
+            await app.poll_once()
+            assert app.feeds[0].health.error == f"store {path} was replaced; reopened"
+            assert "[local: stale for" in status_line(app)
+            await poll_until(app, lambda: app.feeds[0].health.ok)
+            assert set(app.runs.rows) == {("local", "run-s00000000001")}
+            await pilot.pause()
+            assert table(app).cursor_key == ("local", "run-s00000000001")
+    finally:
+        await store.close()
+
+
+async def test_watching_a_store_never_changes_it(tmp_path: Path) -> None:
+    """The monitor (not ``--read-only``) polls through a read-only connection: no
+    migration, no journal switch, no reaper write; only an action reopens it."""
+    import hashlib
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "runs.db"
+    await seed_store(path)
+    owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    owner.wait()  # a pid that no longer runs: its run is lost
+    lost = Run(id="run-00000000000a", source="local", status=Status.RUNNING, created_at=at(1))
+    async with SqliteStore(path) as writer:
+        await writer.add(lost, managed_by=owner.pid)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    store = SqliteStore(path, mode="write")
+    await store.open()
+    app = make_app(store)
+    try:
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            for _ in range(3):
+                await app.poll_once()
+            assert app.runs.rows[("local", lost.id)].status is Status.UNKNOWN  # shown so
+            assert not store.writable and not store.read_only
+    finally:
+        await store.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT status FROM runs WHERE id = ?", (lost.id,)).fetchone()
+    assert row == ("running",)  # not written: the next writer records it

@@ -543,7 +543,8 @@ async def _monitor(store_path: Path, sim: asyncio.Task[None]) -> None:
     until the simulation ends when ``--seconds`` was given."""
     from jobwatch.tui.app import JobwatchApp
 
-    async with SqliteStore(store_path, create=False) as view:
+    # Its own connection, read-only until the user aborts or archives something.
+    async with SqliteStore(store_path, mode="write") as view:
         app = JobwatchApp([view])
         sim.add_done_callback(lambda _task: app.exit())
         await app.run_async()
@@ -561,7 +562,7 @@ async def run_demo(
     if store_path is None:
         store_path = Path(tempfile.mkdtemp(prefix="jobwatch-demo-")) / "runs.db"
     print(f"jobwatch demo: store {store_path}", file=sys.stderr)
-    async with SqliteStore(store_path) as store:
+    async with SqliteStore(store_path, mode="create") as store:
         demo = Demo(store, seed=seed)
         await demo.seed_history(runs)
         for flavour in FLAVOURS:  # every system has something live from the start

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from jobwatch.core.errors import (
     JobwatchError,
+    UsageError,
 )
 from jobwatch.core.redact import clean
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 from jobwatch.cli.parser import build_parser
-from jobwatch.cli.verbs import EXIT_ERROR, EXIT_INTERRUPTED
+from jobwatch.cli.verbs import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(args.func(args))
     except JobwatchError as exc:
         print(f"jobwatch: {clean(str(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:

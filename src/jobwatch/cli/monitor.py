@@ -35,7 +35,7 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
     ``default_sources``, else the local store); the config's warnings go to the
     monitor (a toast), not to a terminal it is about to take over.
     """
-    sel = selection(args, warn=False)
+    sel = selection(args, say=False)
     config = sel.config
     refresh = getattr(args, "refresh", None)
     bell = getattr(args, "bell", None)
@@ -45,7 +45,7 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         theme=getattr(args, "theme", None) or config.theme,
         read_only=sel.read_only,
         bell=config.bell if bell is None else bell,
-        warnings=config.warnings,
+        warnings=[*config.warnings, *sel.warnings],
     )
 
 

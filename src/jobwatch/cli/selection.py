@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from jobwatch.config import Config, load_config
-from jobwatch.core.errors import SourceError
+from jobwatch.core.errors import SourceError, UsageError
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.local.db import exposure_warning
 from jobwatch.sources.poller import Feed, Poller
 from jobwatch.sources.protocol import Source
 from jobwatch.sources.select import known_spec, open_sources
@@ -24,9 +26,35 @@ STALE_BACKOFF = (0.5, 15.0)
 ``logs --follow``): it outlives a server restart without hammering it."""
 
 
-def store_path(args: argparse.Namespace) -> Path:
+def store_arg(args: argparse.Namespace) -> Path | None:
+    """``--store`` as a path, or ``None`` when not given; an empty path or a folder
+    is a usage error (exit 2), said before anything is opened."""
     given = getattr(args, "store", None)
-    return Path(given).expanduser() if given else default_store_path()
+    if given is None:
+        return None
+    if not str(given).strip():
+        raise UsageError("--store: the path is empty")
+    path = Path(given).expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"--store {path}: is a directory; give the store's file, e.g. {path / 'runs.db'}"
+        )
+    return path
+
+
+def store_path(args: argparse.Namespace) -> Path:
+    return store_arg(args) or default_store_path()
+
+
+def warn(text: str) -> None:
+    print(f"jobwatch: warning: {clean(text)}", file=sys.stderr)
+
+
+def warn_exposed(path: Path) -> None:
+    """Say once, on stderr, that a store other users can read should be private."""
+    warning = exposure_warning(path)
+    if warning:
+        warn(warning)
 
 
 @dataclass
@@ -39,30 +67,32 @@ class Selection:
     """``--source`` values naming no source: for ``list``, filters on ``Run.source``."""
     read_only: bool = False
     """``--read-only`` or ``read_only`` in the config: every write is refused."""
+    warnings: list[str] = field(default_factory=list)
+    """About the selected stores (readable by other users), for the monitor's toast."""
 
     @property
     def several(self) -> bool:
         return len(self.sources) > 1
 
 
-def selection(
-    args: argparse.Namespace, *, filters_ok: bool = False, warn: bool = True
-) -> Selection:
-    """Build (not open) the selected sources; ``warn`` prints the config's warnings
-    on stderr (the monitor shows them as a toast instead)."""
+def selection(args: argparse.Namespace, *, filters_ok: bool = False, say: bool = True) -> Selection:
+    """Build (not open) the selected sources; ``say`` prints the config's warnings
+    and the stores' on stderr (the monitor shows them as a toast instead)."""
+    store = store_arg(args)
     config_file = getattr(args, "config", None)
     config = load_config(Path(config_file).expanduser() if config_file else None)
-    if warn:
-        for warning in config.warnings:
-            print(f"jobwatch: warning: {clean(warning)}", file=sys.stderr)
     specs = list(getattr(args, "source", None) or [])
     filters: list[str] = []
     if filters_ok:
         filters = [s for s in specs if not known_spec(s, config)]
         specs = [s for s in specs if known_spec(s, config)]
     read_only = bool(getattr(args, "read_only", False)) or config.read_only
-    sources = open_sources(config, specs, store=getattr(args, "store", None), read_only=read_only)
-    return Selection(config, sources, filters, read_only)
+    sources = open_sources(config, specs, store=store, read_only=read_only)
+    exposed = [w for s in sources if isinstance(s, SqliteStore) and (w := exposure_warning(s.path))]
+    if say:
+        for warning in [*config.warnings, *exposed]:
+            warn(warning)
+    return Selection(config, sources, filters, read_only, exposed)
 
 
 def say_health(feed: Feed, recovered: bool) -> None:

@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobwatch.cli import output as render
-from jobwatch.cli.selection import human, opened, out, selection, store_path, who
+from jobwatch.cli.selection import (
+    human,
+    opened,
+    out,
+    selection,
+    store_arg,
+    store_path,
+    warn_exposed,
+    who,
+)
 from jobwatch.core import FAULTS, Action, Status
 from jobwatch.core import format as fmt
 from jobwatch.core.errors import JobwatchError, SourceError, TransitionRefused
-from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
 from jobwatch.sources.local import SqliteStore
@@ -188,16 +196,19 @@ async def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise JobwatchError("nothing to run: jobwatch run [--job NAME] -- CMD [ARGS…]")
-    return await run_command(
-        store_path(args), argv, job=args.job, label=args.label, grace=args.grace
-    )
+    path = store_path(args)
+    warn_exposed(path)
+    return await run_command(path, argv, job=args.job, label=args.label, grace=args.grace)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
     from jobwatch.apps.demo import run_demo
 
+    path = store_arg(args)
+    if path is not None:
+        warn_exposed(path)
     return await run_demo(
-        Path(args.store).expanduser() if getattr(args, "store", None) else None,
+        path,
         runs=args.runs,
         seconds=args.seconds,
         headless=args.headless,
@@ -219,7 +230,6 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"jobwatch serve: warning: {clean(warning)}", file=sys.stderr)
     specs = list(getattr(args, "source", None) or [])
-    given_store = getattr(args, "store", None)
     read_only = bool(getattr(args, "read_only", False))
     source: Source
     if specs:  # serving a configured source; by default the local store
@@ -228,9 +238,10 @@ async def cmd_serve(args: argparse.Namespace) -> int:
             raise JobwatchError("jobwatch serve serves one source: give one --source or --store")
         source = sel.sources[0]
         source.read_only = source.read_only or read_only
-    else:
-        path = Path(given_store).expanduser() if given_store else default_store_path()
-        source = SqliteStore(path, create=not read_only, read_only=read_only)
+    else:  # a writable server may create the store; a read-only one only reads it
+        path = store_path(args)
+        warn_exposed(path)
+        source = SqliteStore(path, mode="read" if read_only else "create")
     return await server.serve(
         source,
         host=args.host,

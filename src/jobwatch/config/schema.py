@@ -107,7 +107,7 @@ class SqliteSourceConfig(SourceConfig):
         from jobwatch.sources.local.store import SqliteStore
 
         read_only = read_only or self.read_only
-        return SqliteStore(self.path, name=name, create=False, read_only=read_only)
+        return SqliteStore(self.path, name=name, mode="read" if read_only else "write")
 
 
 class RemoteSourceConfig(SourceConfig):

@@ -11,6 +11,23 @@ class StoreError(JobwatchError):
     """The store cannot be opened, read or written."""
 
 
+class UsageError(JobwatchError):
+    """The command line names something unusable (exit 2, like a bad option)."""
+
+
+class StorePathError(StoreError, UsageError):
+    """The store path is empty or a directory: a usage error, not a broken store."""
+
+
+class StoreReplaced(StoreError):
+    """The store's file was replaced by another one and has been reopened.
+
+    ``resync``: what a reader knew about the old file (its runs, its cursor) no
+    longer holds; it starts a fresh sync, and drops runs the new file lacks."""
+
+    resync = True
+
+
 class NewerStoreError(StoreError):
     """The store was written by a newer jobwatch; we refuse rather than damage it."""
 

@@ -81,6 +81,9 @@ class Feed:
     forced: bool = False
     """``r`` in the monitor: poll now, whatever the source's own pace says."""
     opened: bool = False
+    reset: bool = False
+    """The source said its data was replaced (a store file swapped): what it showed
+    before is dropped when the new data's first rows arrive."""
     last_poll: float | None = None
     """``clock()`` when its last poll started."""
     runs: dict[str, Run] = field(default_factory=dict)
@@ -115,6 +118,8 @@ class PollReport:
     changed: list[RunKey] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     recovered: list[str] = field(default_factory=list)
+    removed: list[RunKey] = field(default_factory=list)
+    """Runs forgotten because their source's data was replaced (a store file swapped)."""
     more: bool = False
     ms: float = 0.0
     """How long the poll took, sinks included."""
@@ -149,6 +154,7 @@ class Poller:
         on_runs: RunSink | None = None,
         on_health: HealthSink | None = None,
         on_settled: Callable[[], None] | None = None,
+        on_reset: Callable[[Feed], None] | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -168,6 +174,8 @@ class Poller:
         self.on_runs = on_runs
         self.on_health = on_health
         self.on_settled = on_settled
+        self.on_reset = on_reset
+        """Called with a feed whose data was replaced, before its new rows arrive."""
         self.clock = clock
         several = len(sources) > 1
         self.feeds = [
@@ -311,6 +319,12 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source failing never stops the others
+            if getattr(exc, "resync", False):  # the data was replaced: sync afresh
+                report.removed += [RunKey(feed.label or feed.name, rid) for rid in feed.runs]
+                feed.cursor, feed.started, feed.synced, feed.more = None, False, False, False
+                feed.runs.clear()
+                feed.errors.clear()
+                feed.reset = True
             report.failed[feed.name] = self._failed(feed, exc)
         else:
             if self._succeeded(feed):
@@ -338,6 +352,10 @@ class Poller:
                 break
 
     def _hand_rows(self, feed: Feed, rows: list[RunRow], first: bool, report: PollReport) -> None:
+        if feed.reset:
+            feed.reset = False
+            if self.on_reset is not None:
+                self.on_reset(feed)
         if not rows:
             return
         if feed.label is not None:

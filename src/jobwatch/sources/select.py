@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from jobwatch.config import TOKEN_ENV, Config, ConfigError, check_url
 from jobwatch.core.paths import default_store_path
@@ -50,6 +50,12 @@ def _env_token() -> str | None:
     return os.environ.get(TOKEN_ENV, "").strip() or None
 
 
+def _store_mode(read_only: bool) -> Literal["read", "write"]:
+    """A selected store is never created: read through a read-only connection,
+    and (unless ``read_only``) reopened read-write for the first action."""
+    return "read" if read_only else "write"
+
+
 def source_from_spec(spec: str, config: Config, *, read_only: bool = False) -> Source:
     """One source from a config name, an ``http(s)://`` URL or a store path."""
     if spec in config.sources:
@@ -65,7 +71,7 @@ def source_from_spec(spec: str, config: Config, *, read_only: bool = False) -> S
     if is_path(spec):
         from jobwatch.sources.local.store import SqliteStore
 
-        return SqliteStore(Path(spec).expanduser(), name=spec, create=False, read_only=read_only)
+        return SqliteStore(Path(spec).expanduser(), name=spec, mode=_store_mode(read_only))
     names = ", ".join(sorted(config.sources)) or "none"
     where = f" in {config.path}" if config.path else ""
     raise ConfigError(
@@ -93,7 +99,7 @@ def open_sources(
     if store is not None:
         from jobwatch.sources.local.store import SqliteStore
 
-        sources.append(SqliteStore(Path(store).expanduser(), create=False, read_only=read_only))
+        sources.append(SqliteStore(Path(store).expanduser(), mode=_store_mode(read_only)))
     specs = list(dict.fromkeys(selected))
     if not specs and not sources:
         specs = list(config.default_sources)
@@ -102,7 +108,7 @@ def open_sources(
     if not sources:
         from jobwatch.sources.local.store import SqliteStore
 
-        sources.append(SqliteStore(default_store_path(), create=False, read_only=read_only))
+        sources.append(SqliteStore(default_store_path(), mode=_store_mode(read_only)))
     seen: set[str] = set()
     for source in sources:
         base, n = source.name, 1

@@ -101,6 +101,7 @@ class JobwatchApp(App[None]):
             first_screen=FIRST_SCREEN_ROWS,
             on_rows=self._apply,
             on_settled=self.update_status,
+            on_reset=self._forget,
         )
         self.read_only = read_only
         self.bell_enabled = bell
@@ -223,6 +224,15 @@ class JobwatchApp(App[None]):
             table.changed([r.key for r in rows], moved=moved, flash=not first)
         if faulted:
             self._announce(faulted)
+
+    def _forget(self, feed: Feed) -> None:
+        """``feed``'s data was replaced: drop every row it showed (its new rows follow)."""
+        several = len(self.feeds) > 1
+        kept = [r for k, r in self.runs.rows.items() if several and k[0] != feed.label]
+        self.runs.replace_all(kept)
+        table = self._table()
+        if table is not None:
+            table.reloaded()
 
     async def _poll_log(self) -> None:
         try:

@@ -14,6 +14,8 @@ from jobwatch.sources.local.db import Database
 class FlagsMixin(Database):
     async def local_archived(self, source: str) -> set[str]:
         """Ids of ``source``'s runs archived locally (the system has no archive)."""
+        if self.schema_version < 2:  # an older store read as it is: no flags yet
+            return set()
         rows = await self._fetchall("SELECT run_id FROM remote_flags WHERE source = ?", (source,))
         return {row[0] for row in rows}
 

@@ -41,6 +41,8 @@ class ReaperMixin(RunsMixin):
                 lost[run_id] = (beat, f"no heartbeat from its owner for {now - beat:.0f} s")
             elif host == procs.HOST and pid and not procs.is_alive(pid, pid_start):
                 lost[run_id] = (beat, f"its owner (pid {pid} on {host}) is gone")
+        if not self.writable:  # a read-only open: show them lost, write nothing
+            return await self._show_lost(lost)
         if not lost:
             return []
 
@@ -54,9 +56,7 @@ class ReaperMixin(RunsMixin):
                 run = self._parse(row, show_abort=False) if row else None
                 if not isinstance(run, models.Run) or run.status not in ACTIVE:
                     continue
-                why = f"lost: {why}; the command may still run"
-                reason = models.Reason(type="lost", message=why)
-                gone = run.evolve(status=Status.UNKNOWN, ended_at=_from_epoch(beat), reason=reason)
+                gone = lost_version(run, beat, why)
                 await self._write_run(
                     gone, await self._bump(), heartbeat_at=None, abort_requested_at=None
                 )
@@ -67,3 +67,28 @@ class ReaperMixin(RunsMixin):
             return await self._transaction(body)
         except StoreError:
             return []  # e.g. a read-only file: showing runs matters more than reaping
+
+    # -- a read-only open: the same verdict, shown rather than written ------------
+
+    async def _show_lost(self, lost: dict[str, tuple[float, str]]) -> list[str]:
+        """What :meth:`reap_lost` would write, kept in memory for the reads to show
+        (see :meth:`~jobwatch.sources.local.runs.RunsMixin._as_shown`)."""
+        shown: dict[str, tuple[int, models.Run]] = {}
+        if lost:
+            marks = ", ".join("?" for _ in lost)
+            rows = await self._fetchall(
+                f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id IN ({marks})", tuple(lost)
+            )
+            for row in rows:
+                run = self._parse(row, show_abort=False)
+                if isinstance(run, models.Run) and run.status in ACTIVE:
+                    beat, why = lost[run.id]
+                    shown[run.id] = (row[1], lost_version(run, beat, why))
+        self._show_lost_runs(shown)
+        return list(shown)
+
+
+def lost_version(run: models.Run, beat: float, why: str) -> models.Run:
+    """``run`` as lost: ended at its last heartbeat, with the reason why."""
+    reason = models.Reason(type="lost", message=f"lost: {why}; the command may still run")
+    return run.evolve(status=Status.UNKNOWN, ended_at=_from_epoch(beat), reason=reason)

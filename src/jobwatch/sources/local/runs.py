@@ -33,6 +33,13 @@ from jobwatch.sources.local.db import (
 )
 
 
+def _sort_into(parsed: Run | RecordError, runs: list[Run], errors: list[RecordError]) -> None:
+    if isinstance(parsed, models.Run):
+        runs.append(parsed)
+    else:
+        errors.append(parsed)
+
+
 class RunsMixin(Database):
     @staticmethod
     def _columns(run: Run, revision: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +119,27 @@ class RunsMixin(Database):
             raw=str(data)[:500],
         )
 
+    # -- runs shown lost by a read-only open -----------------------------------
+
+    def _show_lost_runs(self, shown: dict[str, tuple[int, Run]]) -> None:
+        """Replace what a read-only open shows as lost (see the reaper). A run whose
+        shown state changes without a new revision is sent once by the next poll."""
+        old = self._lost_shown
+        self._lost_unsent |= {k for k in old.keys() | shown.keys() if old.get(k) != shown.get(k)}
+        self._lost_shown = shown
+
+    def _as_shown(self, parsed: Run | RecordError, revision: int) -> Run | RecordError:
+        """``parsed`` as a read-only open shows it: lost when the reaper says so and
+        the run has not been written since."""
+        shown = self._lost_shown.get(parsed.id) if self._lost_shown and parsed.id else None
+        return shown[1] if shown is not None and shown[0] == revision else parsed
+
+    def _unsent_ids(self, already: set[str]) -> list[str]:
+        """The runs the next poll must send although their revision did not move."""
+        ids = [i for i in self._lost_unsent if i not in already]
+        self._lost_unsent.clear()
+        return ids
+
     # -- reading runs ------------------------------------------------------------
 
     async def revision(self) -> int:
@@ -126,6 +154,7 @@ class RunsMixin(Database):
         ``"<revision>:<rowid>"``, and the next page resumes right after that row.
         A revision is written in one transaction, so nothing can slip in between.
         """
+        await self._follow_file(poll=True)
         await self._before_read()
         since, after_row = parse_cursor(cursor)
         sql = (
@@ -146,11 +175,17 @@ class RunsMixin(Database):
         errors: list[RecordError] = []
         with gc_paused():
             for row in rows:
-                parsed = self._parse(row)
-                if isinstance(parsed, models.Run):
-                    runs.append(parsed)
-                else:
-                    errors.append(parsed)
+                parsed = self._as_shown(self._parse(row), row[1])
+                _sort_into(parsed, runs, errors)
+        if not more and self._lost_unsent:
+            extra = self._unsent_ids({r.id for r in runs})
+            if extra:
+                marks = ", ".join("?" for _ in extra)
+                for row in await self._fetchall(
+                    f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id IN ({marks})", extra
+                ):
+                    parsed = self._as_shown(self._parse(row), row[1])
+                    _sort_into(parsed, runs, errors)
         new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
         if rows:
             last_rev, last_rowid = rows[-1][1], rows[-1][5]
@@ -162,6 +197,7 @@ class RunsMixin(Database):
         """Table rows changed after ``cursor``, read from columns (no JSON parsing):
         the monitor's fast path at 100k runs. The whole delta comes in one read
         (``limit`` is not needed: a row costs a few hundred bytes)."""
+        await self._follow_file(poll=True)
         await self._before_read()
         since, _ = parse_cursor(cursor)
         # The first sync scans the table in storage order, which beats the index.
@@ -169,7 +205,13 @@ class RunsMixin(Database):
             rows, revision = await self._rows_where("")
         else:
             rows, revision = await self._rows_where(f"WHERE revision > {_SINCE}", (since, since))
-        return RowDelta(rows, revision if rows else since)
+        if self._lost_unsent:
+            extra = self._unsent_ids({r.id for r in rows})
+            if extra:
+                marks = ", ".join("?" for _ in extra)
+                more_rows, _ = await self._rows_where(f"WHERE id IN ({marks})", extra)
+                rows += more_rows
+        return RowDelta(rows, revision if revision else since)
 
     async def _rows_where(
         self, clause: str, params: Sequence[Any] = ()
@@ -207,6 +249,13 @@ class RunsMixin(Database):
                 )
                 for r in rows
             ]
+            if self._lost_shown:
+                for i, r in enumerate(rows):
+                    shown = self._lost_shown.get(r[1])
+                    if shown is not None and shown[0] == r[17]:
+                        lost = RunRow.from_run(shown[1])
+                        lost.created_at = out[i].created_at
+                        out[i] = lost
         return out, max((r[17] for r in rows), default=0)
 
     async def run_count(self) -> int:
@@ -216,6 +265,8 @@ class RunsMixin(Database):
     async def first_rows(self, limit: int) -> list[RunRow]:
         """The newest ``limit`` rows: enough to paint the first screen at once while
         the full table loads behind it."""
+        await self._follow_file()
+        await self._before_read()
         rows, _ = await self._rows_where("ORDER BY created_at DESC LIMIT ?", (limit,))
         return rows
 
@@ -239,26 +290,35 @@ class RunsMixin(Database):
         return str(rows[0][0])
 
     async def get(self, run_id: str) -> Run:
+        await self._follow_file()
         await self._before_read()
         run_id = await self.resolve(run_id)
         row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
-        parsed = self._parse(row)
+        parsed = self._as_shown(self._parse(row), row[1])
         if isinstance(parsed, models.RecordError):
             raise StoreError(parsed.message)
         return parsed
 
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
-        """Newest first, filtered in SQL so ``--limit 20`` reads 20 rows."""
+        """Newest first, filtered in SQL so ``--limit 20`` reads 20 rows. A run shown
+        lost keeps its place but not a status filter it no longer matches."""
+        await self._follow_file()
         await self._before_read()
         where: list[str] = []
         params: list[Any] = []
-        for column, values in (
-            ("status", query.statuses),
+        statuses = list(query.statuses)
+        for column, given in (
+            ("status", statuses),
             ("job", query.jobs),
             ("source", query.run_sources),
         ):
+            values = list(given)
             if values:
-                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                test = f"{column} IN ({', '.join('?' for _ in values)})"
+                if column == "status" and self._lost_shown:  # shown lost, stored active
+                    test = f"({test} OR id IN ({', '.join('?' for _ in self._lost_shown)}))"
+                    values += list(self._lost_shown)
+                where.append(test)
                 params += values
         if not query.include_archived:
             where.append("archived = 0")
@@ -271,12 +331,12 @@ class RunsMixin(Database):
             params.append(query.limit)
         runs: list[Run] = []
         errors: list[RecordError] = []
+        wanted = set(statuses)
         for row in await self._fetchall(sql, params):
-            parsed = self._parse(row)
-            if isinstance(parsed, models.Run):
-                runs.append(parsed)
-            else:
-                errors.append(parsed)
+            parsed = self._as_shown(self._parse(row), row[1])
+            if wanted and isinstance(parsed, models.Run) and parsed.status.value not in wanted:
+                continue
+            _sort_into(parsed, runs, errors)
         return runs, errors
 
     # -- writing runs ------------------------------------------------------------

@@ -301,12 +301,18 @@ class VendorSource(SourceBase):
             flags, self._flags = self._flags, None
             await flags.close()
 
-    async def _open_flags(self) -> None:
+    async def _open_flags(self, *, create: bool = False) -> None:
+        """Open the local store that keeps archive flags. Reading never creates or
+        changes it; only the first local archive (``create``) makes it."""
         if self._flags is not None or self._flags_path is None or self.REMOTE_ARCHIVE:
             return
+        if not create and not self._flags_path.exists():
+            return  # nothing archived here yet
+        from jobwatch.sources.local.db import Mode
         from jobwatch.sources.local.store import SqliteStore
 
-        store = SqliteStore(self._flags_path, name=f"{self.name} flags", read_only=self.read_only)
+        mode: Mode = "read" if self.read_only else "create" if create else "write"
+        store = SqliteStore(self._flags_path, name=f"{self.name} flags", mode=mode)
         try:
             await store.open()
             self._archived = await store.local_archived(self.name)
@@ -423,7 +429,7 @@ class VendorSource(SourceBase):
             said = await self.remote_archive(run, archived)
             run = await self.get(run.id)
             return ActionResult(run, said)
-        await self._open_flags()
+        await self._open_flags(create=True)
         if self._flags is None:
             raise TransitionRefused(
                 f"cannot {action.value} {run.id}: {self.SYSTEM} has no archive and "
