@@ -118,14 +118,21 @@ class Served:
 
 @contextlib.contextmanager
 def serve_cli(
-    store_path: Path, *args: str, token: str | None = TEST_TOKEN, tmp: Path | None = None
+    store_path: Path,
+    *args: str,
+    token: str | None = TEST_TOKEN,
+    tmp: Path | None = None,
+    store: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Served]:
     """``jobwatch serve --port 0`` on 127.0.0.1; its output goes to a file (a pipe
-    nobody reads could fill up and stall the server)."""
+    nobody reads could fill up and stall the server). ``store=False`` leaves out
+    ``--store`` (a configured ``--source`` is served instead)."""
     log = (tmp or store_path.parent) / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
-    env = jobwatch_env(store_path)
+    env = {**jobwatch_env(store_path), **(env or {})}
     if token is not None:
         env["JOBWATCH_TOKEN"] = token
+    where = ["--store", str(store_path)] if store else []
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
@@ -133,8 +140,7 @@ def serve_cli(
                 "-m",
                 "jobwatch",
                 "serve",
-                "--store",
-                str(store_path),
+                *where,
                 "--host",
                 "127.0.0.1",
                 "--port",

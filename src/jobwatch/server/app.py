@@ -38,6 +38,7 @@ from jobwatch.core.errors import (
 from jobwatch.core.format import run_json
 from jobwatch.core.redact import clean
 from jobwatch.sources.local import procs
+from jobwatch.sources.poller import Poller
 from jobwatch.sources.protocol import ActionResult, Source
 
 log = logging.getLogger("jobwatch.server")
@@ -95,6 +96,7 @@ class Health(BaseModel):
     version: str
     api: str
     read_only: bool
+    source: str | None = Field(default=None, description="ok, or stale: its upstream fails")
 
 
 class AbortRequest(BaseModel):
@@ -268,6 +270,7 @@ def create_app(
     read_only: bool = False,
     label: str | None = None,
     cache_size: int = 50_000,
+    poller: Poller | None = None,
 ) -> FastAPI:
     """The API for an already opened ``source`` (the caller opens and closes it).
 
@@ -307,8 +310,13 @@ def create_app(
 
     @public.get("/health", responses={200: {"model": Health}})
     async def health() -> Response:
-        """Liveness, without a token: says nothing about the runs."""
-        return _json({"ok": True, "version": __version__, "api": "v1", "read_only": read_only})
+        """Liveness, without a token: says nothing about the runs, only whether the
+        source behind the server is answering (``stale``) when a poller paces it."""
+        body: dict[str, Any] = {"ok": True, "version": __version__, "api": "v1"}
+        body["read_only"] = read_only
+        if poller is not None:
+            body["source"] = "stale" if any(h.stale for h in poller.health().values()) else "ok"
+        return _json(body)
 
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi() -> Response:

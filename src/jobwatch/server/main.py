@@ -8,6 +8,7 @@ a logged traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import signal
@@ -23,6 +24,7 @@ import uvicorn
 from jobwatch.config import TOKEN_ENV, read_token_file, readable_by_others
 from jobwatch.core.errors import JobwatchError
 from jobwatch.server.app import create_app
+from jobwatch.sources.poller import Poller
 from jobwatch.sources.protocol import Source
 
 MIN_TOKEN_LENGTH = 16
@@ -119,6 +121,7 @@ def public_url(sock: socket.socket, tls: bool) -> str:
 def build_server(
     source: Source,
     *,
+    poller: Poller | None = None,
     token: str | None,
     read_only: bool,
     tls_cert: Path | None = None,
@@ -127,7 +130,7 @@ def build_server(
     log_level: str = "warning",
 ) -> uvicorn.Server:
     """A uvicorn server for an opened ``source``; start it with ``serve(sockets=[…])``."""
-    app = create_app(source, token=token, read_only=read_only)
+    app = create_app(source, token=token, read_only=read_only, poller=poller)
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -168,11 +171,16 @@ async def serve(
     tls = tls_cert is not None
     warnings = check_bind(host, token, tls)
     sock = bind(host, port)
+    poller = Poller([source], mode="refresh", refresh=source.pace or 1.0)
     try:
-        await source.open()
+        await poller.open(strict=True)
+        # The one poller brings the source up to date at its own pace (a vendor API
+        # every 15 s), however many clients ask: requests read the source's view.
+        pacing = asyncio.create_task(poller.run())
         try:
             server = build_server(
                 source,
+                poller=poller,
                 token=token,
                 read_only=read_only,
                 tls_cert=tls_cert,
@@ -205,7 +213,10 @@ async def serve(
                 if previous is not None:
                     signal.signal(signal.SIGTERM, previous)
         finally:
-            await asyncio.shield(source.close())
+            pacing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pacing
+            await asyncio.shield(poller.close())
     finally:
         sock.close()
     return 0
