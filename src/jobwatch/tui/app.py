@@ -15,25 +15,24 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 
 from jobwatch.core import Action, RunRow
-from jobwatch.core.errors import JobwatchError
 from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
-from jobwatch.core.rules import Target, plan
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
-from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui import keys
+from jobwatch.tui.messages import CursorMoved, RowsDrawn, SearchRequested
+from jobwatch.tui.run_actions import RunActions
 from jobwatch.tui.screens.help import HelpScreen
 from jobwatch.tui.screens.main import MainScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
@@ -60,24 +59,7 @@ class JobwatchApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "focus_pane('runs')", "Runs", show=False, id="pane.runs"),
-        Binding("2", "focus_pane('detail')", "Detail", show=False, id="pane.detail"),
-        Binding("3", "focus_pane('log')", "Log", show=False, id="pane.log"),
-        Binding("slash", "filter", "Filter", id="runs.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
-        Binding("f", "toggle_faults", "Faults", id="runs.faults"),
-        Binding("s", "cycle_sort", "Sort", id="runs.sort"),
-        Binding("S", "reverse_sort", "Reverse sort", show=False, id="runs.reverse"),
-        Binding("full_stop", "toggle_archived", "Archived", show=False, id="runs.archived"),
-        Binding("a", "abort", "Abort", id="run.abort"),
-        Binding("A", "archive", "Archive", id="run.archive"),
-        Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
-        Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
-        Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-    ]
+    BINDINGS = keys.APP
 
     def __init__(
         self,
@@ -107,6 +89,7 @@ class JobwatchApp(App[None]):
         self.bell_enabled = bell
         self.bells = 0
         self.runs = RunSet()
+        self.actions = RunActions(self)
         self.synced = asyncio.Event()
         self.last_poll: datetime | None = None
         self.loaded_key: Key | None = None
@@ -309,12 +292,12 @@ class JobwatchApp(App[None]):
         except Exception:
             return None
 
-    @on(RunsTable.RowsDrawn)
+    @on(RowsDrawn)
     def _first_rows_drawn(self) -> None:
         self._rows_drawn.set()
 
-    @on(RunsTable.CursorMoved)
-    def _selected(self, event: RunsTable.CursorMoved) -> None:
+    @on(CursorMoved)
+    def _selected(self, event: CursorMoved) -> None:
         if event.key is not None and event.key in self.runs.unseen:
             self.runs.seen(event.key)
             self.update_status()
@@ -422,7 +405,7 @@ class JobwatchApp(App[None]):
 
     # -- log search box --------------------------------------------------------------
 
-    @on(LogView.SearchRequested)
+    @on(SearchRequested)
     def _open_search(self) -> None:
         box = self.main.query_one("#log-search", Input)
         box.add_class("-visible")
@@ -435,137 +418,37 @@ class JobwatchApp(App[None]):
         log.focus()
         await log.search(event.value)
 
-    # -- actions on runs -----------------------------------------------------------
-
-    def _targets(self) -> list[Key]:
-        marked = [k for k in self.runs.marked if k in self.runs.rows]
-        if marked:
-            return sorted(marked, key=lambda k: self.runs.index_of(k) or 0)
-        table = self._table()
-        return [table.cursor_key] if table is not None and table.cursor_key else []
+    # -- actions on runs (tui/run_actions.py) ------------------------------------------
 
     def action_abort(self) -> None:
-        self._ask(Action.ABORT)
+        self.actions.ask(Action.ABORT)
 
     def action_archive(self) -> None:
-        self._ask(Action.ARCHIVE)
+        self.actions.ask(Action.ARCHIVE)
 
     def action_unarchive(self) -> None:
-        self._ask(Action.UNARCHIVE)
-
-    def target(self, key: Key) -> Target:
-        """What the rules and the confirmation see of the run shown at ``key``."""
-        row = self.runs.rows[key]
-        feed = self.feed_for(key)
-        return Target(
-            row,
-            feed.source if feed is not None else None,
-            clean(row.job or row.label or ""),
-            GLYPHS[row.status],
-        )
-
-    def _ask(self, action: Action) -> None:
-        verb = action.value
-        keys = self._targets()
-        if not keys:
-            self.notify(f"nothing to {verb}: no run selected", severity="warning")
-            return
-        decided = plan(action, [self.target(k) for k in keys], read_only=self.read_only)
-        allowed = [keys[i] for i in decided.allowed]
-        if not allowed:
-            self.notify(
-                "\n".join(clean(r) for r in decided.refused),
-                title=f"nothing to {verb}",
-                severity="error",
-            )
-            return
-        question = decided.confirmation
-        if question is None:  # harmless and undoable: no dialog
-            self._perform(action, allowed)
-            return
-        body = Text("\n".join(question.lines()) + "\n\n")
-        body.append(question.footer, style="dim")
-        self.push_screen(
-            ConfirmScreen(question.title, body, yes_label=question.yes_label),
-            partial(self._confirmed, action, allowed),
-        )
-
-    def _confirmed(self, action: Action, keys: list[Key], yes: bool | None) -> None:
-        if yes:
-            self._perform(action, keys)
-        else:
-            self.notify(f"{action.value} cancelled: nothing was changed", timeout=2)
-
-    @work(group="actions", exit_on_error=False)
-    async def _perform(self, action: Action, keys: list[Key]) -> None:
-        """Each run goes to the source that owns it; its new state is on screen as
-        soon as the source answers (the poller hands it to the table at once)."""
-        done, failed = 0, []
-        by = f"{self._who()} (jobwatch monitor)"
-        for key in keys:
-            row = self.runs.rows.get(key)
-            if row is None or self.feed_for(key) is None:
-                failed.append(f"{clean(key[1])}: no longer shown")
-                continue
-            try:
-                result = await self.poller.act(
-                    action, key, by=by, read_only=self.read_only, current=row
-                )
-            except JobwatchError as exc:
-                failed.append(clean(str(exc)))
-                continue
-            except Exception as exc:
-                failed.append(f"{clean(key[1])}: {clean(str(exc))}")
-                continue
-            done += 1
-            self.runs.marked.discard(key)
-            if len(keys) == 1:
-                self.notify(clean(result.message), timeout=3)
-        if len(keys) > 1 and done:
-            self.notify(f"{action.value}: {done} of {len(keys)} done", timeout=3)
-        if failed:
-            self.notify("\n".join(failed), title=f"{action.value} refused", severity="error")
-        self.update_status()
-
-    @staticmethod
-    def _who() -> str:
-        import getpass
-
-        try:
-            return getpass.getuser()
-        except Exception:
-            return "someone"
+        self.actions.ask(Action.UNARCHIVE)
 
     def action_copy_id(self) -> None:
-        table = self._table()
-        if table is None or table.cursor_key is None:
-            return
-        run_id = table.cursor_key[1]
-        self.copy_to_clipboard(run_id)  # OSC 52: reaches the local clipboard over SSH
-        self.notify(f"copied {clean(run_id)}", timeout=2)
+        self.actions.copy_id()
 
     # -- help and palette ----------------------------------------------------------
 
-    def _binding_sections(self) -> list[tuple[str, list[Binding]]]:
-        def real(bindings: Iterable[BindingType]) -> list[Binding]:
-            return [b for b in bindings if isinstance(b, Binding)]
-
+    def _binding_sections(self) -> list[tuple[str, str | None, list[Binding]]]:
         return [
-            ("monitor", real(self.BINDINGS)),
-            ("runs table", real(RunsTable.BINDINGS)),
-            ("log", real(LogView.BINDINGS)),
+            (title, target, [b for b in bindings if isinstance(b, Binding)])
+            for title, target, bindings in keys.SECTIONS
         ]
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self._binding_sections()))
+        self.push_screen(HelpScreen([(title, b) for title, _, b in self._binding_sections()]))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for section, bindings in self._binding_sections():
+        for section, target, bindings in self._binding_sections():
             for binding in bindings:
                 if binding.action in ("quit", "help"):
                     continue
-                target = {"runs table": "#runs", "log": "#log"}.get(section)
                 yield SystemCommand(
                     f"{binding.description}",
                     f"{section}: key {binding.key}",

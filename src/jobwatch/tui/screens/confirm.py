@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from jobwatch.tui import keys
+
 
 class ConfirmScreen(ModalScreen[bool]):
     AUTO_FOCUS = "#no"
-    BINDINGS = [
-        Binding("escape,n", "answer(False)", "No", id="confirm.no"),
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("left,right,tab", "app.focus_next", "Switch", show=False),
-    ]
+    BINDINGS = keys.CONFIRM
 
     def __init__(self, title: str, body: Text, *, yes_label: str = "Yes") -> None:
         super().__init__()

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from jobwatch.tui import keys
+
 
 def keys_table(sections: list[tuple[str, list[Binding]]]) -> Table:
     table = Table.grid(padding=(0, 2))
@@ -25,7 +27,7 @@ def keys_table(sections: list[tuple[str, list[Binding]]]) -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+    BINDINGS = keys.HELP
 
     def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
         super().__init__()

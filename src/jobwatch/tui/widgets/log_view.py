@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +18,9 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
-from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Size
-from textual.message import Message
+from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -29,6 +28,8 @@ from jobwatch.core.format import log_line
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean
 from jobwatch.sources.protocol import Source
+from jobwatch.tui import keys
+from jobwatch.tui.messages import SearchRequested
 from jobwatch.tui.widgets.styles import ComponentStyles
 
 if TYPE_CHECKING:
@@ -61,40 +62,25 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         "log-view--note",
     }
 
-    BINDINGS = [
-        Binding("down,j", "scroll_lines(1)", "Down", show=False, id="log.down"),
-        Binding("up,k", "scroll_lines(-1)", "Up", show=False, id="log.up"),
-        Binding("pagedown", "scroll_lines(0, 1)", "Page down", show=False, id="log.page_down"),
-        Binding("pageup", "scroll_lines(0, -1)", "Page up", show=False, id="log.page_up"),
-        Binding("home,g", "top", "Top", show=False, id="log.top"),
-        Binding("end,G", "follow", "Follow", id="log.follow"),
-        Binding("p", "pause", "Pause", id="log.pause"),
-        Binding("slash", "search", "Search", id="log.search"),
-        Binding("n", "find(1)", "Next", id="log.next"),
-        Binding("N", "find(-1)", "Prev", show=False, id="log.prev"),
-        Binding("e", "first_error", "First error", id="log.first_error"),
-        Binding("w", "toggle_wrap", "Wrap", id="log.wrap"),
-        Binding("t", "toggle_time", "Times", id="log.timestamps"),
-        Binding("ctrl+s", "save", "Save", id="log.save"),
-    ]
+    BINDINGS = keys.LOG
 
-    class SearchRequested(Message):
-        """Ask the surrounding pane for a search term."""
+    run_id: var[str | None] = var(None)
+    first: var[int] = var(1)
+    last: var[int] = var(0)
+    following: var[bool] = var(True)
+    """Scrolled to the end and sticking there as lines arrive."""
+    new_lines: var[int] = var(0)
+    """Lines that arrived while paused."""
+    wrap: var[bool] = var(False)
+    timestamps: var[bool] = var(False)
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.source: Source | None = None
-        self.run_id: str | None = None
-        self.first = 1
-        self.last = 0
-        self.following = True
-        self.wrap = False
-        self.timestamps = False
         self.term: str | None = None
         self.match_seq: int | None = None
-        self.new_lines = 0
         self.note: str | None = "select a run to see its log"
-        self._cache: OrderedDict[int, LogLine] = OrderedDict()
+        self._cache: LRUCache[int, LogLine] = LRUCache(CACHE_LINES)
         self._loading: tuple[int, int] | None = None
         self._width = 0
         self._wrapped: tuple[tuple[int, int, int], list[tuple[int, str, bool]]] | None = None
@@ -140,7 +126,6 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         self._store(tail)
         self._resize()
         self._stick()
-        self._update_title()
 
     async def poll(self) -> None:
         """Fetch lines after the last one known (the monitor calls this each tick)."""
@@ -162,7 +147,6 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
             self._stick()
         else:
             self.new_lines += added
-        self._update_title()
 
     @property
     def count(self) -> int:
@@ -170,11 +154,8 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
 
     def _store(self, lines: list[LogLine]) -> None:
         for line in lines:
-            self._cache[line.seq] = line
-            self._cache.move_to_end(line.seq)
+            self._cache.set(line.seq, line)
             self._width = max(self._width, min(MAX_WIDTH, len(line.text)))
-        while len(self._cache) > CACHE_LINES:
-            self._cache.popitem(last=False)
 
     def _resize(self) -> None:
         extra = max(0, self.size.height - 1) if self.wrap else 0
@@ -207,33 +188,30 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         at_end = new_value >= self.max_scroll_y - 0.5 if not self.wrap else False
         if new_value < old_value and self.following:
             self.following = False
-            self._update_title()
         elif at_end and not self.following:
             self.following, self.new_lines = True, 0  # scrolled back to the end: re-stick
-            self._update_title()
 
     def action_follow(self) -> None:
         self.following, self.new_lines = True, 0
         self._stick()
-        self._update_title()
 
     def action_pause(self) -> None:
         if self.following:
             self.following = False
-            self._update_title()
         else:
             self.action_follow()
 
     def action_top(self) -> None:
         self.following = False
         self.scroll_to(y=0, animate=False)
-        self._update_title()
 
     def action_scroll_lines(self, lines: int, pages: int = 0) -> None:
         delta = lines + pages * max(1, self.size.height - 1)
         self.scroll_to(y=max(0, self.scroll_y + delta), animate=False)
 
     def _update_title(self) -> None:
+        """The one watcher of the state the title shows (run, count, following,
+        new lines, wrap, times): whatever changes one of them, the title follows."""
         if self.run_id is None:
             self.border_title = "log"
             self.border_subtitle = ""
@@ -246,10 +224,13 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         self.border_title = Text(f"log {clean(self.run_id or '')} — {self.count:,} lines")
         self.border_subtitle = " · ".join([state, *flags])
 
+    watch_run_id = watch_first = watch_last = _update_title
+    watch_following = watch_new_lines = watch_wrap = watch_timestamps = _update_title
+
     # -- search, errors, toggles ---------------------------------------------------
 
     def action_search(self) -> None:
-        self.post_message(self.SearchRequested())
+        self.post_message(SearchRequested())
 
     async def search(self, term: str) -> None:
         self.term = term.strip() or None
@@ -305,7 +286,6 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         self._wrapped = None
         self.scroll_to(y=max(0, seq - self.first - 3), animate=False, immediate=True)
         self.refresh()
-        self._update_title()
 
     @property
     def top_seq(self) -> int:
@@ -317,13 +297,11 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
         self._resize()
         if self.following:
             self._stick()
-        self._update_title()
 
     def action_toggle_time(self) -> None:
         self.timestamps = not self.timestamps
         self._wrapped = None
         self._resize()
-        self._update_title()
 
     def action_save(self) -> None:
         if self.source is None or self.run_id is None:

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from jobwatch.core import RunRow, Status, columns
 from jobwatch.core.columns import Cell, Column, Mode
+from jobwatch.tui import keys
+from jobwatch.tui.messages import CursorMoved, RowsDrawn
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.widgets.styles import ComponentStyles
 
@@ -58,25 +58,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         *(f"runs-table--status-{s.value}" for s in Status),
     }
 
-    BINDINGS = [
-        Binding("down,j", "cursor(1)", "Down", show=False, id="table.down"),
-        Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="table.page_up"),
-        Binding("home,g", "edge(0)", "First", show=False, id="table.first"),
-        Binding("end,G", "edge(1)", "Last", show=False, id="table.last"),
-        Binding("space", "mark", "Mark", id="table.mark"),
-    ]
-
-    class CursorMoved(Message):
-        """The selected run changed (or the same run changed underneath)."""
-
-        def __init__(self, key: Key | None) -> None:
-            super().__init__()
-            self.key = key
-
-    class RowsDrawn(Message):
-        """The first data rows were drawn: the app may load the rest now."""
+    BINDINGS = keys.TABLE
 
     def __init__(
         self,
@@ -133,7 +115,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             if key in changed:
                 self.refresh_line(y + 1)
         if self.cursor_key in changed:
-            self.post_message(self.CursorMoved(self.cursor_key))
+            self.post_message(CursorMoved(self.cursor_key))
 
     def _follow_cursor_key(self) -> None:
         index = self.runs.index_of(self.cursor_key) if self.cursor_key else None
@@ -142,7 +124,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             new_key = self.runs.key_at(index) if len(self.runs) else None
             if new_key != self.cursor_key:
                 self.cursor_key = new_key
-                self.post_message(self.CursorMoved(new_key))
+                self.post_message(CursorMoved(new_key))
         self._cursor = index
         self._scroll_to_cursor()
 
@@ -187,7 +169,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         self.refresh_line(index - int(self.scroll_offset.y) + 1)
         if key != self.cursor_key:
             self.cursor_key = key
-            self.post_message(self.CursorMoved(key))
+            self.post_message(CursorMoved(key))
 
     def _scroll_to_cursor(self) -> None:
         top = int(self.scroll_offset.y)
@@ -249,7 +231,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         return Strip(segments).crop_extend(0, width, base)
 
     def _post_rows_drawn(self) -> None:
-        self.post_message(self.RowsDrawn())
+        self.post_message(RowsDrawn())
 
     def _header(self, width: int) -> Strip:
         style = self.rich_style + self._style("runs-table--header")

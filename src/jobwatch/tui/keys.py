@@ -1,0 +1,68 @@
+"""Every key of the monitor, named in one place: the widgets bind these lists, and
+the help screen, the command palette and a user keymap (by binding ``id``) read
+the same ones, so a key is added or renamed here once."""
+
+from __future__ import annotations
+
+from textual.binding import Binding, BindingType
+
+APP: list[BindingType] = [
+    Binding("1", "focus_pane('runs')", "Runs", show=False, id="pane.runs"),
+    Binding("2", "focus_pane('detail')", "Detail", show=False, id="pane.detail"),
+    Binding("3", "focus_pane('log')", "Log", show=False, id="pane.log"),
+    Binding("slash", "filter", "Filter", id="runs.filter"),
+    Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
+    Binding("f", "toggle_faults", "Faults", id="runs.faults"),
+    Binding("s", "cycle_sort", "Sort", id="runs.sort"),
+    Binding("S", "reverse_sort", "Reverse sort", show=False, id="runs.reverse"),
+    Binding("full_stop", "toggle_archived", "Archived", show=False, id="runs.archived"),
+    Binding("a", "abort", "Abort", id="run.abort"),
+    Binding("A", "archive", "Archive", id="run.archive"),
+    Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
+    Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
+    Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
+    Binding("question_mark", "help", "Help", id="app.help"),
+    Binding("q", "quit", "Quit", id="app.quit"),
+]
+
+TABLE: list[BindingType] = [
+    Binding("down,j", "cursor(1)", "Down", show=False, id="table.down"),
+    Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
+    Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
+    Binding("pageup", "page(-1)", "Page up", show=False, id="table.page_up"),
+    Binding("home,g", "edge(0)", "First", show=False, id="table.first"),
+    Binding("end,G", "edge(1)", "Last", show=False, id="table.last"),
+    Binding("space", "mark", "Mark", id="table.mark"),
+]
+
+LOG: list[BindingType] = [
+    Binding("down,j", "scroll_lines(1)", "Down", show=False, id="log.down"),
+    Binding("up,k", "scroll_lines(-1)", "Up", show=False, id="log.up"),
+    Binding("pagedown", "scroll_lines(0, 1)", "Page down", show=False, id="log.page_down"),
+    Binding("pageup", "scroll_lines(0, -1)", "Page up", show=False, id="log.page_up"),
+    Binding("home,g", "top", "Top", show=False, id="log.top"),
+    Binding("end,G", "follow", "Follow", id="log.follow"),
+    Binding("p", "pause", "Pause", id="log.pause"),
+    Binding("slash", "search", "Search", id="log.search"),
+    Binding("n", "find(1)", "Next", id="log.next"),
+    Binding("N", "find(-1)", "Prev", show=False, id="log.prev"),
+    Binding("e", "first_error", "First error", id="log.first_error"),
+    Binding("w", "toggle_wrap", "Wrap", id="log.wrap"),
+    Binding("t", "toggle_time", "Times", id="log.timestamps"),
+    Binding("ctrl+s", "save", "Save", id="log.save"),
+]
+
+CONFIRM: list[BindingType] = [
+    Binding("escape,n", "answer(False)", "No", id="confirm.no"),
+    Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+    Binding("left,right,tab", "app.focus_next", "Switch", show=False),
+]
+
+HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+SECTIONS: tuple[tuple[str, str | None, list[BindingType]], ...] = (
+    ("monitor", None, APP),
+    ("runs table", "#runs", TABLE),
+    ("log", "#log", LOG),
+)
+"""(title, the widget its actions run on, bindings): what help and the palette list."""

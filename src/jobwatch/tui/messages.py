@@ -1,0 +1,26 @@
+"""Every message the monitor's widgets post, in one place (small dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+Key = tuple[str, str]
+
+
+@dataclass
+class CursorMoved(Message):
+    """The selected run changed, or the same run changed underneath the cursor."""
+
+    key: Key | None
+
+
+@dataclass
+class RowsDrawn(Message):
+    """The table drew its first data rows: the rest of a first sync may load now."""
+
+
+@dataclass
+class SearchRequested(Message):
+    """The log view wants a search term from the box under it."""
