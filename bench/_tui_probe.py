@@ -228,13 +228,14 @@ def probe_idle(args: argparse.Namespace) -> None:
         emit("synced", rows=len(app.runs))
         await asyncio.sleep(args.warmup)
         polls: list[float] = []
-        original = app.poll_once
+        original = app.poller.poll_once
 
-        async def counted(**kwargs: Any) -> None:
-            await original(**kwargs)
-            polls.append(app.poll_ms)
+        async def counted(**kwargs: Any) -> Any:
+            report = await original(**kwargs)
+            polls.append(report.ms)
+            return report
 
-        app.poll_once = counted  # the loop calls self.poll_once(): the instance wins
+        app.poller.poll_once = counted  # the loop calls poller.poll_once(): the instance wins
         done = asyncio.Event()
         marks: dict[str, float] = {}
 

@@ -496,15 +496,15 @@ class Poller:
     async def rounds(self, count: int, profile: Path | None = None) -> PollRounds:
         """``count`` times: write ``changes`` evolved runs, then time one poll."""
         got = PollRounds()
-        feed = self.app.feeds[0]
-        fetch = feed.fetch
+        poller = self.app.poller
+        sink = poller.on_rows
+        assert sink is not None
 
-        async def counted() -> list[RunRow]:
-            rows = await fetch()
+        def counted(feed: Any, rows: list[RunRow], first: bool) -> None:
             got.fetched.append(len(rows))
-            return rows
+            sink(feed, rows, first)
 
-        feed.fetch = counted  # type: ignore[method-assign]
+        poller.on_rows = counted
         profiler = cProfile.Profile() if profile else None
         try:
             for _ in range(count):
@@ -525,7 +525,7 @@ class Poller:
                 got.app_ms.append(self.app.poll_ms)
                 got.apply_ms.append(self.app.apply_ms)
         finally:
-            feed.fetch = fetch  # type: ignore[method-assign]
+            poller.on_rows = sink
         if profiler and profile:
             profiler.dump_stats(profile)
         return got
