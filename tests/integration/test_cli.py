@@ -293,3 +293,28 @@ def test_demo_without_a_store_fills_a_fresh_temporary_one(tmp_path: Path) -> Non
     listed = run_cli(made[0], "list", "--json", "--limit", "0", "--store", str(made[0]))
     assert len(json.loads(listed.stdout)) >= 5
     assert not (tmp_path / "unused.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--read-only", "abort", "run-aaaa00000001", "--yes"),  # before the verb
+        ("abort", "run-aaaa00000001", "--yes", "--read-only"),  # after it
+        ("--read-only", "archive", "run-aaaa00000002", "--yes"),
+        ("unarchive", "run-aaaa00000002", "--read-only"),
+        ("config", "abort", "run-aaaa00000001", "--yes"),  # read_only = true in the config
+    ],
+)
+def test_read_only_refuses_every_write(
+    store_path: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    seed(store_path)
+    if args[0] == "config":
+        config = tmp_path / "config.toml"
+        config.write_text("read_only = true\n")
+        args = ("--config", str(config), *args[1:])
+    before = {r["id"]: (r["status"], r["archived"]) for r in runs_json(store_path)}
+    result = run_cli(store_path, *args)
+    assert result.returncode == 1, result
+    assert "read-only mode" in result.stderr and result.stderr.count("\n") == 1
+    assert {r["id"]: (r["status"], r["archived"]) for r in runs_json(store_path)} == before
