@@ -6,6 +6,11 @@ from __future__ import annotations
 class JobwatchError(Exception):
     """Base for every error the CLI and TUI show as a message."""
 
+    retry_after: float | None = None
+    """Seconds the source asked us to wait before trying again (``Retry-After``)."""
+    resync: bool = False
+    """What a reader knew of the source no longer holds: it must sync afresh."""
+
 
 class StoreError(JobwatchError):
     """The store cannot be opened, read or written."""

@@ -31,7 +31,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import (
+    AmbiguousRunId,
+    JobwatchError,
+    RunNotFound,
+    SourceError,
+    TransitionRefused,
+)
 from jobwatch.core.redact import clean
 from jobwatch.core.row import RunRow
 from jobwatch.core.rules import Action, HasState, check, source_refusal
@@ -235,7 +241,8 @@ class Poller:
     def _failed(self, feed: Feed, exc: BaseException) -> str:
         message = describe_error(exc)
         was_ok = not feed.health.stale
-        feed.tracker.failed(message, retry_after=getattr(exc, "retry_after", None))
+        retry_after = exc.retry_after if isinstance(exc, JobwatchError) else None
+        feed.tracker.failed(message, retry_after=retry_after)
         if was_ok and self.on_health is not None:
             self.on_health(feed, False)
         return message
@@ -319,7 +326,7 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source failing never stops the others
-            if getattr(exc, "resync", False):  # the data was replaced: sync afresh
+            if isinstance(exc, JobwatchError) and exc.resync:  # replaced: sync afresh
                 report.removed += [RunKey(feed.label or feed.name, rid) for rid in feed.runs]
                 feed.cursor, feed.started, feed.synced, feed.more = None, False, False, False
                 feed.runs.clear()

@@ -110,7 +110,7 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
                     first, last = bounds.first, bounds.last
                     tail = await source.log_tail(run_id, WINDOW)
                 else:
-                    note = getattr(source, "logs_note", None) or "no log lines yet"
+                    note = source.capabilities.logs_note or "no log lines yet"
             except Exception as exc:
                 note = f"logs unavailable: {clean(str(exc))}"
         if generation != self._generation:
