@@ -15,7 +15,6 @@ from jobwatch.config import Config, load_config
 from jobwatch.core.errors import SourceError, UsageError
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
-from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local.db import exposure_warning
 from jobwatch.sources.poller import Feed, Poller
 from jobwatch.sources.protocol import Source
@@ -88,7 +87,7 @@ def selection(args: argparse.Namespace, *, filters_ok: bool = False, say: bool =
         specs = [s for s in specs if known_spec(s, config)]
     read_only = bool(getattr(args, "read_only", False)) or config.read_only
     sources = open_sources(config, specs, store=store, read_only=read_only)
-    exposed = [w for s in sources if isinstance(s, SqliteStore) and (w := exposure_warning(s.path))]
+    exposed = [notice for source in sources for notice in source.notices()]
     if say:
         for warning in [*config.warnings, *exposed]:
             warn(warning)

@@ -123,6 +123,11 @@ class Source(Protocol):
 
     async def close(self) -> None: ...
 
+    def notices(self) -> list[str]:
+        """Warnings about how the source is kept (a store others can read), said once
+        by the front end; not errors."""
+        ...
+
     async def refresh(self) -> None:
         """Bring the source's view up to date with its upstream (may be a no-op)."""
         ...
@@ -212,6 +217,9 @@ class SourceBase:
 
     async def refresh(self) -> None:
         return None
+
+    def notices(self) -> list[str]:
+        return []
 
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         raise NotImplementedError

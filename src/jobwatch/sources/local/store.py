@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from jobwatch.core.rules import Capabilities
-from jobwatch.sources.local.db import LOST_AFTER_S, parse_cursor
+from jobwatch.sources.local.db import LOST_AFTER_S, exposure_warning, parse_cursor
 from jobwatch.sources.local.flags import FlagsMixin
 from jobwatch.sources.local.logs import LogsMixin
 from jobwatch.sources.local.reaper import ReaperMixin
@@ -31,3 +31,7 @@ class SqliteStore(ReaperMixin, LogsMixin, FlagsMixin):
         first_rows=True,
         query=True,
     )
+
+    def notices(self) -> list[str]:
+        warning = exposure_warning(self.path)
+        return [warning] if warning else []
