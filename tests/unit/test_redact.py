@@ -383,11 +383,16 @@ _FRAGMENTS = st.sampled_from(
         "AKIA", "IOSFODNN7EXAMPLE", "sk-", "ghp_", "xoxb-", "glpat-", "AIza", "rk_live_",
         "eyJhbGciOi", ".eyJzdWIi", "-----BEGIN RSA PRIVATE KEY-----", "api_key", "=", ":",
         "'", '"', " ", "\\n", "2026-11-28T16:46:15Z", "d09886ff-40d1", "Named Entity",
+        "\n", "\t", "-", "--", "-p", "-u ", "#a=1", "mysql ", "sshpass ", "DB_PASS", "_KEY",
+        "pass", "pw", "secret", "to-ken", "pass_word", "--db-", "hvs.", "SG.", "Digest ",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key ", "user:",
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun", "==", "+", "/",
+        "hooks.slack.com/services/", "AccountKey=", "SharedAccessSignature=", ";", "&",
     ]
 )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=12).map("".join))
 def test_the_fast_path_never_skips_a_mask(text: str) -> None:
     """Skipping the masks for text that cannot match is only an optimisation: the
@@ -415,6 +420,25 @@ def test_the_fast_path_never_skips_a_mask(text: str) -> None:
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sig",
         "api_key:abc123",
         "password = hunter2",
+        "--api-key=abc123",
+        "--password hunter2",
+        "-Dtrust.password=changeit",
+        "mysql -pS3cret",
+        "sshpass -p pw ssh h",
+        "curl -u user:pw1 https",
+        "curl -u user:pw1",
+        "DB_PASS=x",
+        "STRIPE_KEY=x",
+        "AccountKey=abc==",
+        "hvs.CAESIJqm0x5GZfG1aaBbCcDdEeFfGgHh",
+        "SG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8t",
+        "hooks.slack.com/services/T0/B0/xyz",
+        "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+        "https://h/#access_token=x",
+        "Authorization: Digest username=x, response=y",
+        "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
     ],
 )
 def test_each_kind_of_secret_takes_the_masking_path(text: str) -> None:
