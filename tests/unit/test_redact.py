@@ -187,10 +187,54 @@ def test_escape_corpus_is_big_enough() -> None:
     assert len(ESCAPES) >= 15
 
 
-def test_printable_unicode_and_tab_survive() -> None:
-    text = "café\tnaïve\t東京\t👩‍💻 ok"
+def test_printable_unicode_survives() -> None:
+    text = "café naïve 東京 🚀 עברית العربية ok"
     assert sanitize(text) is text  # fast path hands back the very same object
     assert sanitize("\x1b[1m" + text) == text
+
+
+def test_tabs_become_spaces_on_one_line_and_stay_in_multi_line_text() -> None:
+    """A tab in a job name shifted the columns of its row; a log or a description
+    shown as a block may keep its tabs."""
+    assert sanitize("job\tname") == "job name"
+    assert clean("a\tb\tc") == "a b c"
+    assert sanitize("col1\tcol2\nx\ty", keep_newlines=True) == "col1\tcol2\nx\ty"
+
+
+BIDI_AND_ZERO_WIDTH = [
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # embeddings, overrides
+    "\u2066", "\u2067", "\u2068", "\u2069",  # isolates
+    "\u200e", "\u200f", "\u061c",  # marks
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero width
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("char", BIDI_AND_ZERO_WIDTH)
+@pytest.mark.parametrize("keep", [False, True])
+def test_bidi_and_zero_width_characters_are_removed(char: str, keep: bool) -> None:
+    assert sanitize(f"inv{char}gpj.exe", keep_newlines=keep) == "invgpj.exe"
+    assert clean(f"a{char}b{char}", keep_newlines=keep) == "ab"
+
+
+def test_a_right_to_left_override_cannot_disguise_a_file_name() -> None:
+    """ "inv\u202egpj.exe" displays as "invexe.jpg"; shown in stored order it is
+    what it is."""
+    assert clean("inv\u202egpj.exe") == "invgpj.exe"
+    assert redact({"name": "inv\u202egpj.exe", "\u202ekey": 1}) == {"name": "invgpj.exe", "key": 1}
+
+
+def test_zwj_stays_inside_emoji_sequences_only() -> None:
+    technologist = "\U0001f469\u200d\U0001f4bb"  # woman, ZWJ, laptop: one glyph
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    rainbow_flag = "\U0001f3f3\ufe0f\u200d\U0001f308"
+    for emoji in (technologist, family, rainbow_flag):
+        assert sanitize(f"{emoji} ok") == f"{emoji} ok"
+    assert sanitize("pay\u200dpal") == "paypal"
+    assert sanitize("\u200d\U0001f4bb") == "\U0001f4bb"
+
+
+def test_a_hidden_character_cannot_split_a_secret_name() -> None:
+    assert clean("pass\u200bword=hunter2") == "password=***"
 
 
 @pytest.mark.parametrize(

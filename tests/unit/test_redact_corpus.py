@@ -249,6 +249,7 @@ add("connect https://admin:hunter2@db.example.com/x now", "hunter2", "@db.exampl
 add("fetch https://s3.example.com/o?X-Amz-Signature=deadbeef done", "deadbeef", "done")
 add('credentials="u:p" rest', "u:p", "rest")
 add("x-api-key: 0123456789abcdef trace=t1", "0123456789abcdef", "trace=t1")
+add("pass\u200bword=zerowidth1 ok", "zerowidth1", "ok")
 
 
 @pytest.mark.parametrize(("text", "secret", "kept"), SECRETS)

@@ -2,8 +2,8 @@
 
 Run names, error messages, configs and log lines come from remote services and
 user jobs. Printed raw they can drive the terminal (clear the screen, retitle the
-window, write the clipboard through OSC 52, plant hyperlinks) and they often carry
-credentials. Every output path passes such
+window, write the clipboard through OSC 52, plant hyperlinks), disguise themselves
+with bidi controls, and they often carry credentials. Every output path passes such
 text through :func:`clean` (strings) or :func:`redact` (JSON-like data) first; the
 vendor adapters take their extra masking (e-mail addresses, URLs, their own secret
 field names) from here too, so there is one policy. Standard library only, so any
@@ -43,25 +43,47 @@ _CSI = r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
 _ESC = r"\x1b[\x20-\x2f]*[\x30-\x7e]?"
 _SEQUENCE = re.compile("|".join((_OSC, _STRING, _CSI, _ESC)))
 
-# Whatever is left after the sequences: C0 (tab kept), DEL and C1.
-_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_CONTROLS_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Invisible characters that change how the text around them reads: bidi embeddings,
+# overrides, isolates and marks ("inv\u202egpj.exe" shows as "invexe.jpg"), zero-width
+# spaces and joiners, word joiner and invisible operators, BOM, line and paragraph
+# separators. They are removed rather than shown escaped: the text then reads in the
+# order it is stored in, which is the truth, and right-to-left scripts (which need
+# none of these to display) stay readable instead of filling with escapes.
+_INVISIBLE = "\u061c\u180e\u200b\u200c\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u206f\ufeff"
+_ZWJ = "\u200d"
+# A ZWJ is kept between two emoji (woman, ZWJ, laptop is one glyph: a technologist);
+# anywhere else it is removed.
+_EMOJI = (
+    "\u00a9\u00ae\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2900-\u2bff\ufe0f\U0001f000-\U0001faff"
+)
+_STRAY_ZWJ = re.compile(f"(?<![{_EMOJI}]){_ZWJ}|{_ZWJ}(?![{_EMOJI}])")
+
+# What makes the slow path necessary (tab included: single-line text turns it into
+# a space so a table row keeps its columns) ...
+_UNSAFE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}{_ZWJ}]")
+_UNSAFE_KEEP_NL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}{_ZWJ}]")
+# ... and what is removed once sequences, tabs and ZWJs are dealt with.
+_STRIP = re.compile(f"[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_STRIP_KEEP_NL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
 
 
 def sanitize(text: str, *, keep_newlines: bool = False) -> str:
-    """Strip terminal control sequences and control characters.
+    """Strip terminal control sequences, control and invisible formatting characters.
 
-    The output can no longer move the cursor, change modes or talk to the terminal;
-    printable text (any script, emoji) is left alone. With ``keep_newlines`` line
-    breaks survive (``\\r\\n`` becomes ``\\n``) so multi-line text keeps its shape.
+    The output can no longer move the cursor, change modes, talk to the terminal or
+    reorder what it shows; printable text (any script, emoji) is left alone. Single
+    line text gets its tabs as spaces (a tab would shift the columns of a table
+    row). With ``keep_newlines`` line breaks and tabs survive (``\\r\\n`` becomes
+    ``\\n``) so multi-line text keeps its shape.
     """
-    controls = _CONTROLS_KEEP_NL if keep_newlines else _CONTROLS
-    if controls.search(text) is None:  # the common case: nothing to do
+    unsafe = _UNSAFE_KEEP_NL if keep_newlines else _UNSAFE
+    if unsafe.search(text) is None:  # the common case: nothing to do
         return text
     text = _SEQUENCE.sub("", text)
-    if keep_newlines:
-        text = text.replace("\r\n", "\n")
-    return controls.sub("", text)
+    text = text.replace("\r\n", "\n") if keep_newlines else text.replace("\t", " ")
+    if _ZWJ in text:
+        text = _STRAY_ZWJ.sub("", text)
+    return (_STRIP_KEEP_NL if keep_newlines else _STRIP).sub("", text)
 
 
 # --------------------------------------------------------------------------- keys
