@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from jobwatch.config import ConfigError, parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.redact import mask_url
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.intuned import (
     DEFAULT_URL,
@@ -23,7 +24,6 @@ from jobwatch.sources.vendors.intuned import (
     IntunedConfig,
     IntunedSource,
     map_run,
-    mask_url,
 )
 from standins.intuned import (
     API_KEY,

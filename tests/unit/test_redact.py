@@ -509,3 +509,82 @@ def test_a_log_line_prints_no_escape_from_its_stream_name() -> None:
     )
     printed = log_line(line, timestamps=True)
     assert "\x1b" not in printed and "\x07" not in printed and printed.endswith("ok")
+
+
+# ----------------------------------------------------------------------- the adapters' helpers
+
+
+def test_one_e_mail_format() -> None:
+    """Four adapters had four maskers in three formats; there is one now."""
+    from jobwatch.core.redact import mask_email
+
+    assert mask_email("jane.doe@example.com") == "***@example.com"
+    assert mask_email("from jane@example.co.uk and bob+x@mail.example.org") == (
+        "from ***@example.co.uk and ***@mail.example.org"
+    )
+    assert mask_email("no address here, user@localhost") == "no address here, user@localhost"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:p@proxy:8080/x?token=1", "http://***@proxy:8080/x?***"),
+        ("u:p@proxy:8080", "***@proxy:8080"),
+        ("https://hooks.example.com/a", "https://hooks.example.com/a"),
+        (
+            "https://u@hooks.example.com/done?t=1#frag",
+            "https://***@hooks.example.com/done?***#frag",
+        ),
+        ("https://app.example.com/#access_token=abc", "https://app.example.com/#***"),
+        ("s3://bucket/prefix/", "s3://bucket/prefix/"),
+        ("https://hooks.slack.com/services/T0/B0/abcdef", "https://hooks.slack.com/services/***"),
+        (" https://h/p? ", "https://h/p?"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    from jobwatch.core.redact import mask_url
+
+    assert mask_url(url) == shown
+
+
+def test_redact_with_an_adapters_own_keys() -> None:
+    raw = {
+        "submittedBy": "api_key=abc",
+        "user": {"first_name": "Jane", "email": "jane@example.com", "team": "ops"},
+        "sink": {"endpoint": "https://u:p@sink.example.com/x?sig=1", "secretAccessKey": "k"},
+        "note": "mail jane@example.com",
+        "flag": True,
+    }
+    out = redact(raw, keys={"submittedBy", "firstName", "email"}, url_keys={"endpoint"})
+    assert out["submittedBy"] == out["user"]["first_name"] == out["user"]["email"] == REDACTED
+    assert out["user"]["team"] == "ops" and out["flag"] is True
+    assert out["sink"] == {
+        "endpoint": "https://***@sink.example.com/x?***",
+        "secretAccessKey": "***",
+    }
+    assert out["note"] == "mail jane@example.com"  # addresses only when asked for
+    assert redact(raw, emails=True)["note"] == "mail ***@example.com"
+    assert redact({"headers": [["Authorization", "Bearer x"]]}) == {"headers": REDACTED}
+
+
+def test_mask_values_keeps_only_keys() -> None:
+    from jobwatch.core.redact import mask_values
+
+    props = {"tap.host": "db", "tap.password": "pw", "n": 3, "on": True, "x": None, "l": ["a"]}
+    assert mask_values(props) == {
+        "tap.host": "***", "tap.password": "***", "n": "***", "on": True, "x": None, "l": ["***"]
+    }  # fmt: skip
+
+
+def test_an_argument_list_hides_the_value_after_a_secret_flag() -> None:
+    argv = ["tap", "--password", "hunter2", "--token-file", "/run/tok", "--api-key=k3y", "-v"]
+    assert redact(argv) == [
+        "tap",
+        "--password",
+        "***",
+        "--token-file",
+        "/run/tok",
+        "--api-key=***",
+        "-v",
+    ]
+    assert redact(["--password", "--verbose"]) == ["--password", "--verbose"]
