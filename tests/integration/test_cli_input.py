@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from conftest import jobwatch_env, run_cli
 from jobwatch.core import Run, Status
 from jobwatch.sources.local import SqliteStore
@@ -111,3 +113,114 @@ def test_a_tab_in_a_job_name_keeps_the_table_aligned(store_path: Path) -> None:
     started = header.index("STARTED")
     for row in rows:
         assert row[started - 2 : started] == "  " and row[started] != " ", row
+
+
+# -- bad arguments: one line, exit 2, nothing run ----------------------------------------
+
+
+def assert_one_line_usage_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jobwatch: "), result.stderr
+    assert "Traceback" not in result.stderr and "usage:" not in result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--refresh", "0", "list"), "--refresh"),
+        (("--refresh", "-1", "list"), "--refresh"),
+        (("--refresh", "nan", "list"), "--refresh"),
+        (("--refresh", "inf", "list"), "--refresh"),
+        (("--refresh", "1e400", "list"), "--refresh"),
+        (("--refresh", "soon", "list"), "--refresh"),
+        (("watch", "run-x", "--interval", "0"), "--interval"),
+        (("watch", "run-x", "--interval", "nan"), "--interval"),
+        (("run", "--grace", "inf", "--", "true"), "--grace"),
+        (("run", "--grace", "-5", "--", "true"), "--grace"),
+        (("serve", "--port", "99999"), "--port"),
+        (("serve", "--port", "-1"), "--port"),
+        (("list", "--limit", str(10**23)), "--limit"),
+        (("list", "--limit", "-3"), "--limit"),
+        (("list", "--limit", "9" * 5000), "--limit"),
+        (("logs", "run-x", "--tail", "-1"), "--tail"),
+        (("demo", "--seconds", "nan"), "--seconds"),
+        (("demo", "--runs", str(10**12)), "--runs"),
+        (("list", "--lim", "5"), "unrecognized arguments: --lim"),  # no prefix matching
+        (("serve", "--token-fi", "/tmp/t"), "unrecognized arguments: --token-fi"),
+        (("bogus",), "invalid choice: 'bogus'"),
+        (("show",), "the following arguments are required: RUN"),
+        (("list", "--status", "exploded"), "unknown status 'exploded'"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_exit_2(
+    store_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    result = run_cli(store_path, *args, timeout=30)
+    line = assert_one_line_usage_error(result)
+    assert says in line and "(see jobwatch" in line
+    assert not store_path.exists()  # nothing ran
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "refresh = nan",
+        "refresh = inf",
+        "refresh = 0",
+        '[sources.a]\nkind = "sqlite"\npath = "x.db"\nrefresh = nan',
+        '[sources.a]\nkind = "jobwatch"\nurl = "http://127.0.0.1:9"\ntimeout = inf',
+        "refresh = [",
+    ],
+)
+def test_a_bad_config_value_is_one_line_and_exit_2(
+    store_path: Path, tmp_path: Path, setting: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(setting + "\n")
+    line = assert_one_line_usage_error(run_cli(store_path, "--config", str(config), "list"))
+    assert str(config) in line
+
+
+def test_config_nan_is_called_what_it_is(store_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("refresh = nan\n")
+    line = assert_one_line_usage_error(run_cli(store_path, "--config", str(config), "list"))
+    assert "finite" in line
+
+
+# -- secrets typed on the command line are never echoed ----------------------------------
+
+SECRET = "s3cr3t-TOKEN-value-0123456789"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--token", SECRET),
+        ("serve", "--token=" + SECRET),
+        ("serve", "--token-f", SECRET),  # no longer taken for --token-file
+        ("list", "--api-key", SECRET),
+        ("--password=" + SECRET, "list"),
+        ("list", "--source", f"https://jobs.example.com/#access_token={SECRET}"),
+        ("list", "--source", f"https://jobs.example.com/#/callback?code={SECRET}&state=1"),
+        ("list", "--source", f"https://jobs.example.com/?token={SECRET}"),
+        ("list", "--source", f"https://user:{SECRET}@jobs.example.com/"),
+        ("list", "--source", f"https://jobs.example.com/#access_token%3D{SECRET}"),
+    ],
+)
+def test_a_secret_on_the_command_line_is_not_echoed(
+    store_path: Path, args: tuple[str, ...]
+) -> None:
+    result = run_cli(store_path, *args, timeout=30)
+    assert result.returncode in (1, 2)
+    assert SECRET not in result.stdout and SECRET not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_serve_with_a_port_out_of_range_never_listens(store_path: Path) -> None:
+    result = run_cli(store_path, "serve", "--store", str(store_path), "--port", "99999", timeout=20)
+    assert_one_line_usage_error(result)
+    assert "listening" not in result.stderr

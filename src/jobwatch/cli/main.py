@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(args.func(args))
     except JobwatchError as exc:
         print(f"jobwatch: {clean(str(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:

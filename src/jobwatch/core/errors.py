@@ -6,6 +6,9 @@ from __future__ import annotations
 class JobwatchError(Exception):
     """Base for every error the CLI and TUI show as a message."""
 
+    exit_code = 1
+    """The CLI's exit status for it; 2 for what the user typed or configured wrong."""
+
 
 class StoreError(JobwatchError):
     """The store cannot be opened, read or written."""
