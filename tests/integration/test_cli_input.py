@@ -15,9 +15,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from conftest import jobwatch_env, run_cli
+from conftest import TEST_TOKEN, jobwatch_env, run_cli, serve_cli
 from jobwatch.core import Run, Status
 from jobwatch.sources.local import SqliteStore
 
@@ -224,3 +225,80 @@ def test_serve_with_a_port_out_of_range_never_listens(store_path: Path) -> None:
     result = run_cli(store_path, "serve", "--store", str(store_path), "--port", "99999", timeout=20)
     assert_one_line_usage_error(result)
     assert "listening" not in result.stderr
+
+
+# -- the shapes that leaked, on every output path -----------------------------------------
+
+PEM_BODY = [
+    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+    "bwKfBstIs+bMY2Zkp18gnTxK==",
+]
+LEAKED: list[tuple[str, str]] = [  # (log line, the secret in it)
+    ("deploy --api-key=Zx9Qw8Er7Ty6", "Zx9Qw8Er7Ty6"),
+    ("gh auth --token ghx9f8e7d6c5 ok", "ghx9f8e7d6c5"),
+    ("oauth --client-secret=cs8f7e6d5c4b3a", "cs8f7e6d5c4b3a"),
+    ("psql --password hunter2pw -h db", "hunter2pw"),
+    ("mysql -u root -pS3cr3tPw db1", "S3cr3tPw"),
+    ("curl -u alice:curlPw123 https://api.example.com", "curlPw123"),
+    ("sshpass -p sshPw456 ssh user@host", "sshPw456"),
+    ("DB_PASS=dbPass789 psql", "dbPass789"),
+    ("SMTP_PASSWORD=smtpPw1 APP_SECRET=appSec2 GH_TOKEN=ghTok3 STRIPE_KEY=strK4", "smtpPw1"),
+    ("AccountName=a;AccountKey=Eby8vdM02xNOcqFlqUwJPLlm==;EndpointSuffix=x", "Eby8vdM02xNOcqFl"),
+    ("VAULT_TOKEN is hvs.CAESIJqm0x5GZfG1aaBbCcDdEeFfGgHh", "hvs.CAESIJqm0x5GZfG1"),
+    ("mail SG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmbihYzr", "ngeVfQFYQlKU0ufo8x5d1A"),
+    ("post https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXX"),
+    ("AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+    ("aws_secret_access_key je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY", "je7MtGbClwBF"),
+    ("-----BEGIN RSA PRIVATE KEY-----", ""),
+    *((line, line) for line in PEM_BODY),
+    ("-----END RSA PRIVATE KEY-----", ""),
+]
+
+
+def seed_leaks(store_path: Path) -> None:
+    async def fill() -> None:
+        async with SqliteStore(store_path) as store:
+            await store.add_many(
+                [
+                    Run(
+                        id="run-dddd00000001",
+                        source="local",
+                        job="leaky",
+                        label=LEAKED[0][0],
+                        status=Status.FAILED,
+                        created_at=NOW,
+                        config={
+                            "env": {"DB_PASS": "dbPass789"},
+                            "args": ["--token", "ghx9f8e7d6c5"],
+                        },
+                    )
+                ]
+            )
+            rows = [(NOW.timestamp(), "stdout", "info", line) for line, _ in LEAKED]
+            await store.append_logs("run-dddd00000001", rows)
+
+    asyncio.run(fill())
+
+
+def test_the_leaked_shapes_reach_no_output(store_path: Path) -> None:
+    seed_leaks(store_path)
+    outputs = {
+        "logs": run_cli(store_path, "logs", "run-dddd00000001", "--timestamps").stdout,
+        "show": run_cli(store_path, "show", "run-dddd00000001").stdout,
+        "show --json": run_cli(store_path, "show", "run-dddd00000001", "--json").stdout,
+        "list": run_cli(store_path, "list").stdout,
+        "list --json": run_cli(store_path, "list", "--json").stdout,
+    }
+    with serve_cli(store_path) as served:
+        auth = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        base = served.url + "/api/v1/runs/run-dddd00000001"
+        with httpx.Client(headers=auth, trust_env=False, timeout=10) as http:
+            outputs["api logs"] = http.get(base + "/logs").text
+            outputs["api run"] = http.get(base).text
+    assert len(outputs["logs"].splitlines()) == len(LEAKED)
+    for where, text in outputs.items():
+        for line, secret in LEAKED:
+            if secret:
+                assert secret not in text, (where, line)
+    assert "--api-key=***" in outputs["logs"] and "DB_PASS=***" in outputs["logs"]
