@@ -195,7 +195,7 @@ async def test_reading_verbs_never_change_a_store(store_path: Path) -> None:
     assert [r["id"] for r in json.loads(faults.stdout)] == [gone.id]
     assert run_cli(store_path, "show", gone.id).returncode == 0
     assert run_cli(store_path, "logs", gone.id).returncode == 0
-    watched = run_cli(store_path, "watch", gone.id, "--interval", "0.05")
+    watched = run_cli(store_path, "watch", gone.id, "--interval", "0.1")
     assert watched.returncode == 0 and f"unknown  {gone.id}  lost" in watched.stdout
     assert fingerprint(store_path)[:3] == before
     with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as db:

@@ -17,6 +17,7 @@ from conftest import polled
 from jobwatch.config import ConfigError, parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.redact import mask_url
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.intuned import (
     DEFAULT_URL,
@@ -24,7 +25,6 @@ from jobwatch.sources.vendors.intuned import (
     IntunedConfig,
     IntunedSource,
     map_run,
-    mask_url,
 )
 from standins.intuned import (
     API_KEY,

@@ -187,10 +187,54 @@ def test_escape_corpus_is_big_enough() -> None:
     assert len(ESCAPES) >= 15
 
 
-def test_printable_unicode_and_tab_survive() -> None:
-    text = "café\tnaïve\t東京\t👩‍💻 ok"
+def test_printable_unicode_survives() -> None:
+    text = "café naïve 東京 🚀 עברית العربية ok"
     assert sanitize(text) is text  # fast path hands back the very same object
     assert sanitize("\x1b[1m" + text) == text
+
+
+def test_tabs_become_spaces_on_one_line_and_stay_in_multi_line_text() -> None:
+    """A tab in a job name shifted the columns of its row; a log or a description
+    shown as a block may keep its tabs."""
+    assert sanitize("job\tname") == "job name"
+    assert clean("a\tb\tc") == "a b c"
+    assert sanitize("col1\tcol2\nx\ty", keep_newlines=True) == "col1\tcol2\nx\ty"
+
+
+BIDI_AND_ZERO_WIDTH = [
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # embeddings, overrides
+    "\u2066", "\u2067", "\u2068", "\u2069",  # isolates
+    "\u200e", "\u200f", "\u061c",  # marks
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero width
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("char", BIDI_AND_ZERO_WIDTH)
+@pytest.mark.parametrize("keep", [False, True])
+def test_bidi_and_zero_width_characters_are_removed(char: str, keep: bool) -> None:
+    assert sanitize(f"inv{char}gpj.exe", keep_newlines=keep) == "invgpj.exe"
+    assert clean(f"a{char}b{char}", keep_newlines=keep) == "ab"
+
+
+def test_a_right_to_left_override_cannot_disguise_a_file_name() -> None:
+    """ "inv\u202egpj.exe" displays as "invexe.jpg"; shown in stored order it is
+    what it is."""
+    assert clean("inv\u202egpj.exe") == "invgpj.exe"
+    assert redact({"name": "inv\u202egpj.exe", "\u202ekey": 1}) == {"name": "invgpj.exe", "key": 1}
+
+
+def test_zwj_stays_inside_emoji_sequences_only() -> None:
+    technologist = "\U0001f469\u200d\U0001f4bb"  # woman, ZWJ, laptop: one glyph
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    rainbow_flag = "\U0001f3f3\ufe0f\u200d\U0001f308"
+    for emoji in (technologist, family, rainbow_flag):
+        assert sanitize(f"{emoji} ok") == f"{emoji} ok"
+    assert sanitize("pay\u200dpal") == "paypal"
+    assert sanitize("\u200d\U0001f4bb") == "\U0001f4bb"
+
+
+def test_a_hidden_character_cannot_split_a_secret_name() -> None:
+    assert clean("pass\u200bword=hunter2") == "password=***"
 
 
 @pytest.mark.parametrize(
@@ -383,11 +427,16 @@ _FRAGMENTS = st.sampled_from(
         "AKIA", "IOSFODNN7EXAMPLE", "sk-", "ghp_", "xoxb-", "glpat-", "AIza", "rk_live_",
         "eyJhbGciOi", ".eyJzdWIi", "-----BEGIN RSA PRIVATE KEY-----", "api_key", "=", ":",
         "'", '"', " ", "\\n", "2026-11-28T16:46:15Z", "d09886ff-40d1", "Named Entity",
+        "\n", "\t", "-", "--", "-p", "-u ", "#a=1", "mysql ", "sshpass ", "DB_PASS", "_KEY",
+        "pass", "pw", "secret", "to-ken", "pass_word", "--db-", "hvs.", "SG.", "Digest ",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key ", "user:",
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun", "==", "+", "/",
+        "hooks.slack.com/services/", "AccountKey=", "SharedAccessSignature=", ";", "&",
     ]
 )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=12).map("".join))
 def test_the_fast_path_never_skips_a_mask(text: str) -> None:
     """Skipping the masks for text that cannot match is only an optimisation: the
@@ -415,6 +464,25 @@ def test_the_fast_path_never_skips_a_mask(text: str) -> None:
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sig",
         "api_key:abc123",
         "password = hunter2",
+        "--api-key=abc123",
+        "--password hunter2",
+        "-Dtrust.password=changeit",
+        "mysql -pS3cret",
+        "sshpass -p pw ssh h",
+        "curl -u user:pw1 https",
+        "curl -u user:pw1",
+        "DB_PASS=x",
+        "STRIPE_KEY=x",
+        "AccountKey=abc==",
+        "hvs.CAESIJqm0x5GZfG1aaBbCcDdEeFfGgHh",
+        "SG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8t",
+        "hooks.slack.com/services/T0/B0/xyz",
+        "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+        "https://h/#access_token=x",
+        "Authorization: Digest username=x, response=y",
+        "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
     ],
 )
 def test_each_kind_of_secret_takes_the_masking_path(text: str) -> None:
@@ -441,3 +509,82 @@ def test_a_log_line_prints_no_escape_from_its_stream_name() -> None:
     )
     printed = log_line(line, timestamps=True)
     assert "\x1b" not in printed and "\x07" not in printed and printed.endswith("ok")
+
+
+# ----------------------------------------------------------------------- the adapters' helpers
+
+
+def test_one_e_mail_format() -> None:
+    """Four adapters had four maskers in three formats; there is one now."""
+    from jobwatch.core.redact import mask_email
+
+    assert mask_email("jane.doe@example.com") == "***@example.com"
+    assert mask_email("from jane@example.co.uk and bob+x@mail.example.org") == (
+        "from ***@example.co.uk and ***@mail.example.org"
+    )
+    assert mask_email("no address here, user@localhost") == "no address here, user@localhost"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:p@proxy:8080/x?token=1", "http://***@proxy:8080/x?***"),
+        ("u:p@proxy:8080", "***@proxy:8080"),
+        ("https://hooks.example.com/a", "https://hooks.example.com/a"),
+        (
+            "https://u@hooks.example.com/done?t=1#frag",
+            "https://***@hooks.example.com/done?***#frag",
+        ),
+        ("https://app.example.com/#access_token=abc", "https://app.example.com/#***"),
+        ("s3://bucket/prefix/", "s3://bucket/prefix/"),
+        ("https://hooks.slack.com/services/T0/B0/abcdef", "https://hooks.slack.com/services/***"),
+        (" https://h/p? ", "https://h/p?"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    from jobwatch.core.redact import mask_url
+
+    assert mask_url(url) == shown
+
+
+def test_redact_with_an_adapters_own_keys() -> None:
+    raw = {
+        "submittedBy": "api_key=abc",
+        "user": {"first_name": "Jane", "email": "jane@example.com", "team": "ops"},
+        "sink": {"endpoint": "https://u:p@sink.example.com/x?sig=1", "secretAccessKey": "k"},
+        "note": "mail jane@example.com",
+        "flag": True,
+    }
+    out = redact(raw, keys={"submittedBy", "firstName", "email"}, url_keys={"endpoint"})
+    assert out["submittedBy"] == out["user"]["first_name"] == out["user"]["email"] == REDACTED
+    assert out["user"]["team"] == "ops" and out["flag"] is True
+    assert out["sink"] == {
+        "endpoint": "https://***@sink.example.com/x?***",
+        "secretAccessKey": "***",
+    }
+    assert out["note"] == "mail jane@example.com"  # addresses only when asked for
+    assert redact(raw, emails=True)["note"] == "mail ***@example.com"
+    assert redact({"headers": [["Authorization", "Bearer x"]]}) == {"headers": REDACTED}
+
+
+def test_mask_values_keeps_only_keys() -> None:
+    from jobwatch.core.redact import mask_values
+
+    props = {"tap.host": "db", "tap.password": "pw", "n": 3, "on": True, "x": None, "l": ["a"]}
+    assert mask_values(props) == {
+        "tap.host": "***", "tap.password": "***", "n": "***", "on": True, "x": None, "l": ["***"]
+    }  # fmt: skip
+
+
+def test_an_argument_list_hides_the_value_after_a_secret_flag() -> None:
+    argv = ["tap", "--password", "hunter2", "--token-file", "/run/tok", "--api-key=k3y", "-v"]
+    assert redact(argv) == [
+        "tap",
+        "--password",
+        "***",
+        "--token-file",
+        "/run/tok",
+        "--api-key=***",
+        "-v",
+    ]
+    assert redact(["--password", "--verbose"]) == ["--password", "--verbose"]

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from jobwatch.core.errors import (
     JobwatchError,
-    UsageError,
 )
 from jobwatch.core.redact import clean
 
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     pass
 
 from jobwatch.cli.parser import build_parser
-from jobwatch.cli.verbs import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from jobwatch.cli.verbs import EXIT_ERROR, EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(args.func(args))
     except JobwatchError as exc:
         print(f"jobwatch: {clean(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:

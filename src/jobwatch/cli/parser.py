@@ -1,19 +1,24 @@
-"""The argument parser: every verb, its flags and their checks."""
+"""The argument parser: every verb, its flags and their checks.
+
+Every number is checked here, finite and in a sensible range, so a bad one is
+one line on stderr and exit 2 before anything runs (``--refresh nan`` used to
+spin a core, ``--port 99999`` to listen on 34463). Abbreviated flags are not
+accepted: ``--token X`` must not be taken for ``--token-file X``. Error lines are
+redacted, since what was typed may be a secret.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
 from jobwatch import __version__
-from jobwatch.core import Status
-
-if TYPE_CHECKING:
-    pass
-
 from jobwatch.cli.monitor import cmd_monitor
 from jobwatch.cli.verbs import (
+    EXIT_USAGE,
     cmd_abort,
     cmd_archive,
     cmd_demo,
@@ -25,8 +30,24 @@ from jobwatch.cli.verbs import (
     cmd_unarchive,
     cmd_watch,
 )
+from jobwatch.core import Status
+from jobwatch.core.redact import clean
 
 # -- parser ------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    """No prefix matching of long flags, and errors as one redacted line.
+
+    Subparsers are made of this class too (argparse uses the parent's type)."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"jobwatch: {clean(message)} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USAGE)
 
 
 def _status(value: str) -> Status:
@@ -37,8 +58,56 @@ def _status(value: str) -> Status:
         raise argparse.ArgumentTypeError(f"unknown status {value!r} (one of {names})") from None
 
 
+def _shown(number: float) -> str:
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
+def seconds(low: float, high: float) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number of seconds from ``low`` to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                f"{clean(text)!r} is not a number of seconds from {_shown(low)} to {_shown(high)}"
+            )
+        return value
+
+    return parse
+
+
+def count(low: int, high: int, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip()) if len(text) <= 32 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{clean(text)!r} is not {what} from {_shown(low)} to {_shown(high)}"
+            )
+        return value
+
+    return parse
+
+
+REFRESH = seconds(0.1, 3600)
+INTERVAL = seconds(0.1, 3600)
+GRACE = seconds(0, 86_400)
+PORT = count(0, 65_535, "a port")
+LIMIT = count(0, 10_000_000)
+TAIL = count(0, 10_000_000)
+DEMO_RUNS = count(0, 1_000_000)
+DEMO_SECONDS = seconds(0, 31_536_000)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--store",
         metavar="PATH",
@@ -67,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for list, any other NAME filters runs by their source field",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jobwatch",
         description="Watch job runs: live table, details, logs, abort and archive.",
         parents=[common],
@@ -75,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jobwatch {__version__}")
     parser.add_argument(
         "--refresh",
-        type=float,
+        type=REFRESH,
         default=None,
         metavar="SECONDS",
         help="poll interval (default: refresh in the config, else 1)",
@@ -105,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="append", type=_status, metavar="S", help="repeatable")
     p.add_argument("--faults", action="store_true", help="failed, timed_out and unknown only")
     p.add_argument("--job", action="append", metavar="J")
-    p.add_argument("--limit", type=int, default=50, metavar="N", help="0 for no limit")
+    p.add_argument("--limit", type=LIMIT, default=50, metavar="N", help="0 for no limit")
     p.add_argument("--all", action="store_true", help="include archived runs")
     p.add_argument("--json", action="store_true", help="normalized model, redacted")
 
@@ -116,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("logs", cmd_logs, "print a run's log")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
-    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    p.add_argument("--tail", type=TAIL, metavar="N", help="only the last N lines")
     p.add_argument("--timestamps", "-t", action="store_true")
 
     for name, func, text in (
@@ -133,14 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("watch", cmd_watch, "wait for a run to end")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--exit-status", action="store_true", help="exit 1 unless it succeeded")
-    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS")
+    p.add_argument("--interval", type=INTERVAL, default=1.0, metavar="SECONDS")
 
     p = verb("run", cmd_run, "run a command as a watched run")
     p.add_argument("--job", metavar="NAME", help="default: the command's name")
     p.add_argument("--label", metavar="TEXT", help="default: the command line")
     p.add_argument(
         "--grace",
-        type=float,
+        type=GRACE,
         default=10.0,
         metavar="SECONDS",
         help="after SIGTERM on abort, wait this long before SIGKILL",
@@ -153,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; any other needs a token)",
     )
-    p.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
+    p.add_argument("--port", type=PORT, default=8787, help="0 picks a free port (printed)")
     p.add_argument(
         "--token-file",
         metavar="FILE",
@@ -164,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-log", action="store_true", help="log every request")
 
     p = verb("demo", cmd_demo, "fill a store with demo runs and keep them live")
-    p.add_argument("--runs", type=int, default=300, metavar="N", help="history size")
+    p.add_argument("--runs", type=DEMO_RUNS, default=300, metavar="N", help="history size")
     p.add_argument(
         "--seconds",
-        type=float,
+        type=DEMO_SECONDS,
         default=None,
         metavar="S",
         help="stop after S seconds (default: until Ctrl-C)",

@@ -48,6 +48,13 @@ class ConfigError(JobwatchError):
     """The config file cannot be read, or says something that cannot work."""
 
 
+class ConfigValueError(ConfigError):
+    """The config file is not valid TOML or holds a value out of its range: like a
+    bad flag, a usage error (exit 2)."""
+
+    exit_code = 2
+
+
 def default_config_path() -> Path:
     return config_dir() / "config.toml"
 

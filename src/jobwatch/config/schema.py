@@ -21,6 +21,7 @@ from jobwatch.config import (
     DEFAULTS,
     Config,
     ConfigError,
+    ConfigValueError,
     check_url,
     read_token_file,
     readable_by_others,
@@ -37,7 +38,8 @@ _REFERENCE_SUFFIXES = ("_env", "_file", "_path", "_cmd", "_command")
 class SourceConfig(BaseModel):
     """What every kind of source has. Subclasses add their settings and ``build``."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # NaN and infinities pass range checks in surprising ways (and TOML has them)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     KIND: ClassVar[str] = ""
 
@@ -193,7 +195,7 @@ def _is_name(name: str) -> bool:
 class ConfigFile(BaseModel):
     """The file's top level, validated; :func:`parse` turns it into a ``Config``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     default_sources: list[str] = Field(default_factory=list)
@@ -275,11 +277,11 @@ def parse(text: str, *, path: Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+        raise ConfigValueError(f"{where}: not valid TOML: {exc}") from None
     try:
         checked = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {clean(_describe_error(exc))}") from None
+        raise ConfigValueError(f"{where}: {clean(_describe_error(exc))}") from None
 
     warnings: list[str] = []
     base = path.parent if path else Path.cwd()

@@ -10,6 +10,8 @@ class JobwatchError(Exception):
     """Seconds the source asked us to wait before trying again (``Retry-After``)."""
     resync: bool = False
     """What a reader knew of the source no longer holds: it must sync afresh."""
+    exit_code = 1
+    """The CLI's exit status for it; 2 for what the user typed or configured wrong."""
 
 
 class StoreError(JobwatchError):
@@ -18,6 +20,8 @@ class StoreError(JobwatchError):
 
 class UsageError(JobwatchError):
     """The command line names something unusable (exit 2, like a bad option)."""
+
+    exit_code = 2
 
 
 class StorePathError(StoreError, UsageError):

@@ -4,26 +4,33 @@ Run objects are exactly :func:`jobwatch.core.format.run_json` (the redacted norm
 model), so what a remote client sees is what ``jobwatch list --json`` prints
 locally. Transition rules come from :mod:`jobwatch.core` only; the server never
 has its own. Every error is ``{"error": code, "message": text}`` with a proper
-status; no answer ever carries a traceback.
+status; no answer ever carries a traceback or names a path on the server.
+Every parameter is bounded (ids to 256 characters, numbers to SQLite's range),
+so bad input is a 400, not a 500; and a bug answers 500 without closing the
+client's keep-alive connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobwatch import __version__
 from jobwatch.core import Action, LogLine, Run, check
@@ -50,6 +57,10 @@ MAX_LOG_PAGE = 5_000
 MAX_BODY = 16 * 1024
 THREAD_ABOVE = 100
 _BY_MAX = 120
+MAX_ID = 256
+"""Longest run id (or prefix) a request may name; a longer one is a 400."""
+MAX_INT = (1 << 63) - 1
+"""Largest revision or seq: SQLite's INTEGER; beyond it the store cannot even look."""
 
 
 # -- documented shapes (OpenAPI only; answers are built by hand for speed) ----------
@@ -87,7 +98,7 @@ class Bounds(BaseModel):
     last: int
 
 
-class Seq(BaseModel):
+class SeqBody(BaseModel):
     seq: int | None
 
 
@@ -113,6 +124,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # module's globals, and would take a local one for a query parameter.
 _BEARER = HTTPBearer(auto_error=False, description="the server's JOBWATCH_TOKEN")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+RunId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID, description="run id or a unique prefix")
+]
+Seq = Annotated[int, Query(ge=-MAX_INT, le=MAX_INT, description="a log line's seq")]
 
 
 # -- plumbing ------------------------------------------------------------------------
@@ -199,28 +214,61 @@ def _line_json(line: LogLine) -> dict[str, Any]:
 
 
 def _cursor(since: str | None) -> int | str | None:
-    """Revisions are numbers for the local store; other sources may use strings."""
+    """Revisions are numbers for the local store (``<revision>[:<row>]``); other
+    sources may use strings. Numbers past SQLite's range are refused here: the
+    store would fail on them, not answer "nothing new"."""
     if since is None or since == "":
         return None
-    return int(since) if since.isdigit() else since
+    numbers = since.split(":")
+    if all(n.isascii() and n.isdigit() for n in numbers):
+        if any(len(n) > 19 or int(n) > MAX_INT for n in numbers):
+            raise ApiError(400, "bad_request", "since: not a revision this server gave out")
+        return int(since) if len(numbers) == 1 else since
+    return since
 
 
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _path_hider(source: Source) -> Callable[[str], str]:
+    """Removes the server's own paths (the store file, its folder, the home folder)
+    from a message: clients learn nothing about the machine from an error."""
+    places: set[str] = set()
+    where = getattr(source, "path", None)
+    if isinstance(where, str | FilePath):
+        for path in (FilePath(where).expanduser(), FilePath(where).expanduser().resolve()):
+            places |= {str(path), str(path.parent)}
+    with contextlib.suppress(RuntimeError):  # no home folder
+        places.add(str(FilePath.home()))
+    hidden = sorted((p for p in places if len(p) > 1), key=len, reverse=True)
+
+    def hide(message: str) -> str:
+        for place in hidden:
+            if place in message:
+                message = message.replace(place, "<server path>")
+        return message
+
+    return hide
+
+
+def _install_error_handlers(app: FastAPI, hide: Callable[[str], str]) -> None:
+    def error(
+        status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return _error(status, code, hide(message), headers)
+
     async def api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return _error(exc.status, exc.code, exc.message, exc.headers)
+        return error(exc.status, exc.code, exc.message, exc.headers)
 
     async def known(request: Request, exc: Exception) -> Response:
         status, code, message = 500, "error", str(exc)
         if isinstance(exc, RunNotFound):
+            # the store's words name its file; clients need not know
             status, code = 404, "not_found"
             ref = request.path_params.get("run_id")
-            if ref is not None:  # the store's words name its file; clients need not know
-                message = f"no run {ref!r} on this server"
+            message = f"no run {ref!r} on this server" if ref is not None else "no such run"
         elif isinstance(exc, AmbiguousRunId):
             status, code = 400, "ambiguous"
         elif isinstance(exc, TransitionRefused):
@@ -228,8 +276,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         elif isinstance(exc, SourceError):
             status, code = 502, "upstream"
         elif isinstance(exc, StoreError):
+            log.error("store error answering %s: %s", request.url.path, exc)
             status, code = 500, "store_error"
-        return _error(status, code, message)
+            message = "the server's store failed (details are in the server log)"
+        return error(status, code, message)
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -237,12 +287,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors()[:3]:
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
             problems.append(f"{where}: {err.get('msg', 'invalid')}")
-        return _error(400, "bad_request", "; ".join(problems) or "bad request")
+        return error(400, "bad_request", "; ".join(problems) or "bad request")
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         codes = {404: "no_route", 405: "method_not_allowed"}
-        return _error(
+        return error(
             exc.status_code,
             codes.get(exc.status_code, "http_error"),
             str(exc.detail),
@@ -251,13 +301,52 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def crash(_: Request, exc: Exception) -> Response:
         log.error("internal error answering a request", exc_info=exc)
-        return _error(500, "internal", "internal server error (details are in the server log)")
+        return _CRASH
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(JobwatchError, known)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, crash)
+    app.add_middleware(_Contained)
+
+
+_CRASH_BODY = _dumps(
+    {"error": "internal", "message": "internal server error (details are in the server log)"}
+)
+_CRASH = _raw(_CRASH_BODY, 500)
+
+
+class _Contained:
+    """A bug answers 500 and the connection stays usable.
+
+    Starlette's outermost error middleware answers 500 too, but then re-raises,
+    and uvicorn closes the connection: the client's next keep-alive request is
+    reset. This sits inside it and ends the request normally instead (unless the
+    answer had already begun, when closing is all that is left)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("internal error answering a request", exc_info=exc)
+            await _raw(_CRASH_BODY, 500)(scope, receive, send)
 
 
 # -- the app -------------------------------------------------------------------------
@@ -304,7 +393,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    _install_error_handlers(app)
+    _install_error_handlers(app, _path_hider(source))
     public = APIRouter(prefix=API)
     api = APIRouter(prefix=API, dependencies=[Depends(authorize)], responses=_ERRORS)
 
@@ -362,50 +451,67 @@ def create_app(
         )
 
     @api.get("/runs/{run_id}", responses={200: {"model": Run}})
-    async def get_run(run_id: str) -> Response:
+    async def get_run(run_id: RunId) -> Response:
         """One run by id or unique id prefix."""
         return _raw(encoded.encode(await source.get(run_id)))
 
     @api.get("/runs/{run_id}/logs", responses={200: {"model": LogPage}})
     async def logs(
-        run_id: str,
-        after: Annotated[int, Query(ge=0, description="lines with seq > after")] = 0,
+        run_id: RunId,
+        after: Annotated[int, Query(ge=0, le=MAX_INT, description="lines with seq > after")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE)] = 500,
         tail: Annotated[
             int | None, Query(ge=1, le=MAX_LOG_PAGE, description="the last N lines instead")
         ] = None,
     ) -> Response:
         """A page of a run's log by sequence number, or its last ``tail`` lines."""
-        if tail is not None:
-            lines = await source.log_tail(run_id, tail)
-        else:
-            lines = await source.log_lines(run_id, after, limit)
+
+        async def read(rid: str) -> list[LogLine]:
+            if tail is not None:
+                return await source.log_tail(rid, tail)
+            return await source.log_lines(rid, after, limit)
+
+        lines = await read(run_id)
         if not lines:
-            await source.get(run_id)  # an unknown run is a 404, not an empty log
+            run = await source.get(run_id)  # an unknown run is a 404, not an empty log
+            if run.id != run_id:  # a prefix: the log is kept under the full id
+                lines = await read(run.id)
         return _json({"lines": [_line_json(line) for line in lines]})
 
     @api.get("/runs/{run_id}/logs/bounds", responses={200: {"model": Bounds}})
-    async def bounds(run_id: str) -> Response:
+    async def bounds(run_id: RunId) -> Response:
         """First and last seq of the log (0, 0 when empty)."""
         found = await source.log_bounds(run_id)
         if found.last == 0:
-            await source.get(run_id)
+            run = await source.get(run_id)
+            if run.id != run_id:
+                found = await source.log_bounds(run.id)
         return _json({"first": found.first, "last": found.last})
 
-    @api.get("/runs/{run_id}/logs/find", responses={200: {"model": Seq}})
+    @api.get("/runs/{run_id}/logs/find", responses={200: {"model": SeqBody}})
     async def find(
-        run_id: str,
+        run_id: RunId,
         q: Annotated[str, Query(min_length=1, max_length=1000)],
-        start: int = 0,
+        start: Seq = 0,
         backwards: bool = False,
     ) -> Response:
         """Seq of the next line after (or before) ``start`` containing ``q``."""
-        return _json({"seq": await source.log_find(run_id, q, start=start, backwards=backwards)})
+        seq = await source.log_find(run_id, q, start=start, backwards=backwards)
+        if seq is None:
+            run = await source.get(run_id)  # an unknown run is a 404, not "no match"
+            if run.id != run_id:
+                seq = await source.log_find(run.id, q, start=start, backwards=backwards)
+        return _json({"seq": seq})
 
-    @api.get("/runs/{run_id}/logs/first-error", responses={200: {"model": Seq}})
-    async def first_error(run_id: str) -> Response:
+    @api.get("/runs/{run_id}/logs/first-error", responses={200: {"model": SeqBody}})
+    async def first_error(run_id: RunId) -> Response:
         """Seq of the first line logged at level ``error``."""
-        return _json({"seq": await source.first_error(run_id)})
+        seq = await source.first_error(run_id)
+        if seq is None:
+            run = await source.get(run_id)  # an unknown run is a 404, not "none"
+            if run.id != run_id:
+                seq = await source.first_error(run.id)
+        return _json({"seq": seq})
 
     async def act(action: Action, run_id: str, do: Any) -> Response:
         if read_only:
@@ -447,7 +553,7 @@ def create_app(
     }
 
     @api.post("/runs/{run_id}/abort", responses=_refused, openapi_extra=abort_doc)
-    async def abort(run_id: str, request: Request) -> Response:
+    async def abort(run_id: RunId, request: Request) -> Response:
         """Abort a run that has not finished (its owner stops it if it has one)."""
         given = await read_abort_body(request)
         who = clean(given or "").strip()[:_BY_MAX] or "an API client"
@@ -455,12 +561,12 @@ def create_app(
         return await act(Action.ABORT, run_id, lambda rid: source.abort(rid, by))
 
     @api.post("/runs/{run_id}/archive", responses=_refused)
-    async def archive(run_id: str) -> Response:
+    async def archive(run_id: RunId) -> Response:
         """Hide a finished run from lists (undo with unarchive)."""
         return await act(Action.ARCHIVE, run_id, source.archive)
 
     @api.post("/runs/{run_id}/unarchive", responses=_refused)
-    async def unarchive(run_id: str) -> Response:
+    async def unarchive(run_id: RunId) -> Response:
         """Bring an archived run back."""
         return await act(Action.UNARCHIVE, run_id, source.unarchive)
 

@@ -23,7 +23,6 @@ What is special about Intuned, and kept in this module:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -35,7 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.core.redact import REDACTED, redact
+from jobwatch.core.redact import REDACTED, mask_url, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.protocol import Source
@@ -75,8 +74,15 @@ STATUS_MAP: dict[str, Status] = {
 """Raw Intuned status (upper-cased) → normalized status; anything else is unknown."""
 
 _SECRET_FIELDS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
+"""The spec's sink credentials, masked by name wherever they sit in a snapshot."""
 _URL_FIELDS = frozenset({"url", "endpoint", "proxy"})
-_KEY_NOISE = re.compile(r"[-_. ]+")
+"""Fields holding URLs of sinks, proxies and notifications (userinfo, ``?token=``)."""
+
+
+def scrub(value: Any) -> Any:
+    """A snapshot as it may be kept: :func:`redact` with Intuned's secret and URL
+    fields (any ``headers`` are masked by :func:`redact` itself)."""
+    return redact(value, keys=_SECRET_FIELDS, url_keys=_URL_FIELDS)
 
 
 # -- pure helpers: the mapper must never depend on state --------------------------------
@@ -129,46 +135,6 @@ def _time(value: Any) -> datetime | None:
         return iso_datetime(text)
     except ValueError:
         return None
-
-
-def mask_url(text: str) -> str:
-    """A URL without its userinfo and query: both carry credentials at Intuned
-    (proxy ``user:password@``, webhook ``?token=``, pre-signed S3 signatures).
-    Works without a scheme too, which the generic text redaction would miss."""
-    base = re.split(r"[?#]", text, maxsplit=1)[0]
-    query = f"?{REDACTED}" if len(base) < len(text) else ""
-    scheme, sep, rest = base.partition("://")
-    if not sep:
-        scheme, rest = "", base
-    host, slash, path = rest.partition("/")
-    if "@" in host:
-        host = f"{REDACTED}@{host.rpartition('@')[2]}"
-    return f"{scheme}{sep}{host}{slash}{path}{query}"
-
-
-def scrub(value: Any) -> Any:
-    """The spec's sensitive fields masked by name, wherever they sit in the snapshot
-    (sink keys, any ``headers``, URLs of sinks, proxies and notifications); the
-    generic :func:`redact` runs afterwards for whatever else looks secret."""
-    if isinstance(value, Mapping):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            norm = _KEY_NOISE.sub("", key.lower()) if isinstance(key, str) else ""
-            if norm in _SECRET_FIELDS:
-                out[key] = None if item is None else REDACTED
-            elif norm == "headers":
-                if isinstance(item, Mapping):
-                    out[key] = dict.fromkeys(item, REDACTED)
-                else:
-                    out[key] = None if item is None else REDACTED
-            elif norm in _URL_FIELDS and isinstance(item, str):
-                out[key] = mask_url(item)
-            else:
-                out[key] = scrub(item)
-        return out
-    if isinstance(value, list | tuple):
-        return [scrub(item) for item in value]
-    return value
 
 
 def _error(raw: Any) -> RunError | None:
@@ -273,8 +239,8 @@ def map_run(raw: Any, source: str) -> Run:
         progress=_progress(raw),
         error=_error(error),
         reason=_reason(reason),
-        config=redact(scrub(snapshot)) if isinstance(snapshot, Mapping) else None,
-        metadata=redact(scrub(metadata)) or None,
+        config=scrub(snapshot) if isinstance(snapshot, Mapping) else None,
+        metadata=scrub(metadata) or None,
         callback=_callback(snapshot),
     )
 

@@ -31,7 +31,7 @@ from pydantic import Field
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.core.redact import REDACTED, clean, redact
+from jobwatch.core.redact import clean, mask_email, mask_url, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
@@ -197,27 +197,6 @@ def kind_of_id(run_id: str) -> Kind | None:
     return None
 
 
-def safe_url(url: str) -> str:
-    """A callback URL without its userinfo and query string, where tokens hide."""
-    base, query_mark, _ = url.strip().partition("?")
-    base = base.partition("#")[0]
-    scheme, sep, rest = base.partition("://")
-    if sep:
-        netloc, slash, path = rest.partition("/")
-        if "@" in netloc:
-            netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-        base = f"{scheme}://{netloc}{slash}{path}"
-    return clean(base + (f"?{REDACTED}" if query_mark else ""))
-
-
-def mask_owner(owner: str) -> str:
-    """Letta owners are ``user-…`` ids; should one be an e-mail, keep only its domain."""
-    if "@" in owner:
-        local, _, domain = owner.rpartition("@")
-        return f"{local[:1]}{REDACTED}@{domain}"
-    return owner
-
-
 def _outcome(
     stop: str | None, status: Status, metadata: Mapping[str, Any] | None
 ) -> tuple[Reason | None, RunError | None]:
@@ -289,7 +268,7 @@ def parse_record(raw: Any, source: str) -> Run:
     cb_error = _text(raw, "callback_error")
     if url or sent_at or code is not None or cb_error:
         callback = Callback(
-            url=safe_url(url) if url else None,
+            url=mask_url(url) if url else None,
             sent_at=sent_at,
             status_code=int(code) if code is not None else None,
             error=short(clean(cb_error), 500) if cb_error else None,
@@ -311,7 +290,7 @@ def parse_record(raw: Any, source: str) -> Run:
         updated_at=_time(raw, "updated_at"),
         error=error,
         reason=reason,
-        owner=mask_owner(clean(owner)) if owner else None,
+        owner=mask_email(clean(owner)) if owner else None,  # an id; an e-mail, its domain
         config=redact(config) or None,
         metadata=redact(metadata) if metadata is not None else None,
         callback=callback,

@@ -42,7 +42,7 @@ from pydantic import model_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact
+from jobwatch.core.redact import clean, mask_email, mask_values, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
 from jobwatch.sources.vendors.base import (
@@ -77,7 +77,6 @@ STOPPED_REASON = "timed out or was stopped by hand (Matatika does not say which)
 MAX_TEXT = 4000
 MAX_LOG_TEXT = 10_000
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@(?=[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})")
 _LOG_TS = re.compile(
     r"^\s*\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
 )
@@ -85,59 +84,23 @@ _LOG_LEVEL = re.compile(
     r"(?i)(?:\[\s*|\|\s*|\blevel=|^)(critical|fatal|error|warning|warn|info|debug)\b"
 )
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-_SECRET_FLAG = re.compile(r"^--?[\w.\-]+$")
 _LEVEL_NAMES = {"warn": "warning", "err": "error", "crit": "critical"}
 
 
 # -- the pure mapper -------------------------------------------------------------------
 
 
-def mask_emails(text: str) -> str:
-    """``jane.doe@example.com`` → ``***@example.com``: the domain says whose, not who."""
-    return _EMAIL.sub(f"{REDACTED}@", text)
-
-
 def scrub(obj: Any) -> Any:
     """:func:`redact` plus e-mail masking in every string (profiles are PII)."""
-    return _mask_emails_deep(redact(obj))
-
-
-def _mask_emails_deep(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return mask_emails(obj)
-    if isinstance(obj, dict):
-        return {key: _mask_emails_deep(value) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [_mask_emails_deep(item) for item in obj]
-    return obj
-
-
-def _mask_all(obj: Any) -> Any:
-    """Every value masked, keys kept: connector settings may be secrets under any name."""
-    if isinstance(obj, dict):
-        return {str(key): _mask_all(value) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [_mask_all(item) for item in obj]
-    return obj if obj is None or isinstance(obj, bool) else REDACTED
+    return redact(obj, emails=True)
 
 
 def mask_arguments(args: Any) -> list[str] | None:
-    """Seed-era CLI ``arguments``: the value after a secret-looking flag is masked,
-    and every argument goes through :func:`clean` (``--password=x`` and the like)."""
+    """Seed-era CLI ``arguments``: redacted as a command line (the value after a
+    secret-looking flag is masked, ``--password=x`` and the like too), e-mails masked."""
     if not isinstance(args, list):
         return None
-    out: list[str] = []
-    hide_next = False
-    for arg in args:
-        text = clean(arg) if arg is not None else ""
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        if _SECRET_FLAG.match(text) and is_secret_key(text.lstrip("-")):
-            hide_next = True
-        out.append(mask_emails(text))
-    return out
+    return redact(["" if arg is None else str(arg) for arg in args], emails=True)
 
 
 def parse_time(value: Any, field: str) -> datetime | None:
@@ -183,7 +146,7 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
         value = str(value) if isinstance(value, int | float) else None
         if value is None:
             return None
-    text = mask_emails(clean(value, keep_newlines=True)).strip()
+    text = mask_email(clean(value, keep_newlines=True)).strip()
     if not text:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -289,7 +252,7 @@ def parse_job(raw: Any, source: str) -> Run:
                     "lastModified": pipeline.get("lastModified"),
                     "repositoryPath": pipeline.get("repositoryPath"),
                     "triggeredBy": pipeline.get("triggeredBy"),
-                    "properties": _mask_all(pipeline.get("properties")),
+                    "properties": mask_values(pipeline.get("properties")),
                     "dataComponents": _names(pipeline.get("dataComponents")),
                     "actions": _names(pipeline.get("actions")),
                 }
@@ -421,7 +384,7 @@ def log_line(run_id: str, seq: int, record: Any, fallback_ts: datetime) -> LogLi
             ts = None
     if level is None and (match := _LOG_LEVEL.search(text[:120])):
         level = _level(match[1])
-    text = mask_emails(clean(text))
+    text = mask_email(clean(text))
     if len(text) > MAX_LOG_TEXT:
         text = text[: MAX_LOG_TEXT - 1] + "…"
     return LogLine(
@@ -722,7 +685,6 @@ __all__ = [
     "STATUS_MAP",
     "MatatikaConfig",
     "MatatikaSource",
-    "mask_emails",
     "page_items",
     "parse_job",
     "parse_log_body",

@@ -35,7 +35,7 @@ from pydantic import Field
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.core.redact import clean, redact
+from jobwatch.core.redact import REDACTED, clean, mask_email, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
@@ -157,28 +157,9 @@ _SENSITIVE = frozenset(
 )
 
 
-def scrub(raw: Any, depth: int = 0) -> Any:
+def scrub(raw: Any) -> Any:
     """A copy of a raw record with Modzy's key material and PII masked (§4.6)."""
-    if depth > 50:
-        return "…"
-    if isinstance(raw, Mapping):
-        out: dict[Any, Any] = {}
-        for key, value in raw.items():
-            name = key.lower() if isinstance(key, str) else ""
-            if name in _SENSITIVE:
-                out[key] = "***" if value is not None else None
-            else:
-                out[key] = scrub(value, depth + 1)
-        return out
-    if isinstance(raw, list):
-        return [scrub(item, depth + 1) for item in raw]
-    return raw
-
-
-def mask_email(value: str) -> str:
-    """``jane.doe@example.com`` → ``j***@example.com``: who, roughly, not the address."""
-    local, at, domain = value.partition("@")
-    return f"{local[:1]}***@{domain}" if at else "***"
+    return redact(raw, keys=_SENSITIVE)
 
 
 def _input_ids(value: Any) -> list[str]:
@@ -266,7 +247,8 @@ def parse_job(raw: Any, source: str) -> Run:
     if user_id:
         owner = user_id
     elif isinstance(email, str) and email:
-        owner = mask_email(clean(email))
+        email = clean(email)
+        owner = mask_email(email) if "@" in email else REDACTED
     elif submitted_by:
         owner = "API key ***"
     else:

@@ -35,7 +35,7 @@ from pydantic import field_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
-from jobwatch.core.redact import redact
+from jobwatch.core.redact import mask_email, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
@@ -115,7 +115,6 @@ ITEM_STOPPED = frozenset({"aborted", "cancelled", "canceled", "skipped", "archiv
 _ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 """A Salesforce record id; anything else never reaches a URL or a SOQL string."""
 _VERSION = re.compile(r"[vV]?(\d{1,3})(?:\.(\d{1,2}))?")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@(?P<domain>[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
 _NOT_FOUND_CODES = frozenset({"NOT_FOUND", "MALFORMED_ID", "INVALID_ID_FIELD", "ENTITY_IS_DELETED"})
 MAX_PAGES = 200
 """Safety stop for one poll's ``nextRecordsUrl`` chain (up to 400,000 records)."""
@@ -155,7 +154,7 @@ def _scrub(value: str, limit: int) -> str:
     """Outside text on one line, credentials and e-mail local parts masked
     (``ErrorMessage`` may echo CRM data from the prompt)."""
     text = short(" ".join(value.split()), limit)
-    return _EMAIL.sub(lambda m: "***@" + m["domain"], text)
+    return mask_email(text)
 
 
 def _text(raw: Mapping[str, Any], key: str, limit: int = 300) -> str | None:
