@@ -188,7 +188,7 @@ async def test_malformed_records_become_error_rows_and_the_rest_arrive() -> None
         assert [r.id for r in first.runs] == [good["jobIdentifier"]]
         by_id = {e.id: e for e in first.errors}
         assert len(first.errors) == 3
-        assert "createdAt is not a time" in by_id["bad-time"].message
+        assert "createdAt is not a date-time" in by_id["bad-time"].message
         assert "no jobIdentifier" in by_id["42"].message
         assert all("unreadable Modzy job" in e.message for e in first.errors)
         for err in first.errors:  # the error row shows neither the key nor the person

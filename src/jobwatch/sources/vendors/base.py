@@ -41,6 +41,7 @@ from jobwatch.core.redact import redact
 from jobwatch.core.rules import Action, Capabilities, source_refusal
 from jobwatch.sources.http.transport import ApiClient, short
 from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, SourceBase
+from jobwatch.sources.vendors.common import MappingError
 
 if TYPE_CHECKING:
     from jobwatch.sources.local import SqliteStore
@@ -56,10 +57,6 @@ LOCAL_ARCHIVE = (
     "keeps its outcome and is hidden from lists; unarchive brings it back."
 )
 """A log of an active run is asked for again at most this often."""
-
-
-class MappingError(ValueError):
-    """A raw record that cannot become a run; its message is shown on the error row."""
 
 
 def raw_excerpt(raw: Any, limit: int = 500) -> str:

@@ -41,7 +41,7 @@ from jobwatch.sources.vendors.base import (
     VendorConfig,
     VendorSource,
 )
-from jobwatch.sources.vendors.common import iso_datetime
+from jobwatch.sources.vendors.common import Reader, parse_datetime
 
 # -- the vocabulary ----------------------------------------------------------------
 
@@ -126,59 +126,20 @@ MAX_LINE = 4000
 # -- the mapper (pure: a function of the payload only) ------------------------------
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"{key} is {type(value).__name__}, not text")
-    return value
-
-
-def _number(raw: Mapping[str, Any], key: str) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise MappingError(f"{key} is not a number: {short(repr(value), 40)}")
-    return float(value)
-
-
-def _object(raw: Mapping[str, Any], key: str) -> dict[str, Any] | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise MappingError(f"{key} is {type(value).__name__}, not an object")
-    return value
-
-
 def parse_time(value: Any) -> datetime | None:
     """An ISO date-time, or a number of seconds since the epoch (the schema's
     descriptions say "unix timestamp" while its type says date-time: accept both)."""
-    if value is None:
-        return None
     try:
-        if isinstance(value, str):
-            return iso_datetime(value.strip())
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC)
-        raise TypeError(type(value).__name__)
-    except (TypeError, ValueError, OverflowError, OSError):
+        return parse_datetime(value)
+    except ValueError:
         raise MappingError(f"not a date: {short(repr(value), 60)}") from None
-
-
-def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
-    try:
-        return parse_time(raw.get(key))
-    except MappingError as exc:
-        raise MappingError(f"{key} is {exc}") from None
 
 
 def kind_of(raw: Mapping[str, Any]) -> Kind:
     """Run, job or batch: ``job_type`` when the record has one, else the id prefix."""
     job_type = raw.get("job_type")
-    rid = raw.get("id") if isinstance(raw.get("id"), str) else ""
+    rid = raw.get("id")
+    rid = rid if isinstance(rid, str) else ""
     meta = raw.get("metadata")
     meta_type = meta.get("job_type") if isinstance(meta, dict) else None
     if job_type == "batch" or rid.startswith("batch-") or meta_type == "batch_messages":
@@ -246,47 +207,44 @@ def parse_record(raw: Any, source: str) -> Run:
     the callback URL loses its userinfo and query, ``callback_error``, metadata and
     the request config are redacted.
     """
-    if not isinstance(raw, Mapping):
-        raise MappingError(f"expected an object, got {type(raw).__name__}")
-    run_id = _text(raw, "id")
-    run_id = (run_id or "").strip()
+    read = Reader.of(raw, "Letta record")  # strict: an odd field spoils the record
+    run_id = (read.text("id") or "").strip()
     if not run_id:
         raise MappingError("record has no id")
     if len(run_id) > 200 or clean(run_id) != run_id:
         raise MappingError("id is not a plain Letta id")
-    kind = kind_of(raw)
-    status_raw = _text(raw, "status")
+    kind = kind_of(read.raw)
+    status_raw = read.text("status", keep_blank=True)
     status = (
         STATUS_MAP.get(status_raw.strip().lower(), Status.UNKNOWN) if status_raw else Status.UNKNOWN
     )
-    stop = _text(raw, "stop_reason")
+    stop = read.text("stop_reason")
     implied = STOP_REASON_STATUS.get(stop) if stop else None
     if status is Status.SUCCEEDED and implied in (Status.FAILED, Status.ABORTED):
         # A background run that hit an error is stored as completed with a failing
         # stop reason; Letta's own StopReasonType.run_status says what it means.
         status = implied
-    metadata = _object(raw, "metadata")
+    metadata = read.obj("metadata")
     reason, error = _outcome(stop, status, metadata)
 
-    agent_id = _text(raw, "agent_id")
+    agent_id = read.text("agent_id")
     meta_type = metadata.get("job_type") if metadata else None
     meta_type = meta_type if isinstance(meta_type, str) else None
-    owner = _text(raw, "created_by_id")
+    owner = read.text("created_by_id")
 
-    config: dict[str, Any] = {}
-    for key in ("background", "request_config", "conversation_id", "base_template_id"):
-        if raw.get(key) is not None:
-            config[key] = raw[key]
-    if "request_config" in config and not isinstance(config["request_config"], dict):
-        raise MappingError("request_config is not an object")
-    if "background" in config and not isinstance(config["background"], bool):
-        raise MappingError("background is not true or false")
+    config: dict[str, Any] = {
+        "background": read.flag("background"),
+        "request_config": read.obj("request_config"),
+        "conversation_id": read.raw.get("conversation_id"),
+        "base_template_id": read.raw.get("base_template_id"),
+    }
+    config = {key: value for key, value in config.items() if value is not None}
 
     callback = None
-    url = _text(raw, "callback_url")
-    sent_at = _time(raw, "callback_sent_at")
-    code = _number(raw, "callback_status_code")
-    cb_error = _text(raw, "callback_error")
+    url = read.text("callback_url")
+    sent_at = read.time("callback_sent_at")
+    code = read.number("callback_status_code")
+    cb_error = read.text("callback_error")
     if url or sent_at or code is not None or cb_error:
         callback = Callback(
             url=safe_url(url) if url else None,
@@ -295,8 +253,8 @@ def parse_record(raw: Any, source: str) -> Run:
             error=short(clean(cb_error), 500) if cb_error else None,
         )
 
-    ttft = _number(raw, "ttft_ns")
-    total = _number(raw, "total_duration_ns")
+    ttft = read.number("ttft_ns")
+    total = read.number("total_duration_ns")
     return Run(
         id=run_id,
         source=source,
@@ -306,9 +264,9 @@ def parse_record(raw: Any, source: str) -> Run:
         type=kind.value,
         status=status,
         status_raw=status_raw,
-        created_at=_time(raw, "created_at"),
-        ended_at=_time(raw, "completed_at"),
-        updated_at=_time(raw, "updated_at"),
+        created_at=read.time("created_at"),
+        ended_at=read.time("completed_at"),
+        updated_at=read.time("updated_at"),
         error=error,
         reason=reason,
         owner=mask_owner(clean(owner)) if owner else None,
