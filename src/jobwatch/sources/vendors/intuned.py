@@ -29,15 +29,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import httpx
 from pydantic import Field, field_validator, model_validator
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import RunNotFound, SourceError
 from jobwatch.core.redact import REDACTED, redact
 from jobwatch.core.rules import Capabilities
-from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.protocol import Source
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -298,22 +297,8 @@ class IntunedSource(VendorSource):
         response = await self.api.request("GET", url, params=params)
         if response.status_code == 404:
             return None
-        self._raise_for(response)
+        self.raise_for(response, doing=f"reading {url}")
         return decode_json(response, self.name)
-
-    def _raise_for(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if status < 300:
-            return
-        message = error_message(response)
-        if status in (401, 403):
-            raise SourceError(
-                f"{self.name}: Intuned refused the API key ({status})"
-                + (f": {message}" if message else "")
-            )
-        raise SourceError(
-            f"{self.name}: Intuned answered {status}" + (f": {message}" if message else "")
-        )
 
     # -- polling ---------------------------------------------------------------------
 
@@ -325,9 +310,8 @@ class IntunedSource(VendorSource):
         if first:
             items = _newest(items, self.max_runs)
         # No updated-since filter exists: ask again about what may still change.
-        for run in self.active_runs():
-            if run.id not in seen:
-                items.append(await self._refresh(run))
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        items += await self.reread(stale, self._reread_one)
         errors = [item for item in items if isinstance(item, RecordError)]
         # Error rows first: a change set ends at its last run's revision, so an error
         # remembered after every run would only be delivered by the next call.
@@ -367,14 +351,11 @@ class IntunedSource(VendorSource):
                 break
         return out
 
-    async def _refresh(self, run: Run) -> Run | RecordError:
-        """A cached active run as it is now; one Intuned no longer has is unknown."""
+    async def _reread_one(self, run: Run) -> Run | RecordError:
+        """A cached active run as it is now, asked of its own job when known."""
         found = await self._detail(run.id, [run.job] if run.job else list(self.jobs))
         if found is None:
-            return run.evolve(
-                status=Status.UNKNOWN,
-                reason=Reason(type="not-found", message="Intuned no longer has this job run"),
-            )
+            raise RunNotFound(f"{self.name}: Intuned no longer has job run {run.id!r}")
         return found
 
     def _keep_results(self, item: Run) -> Run:
@@ -412,16 +393,16 @@ class IntunedSource(VendorSource):
             status = response.status_code
             if status == 404:
                 continue  # not this job's run (or gone): nothing was terminated
-            if status < 300:
-                body = decode_json(response, self.name) if response.content else None
-                said = body.get("message") if isinstance(body, Mapping) else None
-                if isinstance(said, str) and said:
-                    return short(said)
-                return f"Intuned terminated {run.id}"
-            if 400 <= status < 500 and status != 401:
-                message = error_message(response) or f"HTTP {status}"
-                raise TransitionRefused(f"Intuned refused to terminate {run.id}: {message}")
-            self._raise_for(response)
+            self.raise_for(
+                response,
+                doing=f"terminating {run.id}",
+                refusal=f"Intuned refused to terminate {run.id}",
+            )
+            body = decode_json(response, self.name) if response.content else None
+            said = body.get("message") if isinstance(body, Mapping) else None
+            if isinstance(said, str) and said:
+                return short(said)
+            return f"Intuned terminated {run.id}"
         raise RunNotFound(f"{self.name}: Intuned has no job run {run.id!r}")
 
 

@@ -16,7 +16,6 @@ cancel answers, the batch list that hides finished batches) stays in here.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -30,7 +29,7 @@ from pydantic import Field
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, clean, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
@@ -117,8 +116,6 @@ JOB_LOG_NOTE = (
 """Shown in the log pane of a job, the one Letta record kind without messages."""
 
 KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
-REFRESH_CONCURRENCY = 4
-"""Active records re-read at once: polite to the server, quick enough for a poll."""
 MAX_LOG_PAGES = 100
 MAX_LINE = 4000
 
@@ -543,8 +540,7 @@ class LettaSource(VendorSource):
                 )
             )
             return []
-        if response.status_code >= 300:
-            raise SourceError(self._failure(response))
+        self.raise_for(response, doing=f"listing {kind.value}s")
         body = decode_json(response, self.name)
         if body is None:
             return []
@@ -617,40 +613,24 @@ class LettaSource(VendorSource):
             runs = runs[: self.max_runs]
         seen = {r.id for r in runs}
         stale = [r for r in self.active_runs() if r.id not in seen]
-        refreshed = await self._refresh(stale)
+        refreshed = await self.reread(stale, self._reread_one)
         bad = [e for e in items if isinstance(e, RecordError)]
         # Error rows first: they get the lower revisions, so even a change set cut
         # short by a limit carries them.
         out = [*errors, *bad, *runs, *refreshed]
         return sorted(out, key=lambda item: isinstance(item, Run))
 
-    async def _refresh(self, runs: list[Run]) -> list[Run | RecordError]:
-        """Re-read records that were active: a run has no ``updated_at`` to filter on."""
-        gate = asyncio.Semaphore(REFRESH_CONCURRENCY)
-
-        async def one(run: Run) -> Run | RecordError:
-            async with gate:
-                try:
-                    return self.parse_safely(await self._get_raw(self._kind(run), run.id))
-                except RunNotFound:
-                    return run.evolve(
-                        status=Status.UNKNOWN,
-                        reason=Reason(type="deleted", message="Letta no longer has this record."),
-                    )
-
-        return list(await asyncio.gather(*(one(r) for r in runs)))
+    async def _reread_one(self, run: Run) -> Run | RecordError:
+        """One record that was active, as Letta has it now (a run has no
+        ``updated_at`` to list changes by)."""
+        kind = self._kind(run)
+        return self.parse_safely(await self._get_raw(kind, run.id), kind.value)
 
     async def _get_raw(self, kind: Kind, run_id: str) -> Any:
         response = await self.api.request("GET", self._one_path(kind, run_id))
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Letta has no {kind.value} {short(run_id, 80)}")
-        if response.status_code >= 300:
-            raise SourceError(self._failure(response))
+        what = f"{kind.value} {short(run_id, 80)}"
+        self.raise_for(response, doing=f"reading {what}", not_found=f"Letta has no {what}")
         return decode_json(response, self.name)
-
-    def _failure(self, response: httpx.Response) -> str:
-        said = error_message(response)
-        return f"{self.name}: Letta answered {response.status_code}" + (f": {said}" if said else "")
 
     async def fetch(self, run: Run | None, run_id: str) -> Run:
         kind = self._kind(run) if run else kind_of_id(run_id)
@@ -663,18 +643,18 @@ class LettaSource(VendorSource):
     # -- abort ----------------------------------------------------------------------
 
     def _refused(self, response: httpx.Response, run: Run) -> None:
-        """The system's own refusal as :class:`TransitionRefused`; outages as errors."""
-        status = response.status_code
-        if status < 300:
-            return
-        said = error_message(response) or f"HTTP {status}"
-        if status < 500:
-            raise TransitionRefused(f"Letta refused to cancel {run.id}: {said}")
-        if status == 501:  # "Batch job cancellation is not enabled"
+        """Letta's own refusal as :class:`TransitionRefused`; outages as errors."""
+        if response.status_code == 501:  # "Batch job cancellation is not enabled"
+            said = error_message(response) or "HTTP 501"
             raise TransitionRefused(
                 f"Letta could not cancel {run.id}: {said} (Letta may still mark it cancelled)"
             )
-        raise SourceError(self._failure(response))
+        self.raise_for(
+            response,
+            doing=f"cancelling {run.id}",
+            not_found=f"Letta has no {self._kind(run).value} {run.id}",
+            refusal=f"Letta refused to cancel {run.id}",
+        )
 
     async def remote_abort(self, run: Run, by: str) -> str:
         kind = self._kind(run)
@@ -749,7 +729,9 @@ class LettaSource(VendorSource):
             params: dict[str, Any] = {"order": "asc", "limit": self.page_size}
             if cursor:
                 params["after"] = cursor
-            body = await self.api.json("GET", path, params=params)
+            response = await self.api.request("GET", path, params=params)
+            self.raise_for(response, doing=f"reading the messages of {run.id}")
+            body = decode_json(response, self.name)
             page = body.get(envelope) if envelope and isinstance(body, dict) else body
             if page is None:
                 break

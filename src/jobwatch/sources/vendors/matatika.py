@@ -36,12 +36,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import httpx
 from pydantic import model_validator
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import SourceError
 from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
@@ -487,18 +486,6 @@ class MatatikaSource(VendorSource):
 
     # -- HTTP helpers ----------------------------------------------------------------
 
-    def _failure(self, response: httpx.Response, what: str) -> SourceError:
-        code = response.status_code
-        if code == 401:
-            return SourceError(
-                f"{self.name}: Matatika rejected the API token (401) while reading {what}; "
-                "check token_env / token_file"
-            )
-        said = error_message(response)
-        return SourceError(
-            f"{self.name}: Matatika answered {code} to {what}" + (f": {said}" if said else "")
-        )
-
     def _list_path(self) -> str:
         if self.pipeline_id:
             kind = "pipeline" if self._singular_pipeline_path else "pipelines"
@@ -521,18 +508,11 @@ class MatatikaSource(VendorSource):
                 response = retry
             else:
                 self._singular_pipeline_path = False
-        if response.status_code == 404:
-            what = (
-                f"pipeline {self.pipeline_id}"
-                if self.pipeline_id
-                else (f"workspace {self.workspace_id}")
-            )
-            said = error_message(response)
-            raise SourceError(
-                f"{self.name}: Matatika has no {what} (404)" + (f": {said}" if said else "")
-            )
-        if response.status_code >= 300:
-            raise self._failure(response, "the jobs list")
+        where = (
+            f"pipeline {self.pipeline_id}" if self.pipeline_id else f"workspace {self.workspace_id}"
+        )
+        missing = SourceError(f"{self.name}: Matatika has no {where} (404)")
+        self.raise_for(response, doing=f"listing the jobs of {where}", not_found=missing)
         return decode_json(response, self.name)
 
     def _job_path(self, run_id: str) -> str:
@@ -572,28 +552,19 @@ class MatatikaSource(VendorSource):
             if not more or not isinstance(raws, list) or not raws or (settled and not first):
                 break
             page += 1
-        for cached in self.active_runs():
-            if cached.id in seen:
-                continue
-            try:
-                out.append(await self.fetch(cached, cached.id))
-            except RunNotFound:
-                out.append(
-                    cached.evolve(
-                        status=Status.UNKNOWN,
-                        status_raw=None,
-                        reason=Reason(type="deleted", message="the job was deleted in Matatika"),
-                    )
-                )
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        out += await self.reread(stale, lambda run: self._job(run.id))
         return out
 
-    async def fetch(self, run: Run | None, run_id: str) -> Run:
+    async def _job(self, run_id: str) -> Run | RecordError:
+        """One job as Matatika has it now (an error row if it cannot be read)."""
         response = await self.api.request("GET", self._job_path(run_id), headers=HAL_ACCEPT)
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Matatika has no job {clean(run_id)[:80]}")
-        if response.status_code >= 300:
-            raise self._failure(response, f"job {clean(run_id)[:80]}")
-        item = self._ours(self.parse_safely(decode_json(response, self.name), "job"))
+        job = f"job {clean(run_id)[:80]}"
+        self.raise_for(response, doing=f"reading {job}", not_found=f"Matatika has no {job}")
+        return self._ours(self.parse_safely(decode_json(response, self.name), "job"))
+
+    async def fetch(self, run: Run | None, run_id: str) -> Run:
+        item = await self._job(run_id)
         if isinstance(item, RecordError):
             raise SourceError(f"{self.name}: {item.message}")
         return item
@@ -607,8 +578,7 @@ class MatatikaSource(VendorSource):
         )
         if response.status_code in (204, 404):
             return []  # nothing (new) yet, or a job too young to have a log
-        if response.status_code >= 300:
-            raise self._failure(response, f"the log of {run.id}")
+        self.raise_for(response, doing=f"reading the log of {run.id}")
         return parse_log_body(
             run.id,
             max(0, after),
@@ -622,18 +592,15 @@ class MatatikaSource(VendorSource):
         response = await self.api.request(
             "PUT", self._job_path(run.id) + "/stopped", headers=HAL_ACCEPT
         )
-        code = response.status_code
+        self.raise_for(
+            response,
+            doing=f"stopping {run.id}",
+            not_found=f"Matatika has no job {run.id}",
+            refusal=f"Matatika refused to stop {run.id}",
+        )
+        self._stopped_here[run.id] = by
         said = error_message(response)
-        if code < 300:
-            self._stopped_here[run.id] = by
-            return f"Matatika accepted the stop of {run.id}" + (f": {said}" if said else "")
-        if code == 404:
-            raise RunNotFound(f"{self.name}: Matatika has no job {run.id}")
-        if code == 401:
-            raise self._failure(response, f"the stop of {run.id}")
-        if 400 <= code < 500:
-            raise TransitionRefused(f"Matatika refused to stop {run.id}: {said or f'HTTP {code}'}")
-        raise self._failure(response, f"the stop of {run.id}")
+        return f"Matatika accepted the stop of {run.id}" + (f": {said}" if said else "")
 
 
 # -- config ----------------------------------------------------------------------------

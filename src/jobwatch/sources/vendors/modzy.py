@@ -34,10 +34,10 @@ from pydantic import Field
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import SourceError
 from jobwatch.core.redact import clean, redact
 from jobwatch.core.rules import Capabilities
-from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
     POLL_EVERY_S,
@@ -421,8 +421,7 @@ class ModzySource(VendorSource):
 
     async def _get_page(self, url: str, query: Mapping[str, str] | None) -> httpx.Response:
         response = await self.api.request("GET", url, params=query)
-        if response.status_code >= 300:
-            raise SourceError(self._said(response, "the job history"))
+        self.raise_for(response, doing="reading the job history")
         return response
 
     def _follow(self, response: httpx.Response, link: str) -> str | None:
@@ -434,20 +433,12 @@ class ModzySource(VendorSource):
             return None
         return target
 
-    def _said(self, response: httpx.Response, what: str) -> str:
-        message = error_message(response)
-        return f"{self.name}: Modzy answered {response.status_code} for {what}" + (
-            f": {message}" if message else ""
-        )
-
     # -- one job ---------------------------------------------------------------------
 
     async def fetch(self, run: Run | None, run_id: str) -> Run:
         response = await self.api.request("GET", f"/jobs/{quote(run_id, safe='')}")
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Modzy has no job {short(run_id, 80)}")
-        if response.status_code >= 300:
-            raise SourceError(self._said(response, f"job {short(run_id, 80)}"))
+        job = f"job {short(run_id, 80)}"
+        self.raise_for(response, doing=f"reading {job}", not_found=f"Modzy has no {job}")
         item = self.parse_safely(decode_json(response, self.name), "job")
         if isinstance(item, RecordError):
             raise SourceError(f"{self.name}: {item.message}")
@@ -457,13 +448,12 @@ class ModzySource(VendorSource):
         """``DELETE /api/jobs/{id}`` cancels SUBMITTED, PENDING and IN_PROGRESS jobs;
         a 4xx (an auditor's key, a job that finished meanwhile) is Modzy's refusal."""
         response = await self.api.request("DELETE", f"/jobs/{quote(run.id, safe='')}")
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Modzy has no job {run.id}")
-        if 400 <= response.status_code < 500:
-            message = error_message(response) or f"HTTP {response.status_code}"
-            raise TransitionRefused(f"Modzy refused to cancel {run.id}: {message}")
-        if response.status_code >= 300:
-            raise SourceError(self._said(response, f"canceling job {run.id}"))
+        self.raise_for(
+            response,
+            doing=f"canceling job {run.id}",
+            not_found=f"Modzy has no job {run.id}",
+            refusal=f"Modzy refused to cancel {run.id}",
+        )
         status = None
         try:
             body = decode_json(response, self.name)
@@ -478,9 +468,8 @@ class ModzySource(VendorSource):
     async def fetch_logs(self, run: Run, after: int) -> list[LogLine]:
         response = await self.api.request("GET", f"/results/{quote(run.id, safe='')}")
         body: Any = None
-        if response.status_code not in (204, 404):
-            if response.status_code >= 300:
-                raise SourceError(self._said(response, f"the results of {run.id}"))
+        if response.status_code not in (204, 404):  # no results yet, or none at all
+            self.raise_for(response, doing=f"reading the results of {run.id}")
             body = decode_json(response, self.name)
         entries = result_entries(body, run)
         keys = self._log_keys.setdefault(run.id, {})

@@ -395,7 +395,9 @@ class SalesforceSource(VendorSource):
         url: str = f"{self.data_path}/query"
         params: dict[str, str] | None = {"q": soql}
         for _ in range(MAX_PAGES):
-            body = await self.api.json("GET", url, params=params, headers=headers)
+            response = await self.api.request("GET", url, params=params, headers=headers)
+            self.raise_for(response, doing=f"querying {what}s", said=salesforce_error)
+            body = decode_json(response, self.name)
             page = body.get("records") if isinstance(body, Mapping) else None
             if not isinstance(page, list):
                 problems.append(
@@ -457,13 +459,12 @@ class SalesforceSource(VendorSource):
             f"{self.data_path}/sobjects/AiJobRun/{run_id}",
             params={"fields": ",".join(RUN_FIELDS)},
         )
-        status = response.status_code
-        if status == 404 or (status >= 400 and _error_code(response) in _NOT_FOUND_CODES):
-            raise RunNotFound(f"{self.name}: Salesforce has no AiJobRun {run_id}")
-        if status >= 300:
-            raise SourceError(
-                f"{self.name}: Salesforce answered {status}: {salesforce_error(response)}"
-            )
+        missing = f"Salesforce has no AiJobRun {run_id}"
+        if response.status_code >= 400 and _error_code(response) in _NOT_FOUND_CODES:
+            raise RunNotFound(f"{self.name}: {missing}")  # a 400 that means "no such id"
+        self.raise_for(
+            response, doing=f"reading AiJobRun {run_id}", not_found=missing, said=salesforce_error
+        )
         raw = decode_json(response, self.name)
         progress = run.progress if run else None
         # The run itself is fresh; stale counts are better than none.
@@ -556,16 +557,12 @@ class SalesforceSource(VendorSource):
         response = await self.api.request(
             "PATCH", f"{self.data_path}/sobjects/AiJobRun/{run.id}", json={"Status": value}
         )
-        if response.status_code < 300:
-            return
-        said = salesforce_error(response)
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Salesforce has no AiJobRun {run.id}: {said}")
-        if 400 <= response.status_code < 500 and response.status_code not in (401, 429):
-            raise TransitionRefused(f"Salesforce refused to {verb} {run.id}: {said}")
-        raise SourceError(
-            f"{self.name}: could not {verb} {run.id}: Salesforce answered "
-            f"{response.status_code}: {said}"
+        self.raise_for(
+            response,
+            doing=f"setting the Status of {run.id} to {value}",
+            not_found=f"Salesforce has no AiJobRun {run.id}",
+            refusal=f"Salesforce refused to {verb} {run.id}",
+            said=salesforce_error,
         )
 
     async def remote_abort(self, run: Run, by: str) -> str:
