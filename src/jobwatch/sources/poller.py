@@ -27,9 +27,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import clean
@@ -382,7 +382,7 @@ class Poller:
         stop: asyncio.Event | None = None,
         max_polls: int | None = None,
         hold: Callable[[], Awaitable[None]] | None = None,
-        alongside: Callable[[], Awaitable[None]] | None = None,
+        alongside: Callable[[], Coroutine[Any, Any, None]] | None = None,
         after: Callable[[PollReport], None] | None = None,
     ) -> None:
         """Poll, then wait: the next poll is scheduled after this one finished.
@@ -398,7 +398,9 @@ class Poller:
             while not stop.is_set() and (max_polls is None or polls < max_polls):
                 if hold is not None:
                     await hold()
-                side = asyncio.create_task(alongside()) if alongside is not None else None
+                side: asyncio.Task[None] | None = None
+                if alongside is not None:
+                    side = asyncio.create_task(alongside())
                 report = await self.poll_once(wait=self.refresh)
                 if side is not None:
                     await side

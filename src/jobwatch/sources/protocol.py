@@ -272,6 +272,19 @@ class SourceBase:
         runs = sorted((r for r in changes.runs if query.matches(r)), key=newest_first)
         return (runs[: query.limit] if query.limit else runs), changes.errors
 
+    async def get(self, run_id: str) -> Run:
+        """Every source reads one run; subclasses say how."""
+        raise NotImplementedError
+
+    async def abort(self, run_id: str, by: str) -> ActionResult:
+        raise NotImplementedError
+
+    async def archive(self, run_id: str) -> ActionResult:
+        raise NotImplementedError
+
+    async def unarchive(self, run_id: str) -> ActionResult:
+        raise NotImplementedError
+
     def check(self, action: Action, run: Run) -> None:
         """The rules, with this source's read-only flag and capabilities: what every
         action runs first, before any call goes out."""

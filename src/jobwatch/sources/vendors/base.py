@@ -553,7 +553,7 @@ class VendorSource(SourceBase):
                         seq=1,
                         ts=datetime.now(UTC),
                         stream="jobwatch",
-                        level="info",
+                        level=LogLevel.INFO,
                         text=cache.note,
                     )
                 ]

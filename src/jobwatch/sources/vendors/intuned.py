@@ -37,7 +37,6 @@ from jobwatch.core.errors import RunNotFound, SourceError
 from jobwatch.core.redact import REDACTED, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, short
-from jobwatch.sources.protocol import Source
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
     POLL_EVERY_S,
@@ -461,7 +460,7 @@ class IntunedConfig(VendorConfig):
         api = "" if urlsplit(self.url).path.strip("/") else API_PATH
         return f"{api}/{_q(self.workspace_id)}/projects/{_q(self.project)}"
 
-    def build(self, name: str, *, read_only: bool = False) -> Source:
+    def build(self, name: str, *, read_only: bool = False) -> IntunedSource:
         api = self.api(name, auth=lambda token: {"x-api-key": token}, base_path=self.base_path())
         return IntunedSource(
             name,

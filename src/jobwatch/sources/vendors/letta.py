@@ -30,6 +30,7 @@ from pydantic import Field
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import SourceError, TransitionRefused
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import REDACTED, clean, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
@@ -320,7 +321,8 @@ def _call_text(calls: Any) -> str:
     for call in items:
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        inner = call.get("function")
+        fn: dict[str, Any] = inner if isinstance(inner, dict) else call
         name = fn.get("name") if isinstance(fn.get("name"), str) else "?"
         args = fn.get("arguments")
         out.append(f"{name}({args if isinstance(args, str) else json.dumps(args, default=str)})")
@@ -373,7 +375,9 @@ def _message_lines(msg: Any) -> list[tuple[str, str, datetime | None, str]]:
             text = f"(reasoning {msg.get('state') or 'hidden'})"
         elif mtype == "approval_response_message":
             verdict = msg.get("approve")
-            word = {True: "approved", False: "denied"}.get(verdict, "answered")
+            word = "answered"
+            if isinstance(verdict, bool):
+                word = "approved" if verdict else "denied"
             why = msg.get("reason")
             text = f"{word}" + (f": {why}" if isinstance(why, str) and why else "")
         elif mtype == "summary_message":
@@ -397,6 +401,7 @@ def _message_lines(msg: Any) -> list[tuple[str, str, datetime | None, str]]:
 # -- config ------------------------------------------------------------------------
 
 WatchKind = Literal["runs", "jobs", "batches"]
+WATCH_KINDS: tuple[WatchKind, ...] = ("runs", "jobs", "batches")
 
 
 @register_kind
@@ -405,9 +410,7 @@ class LettaConfig(VendorConfig):
 
     KIND: ClassVar[str] = "letta"
 
-    watch: list[WatchKind] = Field(
-        default_factory=lambda: ["runs", "jobs", "batches"], min_length=1
-    )
+    watch: list[WatchKind] = Field(default_factory=lambda: list(WATCH_KINDS), min_length=1)
     """Record kinds to list: agent runs, jobs (data loading) and message batches."""
     agent_id: str | None = None
     """Only this agent's runs (the runs list's ``agent_id`` filter)."""
@@ -720,7 +723,7 @@ class LettaSource(VendorSource):
                         seq=seq,
                         ts=ts or fallback,
                         stream=stream,
-                        level=level,
+                        level=LogLevel.of(level),
                         text=short(clean(text), MAX_LINE) if text else "",
                     )
                 )

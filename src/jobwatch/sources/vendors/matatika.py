@@ -41,6 +41,7 @@ from pydantic import model_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import SourceError
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
@@ -387,7 +388,7 @@ def log_line(run_id: str, seq: int, record: Any, fallback_ts: datetime) -> LogLi
         seq=seq,
         ts=ts or fallback_ts,
         stream=stream,
-        level=level or "info",
+        level=LogLevel.of(level),
         text=text,
     )
 

@@ -35,6 +35,7 @@ from pydantic import Field
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import SourceError
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, short
@@ -233,6 +234,7 @@ def parse_job(raw: Any, source: str) -> Run:
     email = user.raw.get("email")
     team_id = _text(team, "identifier")
     submitted_by = read.raw.get("submittedBy")
+    owner: str | None
     if user_id:
         owner = user_id
     elif isinstance(email, str) and email:
@@ -481,7 +483,14 @@ class ModzySource(VendorSource):
             keys[key] = len(keys) + 1
         return sorted(
             (
-                LogLine(run_id=run.id, seq=keys[key], ts=ts, stream="results", level=lvl, text=t)
+                LogLine(
+                    run_id=run.id,
+                    seq=keys[key],
+                    ts=ts,
+                    stream="results",
+                    level=LogLevel.of(lvl),
+                    text=t,
+                )
                 for key, ts, lvl, t in entries
                 if keys[key] > after
             ),

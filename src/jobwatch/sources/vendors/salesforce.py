@@ -35,6 +35,7 @@ from pydantic import field_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
@@ -508,7 +509,7 @@ class SalesforceSource(VendorSource):
                     seq=1,
                     ts=fallback,
                     stream="jobwatch",
-                    level="info",
+                    level=LogLevel.INFO,
                     text="This run has no AiJobRunItem records.",
                 )
             )
@@ -523,7 +524,7 @@ class SalesforceSource(VendorSource):
                 seq=seq,
                 ts=fallback,
                 stream="item",
-                level="warning",
+                level=LogLevel.WARN,
                 text=f"unreadable item: {why}",
             )
 
@@ -545,11 +546,11 @@ class SalesforceSource(VendorSource):
         if code or message:
             text += " — " + ": ".join(part for part in (code, message) if part)
         if folded in ITEM_FAILED:
-            level = "error"
+            level = LogLevel.ERROR
         elif folded in ITEM_SUCCEEDED:
-            level = "info"
+            level = LogLevel.INFO
         else:
-            level = "warning"  # stopped, or never processed by a finished run
+            level = LogLevel.WARN  # stopped, or never processed by a finished run
         return LogLine(run_id=run.id, seq=seq, ts=when, stream="item", level=level, text=text)
 
     async def _set_status(self, run: Run, value: str, verb: str) -> None:
