@@ -162,8 +162,13 @@ class _LogCache:
 
 
 class VendorSource(SourceBase):
-    """Base of the five vendor adapters. Subclasses set the class attributes and
-    implement the hooks; they never override the :class:`Source` methods."""
+    """Base of the vendor adapters. Subclasses set the class attributes and
+    implement the hooks; they never override the :class:`Source` methods.
+
+    Each adapter module also has a ``STATUS_MAP`` (raw status → normalized, ``None``
+    for a raw status that is a flag rather than an outcome). The first raw word it
+    lists for a status is that status's own spelling: the demo writes it.
+    """
 
     KIND: ClassVar[str] = ""
     SYSTEM: ClassVar[str] = ""

@@ -57,8 +57,8 @@ STATUS_MAP: dict[str, Status] = {
     # GetJobRunStatus (SDK), the job-run values.
     "PENDING": Status.RUNNING,  # no RUNNING value exists: PENDING covers executing
     "RESUMING": Status.RUNNING,
-    "PAUSING": Status.PAUSED,
     "PAUSED": Status.PAUSED,
+    "PAUSING": Status.PAUSED,
     "SUCCESS": Status.SUCCEEDED,
     "COMPLETED": Status.SUCCEEDED,  # partial when failed_runs > 0 (derived by Run)
     "FAILURE": Status.FAILED,
