@@ -33,7 +33,7 @@ from standins.intuned import (
     S3_SECRET,
     SECRETS,
     WORKSPACE,
-    IntunedStandin,
+    IntunedStandIn,
     job_run,
 )
 from standins.server import AsgiServer, serving
@@ -70,10 +70,10 @@ def source_for(
 
 
 @pytest.fixture
-def standin() -> IntunedStandin:
+def standin() -> IntunedStandIn:
     """Job A: 25 runs, newest first a-00 (PENDING) … a-24; a-15 is PAUSED.
     Job B: 3 finished runs."""
-    state = IntunedStandin()
+    state = IntunedStandIn()
     for i in range(25):
         status = {0: "PENDING", 15: "PAUSED"}.get(i, "SUCCESS")
         minutes = None if status in ("PENDING", "PAUSED") else 30
@@ -86,12 +86,12 @@ def standin() -> IntunedStandin:
 
 
 @pytest.fixture
-def server(standin: IntunedStandin) -> Iterator[AsgiServer]:
-    with serving(standin.app()) as running:
+def server(standin: IntunedStandIn) -> Iterator[AsgiServer]:
+    with serving(standin.app) as running:
         yield running
 
 
-def list_calls(standin: IntunedStandin, job: str) -> list[dict[str, str]]:
+def list_calls(standin: IntunedStandIn, job: str) -> list[dict[str, str]]:
     path = f"/api/v1/workspace/{WORKSPACE}/projects/{PROJECT}/jobs/{job}/runs"
     return [seen.query for seen in standin.requests if seen.path == path]
 
@@ -176,11 +176,11 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_arrive(standin, s
 
 
 async def test_429_with_retry_after_is_retried(standin, server, tmp_path):
-    standin.throttle, standin.retry_after = 1, "0"
+    throttled = standin.throttle()
     async with source_for(server, tmp_path) as source:
         first = await polled(source, None)
         assert len(first.runs) == 28
-        assert standin.throttled == 1
+        assert throttled.hits == 1
         assert source.api.calls == len(standin.requests)  # the retry is one more call
 
 
@@ -344,7 +344,12 @@ async def test_abort_terminates_through_the_api(standin, server, tmp_path):
 
 
 async def test_intuned_refusal_is_surfaced_with_its_message(standin, server, tmp_path):
-    standin.terminate_refusal = (409, "Job run is being paused; try again when it is paused")
+    standin.fault(
+        409,
+        "Job run is being paused; try again when it is paused",
+        method="POST",
+        path="/terminate",
+    )
     async with source_for(server, tmp_path) as source:
         await polled(source, None)
         with pytest.raises(TransitionRefused, match="being paused; try again"):

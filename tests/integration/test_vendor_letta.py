@@ -467,7 +467,7 @@ async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
 
 
 async def test_rate_limit_is_retried(standin: LettaStandIn, server: AsgiServer, tmp_path):
-    standin.retry_after = "0"
+    standin.throttle()
     async with make(server, tmp_path, watch=["runs"]) as source:
         first = await polled(source, None)
         assert len(first.runs) == 3

@@ -331,7 +331,7 @@ async def test_abort_cancels_through_delete_and_surfaces_refusals() -> None:
             deletes = [s for s in modzy.requests if s.method == "DELETE"]
             assert [s.path for s in deletes] == [f"/api/jobs/{running['jobIdentifier']}"]
 
-            modzy.refuse_cancel = (403, "Auditors can not cancel jobs")
+            modzy.fault(403, "Auditors can not cancel jobs", method="DELETE")
             with pytest.raises(TransitionRefused, match="Auditors can not cancel jobs"):
                 await mdz.abort(guarded["jobIdentifier"], by="test")
             assert modzy.jobs[guarded["jobIdentifier"]]["status"] == "SUBMITTED"
@@ -410,7 +410,7 @@ async def test_a_429_is_retried_after_retry_after() -> None:
     with standin() as (modzy, server):
         job = modzy.add_job("COMPLETED")
         async with source(server) as mdz:
-            modzy.throttle_once = True
+            modzy.throttle()
             first = await polled(mdz, None)
             assert [r.id for r in first.runs] == [job["jobIdentifier"]]
             assert mdz.api.calls == 2

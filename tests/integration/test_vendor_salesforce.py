@@ -30,7 +30,7 @@ from jobwatch.sources.vendors.salesforce import (
     progress_from_counts,
     soql_quote,
 )
-from standins.salesforce import BASE_TIME, RUN_STATUSES, TOKEN, SalesforceState, salesforce_app
+from standins.salesforce import BASE_TIME, RUN_STATUSES, TOKEN, SalesforceStandIn
 from standins.server import serving
 
 TOKEN_ENV = "JOBWATCH_TEST_SF_TOKEN"
@@ -57,7 +57,7 @@ class Org:
     """The stand-in's state plus the ids of the seeded runs."""
 
     def __init__(self) -> None:
-        self.state = state = SalesforceState()
+        self.state = state = SalesforceStandIn()
         self.new = state.add_run("New")["Id"]
         self.queued = state.add_run("Queued")["Id"]
         self.running = state.add_run("InProgress", StartTime=at(1))["Id"]
@@ -103,7 +103,7 @@ def org() -> Org:
 
 @pytest.fixture
 def server(org: Org) -> Iterator[Any]:
-    with serving(salesforce_app(org.state)) as running:
+    with serving(org.state.app) as running:
         yield running
 
 
@@ -429,12 +429,12 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_still_arrive(
 
 
 async def test_429_with_retry_after_is_retried(org: Org, build: Any) -> None:
-    org.state.throttle, org.state.retry_after = 1, "0"
+    org.state.throttle()
     async with build() as sf:
         first = await polled(sf, None)
         assert len(first.runs) == 6 and sf.api.calls == 2
         # A PATCH answered 429 was not applied, so it is safe to send again.
-        org.state.throttle, org.state.throttle_method = 1, "PATCH"
+        org.state.throttle(method="PATCH")
         await sf.abort(org.queued, by="test")
     assert org.state.runs[org.queued]["Status"] == "Aborted"
     assert len(org.patches) == 2
