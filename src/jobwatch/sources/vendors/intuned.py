@@ -264,6 +264,7 @@ class IntunedSource(VendorSource):
             "processed keep their results."
         ),
         archive_effect=LOCAL_ARCHIVE.format(system="Intuned"),
+        logs=False,
         logs_note=LOGS_NOTE,
         pace=POLL_EVERY_S,
     )

@@ -37,7 +37,7 @@ from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError,
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import redact
-from jobwatch.core.rules import Capabilities
+from jobwatch.core.rules import Action, Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
     POLL_EVERY_S,
@@ -339,8 +339,10 @@ class SalesforceSource(VendorSource):
         ),
         archive_effect=(
             "jobwatch asks Salesforce to set the AiJobRun's Status to Archived; jobwatch "
-            "keeps showing its outcome, and unarchive sets the last status back."
+            "keeps showing its outcome. Salesforce has no way back: it cannot be unarchived."
         ),
+        # Nothing can take a run out of Archived (Completed and Failed are system-set).
+        actions=frozenset({Action.ABORT, Action.ARCHIVE}),
         pace=POLL_EVERY_S,
     )
     REMOTE_ARCHIVE: ClassVar[bool] = True
