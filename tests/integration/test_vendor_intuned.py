@@ -175,15 +175,6 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_arrive(standin, s
     assert any("no id" in err.message for err in first.errors)
 
 
-async def test_429_with_retry_after_is_retried(standin, server, tmp_path):
-    throttled = standin.throttle()
-    async with source_for(server, tmp_path) as source:
-        first = await polled(source, None)
-        assert len(first.runs) == 28
-        assert throttled.hits == 1
-        assert source.api.calls == len(standin.requests)  # the retry is one more call
-
-
 # -- mapping -----------------------------------------------------------------------------
 
 
@@ -361,34 +352,6 @@ async def test_intuned_refusal_is_surfaced_with_its_message(standin, server, tmp
         with pytest.raises(TransitionRefused, match="already"):
             await source.abort("a-01", by="tester")
         assert len(standin.paths("POST")) == posts
-
-
-async def test_read_only_refuses_abort_without_a_call(standin, server, tmp_path):
-    async with source_for(server, tmp_path, read_only=True) as source:
-        await polled(source, None)
-        with pytest.raises(TransitionRefused, match="read-only"):
-            await source.abort("a-00", by="tester")
-    assert standin.paths("POST") == []
-    assert standin.find(JOB_A, "a-00")["status"] == "PENDING"
-
-
-async def test_archive_is_a_local_undoable_flag(standin, server, tmp_path):
-    async with source_for(server, tmp_path) as source:
-        first = await polled(source, None)
-        result = await source.archive("b-00")
-        assert result.run.archived and "locally" in result.message
-        with pytest.raises(TransitionRefused, match="still running"):
-            await source.archive("a-00")
-        again = await polled(source, first.cursor)
-        assert [(r.id, r.archived) for r in again.runs] == [("b-00", True)]
-    assert standin.paths("POST") == []  # Intuned itself was not touched
-    assert (tmp_path / "flags.db").exists()
-
-    async with source_for(server, tmp_path) as source:  # the flag outlives the process
-        runs = {r.id: r for r in (await polled(source, None)).runs}
-        assert runs["b-00"].archived and not runs["b-01"].archived
-        await source.unarchive("b-00")
-        assert not (await source.get("b-00")).archived
 
 
 # -- auth, secrets, config ------------------------------------------------------------

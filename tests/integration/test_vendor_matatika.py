@@ -336,35 +336,6 @@ async def test_abort_stops_a_running_job_and_surfaces_refusals(
         assert len(state.calls("PUT")) == 2
 
 
-async def test_read_only_source_sends_no_stop(
-    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
-) -> None:
-    async with source(server, tmp_path, read_only=True) as mtk:
-        await polled(mtk, None)
-        with pytest.raises(TransitionRefused, match="read-only"):
-            await mtk.abort("j-running", by="tester")
-    assert state.calls("PUT") == [] and state.jobs["j-running"]["status"] == "RUNNING"
-
-
-async def test_archive_is_a_local_undoable_flag(
-    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
-) -> None:
-    async with source(server, tmp_path) as mtk:
-        await polled(mtk, None)
-        with pytest.raises(TransitionRefused, match="still running"):
-            await mtk.archive("j-running")
-        result = await mtk.archive("j-error")
-        assert result.run.archived and "locally" in result.message
-    assert (tmp_path / "flags.db").exists()
-    assert state.calls("PUT") == [] and state.calls("DELETE") == []
-
-    async with source(server, tmp_path) as mtk:
-        runs = {r.id: r for r in (await polled(mtk, None)).runs}
-        assert runs["j-error"].archived and not runs["j-complete"].archived
-        await mtk.unarchive("j-error")
-        assert not (await mtk.get("j-error")).archived
-
-
 # -- auth, secrets, bad records, rate limits -------------------------------------------
 
 
@@ -423,17 +394,6 @@ async def test_malformed_records_become_error_rows(
     assert len(first.runs) == 7
     assert {e.id for e in first.errors} == {"bad-status", None, "bad-time"}
     assert all("unreadable Matatika job" in e.message for e in first.errors)
-
-
-async def test_rate_limit_is_retried(
-    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
-) -> None:
-    limited = state.throttle()
-    async with source(server, tmp_path) as mtk:
-        first = await polled(mtk, None)
-        assert len(first.runs) == 7
-        assert mtk.api.calls == 2 and len(state.requests) == 2
-    assert limited.hits == 1
 
 
 # -- list variants ---------------------------------------------------------------------

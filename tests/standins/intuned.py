@@ -26,7 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobwatch.core import Status
+from jobwatch.sources.vendors.intuned import IntunedConfig
 from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 
 WORKSPACE = "5b6a1e0c-2f41-4c1e-9a57-0d3f3c1b9e11"
 PROJECT = "shop-scraper"
@@ -274,3 +277,59 @@ class IntunedStandIn(StandIn):
             reason={"type": "terminated", "message": "The job run was terminated by the user."},
         )
         return JSONResponse({"message": "JobRun terminated successfully."})
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+CONTRACT_JOB = "job-contract"
+
+
+class Contract(VendorUpstream):
+    """Intuned job runs of one job, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "intuned"
+    has_logs = False
+    standin: IntunedStandIn
+
+    def make_standin(self) -> IntunedStandIn:
+        return IntunedStandIn(jobs={CONTRACT_JOB: []})
+
+    def config(self, **common: Any) -> IntunedConfig:
+        return IntunedConfig(
+            kind="intuned",
+            workspace_id=WORKSPACE,
+            project=PROJECT,
+            jobs=[CONTRACT_JOB],
+            token=API_KEY,
+            **common,
+        )
+
+    async def seed(self, status: Status) -> Seeded:
+        n = len(self.standin.jobs[CONTRACT_JOB]) + 1
+        raw, failed = self.word(status), status is Status.FAILED
+        record = job_run(
+            f"ir-{n:03d}",
+            job_id=CONTRACT_JOB,
+            status=raw,
+            start=BASE_TIME + timedelta(minutes=n),
+            minutes=30 if status.is_terminal else None,
+            error={"code": "browser-crash", "message": "crashed"} if failed else None,
+        )
+        self.standin.add(record)
+        return Seeded(record["id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        now = iso(datetime.now(UTC))
+        self.standin.update(run.id, status="SUCCESS", end_time=now, updated_at=now)
+        return Seeded(run.id, Status.SUCCEEDED, "SUCCESS")
+
+    async def malform(self) -> None:
+        self.standin.jobs[CONTRACT_JOB].append({"status": "SUCCESS", "start_time": iso(BASE_TIME)})
+
+    async def aborted(self, run: Seeded) -> bool:
+        record = self.standin.find(CONTRACT_JOB, run.id)
+        return record is not None and record["status"] == "TERMINATED"
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        base = f"/api/v1/workspace/{WORKSPACE}/projects/{PROJECT}/jobs/{CONTRACT_JOB}"
+        return ("POST", f"{base}/runs/{run.id}/terminate")

@@ -23,7 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobwatch.core import Status
+from jobwatch.sources.vendors.letta import LettaConfig
 from standins.base import Handler, StandIn
+from standins.contract import Seeded, VendorUpstream
 
 TOKEN = "letta-sk-test-0123456789abcdef"
 EPOCH = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -405,3 +408,48 @@ def batch_messages(agent_id: str) -> list[dict[str, Any]]:
             start=1,
         )
     ]
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+AGENT = "agent-7f3c2a10-1111-4000-8000-000000000001"
+
+
+class Contract(VendorUpstream):
+    """Letta agent runs, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "letta"
+    standin: LettaStandIn
+
+    def make_standin(self) -> LettaStandIn:
+        return LettaStandIn()
+
+    def config(self, **common: Any) -> LettaConfig:
+        return LettaConfig(kind="letta", token=TOKEN, **common)
+
+    async def seed(self, status: Status) -> Seeded:
+        raw = self.word(status)
+        record = self.standin.add_run(raw)
+        return Seeded(record["id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        record = self.standin.find(self.standin.runs, run.id)
+        assert record is not None
+        done = iso(datetime.now(UTC))
+        record.update(status="completed", stop_reason="end_turn", completed_at=done)
+        return Seeded(run.id, Status.SUCCEEDED, "completed")
+
+    async def malform(self) -> str:
+        self.standin.runs.append({"id": "run-0badda7e", "created_at": "yesterday-ish"})
+        return "run-0badda7e"
+
+    async def seed_log(self, run: Seeded) -> str:
+        self.standin.messages[run.id] = letta_messages(run.id, AGENT)
+        return "weather"
+
+    async def aborted(self, run: Seeded) -> bool:
+        record = self.standin.find(self.standin.runs, run.id)
+        return record is not None and record["status"] == "cancelled"
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("POST", f"/v1/agents/{AGENT}/messages/cancel")

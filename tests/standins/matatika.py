@@ -21,7 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from jobwatch.core import Status
+from jobwatch.sources.vendors.matatika import MatatikaConfig
 from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 
 TOKEN = "mtk-test-token-5b1f0c9e2d7a4f6b"
 WORKSPACE = "2b9c54c8-6c4e-4a8a-9d2d-0f7a7b1a3e11"
@@ -244,3 +247,54 @@ def spring_error(request: Request, status: int, error: str, message: str) -> JSO
         },
         status_code=status,
     )
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+
+class Contract(VendorUpstream):
+    """Matatika workspace jobs, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "matatika"
+    standin: MatatikaStandIn
+
+    def make_standin(self) -> MatatikaStandIn:
+        return MatatikaStandIn()
+
+    def config(self, **common: Any) -> MatatikaConfig:
+        return MatatikaConfig(kind="matatika", workspace_id=WORKSPACE, token=TOKEN, **common)
+
+    async def seed(self, status: Status) -> Seeded:
+        n = len(self.standin.jobs) + 1
+        raw = self.word(status)
+        job = make_job(
+            f"mt-{n:03d}",
+            raw,
+            created=f"2024-04-10T14:{n:02}:10",
+            end=f"2024-04-10T15:{n:02}:00" if status.is_terminal else None,
+            exit_code=1 if status is Status.FAILED else None,
+        )
+        self.standin.add(job)
+        return Seeded(job["id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        self.standin.jobs[run.id].update(status="COMPLETE", endTime="2024-04-10T16:00:00")
+        return Seeded(run.id, Status.SUCCEEDED, "COMPLETE")
+
+    async def malform(self) -> str:
+        self.standin.add({"id": "mt-bad-time", "status": "COMPLETE", "created": "yesterday-ish"})
+        return "mt-bad-time"
+
+    async def seed_log(self, run: Seeded) -> str:
+        self.standin.logs[run.id] = [
+            "2024-04-10T14:16:37 | INFO | meltano | Running extract & load...",
+            "2024-04-10T14:16:39 | ERROR | tap-postgres | connection refused",
+            "2024-04-10T14:16:40 | INFO | meltano | extract & load stopped",
+        ]
+        return "extract"
+
+    async def aborted(self, run: Seeded) -> bool:
+        return bool(self.standin.jobs[run.id]["status"] == "STOPPED")
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("PUT", f"/api/jobs/{run.id}/stopped")

@@ -22,7 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobwatch.core import Status
+from jobwatch.sources.vendors.modzy import ModzyConfig
 from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 from standins.server import Seen
 
 API_KEY = "mdz-test.0123456789abcdefABCDEF"
@@ -278,3 +281,50 @@ def input_failure(at: datetime, message: str) -> dict[str, Any]:
         "endTime": stamp(at),
         "elapsedTime": 3,
     }
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+
+class Contract(VendorUpstream):
+    """Modzy's job history, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "modzy"
+    standin: ModzyStandIn
+
+    def make_standin(self) -> ModzyStandIn:
+        return ModzyStandIn()
+
+    def config(self, **common: Any) -> ModzyConfig:
+        return ModzyConfig(kind="modzy", token=API_KEY, **common)
+
+    async def seed(self, status: Status) -> Seeded:
+        raw = self.word(status)
+        return Seeded(self.standin.add_job(raw)["jobIdentifier"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        self.standin.update(run.id, status="COMPLETED", completed=3, pending=0, elapsedTime=4200)
+        return Seeded(run.id, Status.SUCCEEDED, "COMPLETED")
+
+    async def malform(self) -> str:
+        shape = ModzyStandIn().add_job("COMPLETED")
+        self.standin.raw_history.append(
+            {**shape, "jobIdentifier": "bad-time", "createdAt": "yesterday-ish"}
+        )
+        return "bad-time"
+
+    async def seed_log(self, run: Seeded) -> str:
+        at = read_time(self.standin.jobs[run.id]["submittedAt"])
+        self.standin.set_results(
+            run.id,
+            {"input-0": input_result(at + timedelta(seconds=1))},
+            {"input-1": input_failure(at + timedelta(seconds=2), "Input text is empty")},
+            finished=True,
+        )
+        return "input"
+
+    async def aborted(self, run: Seeded) -> bool:
+        return bool(self.standin.jobs[run.id]["status"] == "CANCELED")
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("DELETE", f"/api/jobs/{run.id}")

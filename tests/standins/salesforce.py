@@ -26,7 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobwatch.core import Status
+from jobwatch.sources.vendors.salesforce import SalesforceConfig
 from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 
 TOKEN = "00D5g000004Fake!AQ0AQStandInSessionToken.x9"
 BASE_TIME = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -460,3 +463,58 @@ def run_soql(
     if obj == "AiJobRun" and not match["group"]:
         out += extra  # as they are: malformed on purpose
     return out
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+
+class Contract(VendorUpstream):
+    """Salesforce AiJobRuns, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "salesforce"
+    active = Status.QUEUED  # Salesforce refuses to abort an InProgress run
+    standin: SalesforceStandIn
+
+    def make_standin(self) -> SalesforceStandIn:
+        return SalesforceStandIn()
+
+    def config(self, **common: Any) -> SalesforceConfig:
+        return SalesforceConfig(kind="salesforce", token=TOKEN, **common)
+
+    def _ended(self) -> dict[str, str]:
+        start = BASE_TIME + timedelta(seconds=self.standin.ticks)
+        return {"StartTime": sf_time(start), "EndTime": sf_time(start + timedelta(minutes=1))}
+
+    async def seed(self, status: Status) -> Seeded:
+        raw = self.word(status)
+        fields: dict[str, Any] = self._ended() if status.is_terminal else {}
+        if status is Status.FAILED:
+            fields |= {"ErrorCode": "LLM_TIMEOUT", "ErrorMessage": "Model call timed out"}
+        return Seeded(self.standin.add_run(raw, **fields)["Id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        self.standin.update(run.id, Status="Completed", **self._ended())
+        return Seeded(run.id, Status.SUCCEEDED, "Completed")
+
+    async def malform(self) -> str:
+        broken = {"Id": "0XJ5gBROKEN0000AAA", "Status": "Completed", "StartTime": "yesterday"}
+        self.standin.extra_records.append(broken)
+        return "0XJ5gBROKEN0000AAA"
+
+    async def seed_log(self, run: Seeded) -> str:
+        self.standin.add_item(run.id, "Completed")
+        self.standin.add_item(run.id, "Failed", ErrorCode="PROMPT_ERROR", ErrorMessage="bad merge")
+        self.standin.add_item(run.id, "Completed")
+        return "completed"
+
+    async def aborted(self, run: Seeded) -> bool:
+        return bool(self.standin.runs[run.id]["Status"] == "Aborted")
+
+    def _path(self, run: Seeded) -> str:
+        return f"/services/data/v63.0/sobjects/AiJobRun/{run.id}"
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("PATCH", self._path(run))
+
+    def archive_calls(self, run: Seeded) -> list[tuple[str, str]]:
+        return [("PATCH", self._path(run))]  # Salesforce archives by Status itself
