@@ -52,6 +52,7 @@ def load_token(token_file: Path | None) -> tuple[str | None, list[str]]:
     """The token from ``--token-file`` or ``$JOBWATCH_TOKEN`` (never argv), and
     warnings about how it is kept."""
     warnings: list[str] = []
+    token: str | None
     if token_file is not None:
         token = read_token_file(token_file)
         if readable_by_others(token_file):
