@@ -15,7 +15,11 @@ with :meth:`VendorSource.parse`. This base turns that into a
   no archive of their own;
 * a malformed record becomes a :class:`RecordError` for that record, never an
   exception out of the adapter;
-* a small, bounded log cache, so a log pane can page and search.
+* a small, bounded log cache, so a log pane can page and search;
+* the mechanics adapters would otherwise each repeat: one reading of an HTTP
+  status (:meth:`VendorSource.raise_for`), one re-read of the runs still active
+  (:meth:`VendorSource.reread`) and, in :mod:`.common`, one set of value readers
+  with an explicit strictness. What is particular to a system stays in its adapter.
 """
 
 from __future__ import annotations
