@@ -185,6 +185,7 @@ async def test_open_close_and_declared_capabilities(world: World) -> None:
     assert isinstance(source, Source)
     caps = source.capabilities
     assert isinstance(caps, Capabilities) and caps.abort_effect and caps.archive_effect
+    assert caps.logs is world.up.has_logs  # declared as the system really is
     assert caps.logs or caps.logs_note  # no log: a note says where to look instead
     if isinstance(world.up, VendorUpstream):
         assert caps.pace > 0 and source.pace == caps.pace  # API quotas: never every second
