@@ -226,6 +226,31 @@ async def test_retry_after_beyond_the_cap_schedules_the_next_poll(
         assert loopback_server.faults.hits == 1
 
 
+async def test_logs_longer_than_one_server_page_are_read_whole(
+    loopback_server: LoopbackServer, store_path: Path
+) -> None:
+    """The server hands out at most LOG_PAGE lines per request; asking for more must
+    page, not fail with the server's 400."""
+    from jobwatch.server.app import MAX_LOG_PAGE
+
+    total = MAX_LOG_PAGE + 3
+    await add(store_path, runs("l", 1))
+    async with SqliteStore(store_path) as store:
+        lines = [(1.0, "stdout", "info", f"line {i}") for i in range(1, total + 1)]
+        await store.append_logs("run-l00000", lines)
+    async with client(loopback_server) as remote:
+        every = await remote.log_lines("run-l00000", 0, limit=total + 100)
+        assert [line.seq for line in every] == list(range(1, total + 1))
+        tail = await remote.log_tail("run-l00000", total - 1)
+        assert [line.seq for line in tail] == list(range(2, total + 1))
+        assert [ln.seq for ln in await remote.log_lines("run-l00000", 5, limit=2)] == [6, 7]
+        assert await remote.log_lines("run-l00000", 0, limit=0) == []
+
+    from jobwatch.sources.http.client import LOG_PAGE
+
+    assert LOG_PAGE == MAX_LOG_PAGE  # the client pages as the server serves
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("-3") == 0.0

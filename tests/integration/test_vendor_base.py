@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,21 +13,29 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from conftest import polled
-from jobwatch.core import Run, Status
-from jobwatch.core.errors import TransitionRefused
-from jobwatch.sources.http.transport import ApiClient
+from jobwatch.core import RecordError, Run, RunRow, Status
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.sources.http.transport import ApiClient, RemoteUnavailable
 from jobwatch.sources.vendors.base import VendorSource
 from standins.server import serving
 
 STATUS = {"RUN": Status.RUNNING, "OK": Status.SUCCEEDED, "BAD": Status.FAILED}
 
 
-def toy_app(records: list[dict[str, Any]], seen: list[str]) -> Starlette:
+def toy_app(
+    records: list[dict[str, Any]], seen: list[str], failing: dict[str, int] | None = None
+) -> Starlette:
+    """``failing``: run id → the status its detail answers instead of the run."""
+    failing = {} if failing is None else failing
+
     async def runs(request: Request) -> JSONResponse:
         seen.append(request.headers.get("x-api-key", ""))
         return JSONResponse({"items": records})
 
     async def one(request: Request) -> JSONResponse:
+        if (status := failing.get(request.path_params["id"])) is not None:
+            headers = {"Retry-After": "3600"} if status == 503 else None
+            return JSONResponse({"message": "detail is down"}, status, headers=headers)
         for rec in records:
             if rec.get("id") == request.path_params["id"]:
                 return JSONResponse(rec)
@@ -154,3 +163,115 @@ async def test_paging_by_limit(tmp_path: Path):
                 if not page.more:
                     break
             assert got == [r["id"] for r in records]
+
+
+class Rereading(Toy):
+    """A toy system with no "changed since": after the first list, the runs it had
+    as active are read again one by one, as Letta, Intuned and Matatika do."""
+
+    async def poll(self, first: bool) -> list[Run | Any]:
+        items = await super().poll(first) if first else []
+        seen = {item.id for item in items if isinstance(item, Run)}
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        return [*items, *await self.reread(stale, self._one)]
+
+    async def _one(self, run: Run) -> Run | RecordError:
+        response = await self.api.request("GET", f"/runs/{run.id}")
+        self.raise_for(response, doing=f"reading {run.id}", not_found=f"Toy has no run {run.id}")
+        return self.parse_safely(response.json(), "run")
+
+
+async def test_reread_deleted_runs_and_failed_reads_are_visible(tmp_path: Path):
+    records = [{"id": f"r{i}", "state": "RUN"} for i in range(1, 4)]
+    failing: dict[str, int] = {}
+    with serving(toy_app(records, [], failing)) as server:
+        api = ApiClient(server.url, name="toy", retry_base=0.01, retry_cap=0.02)
+        async with Rereading("toy", api, flags_path=None) as toy:
+            first = await polled(toy, None)
+            assert {r.id for r in first.runs} == {"r1", "r2", "r3"}
+
+            records[0]["state"] = "OK"
+            del records[1]  # Toy deleted r2
+            failing["r3"] = 400  # and cannot read r3 just now
+            await toy.refresh()
+            delta = await toy.row_changes(first.cursor)
+            rows = {row.id: row for row in delta.rows}
+            assert rows["r1"].status is Status.SUCCEEDED
+            assert rows["r2"].status is Status.UNKNOWN and rows["r2"].status_raw is None
+            assert (await toy.get("r1")).status is Status.SUCCEEDED
+            gone = toy.cached("r2")
+            assert gone is not None and gone.reason is not None
+            assert (gone.reason.type, gone.reason.message) == (
+                "deleted",
+                "Toy no longer has this run.",
+            )
+            assert rows["r3"] == RunRow.broken(
+                "toy",
+                "r3",
+                "could not read Toy run r3 again: toy: Toy answered 400 while reading r3: "
+                "detail is down",
+            )
+
+            # r3 reads again, unchanged: its row must come back, or the table would
+            # show the error row until r3 changes.
+            del failing["r3"]
+            again = await polled(toy, delta.cursor)
+            assert [(r.id, r.status) for r in again.runs] == [("r3", Status.RUNNING)]
+            assert again.errors == []
+            idle = await polled(toy, again.cursor)
+            assert idle.runs == [] and idle.errors == []
+
+            # Still failing after the client's retries: an error row again.
+            failing["r3"] = 500
+            failed = await polled(toy, idle.cursor)
+            assert [(e.id, "answered 500: detail is down" in e.message) for e in failed.errors] == [
+                ("r3", True)
+            ]
+
+            # A server that says "come back later" fails the poll (the poller waits
+            # as asked) instead of turning every run into an error row.
+            failing["r3"] = 503
+            with pytest.raises(RemoteUnavailable):
+                await toy.refresh()
+
+
+def answer(status: int, message: str = "nope") -> httpx.Response:
+    request = httpx.Request("POST", "http://127.0.0.1:9/runs/r1/stop")
+    return httpx.Response(status, json={"message": message}, request=request)
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "error", "text"),
+    [
+        (404, False, RunNotFound, "toy: Toy has no run r1"),
+        (
+            401,
+            False,
+            SourceError,
+            "toy: Toy refused the credentials (401) while stopping r1: "
+            "nope; check token_env / token_file in [sources.toy]",
+        ),
+        (403, False, SourceError, "toy: Toy refused the credentials (403) while stopping r1"),
+        (401, True, SourceError, "toy: Toy refused the credentials (401) while stopping r1"),
+        (403, True, TransitionRefused, "Toy refused to stop r1: nope"),
+        (409, True, TransitionRefused, "Toy refused to stop r1: nope"),
+        (400, False, SourceError, "toy: Toy answered 400 while stopping r1: nope"),
+        (429, True, SourceError, "toy: Toy answered 429 while stopping r1: nope"),
+        (500, True, SourceError, "toy: Toy answered 500 while stopping r1: nope"),
+        (302, True, SourceError, "toy: Toy answered 302 while stopping r1"),
+    ],
+)
+def test_one_status_ladder_for_every_adapter(
+    status: int, action: bool, error: type[Exception], text: str
+) -> None:
+    toy = Toy("toy", ApiClient("http://127.0.0.1:9", name="toy"))
+    refusal = "Toy refused to stop r1" if action else None
+    with pytest.raises(error) as raised:
+        toy.raise_for(
+            answer(status), doing="stopping r1", not_found="Toy has no run r1", refusal=refusal
+        )
+    assert str(raised.value).startswith(text)
+    toy.raise_for(answer(204), doing="stopping r1", refusal=refusal)  # fine: nothing raised
+    # The system's own way of saying why, and a 404 that is not a missing run.
+    with pytest.raises(SourceError, match=r"answered 404 while stopping r1: NOPE$"):
+        toy.raise_for(answer(404), doing="stopping r1", said=lambda r: r.json()["message"].upper())

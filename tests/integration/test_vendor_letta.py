@@ -327,36 +327,6 @@ async def test_abort_job_and_batch(standin: LettaStandIn, server: AsgiServer, tm
             await source.abort(other["id"], by="test")
 
 
-async def test_archive_is_a_local_undoable_flag(
-    standin: LettaStandIn, server: AsgiServer, tmp_path
-):
-    done_id, running_id = standin.runs[0]["id"], standin.runs[2]["id"]
-    async with make(server, tmp_path, watch=["runs"]) as source:
-        first = await polled(source, None)
-        with pytest.raises(TransitionRefused, match="still running"):
-            await source.archive(running_id)
-        result = await source.archive(done_id)
-        assert result.run.archived and "locally" in result.message
-        again = await polled(source, first.cursor)
-        assert [(r.id, r.archived) for r in again.runs] == [(done_id, True)]
-    assert not standin.seen(f"/v1/runs/{done_id}", "DELETE")
-    async with make(server, tmp_path, watch=["runs"]) as source:  # the flag persists
-        runs = {r.id: r for r in (await polled(source, None)).runs}
-        assert runs[done_id].archived
-        await source.unarchive(done_id)
-        assert not (await source.get(done_id)).archived
-
-
-async def test_read_only_refuses_before_any_call(
-    standin: LettaStandIn, server: AsgiServer, tmp_path
-):
-    async with make(server, tmp_path, read_only=True) as source:
-        await polled(source, None)
-        with pytest.raises(TransitionRefused, match="read-only"):
-            await source.abort(standin.runs[2]["id"], by="test")
-    assert not [s for s in standin.requests if s.method != "GET"]
-
-
 # -- auth, secrets, bad data, rate limits --------------------------------------------------
 
 
@@ -464,15 +434,6 @@ async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
         ("desc", None),
     ]
     assert older["id"] in {r.id for r in first.runs}
-
-
-async def test_rate_limit_is_retried(standin: LettaStandIn, server: AsgiServer, tmp_path):
-    standin.retry_after = "0"
-    async with make(server, tmp_path, watch=["runs"]) as source:
-        first = await polled(source, None)
-        assert len(first.runs) == 3
-        assert len(standin.seen("/v1/runs/")) == 2  # the 429, then the answer
-        assert source.api.calls == len(standin.requests) == 2
 
 
 async def test_built_from_a_config_file(

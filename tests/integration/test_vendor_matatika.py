@@ -31,9 +31,8 @@ from standins.matatika import (
     SECRET_PASSWORD,
     TOKEN,
     WORKSPACE,
-    MatatikaState,
+    MatatikaStandIn,
     make_job,
-    matatika_app,
 )
 from standins.server import AsgiServer, serving
 
@@ -55,8 +54,8 @@ def ts(minute: int) -> str:
 
 
 @pytest.fixture
-def state() -> MatatikaState:
-    s = MatatikaState()
+def state() -> MatatikaStandIn:
+    s = MatatikaStandIn()
     s.add(make_job("j-complete", "COMPLETE", created=ts(1), end="2024-04-10T14:18:01.804"))
     s.add(make_job("j-error", "ERROR", created=ts(2), end="2024-04-10T14:19:00", exit_code=1))
     s.add(make_job("j-stopped", "STOPPED", created=ts(3), end="2024-04-10T14:20:00", exit_code=143))
@@ -77,8 +76,8 @@ def state() -> MatatikaState:
 
 
 @pytest.fixture
-def server(state: MatatikaState) -> Iterator[AsgiServer]:
-    with serving(matatika_app(state)) as running:
+def server(state: MatatikaStandIn) -> Iterator[AsgiServer]:
+    with serving(state.app) as running:
         yield running
 
 
@@ -104,7 +103,7 @@ def source(server: AsgiServer, tmp_path: Path, **extra: Any) -> MatatikaSource:
     return config(server, tmp_path, **extra).build("mtk", read_only=read_only)
 
 
-def list_pages(state: MatatikaState) -> list[str]:
+def list_pages(state: MatatikaStandIn) -> list[str]:
     return [
         r.query.get("page", "") for r in state.calls("GET", "/jobs") if "/api/jobs/" not in r.path
     ]
@@ -114,7 +113,7 @@ def list_pages(state: MatatikaState) -> list[str]:
 
 
 async def test_first_sync_reads_newest_pages_up_to_max_runs(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     async with source(server, tmp_path, page_size=2, max_runs=5) as mtk:
         first = await polled(mtk, None)
@@ -134,7 +133,7 @@ async def test_first_sync_reads_newest_pages_up_to_max_runs(
 
 
 async def test_incremental_poll_stops_at_known_finished_runs(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.jobs.clear()
     for n, job_id in enumerate("abcdef"):
@@ -182,7 +181,7 @@ async def test_incremental_poll_stops_at_known_finished_runs(
 
 
 async def test_finished_runs_are_mapped(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.add(make_job("j-odd", "PAUSED_FOREVER", created=ts(9)))
     async with source(server, tmp_path) as mtk:
@@ -230,7 +229,9 @@ async def test_finished_runs_are_mapped(
     assert runs["j-queued"].status is Status.QUEUED and runs["j-queued"].started_at is None
 
 
-async def test_get_reads_one_job(state: MatatikaState, server: AsgiServer, tmp_path: Path) -> None:
+async def test_get_reads_one_job(
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
+) -> None:
     async with source(server, tmp_path) as mtk:
         await polled(mtk, None)
         state.jobs["j-running"].update(status="ERROR", exitCode=3, endTime="2024-04-10T15:00:00")
@@ -246,7 +247,7 @@ async def test_get_reads_one_job(state: MatatikaState, server: AsgiServer, tmp_p
 
 
 async def test_text_logs_are_read_incrementally_and_redacted(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.logs["j-error"] = [
         "2024-04-10T14:16:37.404 | INFO | meltano | Running extract & load...",
@@ -275,7 +276,7 @@ async def test_text_logs_are_read_incrementally_and_redacted(
 
 
 async def test_ndjson_logs_and_empty_log(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.log_format = "ndjson"
     state.logs["j-complete"] = [
@@ -313,7 +314,7 @@ def test_partial_last_line_waits_while_the_job_runs() -> None:
 
 
 async def test_abort_stops_a_running_job_and_surfaces_refusals(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     async with source(server, tmp_path) as mtk:
         await polled(mtk, None)
@@ -335,40 +336,11 @@ async def test_abort_stops_a_running_job_and_surfaces_refusals(
         assert len(state.calls("PUT")) == 2
 
 
-async def test_read_only_source_sends_no_stop(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
-) -> None:
-    async with source(server, tmp_path, read_only=True) as mtk:
-        await polled(mtk, None)
-        with pytest.raises(TransitionRefused, match="read-only"):
-            await mtk.abort("j-running", by="tester")
-    assert state.calls("PUT") == [] and state.jobs["j-running"]["status"] == "RUNNING"
-
-
-async def test_archive_is_a_local_undoable_flag(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
-) -> None:
-    async with source(server, tmp_path) as mtk:
-        await polled(mtk, None)
-        with pytest.raises(TransitionRefused, match="still running"):
-            await mtk.archive("j-running")
-        result = await mtk.archive("j-error")
-        assert result.run.archived and "locally" in result.message
-    assert (tmp_path / "flags.db").exists()
-    assert state.calls("PUT") == [] and state.calls("DELETE") == []
-
-    async with source(server, tmp_path) as mtk:
-        runs = {r.id: r for r in (await polled(mtk, None)).runs}
-        assert runs["j-error"].archived and not runs["j-complete"].archived
-        await mtk.unarchive("j-error")
-        assert not (await mtk.get("j-error")).archived
-
-
 # -- auth, secrets, bad records, rate limits -------------------------------------------
 
 
 async def test_token_is_sent_and_never_shown(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with source(server, tmp_path) as mtk:
         await polled(mtk, None)
@@ -390,7 +362,7 @@ async def test_token_is_sent_and_never_shown(
 
 
 async def test_sensitive_fields_never_reach_the_run(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     async with source(server, tmp_path) as mtk:
         runs = (await polled(mtk, None)).runs
@@ -412,7 +384,7 @@ async def test_sensitive_fields_never_reach_the_run(
 
 
 async def test_malformed_records_become_error_rows(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.add({"id": "bad-status", "status": 5, "created": ts(40)})
     state.add({"status": "RUNNING", "created": ts(41)})
@@ -424,22 +396,11 @@ async def test_malformed_records_become_error_rows(
     assert all("unreadable Matatika job" in e.message for e in first.errors)
 
 
-async def test_rate_limit_is_retried(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
-) -> None:
-    state.limit_once = True
-    async with source(server, tmp_path) as mtk:
-        first = await polled(mtk, None)
-        assert len(first.runs) == 7
-        assert mtk.api.calls == 2 and len(state.requests) == 2
-    assert state.limit_once is False
-
-
 # -- list variants ---------------------------------------------------------------------
 
 
 async def test_pipeline_jobs_and_the_singular_2021_path(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.add(make_job("other", "COMPLETE", created=ts(50), _embedded={"pipeline": {"id": "x"}}))
     async with source(server, tmp_path, pipeline_id=PIPELINE, workspace_id=None) as mtk:
@@ -461,7 +422,7 @@ async def test_pipeline_jobs_and_the_singular_2021_path(
 
 
 async def test_embedded_key_variants_and_empty_collection(
-    state: MatatikaState, server: AsgiServer, tmp_path: Path
+    state: MatatikaStandIn, server: AsgiServer, tmp_path: Path
 ) -> None:
     state.embedded_key = "jobList"
     async with source(server, tmp_path) as mtk:

@@ -11,23 +11,25 @@ Routes (under ``/api/v1/workspace/{workspaceId}/projects/{projectName}``):
 Errors use Intuned's error body ``{code, category, message, retirable, correlationId}``.
 The ``x-api-key`` header is checked (401 otherwise). Records are snake_case with
 camelCase inside the snapshot, as on the wire. State is plain mutable data so tests
-can change runs between polls; every request is recorded.
+can change runs between polls; requests are recorded and faults injected by
+:class:`~standins.base.StandIn`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from standins.server import Seen
+from jobwatch.core import Status
+from jobwatch.sources.vendors.intuned import IntunedConfig
+from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 
 WORKSPACE = "5b6a1e0c-2f41-4c1e-9a57-0d3f3c1b9e11"
 PROJECT = "shop-scraper"
@@ -149,9 +151,21 @@ def api_error(status: int, code: str, message: str, category: str = "user") -> J
     return JSONResponse(body, status_code=status)
 
 
-@dataclass
-class IntunedStandin:
-    """The server's state; ``app()`` serves it."""
+ERROR_CODES = {
+    400: "invalid-input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    409: "invalid-input",
+    429: "rate-limited",
+}
+
+
+@dataclass(eq=False)
+class IntunedStandIn(StandIn):
+    """The server's state; ``app`` serves it."""
+
+    UNAUTHORIZED = "The request requires user authentication"
 
     workspace_id: str = WORKSPACE
     project: str = PROJECT
@@ -159,13 +173,6 @@ class IntunedStandin:
     jobs: dict[str, list[Any]] = field(default_factory=dict)
     """job id → its run records (anything JSON, so tests can plant broken ones)."""
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    requests: list[Seen] = field(default_factory=list)
-    throttle: int = 0
-    """Answer this many next requests with 429 and ``Retry-After``."""
-    retry_after: str = "0"
-    throttled: int = 0
-    terminate_refusal: tuple[int, str] | None = None
-    """(status, message) to refuse the next terminate with, whatever the run's state."""
 
     def add(self, *records: dict[str, Any]) -> None:
         for record in records:
@@ -201,39 +208,32 @@ class IntunedStandin:
 
     # -- the app ---------------------------------------------------------------------
 
-    def app(self) -> Starlette:
+    def routes(self) -> list[Route]:
         prefix = "/api/v1/workspace/{workspace}/projects/{project}/jobs/{job}/runs"
-        return Starlette(
-            routes=[
-                Route(prefix, self._gate(self._list)),
-                Route(prefix + "/{run}", self._gate(self._get)),
-                Route(prefix + "/{run}/terminate", self._gate(self._terminate), methods=["POST"]),
-            ]
-        )
+        return [
+            self.route(prefix, self._list),
+            self.route(prefix + "/{run}", self._get),
+            self.route(prefix + "/{run}/terminate", self._terminate, ["POST"]),
+        ]
 
-    def _gate(
-        self, handler: Callable[[Request], Awaitable[Response]]
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """Record, throttle, authenticate and scope every request."""
+    def error(self, request: Request, status: int, message: str) -> Response:
+        code = ERROR_CODES.get(status, "internal-server-error")
+        category = "infrastructure" if status == 429 or status >= 500 else "user"
+        return api_error(status, code, message, category)
 
-        async def endpoint(request: Request) -> Response:
-            self.requests.append(Seen.of(request))
-            if self.throttle > 0:
-                self.throttle -= 1
-                self.throttled += 1
-                response = api_error(429, "rate-limited", "Too many requests", "infrastructure")
-                response.headers["Retry-After"] = self.retry_after
-                return response
-            if request.headers.get("x-api-key") != self.api_key:
-                return api_error(401, "unauthorized", "The request requires user authentication")
-            params = request.path_params
-            if params["workspace"] != self.workspace_id or params["project"] != self.project:
-                return api_error(404, "not-found", "The requested resource was not found")
-            if params["job"] not in self.jobs:
-                return api_error(404, "not-found", f"Job {params['job']} not found")
-            return await handler(request)
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("x-api-key") == self.api_key
 
-        return endpoint
+    def gate(self, request: Request) -> Response | None:
+        """Authenticate, then scope: an unknown workspace, project or job is a 404."""
+        if (refused := super().gate(request)) is not None:
+            return refused
+        params = request.path_params
+        if params["workspace"] != self.workspace_id or params["project"] != self.project:
+            return api_error(404, "not-found", "The requested resource was not found")
+        if params["job"] not in self.jobs:
+            return api_error(404, "not-found", f"Job {params['job']} not found")
+        return None
 
     async def _list(self, request: Request) -> Response:
         query = request.query_params
@@ -267,9 +267,6 @@ class IntunedStandin:
         record = self.find(request.path_params["job"], request.path_params["run"])
         if record is None:
             return api_error(404, "not-found", "Job run not found")
-        if self.terminate_refusal is not None:
-            (status, message), self.terminate_refusal = self.terminate_refusal, None
-            return api_error(status, "invalid-input", message)
         if record["status"] not in ACTIVE:
             return api_error(400, "invalid-input", f"Job run is {record['status']}, not active")
         now = iso(datetime.now(UTC))
@@ -280,3 +277,59 @@ class IntunedStandin:
             reason={"type": "terminated", "message": "The job run was terminated by the user."},
         )
         return JSONResponse({"message": "JobRun terminated successfully."})
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+CONTRACT_JOB = "job-contract"
+
+
+class Contract(VendorUpstream):
+    """Intuned job runs of one job, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "intuned"
+    has_logs = False
+    standin: IntunedStandIn
+
+    def make_standin(self) -> IntunedStandIn:
+        return IntunedStandIn(jobs={CONTRACT_JOB: []})
+
+    def config(self, **common: Any) -> IntunedConfig:
+        return IntunedConfig(
+            kind="intuned",
+            workspace_id=WORKSPACE,
+            project=PROJECT,
+            jobs=[CONTRACT_JOB],
+            token=API_KEY,
+            **common,
+        )
+
+    async def seed(self, status: Status) -> Seeded:
+        n = len(self.standin.jobs[CONTRACT_JOB]) + 1
+        raw, failed = self.word(status), status is Status.FAILED
+        record = job_run(
+            f"ir-{n:03d}",
+            job_id=CONTRACT_JOB,
+            status=raw,
+            start=BASE_TIME + timedelta(minutes=n),
+            minutes=30 if status.is_terminal else None,
+            error={"code": "browser-crash", "message": "crashed"} if failed else None,
+        )
+        self.standin.add(record)
+        return Seeded(record["id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        now = iso(datetime.now(UTC))
+        self.standin.update(run.id, status="SUCCESS", end_time=now, updated_at=now)
+        return Seeded(run.id, Status.SUCCEEDED, "SUCCESS")
+
+    async def malform(self) -> None:
+        self.standin.jobs[CONTRACT_JOB].append({"status": "SUCCESS", "start_time": iso(BASE_TIME)})
+
+    async def aborted(self, run: Seeded) -> bool:
+        record = self.standin.find(CONTRACT_JOB, run.id)
+        return record is not None and record["status"] == "TERMINATED"
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        base = f"/api/v1/workspace/{WORKSPACE}/projects/{PROJECT}/jobs/{CONTRACT_JOB}"
+        return ("POST", f"{base}/runs/{run.id}/terminate")

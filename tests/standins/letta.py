@@ -8,8 +8,8 @@ run messages ``asc``), ``statuses``/``active`` filters, errors as
 batches, a job cancel on a finished job answers ``false``, a batch cancel answers
 ``null`` (or 501 after marking it cancelled when provider cancellation is off).
 
-State is plain and mutable so a test can change runs between polls; every request
-is recorded (method, path, query, headers).
+State is plain and mutable so a test can change runs between polls; requests are
+recorded and faults injected by :class:`~standins.base.StandIn`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from standins.server import Seen
+from jobwatch.core import Status
+from jobwatch.sources.vendors.letta import LettaConfig
+from standins.base import Handler, StandIn
+from standins.contract import Seeded, VendorUpstream
 
 TOKEN = "letta-sk-test-0123456789abcdef"
 EPOCH = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,8 +38,11 @@ def iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-@dataclass
-class LettaStandIn:
+@dataclass(eq=False)
+class LettaStandIn(StandIn):
+    UNAUTHORIZED = "Unauthorized"
+    THROTTLED = "Rate limit exceeded"
+
     token: str = TOKEN
     runs: list[Any] = field(default_factory=list)
     jobs: list[Any] = field(default_factory=list)
@@ -46,9 +51,6 @@ class LettaStandIn:
     """Run id → its ``LettaMessage`` objects, oldest first."""
     batch_messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Batch id → stored ``Message`` objects, oldest first."""
-    requests: list[Seen] = field(default_factory=list)
-    retry_after: str | None = None
-    """When set, the next request answers 429 with this ``Retry-After`` (once)."""
     track_agent_run: bool = True
     """Letta's ``track_agent_run`` setting: off, every cancel answers 400."""
     provider_batch_cancel: bool = True
@@ -135,59 +137,48 @@ class LettaStandIn:
     def find(self, rows: list[Any], rid: str) -> dict[str, Any] | None:
         return next((r for r in rows if isinstance(r, dict) and r.get("id") == rid), None)
 
-    def seen(self, path: str, method: str = "GET") -> list[Seen]:
-        return [s for s in self.requests if s.path == path and s.method == method]
-
     # -- the app -------------------------------------------------------------------
 
-    @property
-    def app(self) -> Starlette:
-        p = "/v1"
-        routes = [
-            Route(f"{p}/runs/", self._guard(self.list_runs)),
-            Route(f"{p}/runs/{{rid}}", self._guard(self.get_run)),
-            Route(f"{p}/runs/{{rid}}/messages", self._guard(self.run_messages)),
-            Route(
-                f"{p}/agents/{{aid}}/messages/cancel",
-                self._guard(self.cancel_runs),
-                methods=["POST"],
-            ),
-            Route(f"{p}/jobs/", self._guard(self.list_jobs)),
-            Route(f"{p}/jobs/{{rid}}", self._guard(self.get_job)),
-            Route(f"{p}/jobs/{{rid}}/cancel", self._guard(self.cancel_job), methods=["PATCH"]),
-            Route(f"{p}/messages/batches", self._guard(self.list_batches)),
-            Route(f"{p}/messages/batches/{{rid}}", self._guard(self.get_batch)),
-            Route(f"{p}/messages/batches/{{rid}}/messages", self._guard(self.batch_msgs)),
-            Route(
-                f"{p}/messages/batches/{{rid}}/cancel",
-                self._guard(self.cancel_batch),
-                methods=["PATCH"],
-            ),
+    def routes(self) -> list[Route]:
+        p, on = "/v1", self._cursors
+        return [
+            self.route(f"{p}/runs/", on(self.list_runs)),
+            self.route(f"{p}/runs/{{rid}}", self.get_run),
+            self.route(f"{p}/runs/{{rid}}/messages", self.run_messages),
+            self.route(f"{p}/agents/{{aid}}/messages/cancel", self.cancel_runs, ["POST"]),
+            self.route(f"{p}/jobs/", on(self.list_jobs)),
+            self.route(f"{p}/jobs/{{rid}}", self.get_job),
+            self.route(f"{p}/jobs/{{rid}}/cancel", self.cancel_job, ["PATCH"]),
+            self.route(f"{p}/messages/batches", on(self.list_batches)),
+            self.route(f"{p}/messages/batches/{{rid}}", self.get_batch),
+            self.route(f"{p}/messages/batches/{{rid}}/messages", self.batch_msgs),
+            self.route(f"{p}/messages/batches/{{rid}}/cancel", self.cancel_batch, ["PATCH"]),
         ]
-        return Starlette(routes=routes)
 
-    def _guard(self, handler: Any) -> Any:
-        """Record the request, then the rate-limit switch, then Letta's password check."""
+    def error(self, request: Request, status: int, message: str) -> Response:
+        return JSONResponse({"detail": message}, status)  # FastAPI's HTTPException body
 
-        async def endpoint(request: Request) -> Response:
-            self.requests.append(Seen.of(request))
-            if self.retry_after is not None:
-                after, self.retry_after = self.retry_after, None
-                return JSONResponse(
-                    {"detail": "Rate limit exceeded"}, 429, headers={"Retry-After": after}
-                )
-            if request.url.path in self.gone:
-                return JSONResponse({"detail": "Not Found"}, 404)
-            bearer = request.headers.get("authorization", "")
-            bare = request.headers.get("x-bare-password", "")
-            if bearer != f"Bearer {self.token}" and bare != f"password {self.token}":
-                return JSONResponse({"detail": "Unauthorized"}, 401)
+    def authorized(self, request: Request) -> bool:
+        """Letta Cloud's bearer token, or a self-hosted server's password header."""
+        bearer = request.headers.get("authorization", "")
+        bare = request.headers.get("x-bare-password", "")
+        return bearer == f"Bearer {self.token}" or bare == f"password {self.token}"
+
+    def gate(self, request: Request) -> Response | None:
+        if request.url.path in self.gone:  # FastAPI's router answers before any auth
+            return self.error(request, 404, "Not Found")
+        return super().gate(request)
+
+    def _cursors(self, handler: Handler) -> Handler:
+        """A list whose ``after`` cursor names no record (strict servers) is a 404."""
+
+        async def listing(request: Request) -> Response:
             try:
                 return await handler(request)
             except LookupError as gone:
-                return JSONResponse({"detail": f"Cursor {gone} not found"}, 404)
+                return self.error(request, 404, f"Cursor {gone} not found")
 
-        return endpoint
+        return listing
 
     def _window(self, rows: list[Any], request: Request, default_order: str = "desc") -> list:
         """Sort by creation, then the ``after``/``before`` cursors and ``limit``."""
@@ -417,3 +408,48 @@ def batch_messages(agent_id: str) -> list[dict[str, Any]]:
             start=1,
         )
     ]
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+AGENT = "agent-7f3c2a10-1111-4000-8000-000000000001"
+
+
+class Contract(VendorUpstream):
+    """Letta agent runs, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "letta"
+    standin: LettaStandIn
+
+    def make_standin(self) -> LettaStandIn:
+        return LettaStandIn()
+
+    def config(self, **common: Any) -> LettaConfig:
+        return LettaConfig(kind="letta", token=TOKEN, **common)
+
+    async def seed(self, status: Status) -> Seeded:
+        raw = self.word(status)
+        record = self.standin.add_run(raw)
+        return Seeded(record["id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        record = self.standin.find(self.standin.runs, run.id)
+        assert record is not None
+        done = iso(datetime.now(UTC))
+        record.update(status="completed", stop_reason="end_turn", completed_at=done)
+        return Seeded(run.id, Status.SUCCEEDED, "completed")
+
+    async def malform(self) -> str:
+        self.standin.runs.append({"id": "run-0badda7e", "created_at": "yesterday-ish"})
+        return "run-0badda7e"
+
+    async def seed_log(self, run: Seeded) -> str:
+        self.standin.messages[run.id] = letta_messages(run.id, AGENT)
+        return "weather"
+
+    async def aborted(self, run: Seeded) -> bool:
+        record = self.standin.find(self.standin.runs, run.id)
+        return record is not None and record["status"] == "cancelled"
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("POST", f"/v1/agents/{AGENT}/messages/cancel")

@@ -6,21 +6,25 @@ with ``created``/``startTime``/``endTime`` without a zone, ``_embedded.pipeline`
 ``_embedded.profile``, logs as text or NDJSON from ``?sequence=N`` with 204 when
 there is nothing, ``PUT /api/jobs/{id}/stopped`` answering 202 for ``RUNNING`` jobs
 only, and Spring's error body (``timestamp``, ``status``, ``error``, ``message``,
-``path``). State is plain dicts, so tests change runs between polls.
+``path``). State is plain dicts, so tests change runs between polls; requests
+are recorded and faults injected by :class:`~standins.base.StandIn`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from standins.server import Seen
+from jobwatch.core import Status
+from jobwatch.sources.vendors.matatika import MatatikaConfig
+from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 
 TOKEN = "mtk-test-token-5b1f0c9e2d7a4f6b"
 WORKSPACE = "2b9c54c8-6c4e-4a8a-9d2d-0f7a7b1a3e11"
@@ -32,9 +36,12 @@ ARG_SECRET = "cli-secret-1234abcd"
 HAL = "application/hal+json"
 
 
-@dataclass
-class MatatikaState:
+@dataclass(eq=False)
+class MatatikaStandIn(StandIn):
     """What the stand-in serves and what it saw."""
+
+    UNAUTHORIZED = "Full authentication is required"
+    THROTTLED = "Rate limit exceeded"
 
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: dict[str, list[Any]] = field(default_factory=dict)
@@ -46,17 +53,108 @@ class MatatikaState:
     singular_pipeline_path: bool = False
     """Serve only the 2021 doc's ``/api/pipeline/{id}/jobs``."""
     log_format: str = "text"  # or "ndjson"
-    limit_once: bool = False
-    """Answer the next request with 429 and ``Retry-After: 0``, then serve normally."""
-    requests: list[Seen] = field(default_factory=list)
 
     def add(self, job: dict[str, Any]) -> dict[str, Any]:
         key = job.get("id")
         self.jobs[key if isinstance(key, str) else f"<no id {len(self.jobs)}>"] = job
         return job
 
-    def calls(self, method: str = "GET", contains: str = "") -> list[Seen]:
-        return [r for r in self.requests if r.method == method and contains in r.path]
+    # -- the app ---------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        return [
+            self.route("/api/workspaces/{ws}/jobs", self.workspace_jobs),
+            self.route("/api/pipelines/{pid}/jobs", self.pipeline_jobs),
+            self.route("/api/pipeline/{pid}/jobs", self.pipeline_jobs),
+            self.route("/api/jobs/{id}", self.job, ["GET", "DELETE"]),
+            self.route("/api/jobs/{id}/logs", self.job_logs),
+            self.route("/api/jobs/{id}/stopped", self.stop, ["PUT"]),
+        ]
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        return spring_error(request, status, HTTPStatus(status).phrase, message)
+
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def _collection(self, request: Request, jobs: list[dict[str, Any]]) -> JSONResponse:
+        try:
+            page = max(0, int(request.query_params.get("page", "0")))
+            size = max(1, int(request.query_params.get("size", "20")))
+        except ValueError:
+            return spring_error(request, 400, "Bad Request", "page and size must be numbers")
+        sort = request.query_params.get("sort", "")
+        if sort.startswith("created"):
+            jobs = sorted(
+                jobs,
+                key=lambda j: str(j.get("created") or ""),
+                reverse=sort.endswith(",desc"),
+            )
+        total = len(jobs)
+        pages = (total + size - 1) // size
+        chunk = jobs[page * size : (page + 1) * size]
+        base = str(request.url.replace(query=""))
+        links: dict[str, Any] = {"self": {"href": f"{base}?page={page}&size={size}"}}
+        if page + 1 < pages:
+            links["next"] = {"href": f"{base}?page={page + 1}&size={size}"}
+        body: dict[str, Any] = {
+            "_links": links,
+            "page": {"size": size, "totalElements": total, "totalPages": pages, "number": page},
+        }
+        if chunk:  # Spring HAL leaves _embedded out of an empty collection
+            body["_embedded"] = {self.embedded_key: chunk}
+        return JSONResponse(body, media_type=HAL)
+
+    async def workspace_jobs(self, request: Request) -> Response:
+        if request.path_params["ws"] != self.workspace_id:
+            return spring_error(request, 404, "Not Found", "Workspace not found")
+        return self._collection(request, list(self.jobs.values()))
+
+    async def pipeline_jobs(self, request: Request) -> Response:
+        singular = request.url.path.startswith("/api/pipeline/")
+        if singular != self.singular_pipeline_path:
+            return spring_error(request, 404, "Not Found", "No handler")
+        if request.path_params["pid"] != self.pipeline_id:
+            return spring_error(request, 404, "Not Found", "Pipeline not found")
+        jobs = [
+            j
+            for j in self.jobs.values()
+            if j.get("_embedded", {}).get("pipeline", {}).get("id") == self.pipeline_id
+        ]
+        return self._collection(request, jobs)
+
+    async def job(self, request: Request) -> Response:
+        found = self.jobs.get(request.path_params["id"])
+        if found is None:
+            return spring_error(request, 404, "Not Found", "Job not found")
+        if request.method == "DELETE":
+            del self.jobs[found["id"]]
+            return Response(status_code=204)
+        return JSONResponse(found, media_type=HAL)
+
+    async def job_logs(self, request: Request) -> Response:
+        if request.path_params["id"] not in self.jobs:
+            return spring_error(request, 404, "Not Found", "Job not found")
+        start = int(request.query_params.get("sequence", "0"))
+        lines = self.logs.get(request.path_params["id"], [])[start:]
+        if not lines:
+            return Response(status_code=204)
+        if self.log_format == "ndjson":
+            body = "".join(json.dumps(line) + "\n" for line in lines)
+            return Response(body, media_type="application/x-ndjson")
+        return PlainTextResponse("".join(f"{line}\n" for line in lines))
+
+    async def stop(self, request: Request) -> Response:
+        found = self.jobs.get(request.path_params["id"])
+        if found is None:
+            return spring_error(request, 404, "Not Found", "Job not found")
+        if found["status"] != "RUNNING":
+            return spring_error(
+                request, 409, "Conflict", f"Job {found['id']} is not running ({found['status']})"
+            )
+        found["status"] = "STOPPED"
+        found["endTime"] = "2024-04-10T14:30:00.5"
+        return JSONResponse({"message": "Job stop accepted"}, status_code=202)
 
 
 def make_job(
@@ -151,114 +249,52 @@ def spring_error(request: Request, status: int, error: str, message: str) -> JSO
     )
 
 
-def matatika_app(state: MatatikaState) -> Starlette:
-    def gate(request: Request) -> Response | None:
-        state.requests.append(Seen.of(request))
-        if state.limit_once:
-            state.limit_once = False
-            limited = spring_error(request, 429, "Too Many Requests", "Rate limit exceeded")
-            limited.headers["Retry-After"] = "0"
-            return limited
-        if request.headers.get("authorization") != f"Bearer {state.token}":
-            return spring_error(request, 401, "Unauthorized", "Full authentication is required")
-        return None
+# -- the contract suite's factory ------------------------------------------------------
 
-    def collection(request: Request, jobs: list[dict[str, Any]]) -> JSONResponse:
-        try:
-            page = max(0, int(request.query_params.get("page", "0")))
-            size = max(1, int(request.query_params.get("size", "20")))
-        except ValueError:
-            return spring_error(request, 400, "Bad Request", "page and size must be numbers")
-        sort = request.query_params.get("sort", "")
-        if sort.startswith("created"):
-            jobs = sorted(
-                jobs,
-                key=lambda j: str(j.get("created") or ""),
-                reverse=sort.endswith(",desc"),
-            )
-        total = len(jobs)
-        pages = (total + size - 1) // size
-        chunk = jobs[page * size : (page + 1) * size]
-        base = str(request.url.replace(query=""))
-        links: dict[str, Any] = {"self": {"href": f"{base}?page={page}&size={size}"}}
-        if page + 1 < pages:
-            links["next"] = {"href": f"{base}?page={page + 1}&size={size}"}
-        body: dict[str, Any] = {
-            "_links": links,
-            "page": {"size": size, "totalElements": total, "totalPages": pages, "number": page},
-        }
-        if chunk:  # Spring HAL leaves _embedded out of an empty collection
-            body["_embedded"] = {state.embedded_key: chunk}
-        return JSONResponse(body, media_type=HAL)
 
-    async def workspace_jobs(request: Request) -> Response:
-        if (denied := gate(request)) is not None:
-            return denied
-        if request.path_params["ws"] != state.workspace_id:
-            return spring_error(request, 404, "Not Found", "Workspace not found")
-        return collection(request, list(state.jobs.values()))
+class Contract(VendorUpstream):
+    """Matatika workspace jobs, for ``tests/integration/test_source_contract.py``."""
 
-    async def pipeline_jobs(request: Request) -> Response:
-        if (denied := gate(request)) is not None:
-            return denied
-        singular = request.url.path.startswith("/api/pipeline/")
-        if singular != state.singular_pipeline_path:
-            return spring_error(request, 404, "Not Found", "No handler")
-        if request.path_params["pid"] != state.pipeline_id:
-            return spring_error(request, 404, "Not Found", "Pipeline not found")
-        jobs = [
-            j
-            for j in state.jobs.values()
-            if j.get("_embedded", {}).get("pipeline", {}).get("id") == state.pipeline_id
+    kind = "matatika"
+    standin: MatatikaStandIn
+
+    def make_standin(self) -> MatatikaStandIn:
+        return MatatikaStandIn()
+
+    def config(self, **common: Any) -> MatatikaConfig:
+        return MatatikaConfig(kind="matatika", workspace_id=WORKSPACE, token=TOKEN, **common)
+
+    async def seed(self, status: Status) -> Seeded:
+        n = len(self.standin.jobs) + 1
+        raw = self.word(status)
+        job = make_job(
+            f"mt-{n:03d}",
+            raw,
+            created=f"2024-04-10T14:{n:02}:10",
+            end=f"2024-04-10T15:{n:02}:00" if status.is_terminal else None,
+            exit_code=1 if status is Status.FAILED else None,
+        )
+        self.standin.add(job)
+        return Seeded(job["id"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        self.standin.jobs[run.id].update(status="COMPLETE", endTime="2024-04-10T16:00:00")
+        return Seeded(run.id, Status.SUCCEEDED, "COMPLETE")
+
+    async def malform(self) -> str:
+        self.standin.add({"id": "mt-bad-time", "status": "COMPLETE", "created": "yesterday-ish"})
+        return "mt-bad-time"
+
+    async def seed_log(self, run: Seeded) -> str:
+        self.standin.logs[run.id] = [
+            "2024-04-10T14:16:37 | INFO | meltano | Running extract & load...",
+            "2024-04-10T14:16:39 | ERROR | tap-postgres | connection refused",
+            "2024-04-10T14:16:40 | INFO | meltano | extract & load stopped",
         ]
-        return collection(request, jobs)
+        return "extract"
 
-    async def job(request: Request) -> Response:
-        if (denied := gate(request)) is not None:
-            return denied
-        found = state.jobs.get(request.path_params["id"])
-        if found is None:
-            return spring_error(request, 404, "Not Found", "Job not found")
-        if request.method == "DELETE":
-            del state.jobs[found["id"]]
-            return Response(status_code=204)
-        return JSONResponse(found, media_type=HAL)
+    async def aborted(self, run: Seeded) -> bool:
+        return bool(self.standin.jobs[run.id]["status"] == "STOPPED")
 
-    async def logs(request: Request) -> Response:
-        if (denied := gate(request)) is not None:
-            return denied
-        if request.path_params["id"] not in state.jobs:
-            return spring_error(request, 404, "Not Found", "Job not found")
-        start = int(request.query_params.get("sequence", "0"))
-        lines = state.logs.get(request.path_params["id"], [])[start:]
-        if not lines:
-            return Response(status_code=204)
-        if state.log_format == "ndjson":
-            body = "".join(json.dumps(line) + "\n" for line in lines)
-            return Response(body, media_type="application/x-ndjson")
-        return PlainTextResponse("".join(f"{line}\n" for line in lines))
-
-    async def stop(request: Request) -> Response:
-        if (denied := gate(request)) is not None:
-            return denied
-        found = state.jobs.get(request.path_params["id"])
-        if found is None:
-            return spring_error(request, 404, "Not Found", "Job not found")
-        if found["status"] != "RUNNING":
-            return spring_error(
-                request, 409, "Conflict", f"Job {found['id']} is not running ({found['status']})"
-            )
-        found["status"] = "STOPPED"
-        found["endTime"] = "2024-04-10T14:30:00.5"
-        return JSONResponse({"message": "Job stop accepted"}, status_code=202)
-
-    return Starlette(
-        routes=[
-            Route("/api/workspaces/{ws}/jobs", workspace_jobs),
-            Route("/api/pipelines/{pid}/jobs", pipeline_jobs),
-            Route("/api/pipeline/{pid}/jobs", pipeline_jobs),
-            Route("/api/jobs/{id}", job, methods=["GET", "DELETE"]),
-            Route("/api/jobs/{id}/logs", logs),
-            Route("/api/jobs/{id}/stopped", stop, methods=["PUT"]),
-        ]
-    )
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("PUT", f"/api/jobs/{run.id}/stopped")

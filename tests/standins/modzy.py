@@ -5,21 +5,27 @@ rel="next"``, ``page``/``per-page``/``sort-by``/``direction``/``startDate``/
 ``endDate``/``status``), ``GET`` and ``DELETE jobs/{id}`` and
 ``GET results/{id}``. Errors use Modzy's body ``{statusCode, status, message,
 reportErrorUrl}`` (sdk-go ``ModzyHTTPError``). The state is plain data so a test
-can change a job between polls; every request is recorded.
+can change a job between polls; requests are recorded and faults injected by
+:class:`~standins.base.StandIn`.
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jobwatch.core import Status
+from jobwatch.sources.vendors.modzy import ModzyConfig
+from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 from standins.server import Seen
 
 API_KEY = "mdz-test.0123456789abcdefABCDEF"
@@ -51,41 +57,25 @@ def error(status: int, title: str, message: str, **headers: str) -> JSONResponse
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
-class ModzyStandIn:
+@dataclass(eq=False)
+class ModzyStandIn(StandIn):
     """The mutable state of one Modzy instance and its Starlette ``app``."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str = API_KEY,
-        page_base: int = 1,
-        link_header: bool = True,
-        team_id: str | None = None,
-        link_base: str | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.team_id = team_id
-        self.page_base = page_base
-        self.link_header = link_header
-        self.link_base = link_base
-        """Another origin to put in next-page links (a hostile or misconfigured proxy)."""
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.results: dict[str, dict[str, Any]] = {}
-        self.raw_history: list[Any] = []
-        """Extra items appended to every history answer (malformed records)."""
-        self.requests: list[Seen] = []
-        self.throttle_once = False
-        """Answer the next request with 429 and ``Retry-After: 0``."""
-        self.refuse_cancel: tuple[int, str] | None = None
-        """Answer DELETE with this (status, message), as for an auditor's key."""
-        self.clock = datetime.now(UTC) - timedelta(hours=2)
-        self.app = Starlette(
-            routes=[
-                Route("/api/jobs/history", self.history),
-                Route("/api/jobs/{job_id}", self.job, methods=["GET", "DELETE"]),
-                Route("/api/results/{job_id}", self.result),
-            ]
-        )
+    UNAUTHORIZED = "The API key is missing or misspelled"
+    THROTTLED = "rate limit exceeded"
+
+    api_key: str = API_KEY
+    page_base: int = 1
+    """Whether ``page`` counts from 0 or 1 (unconfirmed: both are served)."""
+    link_header: bool = True
+    team_id: str | None = None
+    link_base: str | None = None
+    """Another origin to put in next-page links (a hostile or misconfigured proxy)."""
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raw_history: list[Any] = field(default_factory=list)
+    """Extra items appended to every history answer (malformed records)."""
+    clock: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(hours=2))
 
     # -- state helpers for tests -----------------------------------------------------
 
@@ -146,29 +136,29 @@ class ModzyStandIn:
     def history_calls(self) -> list[Seen]:
         return [s for s in self.requests if s.path == "/api/jobs/history"]
 
-    # -- plumbing -------------------------------------------------------------------
+    # -- the app ---------------------------------------------------------------------
 
-    def _gate(self, request: Request) -> Response | None:
-        self.requests.append(Seen.of(request))
-        if self.throttle_once:
-            self.throttle_once = False
-            return error(429, "Too Many Requests", "rate limit exceeded", **{"Retry-After": "0"})
+    def routes(self) -> list[Route]:
+        return [
+            self.route("/api/jobs/history", self.history),
+            self.route("/api/jobs/{job_id}", self.job, ["GET", "DELETE"]),
+            self.route("/api/results/{job_id}", self.result),
+        ]
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        return error(status, HTTPStatus(status).phrase, message)
+
+    def authorized(self, request: Request) -> bool:
+        """``ApiKey <key>``, or a team token as ``Bearer`` with ``Modzy-Team-Id``."""
         auth = request.headers.get("authorization", "")
         if self.team_id is not None:
-            ok = auth == f"Bearer {self.api_key}" and (
-                request.headers.get("modzy-team-id") == self.team_id
-            )
-        else:
-            ok = auth == f"ApiKey {self.api_key}"
-        if not ok:
-            return error(401, "Unauthorized", "The API key is missing or misspelled")
-        return None
+            team = request.headers.get("modzy-team-id")
+            return auth == f"Bearer {self.api_key}" and team == self.team_id
+        return auth == f"ApiKey {self.api_key}"
 
     # -- routes ---------------------------------------------------------------------
 
     async def history(self, request: Request) -> Response:
-        if (denied := self._gate(request)) is not None:
-            return denied
         q = request.query_params
         if "startDate" not in q:
             return error(400, "Bad Request", "startDate is required")
@@ -205,15 +195,10 @@ class ModzyStandIn:
         return JSONResponse(copy.deepcopy(chunk), headers=headers)
 
     async def job(self, request: Request) -> Response:
-        if (denied := self._gate(request)) is not None:
-            return denied
         job = self.jobs.get(request.path_params["job_id"])
         if job is None:
             return error(404, "Not Found", "The job was not found")
         if request.method == "DELETE":
-            if self.refuse_cancel is not None:
-                status, message = self.refuse_cancel
-                return error(status, "Forbidden" if status == 403 else "Bad Request", message)
             if job["status"] not in CANCELABLE:
                 return error(
                     400, "Bad Request", f"The job can't be canceled: it is {job['status']}"
@@ -222,8 +207,6 @@ class ModzyStandIn:
         return JSONResponse(copy.deepcopy(job))
 
     async def result(self, request: Request) -> Response:
-        if (denied := self._gate(request)) is not None:
-            return denied
         job_id = request.path_params["job_id"]
         if job_id not in self.jobs:
             return error(404, "Not Found", "The job was not found")
@@ -298,3 +281,50 @@ def input_failure(at: datetime, message: str) -> dict[str, Any]:
         "endTime": stamp(at),
         "elapsedTime": 3,
     }
+
+
+# -- the contract suite's factory ------------------------------------------------------
+
+
+class Contract(VendorUpstream):
+    """Modzy's job history, for ``tests/integration/test_source_contract.py``."""
+
+    kind = "modzy"
+    standin: ModzyStandIn
+
+    def make_standin(self) -> ModzyStandIn:
+        return ModzyStandIn()
+
+    def config(self, **common: Any) -> ModzyConfig:
+        return ModzyConfig(kind="modzy", token=API_KEY, **common)
+
+    async def seed(self, status: Status) -> Seeded:
+        raw = self.word(status)
+        return Seeded(self.standin.add_job(raw)["jobIdentifier"], status, raw)
+
+    async def change(self, run: Seeded) -> Seeded:
+        self.standin.update(run.id, status="COMPLETED", completed=3, pending=0, elapsedTime=4200)
+        return Seeded(run.id, Status.SUCCEEDED, "COMPLETED")
+
+    async def malform(self) -> str:
+        shape = ModzyStandIn().add_job("COMPLETED")
+        self.standin.raw_history.append(
+            {**shape, "jobIdentifier": "bad-time", "createdAt": "yesterday-ish"}
+        )
+        return "bad-time"
+
+    async def seed_log(self, run: Seeded) -> str:
+        at = read_time(self.standin.jobs[run.id]["submittedAt"])
+        self.standin.set_results(
+            run.id,
+            {"input-0": input_result(at + timedelta(seconds=1))},
+            {"input-1": input_failure(at + timedelta(seconds=2), "Input text is empty")},
+            finished=True,
+        )
+        return "input"
+
+    async def aborted(self, run: Seeded) -> bool:
+        return bool(self.standin.jobs[run.id]["status"] == "CANCELED")
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("DELETE", f"/api/jobs/{run.id}")

@@ -10,7 +10,8 @@ simple-salesforce send is understood: one object, ``AND``-ed comparisons,
 ``GROUP BY`` one field, ``ORDER BY`` and ``LIMIT``.
 
 State is plain and mutable so tests can change runs between polls; every request
-is recorded (method, path, query, headers, body) so tests can assert what was sent.
+is recorded (method, path, query, headers, body) so tests can assert what was sent,
+and faults are injected, by :class:`~standins.base.StandIn`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from standins.server import Seen
+from jobwatch.core import Status
+from jobwatch.sources.vendors.salesforce import SalesforceConfig
+from standins.base import StandIn
+from standins.contract import Seeded, VendorUpstream
 
 TOKEN = "00D5g000004Fake!AQ0AQStandInSessionToken.x9"
 BASE_TIME = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -98,21 +101,29 @@ def sf_error(status: int, code: str, message: str, **headers: str) -> JSONRespon
     return JSONResponse([{"message": message, "errorCode": code}], status, headers=headers)
 
 
-@dataclass
-class SalesforceState:
+ERROR_CODES = {
+    400: "MALFORMED_QUERY",
+    401: "INVALID_SESSION_ID",
+    403: "INSUFFICIENT_ACCESS",
+    404: "NOT_FOUND",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    503: "SERVER_UNAVAILABLE",
+}
+"""The ``errorCode`` Salesforce sends with each status (``UNKNOWN_EXCEPTION`` else)."""
+
+
+@dataclass(eq=False)
+class SalesforceStandIn(StandIn):
     """The org as the stand-in sees it; tests edit it directly."""
+
+    UNAUTHORIZED = "Session expired or invalid"
+    THROTTLED = "TotalRequests Limit exceeded."
 
     token: str = TOKEN
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
     extra_records: list[Any] = field(default_factory=list)
     """Raw records appended to every AiJobRun query result (malformed on purpose)."""
-    requests: list[Seen] = field(default_factory=list)
-    throttle: int = 0
-    """Answer this many requests with 429 before serving again."""
-    throttle_method: str | None = None
-    """Only throttle requests with this method (``PATCH``), when set."""
-    retry_after: str = "0"
     batch_limit: int = 2000
     """The server may return smaller batches than asked for; tests make it tiny."""
     next_url_prefix: str = ""
@@ -189,6 +200,126 @@ class SalesforceState:
 
     def queries(self) -> list[str]:
         return [seen.query["q"] for seen in self.requests if "q" in seen.query]
+
+    # -- the app ---------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        base = "/services/data/{version}"
+        return [
+            self.route(f"{base}/query", self.query),
+            self.route(f"{base}/query/", self.query),
+            self.route(f"{base}/query/{{locator}}", self.query_more),
+            self.route(f"{base}/sobjects/{{obj}}/{{id}}", self.record, ["GET", "PATCH"]),
+        ]
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        """Every Salesforce error is a list of ``{"message", "errorCode"}``."""
+        return sf_error(status, ERROR_CODES.get(status, "UNKNOWN_EXCEPTION"), message)
+
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def gate(self, request: Request) -> Response | None:
+        if (refused := super().gate(request)) is not None:
+            return refused
+        if not re.fullmatch(r"v\d+\.\d", request.path_params["version"]):
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return None
+
+    def _batch_size(self, request: Request) -> int:
+        options = request.headers.get("sforce-query-options", "")
+        match = re.search(r"batchSize=(\d+)", options)
+        asked = min(2000, max(200, int(match[1]))) if match else 2000
+        return max(1, min(asked, self.batch_limit))
+
+    def _page(self, request: Request, locator: str, rows: list[Any], offset: int) -> JSONResponse:
+        size = self._batch_size(request)
+        chunk = rows[offset : offset + size]
+        body: dict[str, Any] = {"totalSize": len(rows), "done": offset + size >= len(rows)}
+        if not body["done"]:
+            version = request.path_params["version"]
+            body["nextRecordsUrl"] = (
+                f"{self.next_url_prefix}/services/data/{version}/query/{locator}-{offset + size}"
+            )
+        body["records"] = chunk
+        return JSONResponse(body)
+
+    async def query(self, request: Request) -> Response:
+        soql = request.query_params.get("q")
+        if not soql:
+            return sf_error(400, "MALFORMED_QUERY", "A query string must be provided.")
+        try:
+            rows = run_soql(soql, list(self.runs.values()), self.items, self.extra_records)
+        except SoqlError as exc:
+            return sf_error(400, exc.code, str(exc))
+        locator = f"01g5g00000Loc{len(self._locators):05d}"
+        self._locators[locator] = rows
+        return self._page(request, locator, rows, 0)
+
+    async def query_more(self, request: Request) -> Response:
+        locator, _, offset = request.path_params["locator"].rpartition("-")
+        rows = self._locators.get(locator)
+        if rows is None or not offset.isdigit():
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(request, locator, rows, int(offset))
+
+    async def record(self, request: Request) -> Response:
+        obj, record_id = request.path_params["obj"], request.path_params["id"]
+        if obj != "AiJobRun":
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        run = self.runs.get(record_id)
+        if run is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if request.method == "GET":
+            wanted = request.query_params.get("fields")
+            names = [n.strip() for n in wanted.split(",")] if wanted else sorted(RUN_FIELDS)
+            unknown = [n for n in names if n not in RUN_FIELDS]
+            if unknown:
+                return sf_error(400, "INVALID_FIELD", f"No such column '{unknown[0]}'")
+            body = {
+                "attributes": {
+                    "type": "AiJobRun",
+                    "url": f"/services/data/{request.path_params['version']}/sobjects/"
+                    f"AiJobRun/{record_id}",
+                }
+            }
+            body.update({n: run.get(n) for n in names})
+            return JSONResponse(body)
+        # PATCH: an update; 204 with no body when it worked.
+        try:
+            patch = json.loads(await request.body())
+        except ValueError:
+            patch = None
+        if not isinstance(patch, dict):
+            return sf_error(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
+        unknown = [n for n in patch if n not in RUN_FIELDS]
+        if unknown:
+            return sf_error(
+                400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type AiJobRun"
+            )
+        status = patch.get("Status", run["Status"])
+        if status not in RUN_STATUSES:
+            return sf_error(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"Status: bad value for restricted picklist field: {status}",
+            )
+        if status != run["Status"] and status in SYSTEM_ONLY:
+            return sf_error(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"You can't set the status of a job run to {status}.",
+            )
+        if status == "Aborted" and run["Status"] == "InProgress" and self.refuse_abort_in_progress:
+            return sf_error(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "You can't abort a job run that's in progress.",
+            )
+        if status == "Aborted" and not run.get("EndTime"):
+            patch = {**patch, "EndTime": sf_time(BASE_TIME + timedelta(seconds=self.ticks + 1))}
+        self.update(record_id, **patch)
+        return Response(status_code=204)
 
 
 # -- a tiny SOQL reader --------------------------------------------------------------------
@@ -334,140 +465,56 @@ def run_soql(
     return out
 
 
-# -- the app ---------------------------------------------------------------------------------
+# -- the contract suite's factory ------------------------------------------------------
 
 
-def salesforce_app(state: SalesforceState) -> Starlette:
-    async def guard(request: Request) -> Response | None:
-        body: Any = None
-        raw = await request.body()
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-        state.requests.append(Seen.of(request, body))
-        if state.throttle > 0 and state.throttle_method in (None, request.method):
-            state.throttle -= 1
-            return sf_error(
-                429,
-                "REQUEST_LIMIT_EXCEEDED",
-                "TotalRequests Limit exceeded.",
-                **{"Retry-After": state.retry_after},
-            )
-        if request.headers.get("authorization") != f"Bearer {state.token}":
-            return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
-        if not re.fullmatch(r"v\d+\.\d", request.path_params["version"]):
-            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        return None
+class Contract(VendorUpstream):
+    """Salesforce AiJobRuns, for ``tests/integration/test_source_contract.py``."""
 
-    def batch_size(request: Request) -> int:
-        options = request.headers.get("sforce-query-options", "")
-        match = re.search(r"batchSize=(\d+)", options)
-        asked = min(2000, max(200, int(match[1]))) if match else 2000
-        return max(1, min(asked, state.batch_limit))
+    kind = "salesforce"
+    active = Status.QUEUED  # Salesforce refuses to abort an InProgress run
+    standin: SalesforceStandIn
 
-    def page(request: Request, locator: str, rows: list[Any], offset: int) -> JSONResponse:
-        size = batch_size(request)
-        chunk = rows[offset : offset + size]
-        body: dict[str, Any] = {"totalSize": len(rows), "done": offset + size >= len(rows)}
-        if not body["done"]:
-            version = request.path_params["version"]
-            body["nextRecordsUrl"] = (
-                f"{state.next_url_prefix}/services/data/{version}/query/{locator}-{offset + size}"
-            )
-        body["records"] = chunk
-        return JSONResponse(body)
+    def make_standin(self) -> SalesforceStandIn:
+        return SalesforceStandIn()
 
-    async def query(request: Request) -> Response:
-        if (refused := await guard(request)) is not None:
-            return refused
-        soql = request.query_params.get("q")
-        if not soql:
-            return sf_error(400, "MALFORMED_QUERY", "A query string must be provided.")
-        try:
-            rows = run_soql(soql, list(state.runs.values()), state.items, state.extra_records)
-        except SoqlError as exc:
-            return sf_error(400, exc.code, str(exc))
-        locator = f"01g5g00000Loc{len(state._locators):05d}"
-        state._locators[locator] = rows
-        return page(request, locator, rows, 0)
+    def config(self, **common: Any) -> SalesforceConfig:
+        return SalesforceConfig(kind="salesforce", token=TOKEN, **common)
 
-    async def query_more(request: Request) -> Response:
-        if (refused := await guard(request)) is not None:
-            return refused
-        locator, _, offset = request.path_params["locator"].rpartition("-")
-        rows = state._locators.get(locator)
-        if rows is None or not offset.isdigit():
-            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return page(request, locator, rows, int(offset))
+    def _ended(self) -> dict[str, str]:
+        start = BASE_TIME + timedelta(seconds=self.standin.ticks)
+        return {"StartTime": sf_time(start), "EndTime": sf_time(start + timedelta(minutes=1))}
 
-    async def record(request: Request) -> Response:
-        if (refused := await guard(request)) is not None:
-            return refused
-        obj, record_id = request.path_params["obj"], request.path_params["id"]
-        if obj != "AiJobRun":
-            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        run = state.runs.get(record_id)
-        if run is None:
-            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        if request.method == "GET":
-            wanted = request.query_params.get("fields")
-            names = [n.strip() for n in wanted.split(",")] if wanted else sorted(RUN_FIELDS)
-            unknown = [n for n in names if n not in RUN_FIELDS]
-            if unknown:
-                return sf_error(400, "INVALID_FIELD", f"No such column '{unknown[0]}'")
-            body = {
-                "attributes": {
-                    "type": "AiJobRun",
-                    "url": f"/services/data/{request.path_params['version']}/sobjects/"
-                    f"AiJobRun/{record_id}",
-                }
-            }
-            body.update({n: run.get(n) for n in names})
-            return JSONResponse(body)
-        # PATCH: an update; 204 with no body when it worked.
-        patch = state.requests[-1].body
-        if not isinstance(patch, dict):
-            return sf_error(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
-        unknown = [n for n in patch if n not in RUN_FIELDS]
-        if unknown:
-            return sf_error(
-                400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type AiJobRun"
-            )
-        status = patch.get("Status", run["Status"])
-        if status not in RUN_STATUSES:
-            return sf_error(
-                400,
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"Status: bad value for restricted picklist field: {status}",
-            )
-        if status != run["Status"] and status in SYSTEM_ONLY:
-            return sf_error(
-                400,
-                "FIELD_INTEGRITY_EXCEPTION",
-                f"You can't set the status of a job run to {status}.",
-            )
-        if status == "Aborted" and run["Status"] == "InProgress" and state.refuse_abort_in_progress:
-            return sf_error(
-                400,
-                "FIELD_INTEGRITY_EXCEPTION",
-                "You can't abort a job run that's in progress.",
-            )
-        if status == "Aborted" and not run.get("EndTime"):
-            patch = {**patch, "EndTime": sf_time(BASE_TIME + timedelta(seconds=state.ticks + 1))}
-        state.update(record_id, **patch)
-        return Response(status_code=204)
+    async def seed(self, status: Status) -> Seeded:
+        raw = self.word(status)
+        fields: dict[str, Any] = self._ended() if status.is_terminal else {}
+        if status is Status.FAILED:
+            fields |= {"ErrorCode": "LLM_TIMEOUT", "ErrorMessage": "Model call timed out"}
+        return Seeded(self.standin.add_run(raw, **fields)["Id"], status, raw)
 
-    return Starlette(
-        routes=[
-            Route("/services/data/{version}/query", query),
-            Route("/services/data/{version}/query/", query),
-            Route("/services/data/{version}/query/{locator}", query_more),
-            Route(
-                "/services/data/{version}/sobjects/{obj}/{id}",
-                record,
-                methods=["GET", "PATCH"],
-            ),
-        ]
-    )
+    async def change(self, run: Seeded) -> Seeded:
+        self.standin.update(run.id, Status="Completed", **self._ended())
+        return Seeded(run.id, Status.SUCCEEDED, "Completed")
+
+    async def malform(self) -> str:
+        broken = {"Id": "0XJ5gBROKEN0000AAA", "Status": "Completed", "StartTime": "yesterday"}
+        self.standin.extra_records.append(broken)
+        return "0XJ5gBROKEN0000AAA"
+
+    async def seed_log(self, run: Seeded) -> str:
+        self.standin.add_item(run.id, "Completed")
+        self.standin.add_item(run.id, "Failed", ErrorCode="PROMPT_ERROR", ErrorMessage="bad merge")
+        self.standin.add_item(run.id, "Completed")
+        return "completed"
+
+    async def aborted(self, run: Seeded) -> bool:
+        return bool(self.standin.runs[run.id]["Status"] == "Aborted")
+
+    def _path(self, run: Seeded) -> str:
+        return f"/services/data/v63.0/sobjects/AiJobRun/{run.id}"
+
+    def abort_call(self, run: Seeded) -> tuple[str, str]:
+        return ("PATCH", self._path(run))
+
+    def archive_calls(self, run: Seeded) -> list[tuple[str, str]]:
+        return [("PATCH", self._path(run))]  # Salesforce archives by Status itself

@@ -58,11 +58,11 @@ class World:
     config: Path
     flags: Path
     local: Path
-    sf: sf_standin.SalesforceState
+    sf: sf_standin.SalesforceStandIn
     letta: letta_standin.LettaStandIn
-    intuned: intuned_standin.IntunedStandin
+    intuned: intuned_standin.IntunedStandIn
     modzy: modzy_standin.ModzyStandIn
-    matatika: matatika_standin.MatatikaState
+    matatika: matatika_standin.MatatikaStandIn
     expected: dict[str, dict[str, Status]] = field(default_factory=dict)
     """Source name → run id → the normalized status it must show."""
     running: dict[str, str] = field(default_factory=dict)
@@ -267,11 +267,11 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         config=tmp_path / "config.toml",
         flags=tmp_path / "flags.db",
         local=tmp_path / "local.db",
-        sf=sf_standin.SalesforceState(),
+        sf=sf_standin.SalesforceStandIn(),
         letta=letta_standin.LettaStandIn(),
-        intuned=intuned_standin.IntunedStandin(jobs={INTUNED_JOB: []}),
+        intuned=intuned_standin.IntunedStandIn(jobs={INTUNED_JOB: []}),
         modzy=modzy_standin.ModzyStandIn(),
-        matatika=matatika_standin.MatatikaState(),
+        matatika=matatika_standin.MatatikaStandIn(),
     )
     seed_salesforce(w)
     seed_letta(w)
@@ -283,11 +283,11 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         monkeypatch.setenv(var, TOKENS[name])
     with contextlib.ExitStack() as stack:
         apps = {
-            "sf": sf_standin.salesforce_app(w.sf),
+            "sf": w.sf.app,
             "letta": w.letta.app,
-            "intuned": w.intuned.app(),
+            "intuned": w.intuned.app,
             "modzy": w.modzy.app,
-            "matatika": matatika_standin.matatika_app(w.matatika),
+            "matatika": w.matatika.app,
         }
         urls = {name: stack.enter_context(serving(app)).url for name, app in apps.items()}
         write_config(w, urls)

@@ -42,7 +42,11 @@ S = Status
 
 @dataclass(frozen=True)
 class Flavour:
-    """How one seed system names things; ``raw`` is its status for each outcome."""
+    """How one seed system names things; ``raw`` is its status for each outcome.
+
+    The status words are never written here: :meth:`of` reads them from the
+    adapter's own ``STATUS_MAP``, so the demo cannot drift from what the adapter
+    reads."""
 
     key: str
     source: str
@@ -51,6 +55,36 @@ class Flavour:
     decorate: Callable[[random.Random, dict[str, Any]], None]
     errors: tuple[tuple[str, str], ...]
     abort_raw: str
+    archived_raw: str | None = None
+    """The raw status of an archived run, for a system that archives by status."""
+
+    @classmethod
+    def of(
+        cls,
+        key: str,
+        id_maker: Callable[[random.Random], str],
+        decorate: Callable[[random.Random, dict[str, Any]], None],
+        errors: tuple[tuple[str, str], ...],
+    ) -> Flavour:
+        """The flavour of vendor kind ``key``, in its adapter's words."""
+        raw, archived = vocabulary(key)
+        return cls(key, f"{key}-demo", raw, id_maker, decorate, errors, raw[S.ABORTED], archived)
+
+
+def vocabulary(kind: str) -> tuple[dict[Status, str], str | None]:
+    """The raw word for each status a vendor's adapter reads (the first one its
+    ``STATUS_MAP`` lists for it: the documented, current spelling), and the word
+    that marks a run archived where the map has one (it maps to ``None``)."""
+    from jobwatch.sources.vendors import adapter
+
+    words: dict[Status, str] = {}
+    archived = None
+    for raw, status in adapter(kind).STATUS_MAP.items():
+        if status is None:
+            archived = archived or raw
+        else:
+            words.setdefault(status, raw)
+    return words, archived
 
 
 def _uuid(rng: random.Random) -> str:
@@ -167,36 +201,17 @@ def _matatika(rng: random.Random, run: dict[str, Any]) -> None:
 
 
 FLAVOURS: tuple[Flavour, ...] = (
-    Flavour(
+    Flavour.of(
         "salesforce",
-        "salesforce-demo",
-        {
-            S.NEW: "New",
-            S.QUEUED: "ReadyToStart",
-            S.RUNNING: "InProgress",
-            S.SUCCEEDED: "Completed",
-            S.FAILED: "Failed",
-            S.ABORTED: "Aborted",
-        },
         _sf_id,
         _salesforce,
         (
             ("INVALID_PROMPT_TEMPLATE", "Prompt template Case_Summary_Template is inactive"),
             ("LLM_RATE_LIMITED", "The model provider rejected the request: rate limited"),
         ),
-        "Aborted",
     ),
-    Flavour(
+    Flavour.of(
         "letta",
-        "letta-demo",
-        {
-            S.QUEUED: "created",
-            S.RUNNING: "running",
-            S.SUCCEEDED: "completed",
-            S.FAILED: "failed",
-            S.ABORTED: "cancelled",
-            S.TIMED_OUT: "expired",
-        },
         lambda rng: "run-" + _uuid(rng),
         _letta,
         (
@@ -204,61 +219,30 @@ FLAVOURS: tuple[Flavour, ...] = (
             ("max_tokens_exceeded", "Context grew past the model's max tokens"),
             ("invalid_tool_call", "Tool 'search_docs' called with invalid arguments"),
         ),
-        "cancelled",
     ),
-    Flavour(
+    Flavour.of(
         "intuned",
-        "intuned-demo",
-        {  # Intuned has no queued word: PENDING covers waiting and executing
-            S.RUNNING: "PENDING",
-            S.PAUSED: "PAUSED",
-            S.SUCCEEDED: "SUCCESS",
-            S.FAILED: "FAILURE",
-            S.ABORTED: "TERMINATED",
-        },
         _uuid,
         _intuned,
         (
             ("internal-server-error", "An error occurred while executing the job"),
             ("insufficient-resource-credits", "Workspace has no resource credits left"),
         ),
-        "TERMINATED",
     ),
-    Flavour(
+    Flavour.of(
         "modzy",
-        "modzy-demo",
-        {
-            S.NEW: "OPEN",
-            S.QUEUED: "SUBMITTED",
-            S.RUNNING: "IN_PROGRESS",
-            S.SUCCEEDED: "COMPLETED",
-            S.FAILED: "ERROR",
-            S.ABORTED: "CANCELED",
-            S.TIMED_OUT: "TIMEDOUT",
-        },
         _uuid,
         _modzy,
         (("model-error", "Model container exited while processing input-2"),),
-        "CANCELED",
     ),
-    Flavour(
+    Flavour.of(
         "matatika",
-        "matatika-demo",
-        {
-            S.QUEUED: "QUEUED",
-            S.RUNNING: "RUNNING",
-            S.SUCCEEDED: "COMPLETE",
-            S.FAILED: "ERROR",
-            S.ABORTED: "STOPPED",
-            S.UNKNOWN: "UNKNOWN",
-        },
         _uuid,
         _matatika,
         (
             ("1", "tap-postgres: connection refused (db.internal:5432)"),
             ("2", "target-snowflake: schema mismatch on table orders"),
         ),
-        "STOPPED",
     ),
 )
 
@@ -404,8 +388,8 @@ class Demo:
             run = self.make_run(flavour, self.rng.choices(outcomes, weights)[0], created)
             if run.status is not S.UNKNOWN and self.rng.random() < 0.08:
                 run = run.evolve(archived=True)
-                if flavour.key == "salesforce":
-                    run = run.evolve(status_raw="Archived")
+                if flavour.archived_raw is not None:  # archived is a status there
+                    run = run.evolve(status_raw=flavour.archived_raw)
             runs.append(run)
         await self.store.add_many(runs)
         for run in runs:
@@ -464,7 +448,8 @@ class Demo:
             return
         if run.status is S.PAUSED:
             if rng.random() < 0.1:
-                run = await self._save(run.evolve(status=S.RUNNING, status_raw="RESUMING"))
+                resumed = run.evolve(status=S.RUNNING, status_raw=flavour.raw[S.RUNNING])
+                run = await self._save(resumed)
             return
         lines = [
             (time.time(), "stdout", *_log_line(rng, run.job or run_id))

@@ -423,7 +423,9 @@ class Poller:
             while not stop.is_set() and (max_polls is None or polls < max_polls):
                 if hold is not None:
                     await hold()
-                side = asyncio.create_task(alongside()) if alongside is not None else None
+                side: asyncio.Task[None] | None = None
+                if alongside is not None:
+                    side = asyncio.create_task(alongside())
                 report = await self.poll_once(wait=self.refresh)
                 if side is not None:
                     await side

@@ -279,6 +279,7 @@ class SourceBase:
         return (runs[: query.limit] if query.limit else runs), changes.errors
 
     async def get(self, run_id: str) -> Run:
+        """Every source reads one run; subclasses say how."""
         raise NotImplementedError
 
     async def abort(self, run_id: str, by: str) -> ActionResult:
@@ -289,6 +290,13 @@ class SourceBase:
 
     async def unarchive(self, run_id: str) -> ActionResult:
         return await self._cannot(Action.UNARCHIVE, run_id)
+
+    def refuse_early(self, action: Action, run_id: str) -> None:
+        """What the rules can say before the run is read (read-only, capability): an
+        action refused there costs no request and opens no write connection."""
+        why = source_refusal(action, run_id, self)
+        if why is not None:
+            raise TransitionRefused(why)
 
     async def _cannot(self, action: Action, run_id: str) -> ActionResult:
         """An action this kind of source does not implement: the rules say why."""

@@ -42,6 +42,8 @@ __all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
 
 API = "/api/v1"
 DEFAULT_PAGE = 1000
+LOG_PAGE = 5000
+"""The most log lines ``jobwatch serve`` hands out per request (its ``MAX_LOG_PAGE``)."""
 
 
 def _int(value: Any, what: str) -> int:
@@ -270,12 +272,29 @@ class HttpSource(SourceBase):
         return LogBounds(_int(body["first"], "first"), _int(body["last"], "last"))
 
     async def log_lines(self, run_id: str, after: int = 0, limit: int = 500) -> list[LogLine]:
-        params = {"after": after, "limit": limit}
-        return self._lines(await self._request("GET", self._path(run_id, "logs"), params=params))
+        """Up to ``limit`` lines, in pages the server accepts (it hands out at most
+        :data:`LOG_PAGE` per request)."""
+        lines: list[LogLine] = []
+        for _ in range(limit // LOG_PAGE + 1):
+            asked = min(LOG_PAGE, limit - len(lines))
+            if asked <= 0:
+                break
+            params = {"after": lines[-1].seq if lines else after, "limit": asked}
+            page = self._lines(
+                await self._request("GET", self._path(run_id, "logs"), params=params)
+            )
+            lines += page
+            if len(page) < asked:
+                break
+        return lines
 
     async def log_tail(self, run_id: str, count: int) -> list[LogLine]:
         if count <= 0:
             return []
+        if count > LOG_PAGE:  # more than one page: read forward from where the tail starts
+            bounds = await self.log_bounds(run_id)
+            start = max(bounds.first, bounds.last - count + 1)
+            return await self.log_lines(run_id, after=start - 1, limit=count)
         params = {"tail": count}
         return self._lines(await self._request("GET", self._path(run_id, "logs"), params=params))
 

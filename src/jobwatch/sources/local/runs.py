@@ -425,6 +425,7 @@ class RunsMixin(Database):
 
     async def abort(self, run_id: str, by: str) -> ActionResult:
         """Abort now if nothing owns the run; otherwise ask its owner to stop it."""
+        self.refuse_early(Action.ABORT, run_id)
         run_id = await self.resolve(run_id)
 
         async def body() -> ActionResult:
@@ -465,6 +466,7 @@ class RunsMixin(Database):
         return await self._set_archived(run_id, Action.UNARCHIVE, False)
 
     async def _set_archived(self, run_id: str, action: Action, value: bool) -> ActionResult:
+        self.refuse_early(action, run_id)
         run_id = await self.resolve(run_id)
 
         def change(run: Run) -> Run:

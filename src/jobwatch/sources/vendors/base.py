@@ -15,7 +15,11 @@ with :meth:`VendorSource.parse`. This base turns that into a
   no archive of their own;
 * a malformed record becomes a :class:`RecordError` for that record, never an
   exception out of the adapter;
-* a small, bounded log cache, so a log pane can page and search.
+* a small, bounded log cache, so a log pane can page and search;
+* the mechanics adapters would otherwise each repeat: one reading of an HTTP
+  status (:meth:`VendorSource.raise_for`), one re-read of the runs still active
+  (:meth:`VendorSource.reread`) and, in :mod:`.common`, one set of value readers
+  with an explicit strictness. What is particular to a system stays in its adapter.
 """
 
 from __future__ import annotations
@@ -25,22 +29,30 @@ import bisect
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx
 from pydantic import Field
 
 from jobwatch.config.schema import RemoteSourceConfig, rebase_path
-from jobwatch.core import LogLine, RecordError, Run
-from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
+from jobwatch.core import LogLine, Reason, RecordError, Run, Status
+from jobwatch.core.errors import (
+    AmbiguousRunId,
+    JobwatchError,
+    RunNotFound,
+    SourceError,
+    TransitionRefused,
+)
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import redact
-from jobwatch.core.rules import Action, Capabilities, source_refusal
-from jobwatch.sources.http.transport import ApiClient, short
+from jobwatch.core.rules import Action, Capabilities
+from jobwatch.sources.http.transport import ApiClient, RemoteUnavailable, error_message, short
 from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, SourceBase
+from jobwatch.sources.vendors.common import MappingError
 
 if TYPE_CHECKING:
     from jobwatch.sources.local import SqliteStore
@@ -51,15 +63,13 @@ LOG_RUNS_CACHED = 8
 POLL_EVERY_S = 15.0
 """Default seconds between polls of a vendor API (``refresh`` per source overrides)."""
 LOG_REFRESH_S = 1.0
+"""A log of an active run is asked for again at most this often."""
+REREAD_CONCURRENCY = 4
+"""Runs re-read at once: polite to the server, quick enough for a poll."""
 LOCAL_ARCHIVE = (
     "{system} has no archive: jobwatch keeps the flag in its local store, the run "
     "keeps its outcome and is hidden from lists; unarchive brings it back."
 )
-"""A log of an active run is asked for again at most this often."""
-
-
-class MappingError(ValueError):
-    """A raw record that cannot become a run; its message is shown on the error row."""
 
 
 def raw_excerpt(raw: Any, limit: int = 500) -> str:
@@ -156,8 +166,13 @@ class _LogCache:
 
 
 class VendorSource(SourceBase):
-    """Base of the five vendor adapters. Subclasses set the class attributes and
-    implement the hooks; they never override the :class:`Source` methods."""
+    """Base of the vendor adapters. Subclasses set the class attributes and
+    implement the hooks; they never override the :class:`Source` methods.
+
+    Each adapter module also has a ``STATUS_MAP`` (raw status → normalized, ``None``
+    for a raw status that is a flag rather than an outcome). The first raw word it
+    lists for a status is that status's own spelling: the demo writes it.
+    """
 
     KIND: ClassVar[str] = ""
     SYSTEM: ClassVar[str] = ""
@@ -282,12 +297,88 @@ class VendorSource(SourceBase):
         ask about again on every poll."""
         return [run for run in self._runs.values() if run.status.is_active]
 
-    def refuse_early(self, action: Action, run_id: str) -> None:
-        """What the rules can say before the run is fetched (read-only, capability),
-        so a refused action costs no request."""
-        why = source_refusal(action, run_id, self)
-        if why is not None:
-            raise TransitionRefused(why)
+    async def reread(
+        self,
+        runs: Iterable[Run],
+        fetch_one: Callable[[Run], Awaitable[Run | RecordError]],
+        *,
+        concurrency: int = REREAD_CONCURRENCY,
+    ) -> list[Run | RecordError]:
+        """Ask again about cached runs that may have changed (``fetch_one`` each, a
+        few at a time), for systems with no "changed since" to list by.
+
+        A run the system answers 404 for becomes ``unknown`` with the reason
+        ``deleted`` (so it stops being active and is not asked about forever); a
+        read that fails for that run alone becomes an error row for it (the run
+        is asked about again next time, and its row comes back once it reads).
+        A server that asks us to come back later fails the poll, so the poller
+        waits as long as it was asked.
+        """
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(run: Run) -> Run | RecordError:
+            async with gate:
+                try:
+                    return await fetch_one(run)
+                except RunNotFound:
+                    return run.evolve(
+                        status=Status.UNKNOWN,
+                        status_raw=None,
+                        reason=Reason(
+                            type="deleted", message=f"{self.SYSTEM} no longer has this run."
+                        ),
+                    )
+                except RemoteUnavailable as exc:
+                    if exc.retry_after is not None:
+                        raise
+                    failed: SourceError = exc
+                except SourceError as exc:
+                    failed = exc
+                return RecordError(
+                    source=self.name,
+                    id=run.id,
+                    message=f"could not read {self.SYSTEM} run {run.id} again: "
+                    f"{short(str(failed), 300)}",
+                )
+
+        return list(await asyncio.gather(*(one(run) for run in runs)))
+
+    def raise_for(
+        self,
+        response: httpx.Response,
+        *,
+        doing: str,
+        not_found: str | JobwatchError | None = None,
+        refusal: str | None = None,
+        said: Callable[[httpx.Response], str] = error_message,
+    ) -> None:
+        """The one reading of an HTTP status, for every call of every adapter.
+
+        Nothing below 300. Otherwise, in this order: a 404 is ``not_found``
+        (text: :class:`RunNotFound`; an error: raised as it is) when given; a 401,
+        or a 403 on a read, is a :class:`SourceError` naming the token settings;
+        any other 4xx on an action (``refusal`` given: "Letta refused to cancel
+        run-1") is a :class:`TransitionRefused` with the system's own words;
+        everything else is a :class:`SourceError` saying what was being done.
+        ``said`` reads the system's message from its error body.
+        """
+        status = response.status_code
+        if status < 300:
+            return
+        words = said(response)
+        told = f": {words}" if words else ""
+        if status == 404 and not_found is not None:
+            if isinstance(not_found, str):
+                raise RunNotFound(f"{self.name}: {not_found}")
+            raise not_found
+        if status == 401 or (status == 403 and refusal is None):
+            raise SourceError(
+                f"{self.name}: {self.SYSTEM} refused the credentials ({status}) while "
+                f"{doing}{told}; check token_env / token_file in [sources.{self.name}]"
+            )
+        if refusal is not None and 400 <= status < 500 and status not in (408, 429):
+            raise TransitionRefused(f"{refusal}: {words or f'HTTP {status}'}")
+        raise SourceError(f"{self.name}: {self.SYSTEM} answered {status} while {doing}{told}")
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -340,9 +431,10 @@ class VendorSource(SourceBase):
             wanted = run.id in self._archived
             if run.archived != wanted:
                 run = run.evolve(archived=wanted)
-        if item.id and item.id in self._errors:
-            del self._errors[item.id]  # it reads fine now
-        if self._runs.get(run.id) != run:
+        # It reads fine now: its error row goes, and the run is handed out again
+        # even if unchanged, or the table would keep showing the error row.
+        cleared = self._errors.pop(run.id, None) is not None
+        if cleared or self._runs.get(run.id) != run:
             self._revision += 1
             self._runs[run.id] = run
             self._rev_of[run.id] = self._revision
@@ -469,7 +561,7 @@ class VendorSource(SourceBase):
                         seq=1,
                         ts=datetime.now(UTC),
                         stream="jobwatch",
-                        level="info",
+                        level=LogLevel.INFO,
                         text=cache.note,
                     )
                 ]

@@ -28,16 +28,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import httpx
 from pydantic import Field, field_validator, model_validator
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import RunNotFound, SourceError
 from jobwatch.core.redact import REDACTED, mask_url, redact
 from jobwatch.core.rules import Capabilities
-from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
-from jobwatch.sources.protocol import Source
+from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
     POLL_EVERY_S,
@@ -45,7 +43,7 @@ from jobwatch.sources.vendors.base import (
     VendorConfig,
     VendorSource,
 )
-from jobwatch.sources.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
+from jobwatch.sources.vendors.common import Reader
 
 DEFAULT_URL = "https://app.intuned.io/api/v1/workspace"
 API_PATH = "/api/v1/workspace"
@@ -58,8 +56,8 @@ STATUS_MAP: dict[str, Status] = {
     # GetJobRunStatus (SDK), the job-run values.
     "PENDING": Status.RUNNING,  # no RUNNING value exists: PENDING covers executing
     "RESUMING": Status.RUNNING,
-    "PAUSING": Status.PAUSED,
     "PAUSED": Status.PAUSED,
+    "PAUSING": Status.PAUSED,
     "SUCCESS": Status.SUCCEEDED,
     "COMPLETED": Status.SUCCEEDED,  # partial when failed_runs > 0 (derived by Run)
     "FAILURE": Status.FAILED,
@@ -88,101 +86,56 @@ def scrub(value: Any) -> Any:
 # -- pure helpers: the mapper must never depend on state --------------------------------
 
 
-def _pick(raw: Mapping[str, Any], *keys: str) -> Any:
-    """The first key present with a non-null value (snake_case and camelCase)."""
-    for key in keys:
-        value = raw.get(key)
-        if value is not None:
-            return value
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value if value.strip() else None
-    if is_int(value):
-        return str(value)
-    return None
-
-
-def _count(value: Any) -> int | None:
-    """A payload counter; anything that is not a whole number ≥ 0 is unknown."""
-    number = whole_number(value)
-    return number if number is not None and number >= 0 else None
-
-
-def _flag(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _time(value: Any) -> datetime | None:
-    """ISO 8601 (``Z`` or offset; none means UTC) or epoch seconds/milliseconds."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            return None
-        try:
-            return epoch_datetime(value)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
-    try:
-        return iso_datetime(text)
-    except ValueError:
-        return None
+def _read(raw: Any) -> Reader:
+    """Intuned records are read leniently: an odd value is unknown, never an error
+    (the API's own spellings and types vary between its pages and SDKs)."""
+    return Reader(raw if isinstance(raw, Mapping) else {}, strict=False)
 
 
 def _error(raw: Any) -> RunError | None:
     if not isinstance(raw, Mapping):
         return None
+    read = _read(raw)
     return RunError(
-        code=_text(raw.get("code")),
-        message=_text(raw.get("message")),
-        category=_text(raw.get("category")),
-        correlation_id=_text(_pick(raw, "correlation_id", "correlationId")),
-        doc_url=_text(_pick(raw, "doc_url", "docUrl")),
-        retriable=_flag(_pick(raw, "retriable", "retirable")),
+        code=read.text("code", numbers=True),
+        message=read.text("message", numbers=True),
+        category=read.text("category", numbers=True),
+        correlation_id=read.text("correlation_id", "correlationId", numbers=True),
+        doc_url=read.text("doc_url", "docUrl"),
+        retriable=read.flag("retriable", "retirable"),
     )
 
 
 def _reason(raw: Any) -> Reason | None:
     if not isinstance(raw, Mapping):
         return None
+    read = _read(raw)
     return Reason(
-        type=_text(raw.get("type")),
-        message=_text(raw.get("message")),
-        doc_url=_text(_pick(raw, "doc_url", "docUrl")),
+        type=read.text("type", numbers=True),
+        message=read.text("message", numbers=True),
+        doc_url=read.text("doc_url", "docUrl"),
     )
 
 
-def _progress(raw: Mapping[str, Any]) -> Progress | None:
-    total = _count(raw.get("payloads"))
-    succeeded = _count(_pick(raw, "successful_runs", "successfulRuns"))
-    failed = _count(_pick(raw, "failed_runs", "failedRuns"))
+def _progress(read: Reader) -> Progress | None:
+    total = read.whole("payloads", minimum=0)
+    succeeded = read.whole("successful_runs", "successfulRuns", minimum=0)
+    failed = read.whole("failed_runs", "failedRuns", minimum=0)
     if total is None and succeeded is None and failed is None:
         return None
     pending = None if total is None else max(0, total - (succeeded or 0) - (failed or 0))
     return Progress(total=total, succeeded=succeeded, failed=failed, pending=pending)
 
 
-def _callback(snapshot: Any) -> Callback | None:
+def _callback(snapshot: Mapping[str, Any] | None) -> Callback | None:
     """Where results go: the sink, by type and a URL with no credentials in it."""
-    if not isinstance(snapshot, Mapping):
-        return None
-    sink = snapshot.get("sink")
-    if not isinstance(sink, Mapping):
-        return None
-    kind = _text(sink.get("type"))
+    sink = _read(snapshot).child("sink")
+    kind = sink.text("type")
     if kind == "s3":
-        bucket = _text(sink.get("bucket")) or "?"
-        prefix = _text(sink.get("prefix")) or ""
+        bucket = sink.text("bucket", numbers=True) or "?"
+        prefix = sink.text("prefix", numbers=True) or ""
         return Callback(url=mask_url(f"s3://{bucket}/{prefix}"))
-    url = _text(sink.get("url"))
+    url = sink.text("url")
     return Callback(url=mask_url(url)) if url else None
 
 
@@ -192,7 +145,7 @@ def _results(raw: Any) -> dict[str, Any] | None:
         return None
     keep = ("format", "size", "key", "signed_url_expiration", "signedUrlExpiration")
     out = {key: raw[key] for key in keep if raw.get(key) is not None}
-    if _pick(raw, "signed_url", "signedUrl") is not None:
+    if _read(raw).get("signed_url", "signedUrl")[1] is not None:
         out["signed_url"] = REDACTED
     return out
 
@@ -200,28 +153,26 @@ def _results(raw: Any) -> dict[str, Any] | None:
 def map_run(raw: Any, source: str) -> Run:
     """One Intuned job run (a list item, or a detail ``{"jobRun", "results"}``) as
     a :class:`Run`. Pure: the same payload always maps the same way."""
-    if not isinstance(raw, Mapping):
-        raise MappingError(f"expected an object, got {type(raw).__name__}")
+    outer = Reader.of(raw, "job run", strict=False)
     results: Any = None
-    inner = _pick(raw, "jobRun", "job_run")
+    inner = outer.obj("jobRun", "job_run", strict=True)  # a detail's envelope
+    read = outer
     if inner is not None:
-        if not isinstance(inner, Mapping):
-            raise MappingError(f"jobRun is {type(inner).__name__}, not an object")
-        results, raw = raw.get("results"), inner
-    run_id = _text(raw.get("id"))
+        results, read = outer.raw.get("results"), _read(inner)
+    run_id = read.text("id", numbers=True)
     if run_id is None:
         raise MappingError("job run has no id")
-    status_raw = _text(raw.get("status"))
+    status_raw = read.text("status")
     status = STATUS_MAP.get(status_raw.strip().upper(), Status.UNKNOWN) if status_raw else None
-    job = _text(_pick(raw, "job_id", "jobId"))
-    snapshot = _pick(raw, "job_configuration_snapshot", "jobConfigurationSnapshot")
-    error, reason = raw.get("error"), raw.get("reason")
+    job = read.text("job_id", "jobId", numbers=True)
+    snapshot = read.obj("job_configuration_snapshot", "jobConfigurationSnapshot")
+    error, reason = read.obj("error"), read.obj("reason")
     metadata = {
-        "workspace_id": _text(_pick(raw, "workspace_id", "workspaceId")),
-        "project_id": _text(_pick(raw, "project_id", "projectId")),
+        "workspace_id": read.text("workspace_id", "workspaceId", numbers=True),
+        "project_id": read.text("project_id", "projectId", numbers=True),
         "results": _results(results),
-        "error_details": error.get("details") if isinstance(error, Mapping) else None,
-        "reason_details": reason.get("details") if isinstance(reason, Mapping) else None,
+        "error_details": error.get("details") if error is not None else None,
+        "reason_details": reason.get("details") if reason is not None else None,
     }
     metadata = {key: value for key, value in metadata.items() if value is not None}
     return Run(
@@ -229,17 +180,17 @@ def map_run(raw: Any, source: str) -> Run:
         source=source,
         job=job,
         label=job,
-        type=_text(raw.get("type")),
+        type=read.text("type", numbers=True),
         status=status or Status.UNKNOWN,
         status_raw=status_raw,
-        created_at=_time(_pick(raw, "created_at", "createdAt")),
-        started_at=_time(_pick(raw, "start_time", "startTime")),
-        ended_at=_time(_pick(raw, "end_time", "endTime")),
-        updated_at=_time(_pick(raw, "updated_at", "updatedAt")),
-        progress=_progress(raw),
+        created_at=read.time("created_at", "createdAt"),
+        started_at=read.time("start_time", "startTime"),
+        ended_at=read.time("end_time", "endTime"),
+        updated_at=read.time("updated_at", "updatedAt"),
+        progress=_progress(read),
         error=_error(error),
         reason=_reason(reason),
-        config=scrub(snapshot) if isinstance(snapshot, Mapping) else None,
+        config=scrub(snapshot) if snapshot is not None else None,
         metadata=scrub(metadata) or None,
         callback=_callback(snapshot),
     )
@@ -279,6 +230,7 @@ class IntunedSource(VendorSource):
             "processed keep their results."
         ),
         archive_effect=LOCAL_ARCHIVE.format(system="Intuned"),
+        logs=False,
         logs_note=LOGS_NOTE,
         pace=POLL_EVERY_S,
     )
@@ -311,22 +263,8 @@ class IntunedSource(VendorSource):
         response = await self.api.request("GET", url, params=params)
         if response.status_code == 404:
             return None
-        self._raise_for(response)
+        self.raise_for(response, doing=f"reading {url}")
         return decode_json(response, self.name)
-
-    def _raise_for(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if status < 300:
-            return
-        message = error_message(response)
-        if status in (401, 403):
-            raise SourceError(
-                f"{self.name}: Intuned refused the API key ({status})"
-                + (f": {message}" if message else "")
-            )
-        raise SourceError(
-            f"{self.name}: Intuned answered {status}" + (f": {message}" if message else "")
-        )
 
     # -- polling ---------------------------------------------------------------------
 
@@ -338,9 +276,8 @@ class IntunedSource(VendorSource):
         if first:
             items = _newest(items, self.max_runs)
         # No updated-since filter exists: ask again about what may still change.
-        for run in self.active_runs():
-            if run.id not in seen:
-                items.append(await self._refresh(run))
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        items += await self.reread(stale, self._reread_one)
         errors = [item for item in items if isinstance(item, RecordError)]
         # Error rows first: a change set ends at its last run's revision, so an error
         # remembered after every run would only be delivered by the next call.
@@ -360,10 +297,11 @@ class IntunedSource(VendorSource):
                     "and the job id"
                 )
                 return [RecordError(source=self.name, id=f"job:{short(job, 100)}", message=message)]
-            records = _pick(body, "jobRuns", "job_runs") if isinstance(body, Mapping) else body
+            page = _read(body)
+            records = page.get("jobRuns", "job_runs")[1] if isinstance(body, Mapping) else body
             if not isinstance(records, list):
                 return [*out, *self.parse_all(body, "job run")]
-            total = _count(_pick(body, "totalCount", "total_count"))
+            total = page.whole("totalCount", "total_count", minimum=0)
             reached_known = False
             for item in self.parse_all(records, "job run"):
                 out.append(item)
@@ -379,14 +317,11 @@ class IntunedSource(VendorSource):
                 break
         return out
 
-    async def _refresh(self, run: Run) -> Run | RecordError:
-        """A cached active run as it is now; one Intuned no longer has is unknown."""
+    async def _reread_one(self, run: Run) -> Run | RecordError:
+        """A cached active run as it is now, asked of its own job when known."""
         found = await self._detail(run.id, [run.job] if run.job else list(self.jobs))
         if found is None:
-            return run.evolve(
-                status=Status.UNKNOWN,
-                reason=Reason(type="not-found", message="Intuned no longer has this job run"),
-            )
+            raise RunNotFound(f"{self.name}: Intuned no longer has job run {run.id!r}")
         return found
 
     def _keep_results(self, item: Run) -> Run:
@@ -424,16 +359,16 @@ class IntunedSource(VendorSource):
             status = response.status_code
             if status == 404:
                 continue  # not this job's run (or gone): nothing was terminated
-            if status < 300:
-                body = decode_json(response, self.name) if response.content else None
-                said = body.get("message") if isinstance(body, Mapping) else None
-                if isinstance(said, str) and said:
-                    return short(said)
-                return f"Intuned terminated {run.id}"
-            if 400 <= status < 500 and status != 401:
-                message = error_message(response) or f"HTTP {status}"
-                raise TransitionRefused(f"Intuned refused to terminate {run.id}: {message}")
-            self._raise_for(response)
+            self.raise_for(
+                response,
+                doing=f"terminating {run.id}",
+                refusal=f"Intuned refused to terminate {run.id}",
+            )
+            body = decode_json(response, self.name) if response.content else None
+            said = body.get("message") if isinstance(body, Mapping) else None
+            if isinstance(said, str) and said:
+                return short(said)
+            return f"Intuned terminated {run.id}"
         raise RunNotFound(f"{self.name}: Intuned has no job run {run.id!r}")
 
 
@@ -492,7 +427,7 @@ class IntunedConfig(VendorConfig):
         api = "" if urlsplit(self.url).path.strip("/") else API_PATH
         return f"{api}/{_q(self.workspace_id)}/projects/{_q(self.project)}"
 
-    def build(self, name: str, *, read_only: bool = False) -> Source:
+    def build(self, name: str, *, read_only: bool = False) -> IntunedSource:
         api = self.api(name, auth=lambda token: {"x-api-key": token}, base_path=self.base_path())
         return IntunedSource(
             name,

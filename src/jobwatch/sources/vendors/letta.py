@@ -16,7 +16,6 @@ cancel answers, the batch list that hides finished batches) stays in here.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -30,7 +29,8 @@ from pydantic import Field
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, LogLine, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import SourceError, TransitionRefused
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, mask_email, mask_url, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
@@ -41,7 +41,7 @@ from jobwatch.sources.vendors.base import (
     VendorConfig,
     VendorSource,
 )
-from jobwatch.sources.vendors.common import iso_datetime
+from jobwatch.sources.vendors.common import Reader, parse_datetime
 
 # -- the vocabulary ----------------------------------------------------------------
 
@@ -117,8 +117,6 @@ JOB_LOG_NOTE = (
 """Shown in the log pane of a job, the one Letta record kind without messages."""
 
 KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
-REFRESH_CONCURRENCY = 4
-"""Active records re-read at once: polite to the server, quick enough for a poll."""
 MAX_LOG_PAGES = 100
 MAX_LINE = 4000
 
@@ -126,59 +124,20 @@ MAX_LINE = 4000
 # -- the mapper (pure: a function of the payload only) ------------------------------
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"{key} is {type(value).__name__}, not text")
-    return value
-
-
-def _number(raw: Mapping[str, Any], key: str) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise MappingError(f"{key} is not a number: {short(repr(value), 40)}")
-    return float(value)
-
-
-def _object(raw: Mapping[str, Any], key: str) -> dict[str, Any] | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise MappingError(f"{key} is {type(value).__name__}, not an object")
-    return value
-
-
 def parse_time(value: Any) -> datetime | None:
     """An ISO date-time, or a number of seconds since the epoch (the schema's
     descriptions say "unix timestamp" while its type says date-time: accept both)."""
-    if value is None:
-        return None
     try:
-        if isinstance(value, str):
-            return iso_datetime(value.strip())
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC)
-        raise TypeError(type(value).__name__)
-    except (TypeError, ValueError, OverflowError, OSError):
+        return parse_datetime(value)
+    except ValueError:
         raise MappingError(f"not a date: {short(repr(value), 60)}") from None
-
-
-def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
-    try:
-        return parse_time(raw.get(key))
-    except MappingError as exc:
-        raise MappingError(f"{key} is {exc}") from None
 
 
 def kind_of(raw: Mapping[str, Any]) -> Kind:
     """Run, job or batch: ``job_type`` when the record has one, else the id prefix."""
     job_type = raw.get("job_type")
-    rid = raw.get("id") if isinstance(raw.get("id"), str) else ""
+    rid = raw.get("id")
+    rid = rid if isinstance(rid, str) else ""
     meta = raw.get("metadata")
     meta_type = meta.get("job_type") if isinstance(meta, dict) else None
     if job_type == "batch" or rid.startswith("batch-") or meta_type == "batch_messages":
@@ -225,47 +184,44 @@ def parse_record(raw: Any, source: str) -> Run:
     the callback URL loses its userinfo and query, ``callback_error``, metadata and
     the request config are redacted.
     """
-    if not isinstance(raw, Mapping):
-        raise MappingError(f"expected an object, got {type(raw).__name__}")
-    run_id = _text(raw, "id")
-    run_id = (run_id or "").strip()
+    read = Reader.of(raw, "Letta record")  # strict: an odd field spoils the record
+    run_id = (read.text("id") or "").strip()
     if not run_id:
         raise MappingError("record has no id")
     if len(run_id) > 200 or clean(run_id) != run_id:
         raise MappingError("id is not a plain Letta id")
-    kind = kind_of(raw)
-    status_raw = _text(raw, "status")
+    kind = kind_of(read.raw)
+    status_raw = read.text("status", keep_blank=True)
     status = (
         STATUS_MAP.get(status_raw.strip().lower(), Status.UNKNOWN) if status_raw else Status.UNKNOWN
     )
-    stop = _text(raw, "stop_reason")
+    stop = read.text("stop_reason")
     implied = STOP_REASON_STATUS.get(stop) if stop else None
     if status is Status.SUCCEEDED and implied in (Status.FAILED, Status.ABORTED):
         # A background run that hit an error is stored as completed with a failing
         # stop reason; Letta's own StopReasonType.run_status says what it means.
         status = implied
-    metadata = _object(raw, "metadata")
+    metadata = read.obj("metadata")
     reason, error = _outcome(stop, status, metadata)
 
-    agent_id = _text(raw, "agent_id")
+    agent_id = read.text("agent_id")
     meta_type = metadata.get("job_type") if metadata else None
     meta_type = meta_type if isinstance(meta_type, str) else None
-    owner = _text(raw, "created_by_id")
+    owner = read.text("created_by_id")
 
-    config: dict[str, Any] = {}
-    for key in ("background", "request_config", "conversation_id", "base_template_id"):
-        if raw.get(key) is not None:
-            config[key] = raw[key]
-    if "request_config" in config and not isinstance(config["request_config"], dict):
-        raise MappingError("request_config is not an object")
-    if "background" in config and not isinstance(config["background"], bool):
-        raise MappingError("background is not true or false")
+    config: dict[str, Any] = {
+        "background": read.flag("background"),
+        "request_config": read.obj("request_config"),
+        "conversation_id": read.raw.get("conversation_id"),
+        "base_template_id": read.raw.get("base_template_id"),
+    }
+    config = {key: value for key, value in config.items() if value is not None}
 
     callback = None
-    url = _text(raw, "callback_url")
-    sent_at = _time(raw, "callback_sent_at")
-    code = _number(raw, "callback_status_code")
-    cb_error = _text(raw, "callback_error")
+    url = read.text("callback_url")
+    sent_at = read.time("callback_sent_at")
+    code = read.number("callback_status_code")
+    cb_error = read.text("callback_error")
     if url or sent_at or code is not None or cb_error:
         callback = Callback(
             url=mask_url(url) if url else None,
@@ -274,8 +230,8 @@ def parse_record(raw: Any, source: str) -> Run:
             error=short(clean(cb_error), 500) if cb_error else None,
         )
 
-    ttft = _number(raw, "ttft_ns")
-    total = _number(raw, "total_duration_ns")
+    ttft = read.number("ttft_ns")
+    total = read.number("total_duration_ns")
     return Run(
         id=run_id,
         source=source,
@@ -285,9 +241,9 @@ def parse_record(raw: Any, source: str) -> Run:
         type=kind.value,
         status=status,
         status_raw=status_raw,
-        created_at=_time(raw, "created_at"),
-        ended_at=_time(raw, "completed_at"),
-        updated_at=_time(raw, "updated_at"),
+        created_at=read.time("created_at"),
+        ended_at=read.time("completed_at"),
+        updated_at=read.time("updated_at"),
         error=error,
         reason=reason,
         owner=mask_email(clean(owner)) if owner else None,  # an id; an e-mail, its domain
@@ -344,7 +300,8 @@ def _call_text(calls: Any) -> str:
     for call in items:
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        inner = call.get("function")
+        fn: dict[str, Any] = inner if isinstance(inner, dict) else call
         name = fn.get("name") if isinstance(fn.get("name"), str) else "?"
         args = fn.get("arguments")
         out.append(f"{name}({args if isinstance(args, str) else json.dumps(args, default=str)})")
@@ -397,7 +354,9 @@ def _message_lines(msg: Any) -> list[tuple[str, str, datetime | None, str]]:
             text = f"(reasoning {msg.get('state') or 'hidden'})"
         elif mtype == "approval_response_message":
             verdict = msg.get("approve")
-            word = {True: "approved", False: "denied"}.get(verdict, "answered")
+            word = "answered"
+            if isinstance(verdict, bool):
+                word = "approved" if verdict else "denied"
             why = msg.get("reason")
             text = f"{word}" + (f": {why}" if isinstance(why, str) and why else "")
         elif mtype == "summary_message":
@@ -421,6 +380,7 @@ def _message_lines(msg: Any) -> list[tuple[str, str, datetime | None, str]]:
 # -- config ------------------------------------------------------------------------
 
 WatchKind = Literal["runs", "jobs", "batches"]
+WATCH_KINDS: tuple[WatchKind, ...] = ("runs", "jobs", "batches")
 
 
 @register_kind
@@ -429,9 +389,7 @@ class LettaConfig(VendorConfig):
 
     KIND: ClassVar[str] = "letta"
 
-    watch: list[WatchKind] = Field(
-        default_factory=lambda: ["runs", "jobs", "batches"], min_length=1
-    )
+    watch: list[WatchKind] = Field(default_factory=lambda: list(WATCH_KINDS), min_length=1)
     """Record kinds to list: agent runs, jobs (data loading) and message batches."""
     agent_id: str | None = None
     """Only this agent's runs (the runs list's ``agent_id`` filter)."""
@@ -564,8 +522,7 @@ class LettaSource(VendorSource):
                 )
             )
             return []
-        if response.status_code >= 300:
-            raise SourceError(self._failure(response))
+        self.raise_for(response, doing=f"listing {kind.value}s")
         body = decode_json(response, self.name)
         if body is None:
             return []
@@ -638,40 +595,24 @@ class LettaSource(VendorSource):
             runs = runs[: self.max_runs]
         seen = {r.id for r in runs}
         stale = [r for r in self.active_runs() if r.id not in seen]
-        refreshed = await self._refresh(stale)
+        refreshed = await self.reread(stale, self._reread_one)
         bad = [e for e in items if isinstance(e, RecordError)]
         # Error rows first: they get the lower revisions, so even a change set cut
         # short by a limit carries them.
         out = [*errors, *bad, *runs, *refreshed]
         return sorted(out, key=lambda item: isinstance(item, Run))
 
-    async def _refresh(self, runs: list[Run]) -> list[Run | RecordError]:
-        """Re-read records that were active: a run has no ``updated_at`` to filter on."""
-        gate = asyncio.Semaphore(REFRESH_CONCURRENCY)
-
-        async def one(run: Run) -> Run | RecordError:
-            async with gate:
-                try:
-                    return self.parse_safely(await self._get_raw(self._kind(run), run.id))
-                except RunNotFound:
-                    return run.evolve(
-                        status=Status.UNKNOWN,
-                        reason=Reason(type="deleted", message="Letta no longer has this record."),
-                    )
-
-        return list(await asyncio.gather(*(one(r) for r in runs)))
+    async def _reread_one(self, run: Run) -> Run | RecordError:
+        """One record that was active, as Letta has it now (a run has no
+        ``updated_at`` to list changes by)."""
+        kind = self._kind(run)
+        return self.parse_safely(await self._get_raw(kind, run.id), kind.value)
 
     async def _get_raw(self, kind: Kind, run_id: str) -> Any:
         response = await self.api.request("GET", self._one_path(kind, run_id))
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Letta has no {kind.value} {short(run_id, 80)}")
-        if response.status_code >= 300:
-            raise SourceError(self._failure(response))
+        what = f"{kind.value} {short(run_id, 80)}"
+        self.raise_for(response, doing=f"reading {what}", not_found=f"Letta has no {what}")
         return decode_json(response, self.name)
-
-    def _failure(self, response: httpx.Response) -> str:
-        said = error_message(response)
-        return f"{self.name}: Letta answered {response.status_code}" + (f": {said}" if said else "")
 
     async def fetch(self, run: Run | None, run_id: str) -> Run:
         kind = self._kind(run) if run else kind_of_id(run_id)
@@ -684,18 +625,18 @@ class LettaSource(VendorSource):
     # -- abort ----------------------------------------------------------------------
 
     def _refused(self, response: httpx.Response, run: Run) -> None:
-        """The system's own refusal as :class:`TransitionRefused`; outages as errors."""
-        status = response.status_code
-        if status < 300:
-            return
-        said = error_message(response) or f"HTTP {status}"
-        if status < 500:
-            raise TransitionRefused(f"Letta refused to cancel {run.id}: {said}")
-        if status == 501:  # "Batch job cancellation is not enabled"
+        """Letta's own refusal as :class:`TransitionRefused`; outages as errors."""
+        if response.status_code == 501:  # "Batch job cancellation is not enabled"
+            said = error_message(response) or "HTTP 501"
             raise TransitionRefused(
                 f"Letta could not cancel {run.id}: {said} (Letta may still mark it cancelled)"
             )
-        raise SourceError(self._failure(response))
+        self.raise_for(
+            response,
+            doing=f"cancelling {run.id}",
+            not_found=f"Letta has no {self._kind(run).value} {run.id}",
+            refusal=f"Letta refused to cancel {run.id}",
+        )
 
     async def remote_abort(self, run: Run, by: str) -> str:
         kind = self._kind(run)
@@ -761,7 +702,7 @@ class LettaSource(VendorSource):
                         seq=seq,
                         ts=ts or fallback,
                         stream=stream,
-                        level=level,
+                        level=LogLevel.of(level),
                         text=short(clean(text), MAX_LINE) if text else "",
                     )
                 )
@@ -770,7 +711,9 @@ class LettaSource(VendorSource):
             params: dict[str, Any] = {"order": "asc", "limit": self.page_size}
             if cursor:
                 params["after"] = cursor
-            body = await self.api.json("GET", path, params=params)
+            response = await self.api.request("GET", path, params=params)
+            self.raise_for(response, doing=f"reading the messages of {run.id}")
+            body = decode_json(response, self.name)
             page = body.get(envelope) if envelope and isinstance(body, dict) else body
             if page is None:
                 break

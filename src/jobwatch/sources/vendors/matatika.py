@@ -28,20 +28,20 @@ masked before a run leaves this module; log lines are redacted as they arrive.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import httpx
 from pydantic import model_validator
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import SourceError
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, mask_email, mask_values, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
@@ -52,7 +52,7 @@ from jobwatch.sources.vendors.base import (
     VendorConfig,
     VendorSource,
 )
-from jobwatch.sources.vendors.common import epoch_datetime, is_int, iso_datetime, whole_number
+from jobwatch.sources.vendors.common import Reader, is_int, parse_datetime
 
 STATUS_MAP: dict[str, Status] = {
     # current set (docs from 2021-06-16 on)
@@ -83,7 +83,6 @@ _LOG_TS = re.compile(
 _LOG_LEVEL = re.compile(
     r"(?i)(?:\[\s*|\|\s*|\blevel=|^)(critical|fatal|error|warning|warn|info|debug)\b"
 )
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 _LEVEL_NAMES = {"warn": "warning", "err": "error", "crit": "critical"}
 
 
@@ -103,57 +102,24 @@ def mask_arguments(args: Any) -> list[str] | None:
     return redact(["" if arg is None else str(arg) for arg in args], emails=True)
 
 
-def parse_time(value: Any, field: str) -> datetime | None:
-    """An ISO 8601 timestamp (no zone means UTC) or epoch seconds/milliseconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise MappingError(f"{field} is not a timestamp")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise MappingError(f"{field} is not a timestamp")
-        try:
-            return epoch_datetime(value)
-        except (OverflowError, OSError, ValueError):
-            raise MappingError(f"{field} is out of range") from None
-    if not isinstance(value, str):
-        raise MappingError(f"{field} is not a timestamp")
-    text = _FRACTION.sub(r"\1", value.strip().replace(",", ".", 1))
-    try:
-        return iso_datetime(text)
-    except ValueError:
-        raise MappingError(f"{field} is not an ISO 8601 timestamp: {clean(value)[:40]!r}") from None
-
-
-def _exit_code(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise MappingError("exitCode is not a number")
-    number = whole_number(value)
-    if number is not None:
-        return number
+def _exit_code(read: Reader) -> int | None:
+    """A whole number; seed-era jobs may send it as text."""
+    value = read.raw.get("exitCode")
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
         return int(value)
-    raise MappingError("exitCode is not a whole number")
+    return read.whole("exitCode")
 
 
-def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
-    """An optional outside string, cleaned, e-mails masked and cut to ``limit``."""
+def _text(read: Reader, key: str, limit: int = MAX_TEXT) -> str | None:
+    """An optional outside string, cleaned, e-mails masked and cut to ``limit``; a
+    value of another kind is ignored (optional parts of a job are read leniently)."""
+    value = read.text(key, numbers=True, strict=False)
     if value is None:
         return None
-    if not isinstance(value, str):
-        value = str(value) if isinstance(value, int | float) else None
-        if value is None:
-            return None
     text = mask_email(clean(value, keep_newlines=True)).strip()
     if not text:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _names(value: Any) -> list[str] | None:
@@ -196,33 +162,31 @@ def parse_job(raw: Any, source: str) -> Run:
     :class:`MappingError` when the record cannot be a run (no id, a status or a
     timestamp of the wrong type); optional parts of the wrong type are ignored.
     """
-    if not isinstance(raw, dict):
-        raise MappingError(f"a job must be an object, not {type(raw).__name__}")
-    job_id = raw.get("id")
+    read = Reader.of(raw, "job")  # strict where it matters: id, status, times, exitCode
+    job_id = read.raw.get("id")
     if is_int(job_id):
         job_id = str(job_id)
     if not isinstance(job_id, str) or not job_id.strip():
         raise MappingError("job has no id")
-    status_raw = raw.get("status")
-    if status_raw is not None and not isinstance(status_raw, str):
-        raise MappingError("status is not a string")
+    status_raw = read.text("status", keep_blank=True)
     status = Status.UNKNOWN
     if status_raw is not None:
         status = STATUS_MAP.get(status_raw) or STATUS_MAP.get(status_raw.strip().upper(), status)
-    created = parse_time(raw.get("created"), "created")
-    started = parse_time(raw.get("startTime"), "startTime")
-    ended = parse_time(raw.get("endTime"), "endTime")
-    exit_code = _exit_code(raw.get("exitCode"))
+    created = read.time("created")
+    started = read.time("startTime")
+    ended = read.time("endTime")
+    exit_code = _exit_code(read)
 
-    embedded = _dict(raw.get("_embedded"))
-    pipeline = _dict(embedded.get("pipeline"))
-    profile = _dict(embedded.get("profile"))
+    embedded = read.child("_embedded", strict=False)  # optional parts: odd ones are ignored
+    on_pipeline = embedded.child("pipeline", strict=False)
+    on_profile = embedded.child("profile", strict=False)
+    pipeline, profile = on_pipeline.raw, on_profile.raw
 
     # exitCode is the only error code Matatika has; a 0 on a job that failed is still
     # worth showing, a 0 on a job that succeeded is not an error.
     went_wrong = status is Status.FAILED or (exit_code is not None and exit_code != 0)
-    error_text = _text(raw.get("errorMessage"))
-    exit_text = _text(raw.get("exitMessage"))
+    error_text = _text(read, "errorMessage")
+    exit_text = _text(read, "exitMessage")
     message = error_text or (exit_text if went_wrong else None)
     code = str(exit_code) if exit_code is not None and went_wrong else None
     error = RunError(code=code, message=message) if code or message else None
@@ -230,17 +194,17 @@ def parse_job(raw: Any, source: str) -> Run:
 
     owner = None
     for key in ("handle", "name", "id"):
-        if (value := _text(profile.get(key), 200)) is not None:
+        if (value := _text(on_profile, key, 200)) is not None:
             owner = value
             break
 
-    job_type = _text(raw.get("type"), 100)
-    label = _text(pipeline.get("name"), 300) or _text(raw.get("taskName"), 300)
+    job_type = _text(read, "type", 100)
+    label = _text(on_pipeline, "name", 300) or _text(read, "taskName", 300)
     pipeline_id = pipeline.get("id")
     config = _prune(
         {
-            "commitId": raw.get("commitId"),
-            "arguments": mask_arguments(raw.get("arguments")),
+            "commitId": read.raw.get("commitId"),
+            "arguments": mask_arguments(read.raw.get("arguments")),
             "pipeline": _prune(
                 {
                     "id": pipeline_id,
@@ -262,18 +226,18 @@ def parse_job(raw: Any, source: str) -> Run:
     )
     metadata = _prune(
         {
-            "attempt": raw.get("attempt"),
-            "maxAttempts": raw.get("maxAttempts"),
-            "taskName": raw.get("taskName"),
+            "attempt": read.raw.get("attempt"),
+            "maxAttempts": read.raw.get("maxAttempts"),
+            "taskName": read.raw.get("taskName"),
             "exitMessage": None if message == exit_text else exit_text,
             "profile": _prune({k: profile.get(k) for k in ("id", "name", "handle")}) or None,
-            "links": _links(raw.get("_links")),
+            "links": _links(read.raw.get("_links")),
         }
     )
     return Run(
         id=job_id,
         source=source,
-        job=_text(pipeline_id, 200),
+        job=_text(on_pipeline, "id", 200),
         label=label,
         type=job_type,
         status=status,
@@ -363,10 +327,7 @@ def log_line(run_id: str, seq: int, record: Any, fallback_ts: datetime) -> LogLi
         text = text_value if text_value is not None else json.dumps(redact(record))
         for key in ("timestamp", "time", "ts", "@timestamp", "created"):
             if record.get(key) is not None:
-                try:
-                    ts = parse_time(record[key], key)
-                except MappingError:
-                    ts = None
+                ts = Reader(record, strict=False).time(key)
                 break
         for key in ("level", "severity", "logLevel", "levelname"):
             if (level := _level(record.get(key))) is not None:
@@ -378,10 +339,8 @@ def log_line(run_id: str, seq: int, record: Any, fallback_ts: datetime) -> LogLi
     else:
         text = json.dumps(record)
     if ts is None and (match := _LOG_TS.match(text)):
-        try:
-            ts = parse_time(match[1], "timestamp")
-        except MappingError:
-            ts = None
+        with contextlib.suppress(ValueError):
+            ts = parse_datetime(match[1])
     if level is None and (match := _LOG_LEVEL.search(text[:120])):
         level = _level(match[1])
     text = mask_email(clean(text))
@@ -392,7 +351,7 @@ def log_line(run_id: str, seq: int, record: Any, fallback_ts: datetime) -> LogLi
         seq=seq,
         ts=ts or fallback_ts,
         stream=stream,
-        level=level or "info",
+        level=LogLevel.of(level),
         text=text,
     )
 
@@ -491,18 +450,6 @@ class MatatikaSource(VendorSource):
 
     # -- HTTP helpers ----------------------------------------------------------------
 
-    def _failure(self, response: httpx.Response, what: str) -> SourceError:
-        code = response.status_code
-        if code == 401:
-            return SourceError(
-                f"{self.name}: Matatika rejected the API token (401) while reading {what}; "
-                "check token_env / token_file"
-            )
-        said = error_message(response)
-        return SourceError(
-            f"{self.name}: Matatika answered {code} to {what}" + (f": {said}" if said else "")
-        )
-
     def _list_path(self) -> str:
         if self.pipeline_id:
             kind = "pipeline" if self._singular_pipeline_path else "pipelines"
@@ -525,18 +472,11 @@ class MatatikaSource(VendorSource):
                 response = retry
             else:
                 self._singular_pipeline_path = False
-        if response.status_code == 404:
-            what = (
-                f"pipeline {self.pipeline_id}"
-                if self.pipeline_id
-                else (f"workspace {self.workspace_id}")
-            )
-            said = error_message(response)
-            raise SourceError(
-                f"{self.name}: Matatika has no {what} (404)" + (f": {said}" if said else "")
-            )
-        if response.status_code >= 300:
-            raise self._failure(response, "the jobs list")
+        where = (
+            f"pipeline {self.pipeline_id}" if self.pipeline_id else f"workspace {self.workspace_id}"
+        )
+        missing = SourceError(f"{self.name}: Matatika has no {where} (404)")
+        self.raise_for(response, doing=f"listing the jobs of {where}", not_found=missing)
         return decode_json(response, self.name)
 
     def _job_path(self, run_id: str) -> str:
@@ -576,28 +516,19 @@ class MatatikaSource(VendorSource):
             if not more or not isinstance(raws, list) or not raws or (settled and not first):
                 break
             page += 1
-        for cached in self.active_runs():
-            if cached.id in seen:
-                continue
-            try:
-                out.append(await self.fetch(cached, cached.id))
-            except RunNotFound:
-                out.append(
-                    cached.evolve(
-                        status=Status.UNKNOWN,
-                        status_raw=None,
-                        reason=Reason(type="deleted", message="the job was deleted in Matatika"),
-                    )
-                )
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        out += await self.reread(stale, lambda run: self._job(run.id))
         return out
 
-    async def fetch(self, run: Run | None, run_id: str) -> Run:
+    async def _job(self, run_id: str) -> Run | RecordError:
+        """One job as Matatika has it now (an error row if it cannot be read)."""
         response = await self.api.request("GET", self._job_path(run_id), headers=HAL_ACCEPT)
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Matatika has no job {clean(run_id)[:80]}")
-        if response.status_code >= 300:
-            raise self._failure(response, f"job {clean(run_id)[:80]}")
-        item = self._ours(self.parse_safely(decode_json(response, self.name), "job"))
+        job = f"job {clean(run_id)[:80]}"
+        self.raise_for(response, doing=f"reading {job}", not_found=f"Matatika has no {job}")
+        return self._ours(self.parse_safely(decode_json(response, self.name), "job"))
+
+    async def fetch(self, run: Run | None, run_id: str) -> Run:
+        item = await self._job(run_id)
         if isinstance(item, RecordError):
             raise SourceError(f"{self.name}: {item.message}")
         return item
@@ -611,8 +542,7 @@ class MatatikaSource(VendorSource):
         )
         if response.status_code in (204, 404):
             return []  # nothing (new) yet, or a job too young to have a log
-        if response.status_code >= 300:
-            raise self._failure(response, f"the log of {run.id}")
+        self.raise_for(response, doing=f"reading the log of {run.id}")
         return parse_log_body(
             run.id,
             max(0, after),
@@ -626,18 +556,15 @@ class MatatikaSource(VendorSource):
         response = await self.api.request(
             "PUT", self._job_path(run.id) + "/stopped", headers=HAL_ACCEPT
         )
-        code = response.status_code
+        self.raise_for(
+            response,
+            doing=f"stopping {run.id}",
+            not_found=f"Matatika has no job {run.id}",
+            refusal=f"Matatika refused to stop {run.id}",
+        )
+        self._stopped_here[run.id] = by
         said = error_message(response)
-        if code < 300:
-            self._stopped_here[run.id] = by
-            return f"Matatika accepted the stop of {run.id}" + (f": {said}" if said else "")
-        if code == 404:
-            raise RunNotFound(f"{self.name}: Matatika has no job {run.id}")
-        if code == 401:
-            raise self._failure(response, f"the stop of {run.id}")
-        if 400 <= code < 500:
-            raise TransitionRefused(f"Matatika refused to stop {run.id}: {said or f'HTTP {code}'}")
-        raise self._failure(response, f"the stop of {run.id}")
+        return f"Matatika accepted the stop of {run.id}" + (f": {said}" if said else "")
 
 
 # -- config ----------------------------------------------------------------------------

@@ -34,10 +34,11 @@ from pydantic import Field
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import SourceError
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import REDACTED, clean, mask_email, redact
 from jobwatch.core.rules import Capabilities
-from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
     POLL_EVERY_S,
@@ -45,7 +46,7 @@ from jobwatch.sources.vendors.base import (
     VendorConfig,
     VendorSource,
 )
-from jobwatch.sources.vendors.common import iso_datetime, whole_number
+from jobwatch.sources.vendors.common import Reader
 
 STATUS_MAP: dict[str, Status] = {
     # sdk-go constants.go
@@ -98,42 +99,15 @@ def status_of(raw: Any) -> Status:
     return STATUS_MAP.get(key, Status.UNKNOWN)
 
 
-def _time(value: Any, field: str) -> datetime | None:
-    """Modzy sends ``…+0000``, ``…+00:00`` and zone-less times (taken as UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            return iso_datetime(value.strip())
-        except ValueError:
-            pass
-    raise MappingError(f"{field} is not a time: {short(repr(value), 60)}")
+def _reader(raw: Any, what: str = "job") -> Reader:
+    """Modzy jobs are read strictly; its times are always text."""
+    return Reader.of(raw, what, epoch=False)
 
 
-def _count(value: Any, field: str) -> int | None:
-    """An item counter or a duration in ms; JSON may send it as 3 or 3.0."""
-    if value is None:
-        return None
-    number = whole_number(value)
-    if number is not None:
-        return number
-    raise MappingError(f"{field} is not a whole number: {short(repr(value), 60)}")
-
-
-def _text(value: Any, field: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return clean(str(value))
-    raise MappingError(f"{field} is not text: {short(repr(value), 60)}")
-
-
-def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return value
-    raise MappingError(f"{field} is not an object")
+def _text(read: Reader, key: str) -> str | None:
+    """A field as text (ids may come as numbers), cleaned for display."""
+    value = read.text(key, numbers=True)
+    return clean(value) if value is not None else None
 
 
 def _after(start: datetime | None, ms: int | None) -> datetime | None:
@@ -182,30 +156,27 @@ def parse_job(raw: Any, source: str) -> Run:
     A pure function of the payload, so it can be fuzzed; anything malformed
     raises and becomes an error row for that job only.
     """
-    if not isinstance(raw, Mapping):
-        raise MappingError(f"a job is an object, got {type(raw).__name__}")
-    job_id = raw.get("jobIdentifier")
+    read = _reader(raw)
+    job_id = read.raw.get("jobIdentifier")
     if not isinstance(job_id, str) or not job_id.strip():
         raise MappingError("no jobIdentifier")
-    status_raw = raw.get("status")
-    if status_raw is not None and not isinstance(status_raw, str):
-        raise MappingError(f"status is not text: {short(repr(status_raw), 60)}")
+    status_raw = read.text("status", keep_blank=True)
     status = status_of(status_raw)
 
-    model = _obj(raw.get("model"), "model")
-    model_id = _text(model.get("identifier"), "model.identifier")
-    version = _text(model.get("version"), "model.version")
+    model = read.child("model")
+    model_id = _text(model, "identifier")
+    version = _text(model, "version")
     job = f"{model_id}@{version}" if model_id and version else model_id
 
-    total = _count(raw.get("total"), "total")
-    pending = _count(raw.get("pending"), "pending")
-    completed = _count(raw.get("completed"), "completed")
-    failed = _count(raw.get("failed"), "failed")
-    queue_ms = _count(raw.get("queueTime"), "queueTime")
-    elapsed_ms = _count(raw.get("elapsedTime"), "elapsedTime")
-    timeout_ms = _count(raw.get("timeout"), "timeout")
+    total = read.whole("total")
+    pending = read.whole("pending")
+    completed = read.whole("completed")
+    failed = read.whole("failed")
+    queue_ms = read.whole("queueTime")
+    elapsed_ms = read.whole("elapsedTime")
+    timeout_ms = read.whole("timeout")
 
-    submitted = _time(raw.get("submittedAt"), "submittedAt")
+    submitted = read.time("submittedAt")
     started = ended = None
     if status not in (Status.NEW, Status.QUEUED):
         started = _after(submitted, queue_ms)
@@ -238,12 +209,13 @@ def parse_job(raw: Any, source: str) -> Run:
             type="open", message="an OPEN job never completes until it is closed (POST …/close)"
         )
 
-    user = _obj(raw.get("user"), "user")
-    team = _obj(raw.get("team"), "team")
-    user_id = _text(user.get("identifier"), "user.identifier")
-    email = user.get("email")
-    team_id = _text(team.get("identifier"), "team.identifier")
-    submitted_by = raw.get("submittedBy")
+    user = read.child("user")
+    team = read.child("team")
+    user_id = _text(user, "identifier")
+    email = user.raw.get("email")
+    team_id = _text(team, "identifier")
+    submitted_by = read.raw.get("submittedBy")
+    owner: str | None
     if user_id:
         owner = user_id
     elif isinstance(email, str) and email:
@@ -254,9 +226,9 @@ def parse_job(raw: Any, source: str) -> Run:
     else:
         owner = f"team {team_id}" if team_id else None
 
-    inputs = _input_ids(raw.get("jobInputs"))
+    inputs = _input_ids(read.raw.get("jobInputs"))
     metadata = {
-        "accountIdentifier": _text(raw.get("accountIdentifier"), "accountIdentifier"),
+        "accountIdentifier": _text(read, "accountIdentifier"),
         "team": team_id,
         "user": user_id,
         "submittedBy": "***" if submitted_by else None,  # an API key or its prefix
@@ -266,7 +238,7 @@ def parse_job(raw: Any, source: str) -> Run:
         "inputIdentifiers": inputs[:20] or None,
     }
     config = {
-        key: raw[key]
+        key: read.raw[key]
         for key in (
             "explain",
             "timeout",
@@ -274,22 +246,22 @@ def parse_job(raw: Any, source: str) -> Run:
             "inputByteAmount",
             "hoursDeleteInput",
         )
-        if _plain(raw.get(key))
+        if _plain(read.raw.get(key))
     }
-    job_type = raw.get("jobType")
+    job_type = read.raw.get("jobType")
     return Run(
         id=clean(job_id.strip()),
         source=source,
         job=job,
-        label=_text(model.get("name"), "model.name"),
+        label=_text(model, "name"),
         type=clean(job_type) if isinstance(job_type, str) and job_type else None,
         status=status,
         status_raw=clean(status_raw) if status_raw is not None else None,
-        created_at=_time(raw.get("createdAt"), "createdAt"),
+        created_at=read.time("createdAt"),
         queued_at=submitted,
         started_at=started,
         ended_at=ended,
-        updated_at=_time(raw.get("updatedAt"), "updatedAt"),
+        updated_at=read.time("updatedAt"),
         progress=progress,
         error=error,
         reason=reason,
@@ -433,8 +405,7 @@ class ModzySource(VendorSource):
 
     async def _get_page(self, url: str, query: Mapping[str, str] | None) -> httpx.Response:
         response = await self.api.request("GET", url, params=query)
-        if response.status_code >= 300:
-            raise SourceError(self._said(response, "the job history"))
+        self.raise_for(response, doing="reading the job history")
         return response
 
     def _follow(self, response: httpx.Response, link: str) -> str | None:
@@ -446,20 +417,12 @@ class ModzySource(VendorSource):
             return None
         return target
 
-    def _said(self, response: httpx.Response, what: str) -> str:
-        message = error_message(response)
-        return f"{self.name}: Modzy answered {response.status_code} for {what}" + (
-            f": {message}" if message else ""
-        )
-
     # -- one job ---------------------------------------------------------------------
 
     async def fetch(self, run: Run | None, run_id: str) -> Run:
         response = await self.api.request("GET", f"/jobs/{quote(run_id, safe='')}")
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Modzy has no job {short(run_id, 80)}")
-        if response.status_code >= 300:
-            raise SourceError(self._said(response, f"job {short(run_id, 80)}"))
+        job = f"job {short(run_id, 80)}"
+        self.raise_for(response, doing=f"reading {job}", not_found=f"Modzy has no {job}")
         item = self.parse_safely(decode_json(response, self.name), "job")
         if isinstance(item, RecordError):
             raise SourceError(f"{self.name}: {item.message}")
@@ -469,13 +432,12 @@ class ModzySource(VendorSource):
         """``DELETE /api/jobs/{id}`` cancels SUBMITTED, PENDING and IN_PROGRESS jobs;
         a 4xx (an auditor's key, a job that finished meanwhile) is Modzy's refusal."""
         response = await self.api.request("DELETE", f"/jobs/{quote(run.id, safe='')}")
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Modzy has no job {run.id}")
-        if 400 <= response.status_code < 500:
-            message = error_message(response) or f"HTTP {response.status_code}"
-            raise TransitionRefused(f"Modzy refused to cancel {run.id}: {message}")
-        if response.status_code >= 300:
-            raise SourceError(self._said(response, f"canceling job {run.id}"))
+        self.raise_for(
+            response,
+            doing=f"canceling job {run.id}",
+            not_found=f"Modzy has no job {run.id}",
+            refusal=f"Modzy refused to cancel {run.id}",
+        )
         status = None
         try:
             body = decode_json(response, self.name)
@@ -490,9 +452,8 @@ class ModzySource(VendorSource):
     async def fetch_logs(self, run: Run, after: int) -> list[LogLine]:
         response = await self.api.request("GET", f"/results/{quote(run.id, safe='')}")
         body: Any = None
-        if response.status_code not in (204, 404):
-            if response.status_code >= 300:
-                raise SourceError(self._said(response, f"the results of {run.id}"))
+        if response.status_code not in (204, 404):  # no results yet, or none at all
+            self.raise_for(response, doing=f"reading the results of {run.id}")
             body = decode_json(response, self.name)
         entries = result_entries(body, run)
         keys = self._log_keys.setdefault(run.id, {})
@@ -504,7 +465,14 @@ class ModzySource(VendorSource):
             keys[key] = len(keys) + 1
         return sorted(
             (
-                LogLine(run_id=run.id, seq=keys[key], ts=ts, stream="results", level=lvl, text=t)
+                LogLine(
+                    run_id=run.id,
+                    seq=keys[key],
+                    ts=ts,
+                    stream="results",
+                    level=LogLevel.of(lvl),
+                    text=t,
+                )
                 for key, ts, lvl, t in entries
                 if keys[key] > after
             ),
@@ -513,12 +481,9 @@ class ModzySource(VendorSource):
 
 
 def _entry_time(entry: Mapping[str, Any], fallback: datetime) -> datetime:
+    read = Reader(entry, strict=False, epoch=False)
     for field in ("endTime", "updateTime", "startTime"):
-        try:
-            when = _time(entry.get(field), field)
-        except MappingError:
-            continue
-        if when is not None:
+        if (when := read.time(field)) is not None:
             return when
     return fallback
 

@@ -35,8 +35,9 @@ from pydantic import field_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import mask_email, redact
-from jobwatch.core.rules import Capabilities
+from jobwatch.core.rules import Action, Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
     POLL_EVERY_S,
@@ -45,7 +46,7 @@ from jobwatch.sources.vendors.base import (
     VendorSource,
     raw_excerpt,
 )
-from jobwatch.sources.vendors.common import iso_datetime
+from jobwatch.sources.vendors.common import Reader
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -157,35 +158,22 @@ def _scrub(value: str, limit: int) -> str:
     return mask_email(text)
 
 
-def _text(raw: Mapping[str, Any], key: str, limit: int = 300) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MappingError(f"{key} is not text")
-    text = _scrub(str(value), limit)
-    return text or None
+def _text(read: Reader, key: str, limit: int = 300) -> str | None:
+    """A field as text (numbers too) on one line, cut to ``limit``, e-mails masked."""
+    value = read.text(key, numbers=True)
+    return (_scrub(value, limit) or None) if value is not None else None
 
 
-def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"{key} is not a date-time")
-    try:
-        return iso_datetime(value.strip())
-    except ValueError:
-        raise MappingError(f"{key} is not a date-time: {short(value, 40)!r}") from None
+def _reader(raw: Any, what: str = "record") -> Reader:
+    """Salesforce records are read strictly, and its date-times are always text."""
+    return Reader.of(raw, what, epoch=False)
 
 
 def _stamp(raw: Any) -> datetime | None:
     """A record's ``SystemModstamp`` if readable: the poll cursor moves past even a
     record whose other fields are broken."""
-    if not isinstance(raw, Mapping):
-        return None
     try:
-        return _time(raw, "SystemModstamp")
+        return _reader(raw).time("SystemModstamp")
     except MappingError:
         return None
 
@@ -214,45 +202,42 @@ def map_run(
     A pure function of its arguments: ``known`` is the status the run had before
     (used only when it is now ``Archived``), ``progress`` the item counts if known.
     """
-    if not isinstance(raw, Mapping):
-        raise MappingError(f"record is {type(raw).__name__}, not an object")
-    run_id = raw.get("Id")
+    read = _reader(raw)
+    run_id = read.raw.get("Id")
     if not isinstance(run_id, str) or not _ID.fullmatch(run_id):
         raise MappingError("record has no valid Id")
-    raw_status = raw.get("Status")
-    if raw_status is not None and not isinstance(raw_status, str):
-        raise MappingError("Status is not text")
+    raw_status = read.text("Status", keep_blank=True)
     archived = False
     if raw_status is None:
         status = Status.UNKNOWN
     else:
         mapped = _STATUS_FOLDED.get(raw_status.strip().casefold(), Status.UNKNOWN)
         if mapped is None:
-            archived, status = True, _derived_status(raw, known)
+            archived, status = True, _derived_status(read.raw, known)
         else:
             status = mapped
-    code, message = _text(raw, "ErrorCode", 200), _text(raw, "ErrorMessage", 1000)
-    attributes = raw.get("attributes")
-    url = attributes.get("url") if isinstance(attributes, Mapping) else None
+    code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", 1000)
+    attributes = read.obj("attributes", strict=False)
+    url = attributes.get("url") if attributes is not None else None
     metadata = {
-        "name": _text(raw, "Name"),
-        "created_by": _text(raw, "CreatedById"),
-        "last_modified_by": _text(raw, "LastModifiedById"),
+        "name": _text(read, "Name"),
+        "created_by": _text(read, "CreatedById"),
+        "last_modified_by": _text(read, "LastModifiedById"),
         "url": url if isinstance(url, str) else None,
     }
     metadata = {key: value for key, value in metadata.items() if value is not None}
     return Run(
         id=run_id,
         source=source,
-        job=_text(raw, "Target"),
-        label=_text(raw, "Label") or _text(raw, "Name"),
-        type=_text(raw, "JobType", 100),
+        job=_text(read, "Target"),
+        label=_text(read, "Label") or _text(read, "Name"),
+        type=_text(read, "JobType", 100),
         status=status,
         status_raw=short(raw_status, 100) if raw_status is not None else None,
-        created_at=_time(raw, "CreatedDate"),
-        started_at=_time(raw, "StartTime"),
-        ended_at=_time(raw, "EndTime"),
-        updated_at=_time(raw, "SystemModstamp") or _time(raw, "LastModifiedDate"),
+        created_at=read.time("CreatedDate"),
+        started_at=read.time("StartTime"),
+        ended_at=read.time("EndTime"),
+        updated_at=read.time("SystemModstamp") or read.time("LastModifiedDate"),
         progress=progress,
         error=RunError(code=code, message=message) if code or message else None,
         reason=(
@@ -260,7 +245,7 @@ def map_run(
             if status is Status.ABORTED
             else None
         ),
-        owner=_text(raw, "OwnerId", 100),
+        owner=_text(read, "OwnerId", 100),
         metadata=redact(metadata) or None,
         archived=archived,
     )
@@ -353,8 +338,10 @@ class SalesforceSource(VendorSource):
         ),
         archive_effect=(
             "jobwatch asks Salesforce to set the AiJobRun's Status to Archived; jobwatch "
-            "keeps showing its outcome, and unarchive sets the last status back."
+            "keeps showing its outcome. Salesforce has no way back: it cannot be unarchived."
         ),
+        # Nothing can take a run out of Archived (Completed and Failed are system-set).
+        actions=frozenset({Action.ABORT, Action.ARCHIVE}),
         pace=POLL_EVERY_S,
     )
     REMOTE_ARCHIVE: ClassVar[bool] = True
@@ -410,7 +397,9 @@ class SalesforceSource(VendorSource):
         url: str = f"{self.data_path}/query"
         params: dict[str, str] | None = {"q": soql}
         for _ in range(MAX_PAGES):
-            body = await self.api.json("GET", url, params=params, headers=headers)
+            response = await self.api.request("GET", url, params=params, headers=headers)
+            self.raise_for(response, doing=f"querying {what}s", said=salesforce_error)
+            body = decode_json(response, self.name)
             page = body.get("records") if isinstance(body, Mapping) else None
             if not isinstance(page, list):
                 problems.append(
@@ -472,13 +461,12 @@ class SalesforceSource(VendorSource):
             f"{self.data_path}/sobjects/AiJobRun/{run_id}",
             params={"fields": ",".join(RUN_FIELDS)},
         )
-        status = response.status_code
-        if status == 404 or (status >= 400 and _error_code(response) in _NOT_FOUND_CODES):
-            raise RunNotFound(f"{self.name}: Salesforce has no AiJobRun {run_id}")
-        if status >= 300:
-            raise SourceError(
-                f"{self.name}: Salesforce answered {status}: {salesforce_error(response)}"
-            )
+        missing = f"Salesforce has no AiJobRun {run_id}"
+        if response.status_code >= 400 and _error_code(response) in _NOT_FOUND_CODES:
+            raise RunNotFound(f"{self.name}: {missing}")  # a 400 that means "no such id"
+        self.raise_for(
+            response, doing=f"reading AiJobRun {run_id}", not_found=missing, said=salesforce_error
+        )
         raw = decode_json(response, self.name)
         progress = run.progress if run else None
         # The run itself is fresh; stale counts are better than none.
@@ -522,7 +510,7 @@ class SalesforceSource(VendorSource):
                     seq=1,
                     ts=fallback,
                     stream="jobwatch",
-                    level="info",
+                    level=LogLevel.INFO,
                     text="This run has no AiJobRunItem records.",
                 )
             )
@@ -537,7 +525,7 @@ class SalesforceSource(VendorSource):
                 seq=seq,
                 ts=fallback,
                 stream="item",
-                level="warning",
+                level=LogLevel.WARN,
                 text=f"unreadable item: {why}",
             )
 
@@ -549,20 +537,21 @@ class SalesforceSource(VendorSource):
         if not finished and not run.status.is_terminal:
             return None
         try:
-            name = _text(raw, "Name", 80) or _text(raw, "Id", 20) or f"item {seq}"
-            code, message = _text(raw, "ErrorCode", 200), _text(raw, "ErrorMessage", 1000)
-            when = _time(raw, "LastModifiedDate") or _time(raw, "CreatedDate") or fallback
+            read = _reader(raw, "item")
+            name = _text(read, "Name", 80) or _text(read, "Id", 20) or f"item {seq}"
+            code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", 1000)
+            when = read.time("LastModifiedDate") or read.time("CreatedDate") or fallback
         except MappingError as exc:
             return unreadable(exc)
         text = f"{name}: {short(status, 60) if isinstance(status, str) else 'no status'}"
         if code or message:
             text += " — " + ": ".join(part for part in (code, message) if part)
         if folded in ITEM_FAILED:
-            level = "error"
+            level = LogLevel.ERROR
         elif folded in ITEM_SUCCEEDED:
-            level = "info"
+            level = LogLevel.INFO
         else:
-            level = "warning"  # stopped, or never processed by a finished run
+            level = LogLevel.WARN  # stopped, or never processed by a finished run
         return LogLine(run_id=run.id, seq=seq, ts=when, stream="item", level=level, text=text)
 
     async def _set_status(self, run: Run, value: str, verb: str) -> None:
@@ -570,16 +559,12 @@ class SalesforceSource(VendorSource):
         response = await self.api.request(
             "PATCH", f"{self.data_path}/sobjects/AiJobRun/{run.id}", json={"Status": value}
         )
-        if response.status_code < 300:
-            return
-        said = salesforce_error(response)
-        if response.status_code == 404:
-            raise RunNotFound(f"{self.name}: Salesforce has no AiJobRun {run.id}: {said}")
-        if 400 <= response.status_code < 500 and response.status_code not in (401, 429):
-            raise TransitionRefused(f"Salesforce refused to {verb} {run.id}: {said}")
-        raise SourceError(
-            f"{self.name}: could not {verb} {run.id}: Salesforce answered "
-            f"{response.status_code}: {said}"
+        self.raise_for(
+            response,
+            doing=f"setting the Status of {run.id} to {value}",
+            not_found=f"Salesforce has no AiJobRun {run.id}",
+            refusal=f"Salesforce refused to {verb} {run.id}",
+            said=salesforce_error,
         )
 
     async def remote_abort(self, run: Run, by: str) -> str:
