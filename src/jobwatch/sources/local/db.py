@@ -189,10 +189,13 @@ class Database:
                 raise
             try:
                 result = await body()
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): a failing
+                # ROLLBACK must not hide the error that matters.
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
                 raise
-            await db.execute("COMMIT")
             return result
 
         async with self._write_lock:
