@@ -299,8 +299,12 @@ async def test_import_spools_takes_only_finished_spools(store_path: Path) -> Non
         finally:
             os.close(fd)
         assert spool.exists()
+        foreign = spool_dirs(store_path)[1] / "run-elsewhere.0.jsonl"
+        foreign.parent.mkdir(parents=True)
+        foreign.write_bytes(spool.read_bytes().replace(str(store_path).encode(), b"/else.db"))
         (run_id,) = await import_spools(store)
         assert not spool.exists()
+        assert foreign.exists()  # another store's spool (in the shared folder) stays
         run = await store.get(run_id)
         assert run.status is Status.SUCCEEDED and run.exit_code == 0
         assert [line.text for line in await store.log_lines(run_id, limit=10_000)] == [

@@ -183,21 +183,23 @@ def _write_all(fd: int, data: bytes) -> None:
 class _Parsed:
     """What a spool file holds: its head, its last run record, where its logs are."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, store_key: str | None) -> None:
+        """``store_key``: read no further than the head unless it names that store."""
         self.path = path
         self.head: dict[str, Any] = {}
         self.run: models.Run | None = None
         self.mtime = path.stat().st_mtime
         with path.open("rb") as f:
+            self.head = _record(f.readline()) or {}
+            if self.head.get("t") != "head" or (
+                store_key is not None and self.head.get("store") != store_key
+            ):
+                return  # another store's spool (or not a spool): leave it be
             for raw in f:
                 if raw.startswith(b'{"t":"logs"'):
                     continue  # read in the second pass, inside the transaction
                 record = _record(raw)
-                if record is None:
-                    continue
-                if record.get("t") == "head":
-                    self.head = record
-                elif record.get("t") == "run":
+                if record is not None and record.get("t") == "run":
                     self.run = models.Run.model_validate(record["run"])
 
     def batches(self) -> Iterator[LineBatch]:
@@ -239,11 +241,12 @@ def _replaceable(run: models.Run) -> bool:
 async def import_spool(store: SqliteStore, path: Path) -> str | None:
     """Import one spool file the caller holds the lock of; returns the run id, or
     ``None`` when the file is not this store's (or holds no run)."""
-    parsed = _Parsed(path)
+    # Next to the store, a spool is the store's even if the folder moved since.
+    in_user_dir = path.parent != spool_dirs(store.path)[0]
+    parsed = _Parsed(path, _store_key(store.path) if in_user_dir else None)
     spooled = parsed.run
     head = parsed.head
-    in_user_dir = path.parent != spool_dirs(store.path)[0]
-    if spooled is None or (in_user_dir and head.get("store") != _store_key(store.path)):
+    if spooled is None:
         return None
     final = spooled.status not in ACTIVE
     conn = store._conn
