@@ -701,3 +701,43 @@ async def test_a_full_disk_is_reported_as_such_not_as_a_failed_rollback(tmp_path
             assert "rollback" not in str(raised.value)
             filler.unlink()
             assert await store.append_logs("run-full", [(0.0, "stdout", "info", "y")]) == 1
+
+
+@pytest.mark.parametrize("when", ["at-start", "mid-run"])
+def test_a_store_locked_for_longer_than_lock_wait_is_spooled_without_hanging(
+    store_path: Path, tmp_path: Path, when: str
+) -> None:
+    """The command is never held longer than --lock-wait by someone else's lock,
+    nor the wrapper's exit: the run goes to a spool and comes back whole."""
+    make_store(store_path)
+    go = tmp_path / "go"
+    script = f"echo first; while [ ! -e {go} ]; do sleep 0.02; done; seq 1 1000; exit 3"
+    wrapper = subprocess.Popen(
+        wrapper_cmd("--lock-wait", "2", "--", "sh", "-c", script),
+        env=jobwatch_env(store_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    out, err = Drain(wrapper.stdout), Drain(wrapper.stderr)
+    try:
+        if when == "mid-run":
+            running(store_path)
+        with write_lock(store_path):
+            go.touch()
+            assert wrapper.wait(timeout=30) == 3  # while the lock is still held
+        assert out.join().decode().splitlines() == ["first", *map(str, range(1, 1001))]
+        ours = [ln for ln in err.join().decode().splitlines() if ln.startswith("jobwatch:")]
+        assert len(ours) == 1 and "locked" in ours[0], ours
+    finally:
+        go.touch()
+        wrapper.kill()
+        wrapper.wait()
+    assert spool_files(store_path)
+    assert run_cli(store_path, "run", "--job", "next", "--", "true").returncode == 0
+    assert spool_files(store_path) == []
+    run = next(r for r in runs_json(store_path) if r["job"] == "sh")
+    assert run["status"] == "failed" and run["exit_code"] == 3
+    assert [r[3] for r in stored(store_path, run["id"])] == ["first", *map(str, range(1, 1001))]
+    if when == "at-start":  # it ended when the command did, not when the wait gave up
+        assert run["duration_ms"] < 2000

@@ -33,6 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,30 @@ class _Say:
 
 
 def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "still locked by another process"
     return str(exc) or type(exc).__name__
+
+
+def _still_locked(path: Path, wait: float) -> str | None:
+    """Why the store is unusable if another process keeps its write lock for
+    ``wait`` seconds, else ``None`` (also when it is no database: opening it says
+    what is wrong). Asked first on a connection of its own, because a store
+    connection that waits for the lock cannot be stopped before its own, longer,
+    timeout, and the wrapper could not exit until then."""
+    if not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=wait, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return f"the store {path} stayed locked by another process for {wait:g} s"
+    except sqlite3.Error:
+        pass
+    return None
 
 
 # -- reading the pipes -------------------------------------------------------------
@@ -184,9 +208,16 @@ class _Writer:
     nowhere, but the backlog is always drained so the command never hangs on it."""
 
     def __init__(
-        self, store_path: Path, run_id: str, out: _Backlog, say: _Say, head: dict[str, Any]
+        self,
+        store_path: Path,
+        run_id: str,
+        out: _Backlog,
+        say: _Say,
+        head: dict[str, Any],
+        lock_wait: float,
     ) -> None:
         self.store_path = store_path
+        self.lock_wait = lock_wait
         self.run_id = run_id
         self.out = out
         self.say = say
@@ -239,7 +270,7 @@ class _Writer:
         self._ready.wait()
         if self._failure is None:
             try:
-                self._sink = StoreSink(self.store_path, self.run_id)
+                self._sink = StoreSink(self.store_path, self.run_id, lock_wait=self.lock_wait)
             except (sqlite3.Error, OSError) as exc:
                 self._failure = f"cannot write to store {self.store_path}: {_why(exc)}"
         if self._failure is not None:
@@ -345,10 +376,12 @@ class Wrapper:
         job: str | None = None,
         label: str | None = None,
         grace: float = 10.0,
+        lock_wait: float = LOCK_WAIT_S,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
     ) -> None:
         self.store_path = Path(store_path).expanduser()
+        self.lock_wait = lock_wait
         self.argv = list(argv)
         self.job = job or Path(self.argv[0]).name
         self.label = label or shlex.join(self.argv)
@@ -365,6 +398,7 @@ class Wrapper:
         self._group: tuple[int, str | None] | None = None
         """The command's process group and its leader's start token."""
         self._spawn_error: OSError | None = None
+        self._ended: datetime | None = None
 
     def request_abort(self, by: str) -> None:
         """From a signal handler or the store poll: start stopping the command."""
@@ -429,7 +463,7 @@ class Wrapper:
             "pid": os.getpid(),
             "pid_start": procs.start_token(os.getpid()),
         }
-        writer = _Writer(self.store_path, self.run_id, out, self.say, head)
+        writer = _Writer(self.store_path, self.run_id, out, self.say, head, self.lock_wait)
         run = self._run_record(started)
         writer.run_record = run
         writing = asyncio.ensure_future(asyncio.to_thread(writer.run))
@@ -442,6 +476,7 @@ class Wrapper:
                 readers.append(asyncio.to_thread(_read_pipe, read_end, stream, fd, out))
         reading = asyncio.gather(*readers)
         stopper = asyncio.ensure_future(self._stop_on_abort(proc)) if proc is not None else None
+        exited = asyncio.ensure_future(self._exit_of(proc)) if proc is not None else None
 
         store = await self._open_store(writer)
         added = False
@@ -457,7 +492,7 @@ class Wrapper:
                     asyncio.ensure_future(self._poll_abort(store)),
                 ]
             importing = asyncio.ensure_future(import_spools(store))
-        returncode = await proc.wait() if proc is not None else None
+        returncode = await exited if exited is not None else None
         for step in (reading, writing):
             try:
                 await step
@@ -496,6 +531,13 @@ class Wrapper:
             return 128 + self._interrupted
         return exit_code
 
+    async def _exit_of(self, proc: asyncio.subprocess.Process) -> int:
+        """The command's return code; its end time is the run's end, however long
+        the store takes (to open, to take the lines) after it."""
+        returncode = await proc.wait()
+        self._ended = utcnow()
+        return returncode
+
     def _exit_code(self, returncode: int | None) -> int:
         if returncode is None:  # it never started: what a shell says
             missing = self._spawn_error is not None and self._spawn_error.errno == errno.ENOENT
@@ -504,9 +546,13 @@ class Wrapper:
 
     async def _open_store(self, writer: _Writer) -> SqliteStore | None:
         """The store, or ``None`` (the run goes to a spool) if it cannot be used."""
+        locked = await asyncio.to_thread(_still_locked, self.store_path, self.lock_wait)
+        if locked is not None:
+            writer.fail(locked)
+            return None
         store = SqliteStore(self.store_path)
         try:
-            await asyncio.wait_for(store.open(), LOCK_WAIT_S)
+            await asyncio.wait_for(store.open(), self.lock_wait)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await store.close()
@@ -514,12 +560,14 @@ class Wrapper:
             where = "" if str(self.store_path) in why else f" {self.store_path}"
             writer.fail(f"cannot open the store{where}: {why}")
             return None
+        with contextlib.suppress(Exception):
+            await store.set_lock_wait(self.lock_wait)
         return store
 
     async def _attempt(self, op: Awaitable[Any], writer: _Writer, what: str) -> bool:
         """Run a store write; on failure the run goes to a spool (said once)."""
         try:
-            await asyncio.wait_for(op, LOCK_WAIT_S)
+            await asyncio.wait_for(op, self.lock_wait)
         except Exception as exc:
             writer.fail(f"cannot {what} {self.run_id} in store {self.store_path}: {_why(exc)}")
             return False
@@ -551,13 +599,12 @@ class Wrapper:
             if requested_by is not None:  # it finished before the abort could land
                 meta.update(abort_requested_by=requested_by, abort_requested_at=requested_at)
                 reason = Reason(type="abort-late", message=LATE_ABORT)
-        now = utcnow()
         return current.evolve(
             status=status,
             status_raw=status.value,
             exit_code=exit_code,
-            ended_at=now,
-            updated_at=now,
+            ended_at=self._ended or utcnow(),
+            updated_at=utcnow(),
             error=error,
             reason=reason,
             metadata=meta,
@@ -582,7 +629,7 @@ class Wrapper:
             # The spool stays; the store may still take the outcome on its own.
             with contextlib.suppress(Exception):
                 op = store.update(self.run_id, final, release=True, see_abort=True)
-                await asyncio.wait_for(op, LOCK_WAIT_S)
+                await asyncio.wait_for(op, self.lock_wait)
             return
         if added:
             op = store.update(self.run_id, final, release=True, see_abort=True)
@@ -600,7 +647,7 @@ class Wrapper:
             return False
         try:
             for path in spool.paths:
-                await asyncio.wait_for(import_spool(store, path), LOCK_WAIT_S)
+                await asyncio.wait_for(import_spool(store, path), self.lock_wait)
         except Exception:
             return False  # the files stay for the next `jobwatch run`
         spool.close(delete=True)
@@ -651,9 +698,10 @@ async def run_command(
     job: str | None = None,
     label: str | None = None,
     grace: float = 10.0,
+    lock_wait: float = LOCK_WAIT_S,
 ) -> int:
     """Entry point of ``jobwatch run``: wrap ``argv`` and return its exit code."""
-    wrapper = Wrapper(store_path, argv, job=job, label=label, grace=grace)
+    wrapper = Wrapper(store_path, argv, job=job, label=label, grace=grace, lock_wait=lock_wait)
     loop = asyncio.get_running_loop()
     for sig, who in (
         (signal.SIGINT, "Ctrl-C on the wrapper"),

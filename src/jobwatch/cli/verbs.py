@@ -260,7 +260,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
     if not argv:
         raise JobwatchError("nothing to run: jobwatch run [--job NAME] -- CMD [ARGS…]")
     return await run_command(
-        _store_path(args), argv, job=args.job, label=args.label, grace=args.grace
+        _store_path(args),
+        argv,
+        job=args.job,
+        label=args.label,
+        grace=args.grace,
+        lock_wait=args.lock_wait,
     )
 
 

@@ -125,6 +125,12 @@ class Database:
             await self.close()
             raise
 
+    async def set_lock_wait(self, seconds: float) -> None:
+        """Wait at most ``seconds`` (per attempt) for another process's lock: a
+        cancelled wait goes on in the connection's thread until then, and the
+        ``jobwatch run`` wrapper must not hang on a store someone keeps locked."""
+        await self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+
     async def _check_version(self) -> None:
         """Refuse a store from a newer jobwatch before touching it in any way."""
         try:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 LOCK_WAIT_S = 30.0
-"""How long a log write waits for another process's lock before the store is
-treated as unusable for the rest of the run (its lines then go to a spool)."""
+"""How long a write waits for another process's lock, by default, before the
+store is treated as unusable for the rest of the run (its lines then go to a
+spool)."""
 
 
 class LineBatch(NamedTuple):
@@ -70,10 +71,10 @@ def statements(run_id: str, batch: LineBatch, *, or_ignore: bool = False) -> Ite
 class StoreSink:
     """A plain (synchronous) connection of its own, for one writer thread."""
 
-    def __init__(self, path: Path, run_id: str) -> None:
+    def __init__(self, path: Path, run_id: str, *, lock_wait: float = LOCK_WAIT_S) -> None:
         self.run_id = run_id
         self._db = sqlite3.connect(
-            path, timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False
+            path, timeout=lock_wait, isolation_level=None, check_same_thread=False
         )
         try:
             self._db.execute("PRAGMA synchronous = NORMAL")
