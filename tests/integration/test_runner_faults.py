@@ -196,11 +196,12 @@ def test_a_store_that_falls_behind_blocks_the_command_not_memory(
     the lock is gone every line is stored."""
     go = tmp_path / "go"
     lines = 2_000_000
-    script = (
-        "import os, sys, time\n"
-        "print('ready', flush=True)\n"
+    script = (  # big writes: a command flushing every line is held back even sooner
+        "import os, time\n"
+        "os.write(1, b'ready\\n')\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
-        f"sys.stdout.writelines(f'{{i}}\\n' for i in range({lines}))\n"
+        f"data = ''.join(f'{{i}}\\n' for i in range({lines})).encode()\n"
+        "for at in range(0, len(data), 65536): os.write(1, data[at : at + 65536])\n"
     )
     total = len("ready\n") + sum(len(f"{i}\n") for i in range(lines))
     wrapper = subprocess.Popen(
