@@ -146,6 +146,8 @@ def test_ctrl_c_on_the_wrapper_aborts(store_path: Path) -> None:
 
 
 def test_killed_wrapper_becomes_lost(store_path: Path) -> None:
+    """Wrapper and command both gone: lost. (A command that outlives its wrapper
+    is still running: see test_runner_faults.py.)"""
     wrapper = spawn_cli(store_path, "run", "--", "sleep", "60")
     pgid = None
     try:
@@ -153,6 +155,8 @@ def test_killed_wrapper_becomes_lost(store_path: Path) -> None:
         pgid = run["metadata"]["pid"]
         wrapper.send_signal(signal.SIGKILL)
         wrapper.wait(timeout=10)
+        os.killpg(pgid, signal.SIGKILL)
+        wait_for(lambda: not group_alive(pgid))
         final = only_run(store_path)
         assert final["status"] == "unknown"
         assert final["reason"]["type"] == "lost"

@@ -180,10 +180,16 @@ async def test_lost_owner_is_reaped(store: SqliteStore) -> None:
 
 
 async def test_silent_owner_is_reaped_after_timeout(store_path: Path) -> None:
+    """Only an owner this host cannot check (it runs elsewhere) is judged by its
+    heartbeat; a live local owner is never lost, however old its heartbeat."""
     import os
+    import sqlite3
 
     async with SqliteStore(store_path, lost_after=0.0) as s:
         await s.add(make(1, Status.RUNNING), managed_by=os.getpid())
+        assert await s.reap_lost() == []
+        with sqlite3.connect(store_path) as other:
+            other.execute("UPDATE runs SET host = 'another-host' WHERE id = ?", (make(1).id,))
         assert await s.reap_lost() == [make(1).id]
 
 

@@ -121,13 +121,20 @@ def test_negative_schema_version_is_refused_in_one_line(store_path: Path) -> Non
         db.execute("CREATE TABLE runs (id TEXT PRIMARY KEY)")
         db.execute("PRAGMA user_version = -1")
     before = fingerprint(store_path)
-    for args in (("list",), ("run", "--", "true")):
-        result = run_cli(store_path, *args)
-        assert result.returncode == 1
-        assert one_line(result.stderr) == (
-            f"jobwatch: {store_path} is not a jobwatch store (schema version -1)"
-        )
-        assert fingerprint(store_path) == before
+    result = run_cli(store_path, "list")
+    assert result.returncode == 1
+    assert one_line(result.stderr) == (
+        f"jobwatch: {store_path} is not a jobwatch store (schema version -1)"
+    )
+    assert fingerprint(store_path) == before
+    # A wrapped command runs whatever the store: its output is spooled, its exit
+    # code kept, the store left as it was, and the reason said once.
+    result = run_cli(store_path, "run", "--", "sh", "-c", "exit 3")
+    assert result.returncode == 3
+    assert "is not a jobwatch store (schema version -1)" in result.stderr
+    assert "spool" in result.stderr
+    *same, beside = fingerprint(store_path)
+    assert same == list(before[:3]) and beside == sorted([*before[3], "runs.db.spool"])
 
 
 async def test_a_newer_store_is_refused_by_readers_before_anything_is_touched(

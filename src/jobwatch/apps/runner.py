@@ -1,300 +1,403 @@
 """``jobwatch run -- CMD``: turn any command into a watched run.
 
-The wrapper records the run, tees the command's output to its own terminal while
-storing it line by line, heartbeats so a dead wrapper shows up as *lost*, and stops
-the command's whole process group when someone asks for an abort (or presses
-Ctrl-C). It exits with the command's own exit code, so cron and CI see no change.
+The wrapper starts the command first, whatever state the store is in, tees its
+output to its own terminal as it reads it, and stores every line. It exits with
+the command's own exit code, so cron and CI see no change.
+
+The output goes through :mod:`jobwatch.apps.pipeline` (pipe readers, a bounded
+backlog, one writer thread). If the store cannot be opened or stops taking
+writes, the run goes to a spool file (see :mod:`jobwatch.sources.local.spool`)
+and the command goes on untouched; the run comes back complete when a later
+``jobwatch run`` imports the spool.
+
+Abort (from the store or a signal to the wrapper) stops the command's process
+group; the outcome recorded is what really happened: a command that had already
+finished keeps its own exit code, and the late request is only noted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import getpass
 import os
-import re
 import shlex
 import signal
-import sys
+import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
+from jobwatch.apps.capture import classify
+from jobwatch.apps.pipeline import EOF, Backlog, Say, Writer, describe, read_pipe
 from jobwatch.core import Reason, Run, RunError, Status, utcnow
 from jobwatch.sources.local import SqliteStore, procs
+from jobwatch.sources.local.logsink import LOCK_WAIT_S
+from jobwatch.sources.local.spool import import_spool, import_spools
 
-FLUSH_EVERY_S = 0.5
-HEARTBEAT_EVERY_S = 5.0
-MAX_LINE_BYTES = 64 * 1024
-TAIL_LINES = 5
-"""How many last stderr lines become the error message of a failed run."""
+__all__ = ["Wrapper", "classify", "new_run_id", "run_command"]
 
-_ERROR = re.compile(r"\b(error|errors|fatal|critical|exception|traceback|panic)\b", re.I)
-_WARN = re.compile(r"\b(warn|warning|deprecated)\b", re.I)
-_DEBUG = re.compile(r"\b(debug|trace)\b", re.I)
-
-
-def classify(text: str) -> str:
-    """A log level guessed from the words of a line: cheap and good enough to jump
-    to the first error of a plain command's output."""
-    if _ERROR.search(text):
-        return "error"
-    if _WARN.search(text):
-        return "warn"
-    if _DEBUG.search(text):
-        return "debug"
-    return "info"
+HEARTBEAT_EVERY_S = 2.0
+POLL_ABORT_EVERY_S = 0.5
+LATE_ABORT = "abort requested after it had finished"
 
 
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:12]}"
 
 
-@dataclass
-class _Output:
-    """Lines waiting to be flushed, plus the stderr tail kept for the error message."""
-
-    pending: list[tuple[float, str, str, str]] = field(default_factory=list)
-    stderr_tail: list[str] = field(default_factory=list)
-
-    def add(self, stream: str, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        self.pending.append((time.time(), stream, classify(text), text))
-        if stream == "stderr":
-            self.stderr_tail.append(text)
-            del self.stderr_tail[:-TAIL_LINES]
-
-    def take(self) -> list[tuple[float, str, str, str]]:
-        lines, self.pending = self.pending, []
-        return lines
-
-
-async def _pump(reader: asyncio.StreamReader, stream: str, out: _Output, tee: BinaryIO) -> None:
-    """Copy one pipe to the wrapper's own stream and split it into stored lines.
-
-    Reads chunks rather than ``readline`` so an endless line cannot blow the buffer:
-    lines longer than :data:`MAX_LINE_BYTES` are stored in pieces.
-    """
-    partial = b""
-    while chunk := await reader.read(65536):
-        with contextlib.suppress(OSError, ValueError):
-            tee.write(chunk)
-            tee.flush()
-        partial += chunk
-        *lines, partial = partial.split(b"\n")
-        for line in lines:
-            out.add(stream, line)
-        while len(partial) > MAX_LINE_BYTES:
-            out.add(stream, partial[:MAX_LINE_BYTES])
-            partial = partial[MAX_LINE_BYTES:]
-    if partial:
-        out.add(stream, partial)
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    """Signal the whole process group; False once nobody is left in it."""
+def _still_locked(path: Path, wait: float) -> str | None:
+    """Why the store is unusable if another process keeps its write lock for
+    ``wait`` seconds, else ``None`` (also when it is no database: opening it says
+    what is wrong). Asked first on a connection of its own, because a store
+    connection that waits for the lock cannot be stopped before its own, longer,
+    timeout, and the wrapper could not exit until then."""
+    if not path.is_file():
+        return None
     try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with contextlib.closing(sqlite3.connect(path, timeout=wait, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return f"the store {path} stayed locked by another process for {wait:g} s"
+    except sqlite3.Error:
+        pass
+    return None
 
 
-def _group_alive(pgid: int) -> bool:
-    """Any non-zombie process left in group ``pgid``? (zombies only await a reaper)"""
-    if not _signal_group(pgid, 0):
-        return False
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
+# -- the wrapper -------------------------------------------------------------------
 
 
 class Wrapper:
-    """Runs one command as a watched run in ``store``."""
+    """Runs one command as a watched run in the store at ``store_path``."""
 
     def __init__(
         self,
-        store: SqliteStore,
+        store_path: Path,
         argv: Sequence[str],
         *,
         job: str | None = None,
         label: str | None = None,
         grace: float = 10.0,
-        stdout: BinaryIO | None = None,
-        stderr: BinaryIO | None = None,
+        lock_wait: float = LOCK_WAIT_S,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
     ) -> None:
-        self.store = store
+        self.store_path = Path(store_path).expanduser()
+        self.lock_wait = lock_wait
         self.argv = list(argv)
         self.job = job or Path(self.argv[0]).name
         self.label = label or shlex.join(self.argv)
         self.grace = grace
         self.run_id = new_run_id()
-        self.out = _Output()
-        self._stdout = stdout or sys.stdout.buffer
-        self._stderr = stderr or sys.stderr.buffer
+        self.say = Say(stderr_fd)
+        self._fds = (stdout_fd, stderr_fd)
         self._abort_by: str | None = None
+        self._abort_at: str | None = None
         self._abort_event = asyncio.Event()
+        self._interrupted: int | None = None
+        self._signalled = False
+        """True once an abort signal reached a live process of the command's group."""
+        self._group: tuple[int, str | None] | None = None
+        """The command's process group and its leader's start token."""
+        self._spawn_error: OSError | None = None
+        self._ended: datetime | None = None
 
     def request_abort(self, by: str) -> None:
-        """Called from a signal handler or the store poll: start stopping the command."""
+        """From a signal handler or the store poll: start stopping the command."""
         if self._abort_by is None:
             self._abort_by = by
+            self._abort_at = utcnow().isoformat()
         self._abort_event.set()
 
-    async def run(self) -> int:
-        now = utcnow()
-        run = Run(
+    def interrupt(self, sig: int, by: str) -> None:
+        """The wrapper itself got ``sig``: abort, and exit as a shell would."""
+        if self._interrupted is None:
+            self._interrupted = sig
+        self.request_abort(by)
+
+    def _run_record(self, started: Any) -> Run:
+        meta: dict[str, Any] = {"wrapper_pid": os.getpid(), "host": procs.HOST}
+        if self._group is not None:
+            # What identifies the command's group, even after the wrapper is gone.
+            pgid, token = self._group
+            meta.update(pid=pgid, pgid=pgid, pid_start=token)
+        return Run(
             id=self.run_id,
-            source=self.store.name,
+            source="local",
             job=self.job,
             label=self.label,
             type="command",
             status=Status.RUNNING,
             status_raw="running",
-            created_at=now,
-            started_at=now,
-            updated_at=now,
+            created_at=started,
+            started_at=started,
+            updated_at=started,
             owner=f"{getpass.getuser()}@{procs.HOST}",
             config={"argv": self.argv, "cwd": os.getcwd(), "grace_s": self.grace},
-            metadata={"wrapper_pid": os.getpid(), "host": procs.HOST},
+            metadata=meta,
         )
-        await self.store.add(run, managed_by=os.getpid())
+
+    async def run(self) -> int:
+        started = utcnow()
+        proc: asyncio.subprocess.Process | None = None
+        pipes = [os.pipe(), os.pipe()]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv,
                 stdin=None,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=pipes[0][1],
+                stderr=pipes[1][1],
                 start_new_session=True,  # its own group: abort stops it and its children
             )
         except OSError as exc:
-            await self._finish(Status.FAILED, 127, RunError(code="exec-failed", message=str(exc)))
-            print(f"jobwatch: cannot start {self.argv[0]}: {exc}", file=sys.stderr)
-            return 127
-        try:  # the process group to look for; never worth losing the command over
-            await self.store.update(
-                self.run_id,
-                lambda run: run.evolve(metadata={**(run.metadata or {}), "pid": proc.pid}),
-            )
-        except Exception as exc:
-            print(f"jobwatch: cannot record pid {proc.pid}: {exc}", file=sys.stderr)
-        return await self._supervise(proc)
-
-    async def _supervise(self, proc: asyncio.subprocess.Process) -> int:
-        assert proc.stdout is not None and proc.stderr is not None
-        pgid = proc.pid
-        pumps = asyncio.gather(
-            _pump(proc.stdout, "stdout", self.out, self._stdout),
-            _pump(proc.stderr, "stderr", self.out, self._stderr),
-        )
-        ticker = asyncio.create_task(self._tick())
-        stopper = asyncio.create_task(self._stop_on_abort(proc, pgid))
-        try:
-            await pumps
-            returncode = await proc.wait()
-        finally:
-            ticker.cancel()
-            stopper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopper
-        if self._abort_by is not None and _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)  # leftovers that ignored SIGTERM
-        await self._flush()
-        return await self._record_exit(returncode)
-
-    async def _record_exit(self, returncode: int) -> int:
-        exit_code = returncode if returncode >= 0 else 128 - returncode
-        if self._abort_by is not None:
-            reason = Reason(type="aborted", message=f"aborted by {self._abort_by}")
-            await self._finish(Status.ABORTED, exit_code, None, reason)
-        elif returncode == 0:
-            await self._finish(Status.SUCCEEDED, 0, None)
+            self._spawn_error = exc
+            self.say(f"jobwatch: cannot start {self.argv[0]}: {exc.strerror or exc}")
         else:
-            if returncode < 0:
-                code = f"signal-{signal.Signals(-returncode).name}"
+            self._group = (proc.pid, procs.start_token(proc.pid))
+        finally:
+            for _, write_end in pipes:
+                os.close(write_end)
+
+        out = Backlog()
+        head = {
+            "run_id": self.run_id,
+            "host": procs.HOST,
+            "pid": os.getpid(),
+            "pid_start": procs.start_token(os.getpid()),
+        }
+        writer = Writer(self.store_path, self.run_id, out, self.say, head, self.lock_wait)
+        run = self._run_record(started)
+        writer.run_record = run
+        writing = asyncio.ensure_future(asyncio.to_thread(writer.run))
+        readers: list[Awaitable[None]] = []
+        for (read_end, _), stream, fd in zip(pipes, ("stdout", "stderr"), self._fds, strict=True):
+            if proc is None:
+                os.close(read_end)
+                out.put(EOF)
             else:
-                code = f"exit-{returncode}"
-            message = "\n".join(self.out.stderr_tail) or f"exited with {exit_code}"
-            await self._finish(Status.FAILED, exit_code, RunError(code=code, message=message))
+                readers.append(asyncio.to_thread(read_pipe, read_end, stream, fd, out))
+        reading = asyncio.gather(*readers)
+        stopper = asyncio.ensure_future(self._stop_on_abort(proc)) if proc is not None else None
+        exited = asyncio.ensure_future(self._exit_of(proc)) if proc is not None else None
+
+        store = await self._open_store(writer)
+        added = False
+        side: list[asyncio.Future[Any]] = []
+        importing: asyncio.Future[list[str]] | None = None
+        if store is not None:
+            writer.use_store()
+            if proc is not None:  # (a command that never started is recorded at its end)
+                record = store.add(run, managed_by=os.getpid())
+                added = await self._attempt(record, writer, "record")
+                side = [
+                    asyncio.ensure_future(self._heartbeat(store)),
+                    asyncio.ensure_future(self._poll_abort(store)),
+                ]
+            importing = asyncio.ensure_future(import_spools(store))
+        returncode = await exited if exited is not None else None
+        for step in (reading, writing):
+            try:
+                await step
+            except Exception as exc:  # a bug: the exit code still matters more
+                self.say.once("bug", f"jobwatch: internal error while storing output: {exc!r}")
+        for task in side:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if stopper is not None:
+            if self._signalled and self._group and procs.group_alive(*self._group):
+                procs.signal_group(self._group[0], signal.SIGKILL)  # leftovers ignoring SIGTERM
+            stopper.cancel()
+            with contextlib.suppress(BaseException):
+                await stopper
+
+        exit_code = self._exit_code(returncode)
+        tail = writer.stderr_tail()
+
+        def final(current: Run) -> Run:
+            return self._final(current, returncode, exit_code, tail)
+
+        try:
+            await self._record_final(store, writer, final, run, added)
+        except Exception as exc:  # a bug: the exit code still matters more
+            self.say.once("bug", f"jobwatch: internal error while recording the end: {exc!r}")
+        if store is not None:
+            if importing is not None:
+                with contextlib.suppress(Exception):
+                    await importing
+            with contextlib.suppress(Exception):
+                await store.close()
+        if writer.spool is not None:
+            writer.spool.close()
+        if self._signalled and self._interrupted is not None:
+            return 128 + self._interrupted
         return exit_code
 
-    async def _finish(
-        self,
-        status: Status,
-        exit_code: int,
-        error: RunError | None,
-        reason: Reason | None = None,
-    ) -> None:
-        now = utcnow()
-        await self.store.update(
-            self.run_id,
-            lambda run: run.evolve(
-                status=status,
-                status_raw=status.value,
-                exit_code=exit_code,
-                ended_at=now,
-                updated_at=now,
-                error=error,
-                reason=reason,
-            ),
-            release=True,
+    async def _exit_of(self, proc: asyncio.subprocess.Process) -> int:
+        """The command's return code; its end time is the run's end, however long
+        the store takes (to open, to take the lines) after it."""
+        returncode = await proc.wait()
+        self._ended = utcnow()
+        return returncode
+
+    def _exit_code(self, returncode: int | None) -> int:
+        if returncode is None:  # it never started: what a shell says
+            missing = self._spawn_error is not None and self._spawn_error.errno == errno.ENOENT
+            return 127 if missing else 126
+        return returncode if returncode >= 0 else 128 - returncode
+
+    async def _open_store(self, writer: Writer) -> SqliteStore | None:
+        """The store, or ``None`` (the run goes to a spool) if it cannot be used."""
+        locked = await asyncio.to_thread(_still_locked, self.store_path, self.lock_wait)
+        if locked is not None:
+            writer.fail(locked)
+            return None
+        store = SqliteStore(self.store_path)
+        try:
+            await asyncio.wait_for(store.open(), self.lock_wait)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await store.close()
+            reason = describe(exc)
+            where = "" if str(self.store_path) in reason else f" {self.store_path}"
+            writer.fail(f"cannot open the store{where}: {reason}")
+            return None
+        with contextlib.suppress(Exception):
+            await store.set_lock_wait(self.lock_wait)
+        return store
+
+    async def _attempt(self, op: Awaitable[Any], writer: Writer, what: str) -> bool:
+        """Run a store write; on failure the run goes to a spool (said once)."""
+        try:
+            await asyncio.wait_for(op, self.lock_wait)
+        except Exception as exc:
+            writer.fail(f"cannot {what} {self.run_id} in store {self.store_path}: {describe(exc)}")
+            return False
+        return True
+
+    def _final(self, current: Run, returncode: int | None, exit_code: int, tail: list[str]) -> Run:
+        """The outcome: what really happened to the command."""
+        meta = dict(current.metadata or {})
+        requested_by = meta.pop("abort_requested_by", None) or self._abort_by
+        requested_at = meta.pop("abort_requested_at", None) or self._abort_at
+        error: RunError | None = None
+        reason: Reason | None = None
+        if returncode is None:
+            status = Status.FAILED
+            why = self._spawn_error.strerror if self._spawn_error else None
+            error = RunError(code="exec-failed", message=f"cannot start {self.argv[0]}: {why}")
+        elif self._signalled:
+            status = Status.ABORTED
+            reason = Reason(type="aborted", message=f"aborted by {self._abort_by}")
+        else:
+            status = Status.SUCCEEDED if returncode == 0 else Status.FAILED
+            if returncode != 0:
+                if returncode < 0:
+                    code = f"signal-{signal.Signals(-returncode).name}"
+                else:
+                    code = f"exit-{returncode}"
+                message = "\n".join(tail) or f"exited with {exit_code}"
+                error = RunError(code=code, message=message)
+            if requested_by is not None:  # it finished before the abort could land
+                meta.update(abort_requested_by=requested_by, abort_requested_at=requested_at)
+                reason = Reason(type="abort-late", message=LATE_ABORT)
+        return current.evolve(
+            status=status,
+            status_raw=status.value,
+            exit_code=exit_code,
+            ended_at=self._ended or utcnow(),
+            updated_at=utcnow(),
+            error=error,
+            reason=reason,
+            metadata=meta,
         )
 
-    async def _flush(self) -> None:
-        lines = self.out.take()
-        if not lines:
+    async def _record_final(
+        self,
+        store: SqliteStore | None,
+        writer: Writer,
+        final: Callable[[Run], Run],
+        run: Run,
+        added: bool,
+    ) -> None:
+        """The final state goes to the store. If the lines went to a spool, it goes
+        there too, and the spool into the store at once if the store takes it now."""
+        if writer.spool is not None or store is None:
+            writer.keep_run(final(run))
+            if store is None or await self._import_own(store, writer):
+                return
+            if not added:
+                return
+            # The spool stays; the store may still take the outcome on its own.
+            with contextlib.suppress(Exception):
+                op = store.update(self.run_id, final, release=True, see_abort=True)
+                await asyncio.wait_for(op, self.lock_wait)
             return
-        try:
-            await self.store.append_logs(self.run_id, lines)
-        except Exception as exc:  # the command matters more than its log
-            self.out.pending[:0] = lines
-            del self.out.pending[:-100_000]  # bounded while the store is unavailable
-            print(f"jobwatch: cannot write log lines yet: {exc}", file=sys.stderr)
+        if added:
+            op = store.update(self.run_id, final, release=True, see_abort=True)
+        else:
+            op = store.add(final(run))
+        if not await self._attempt(op, writer, "record the end of"):
+            writer.keep_run(final(run))
+            await self._import_own(store, writer)  # in case the trouble was passing
 
-    async def _tick(self) -> None:
-        """Flush output, heartbeat, and look for an abort request, all on one beat."""
-        last_beat = time.monotonic()
+    async def _import_own(self, store: SqliteStore, writer: Writer) -> bool:
+        """Bring this run's own spool into the store (the wrapper holds the files'
+        locks); True when done and the files are gone."""
+        spool = writer.spool
+        if spool is None:
+            return False
+        try:
+            for path in spool.paths:
+                await asyncio.wait_for(import_spool(store, path), self.lock_wait)
+        except Exception:
+            return False  # the files stay for the next `jobwatch run`
+        spool.close(delete=True)
+        writer.spool = None
+        return True
+
+    async def _heartbeat(self, store: SqliteStore) -> None:
+        """Say the wrapper lives; take the run back if a reaper marked it lost while
+        the wrapper stalled."""
         while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
-            await self._flush()
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+            with contextlib.suppress(Exception):
+                await store.rearm(self.run_id, os.getpid())
+
+    async def _poll_abort(self, store: SqliteStore) -> None:
+        while True:
+            await asyncio.sleep(POLL_ABORT_EVERY_S)
             try:
-                if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
-                    await self.store.heartbeat([self.run_id])
-                    last_beat = time.monotonic()
-                by = await self.store.abort_requested(self.run_id)
-            except Exception as exc:
-                print(f"jobwatch: store unavailable: {exc}", file=sys.stderr)
+                by = await store.abort_requested(self.run_id)
+            except Exception:
                 continue
             if by is not None:
                 self.request_abort(by)
 
-    async def _stop_on_abort(self, proc: asyncio.subprocess.Process, pgid: int) -> None:
-        """SIGTERM the group, then SIGKILL whatever is left after the grace period."""
+    async def _stop_on_abort(self, proc: asyncio.subprocess.Process) -> None:
+        """SIGTERM the group, then SIGKILL whatever is left after the grace period.
+        Nothing is signalled (and the abort does not count) if nothing of the
+        command is left to stop: it finished on its own."""
         await self._abort_event.wait()
-        _signal_group(pgid, signal.SIGTERM)
+        assert self._group is not None
+        pgid, token = self._group
+        if not procs.group_alive(pgid, token):
+            return  # nothing left to stop: the outcome is the command's own
+        self._signalled = True
+        procs.signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline:
-            if proc.returncode is not None and not _group_alive(pgid):
+            if proc.returncode is not None and not procs.group_alive(pgid, token):
                 return
             await asyncio.sleep(0.05)
-        _signal_group(pgid, signal.SIGKILL)
+        procs.signal_group(pgid, signal.SIGKILL)
 
 
 async def run_command(
@@ -304,15 +407,15 @@ async def run_command(
     job: str | None = None,
     label: str | None = None,
     grace: float = 10.0,
+    lock_wait: float = LOCK_WAIT_S,
 ) -> int:
     """Entry point of ``jobwatch run``: wrap ``argv`` and return its exit code."""
-    async with SqliteStore(store_path) as store:
-        wrapper = Wrapper(store, argv, job=job, label=label, grace=grace)
-        loop = asyncio.get_running_loop()
-        for sig, who in (
-            (signal.SIGINT, "Ctrl-C on the wrapper"),
-            (signal.SIGTERM, "SIGTERM to the wrapper"),
-            (signal.SIGHUP, "hang-up of the wrapper's terminal"),
-        ):
-            loop.add_signal_handler(sig, wrapper.request_abort, f"{getpass.getuser()} ({who})")
-        return await wrapper.run()
+    wrapper = Wrapper(store_path, argv, job=job, label=label, grace=grace, lock_wait=lock_wait)
+    loop = asyncio.get_running_loop()
+    for sig, who in (
+        (signal.SIGINT, "Ctrl-C on the wrapper"),
+        (signal.SIGTERM, "SIGTERM to the wrapper"),
+        (signal.SIGHUP, "hang-up of the wrapper's terminal"),
+    ):
+        loop.add_signal_handler(sig, wrapper.interrupt, sig, f"{getpass.getuser()} ({who})")
+    return await wrapper.run()

@@ -214,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after SIGTERM on abort, wait this long before SIGKILL",
     )
+    p.add_argument(
+        "--lock-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait this long for a store another process keeps locked, then spool the "
+        "run (default 30)",
+    )
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS…]")
 
     p = verb("serve", cmd_serve, "serve a store over HTTP for monitors on other machines")

@@ -198,7 +198,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
         raise JobwatchError("nothing to run: jobwatch run [--job NAME] -- CMD [ARGS…]")
     path = store_path(args)
     warn_exposed(path)
-    return await run_command(path, argv, job=args.job, label=args.label, grace=args.grace)
+    return await run_command(
+        path,
+        argv,
+        job=args.job,
+        label=args.label,
+        grace=args.grace,
+        lock_wait=args.lock_wait,
+    )
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:

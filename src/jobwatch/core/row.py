@@ -52,8 +52,8 @@ class RunRow:
     def elapsed_ms(self, now: float) -> float | None:
         if self.duration_ms is not None:
             return self.duration_ms
-        if self.started_at is None:
-            return None
+        if self.started_at is None or (self.ended_at is None and not self.status.is_active):
+            return None  # over without a known end: unknown, not ticking
         return max(0.0, ((self.ended_at or now) - self.started_at) * 1000.0)
 
     @classmethod

@@ -122,10 +122,11 @@ class Run(BaseModel):
         return self.id[:12]
 
     def elapsed_ms(self, now: datetime | None = None) -> float | None:
-        """Duration so far: final for ended runs, ticking for running ones."""
+        """Duration so far: final for ended runs, ticking for running ones, unknown
+        for a run that is over without a known end (a lost run that never reported)."""
         if self.duration_ms is not None:
             return self.duration_ms
-        if self.started_at is None:
+        if self.started_at is None or (self.ended_at is None and not self.status.is_active):
             return None
         end = self.ended_at or (now or utcnow())
         return max(0.0, (end - self.started_at).total_seconds() * 1000.0)

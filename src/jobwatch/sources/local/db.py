@@ -399,6 +399,12 @@ class Database(SourceBase):
         if old is not None:
             await old.close()
 
+    async def set_lock_wait(self, seconds: float) -> None:
+        """Wait at most ``seconds`` (per attempt) for another process's lock: a
+        cancelled wait goes on in the connection's thread until then, and the
+        ``jobwatch run`` wrapper must not hang on a store someone keeps locked."""
+        await self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+
     def _stat(self) -> os.stat_result:
         try:
             return os.stat(self.path)
@@ -489,10 +495,13 @@ class Database(SourceBase):
                 raise
             try:
                 result = await body()
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): a failing
+                # ROLLBACK must not hide the error that matters.
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
                 raise
-            await db.execute("COMMIT")
             return result
 
         return await self._retry(attempt)

@@ -1,22 +1,32 @@
-"""Lost runs: a managed run whose owner died or went silent is marked ``unknown``."""
+"""Lost runs: a managed run whose owner died or went silent is marked ``unknown``.
+
+Never on a guess that a live process is dead: an owner that is alive on this host
+keeps its run however old its heartbeat (a store locked for a minute, a stopped
+process), and a ``jobwatch run`` command that outlived its wrapper still runs,
+so its run stays *running* (reason: its wrapper is gone) until the command ends.
+
+A read-only connection reaches the same verdicts but writes none of them: it
+shows them (:meth:`RunsMixin._as_shown`), so reading never changes the store.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 from jobwatch import core as models
 from jobwatch.core import ACTIVE, Status
-from jobwatch.core.errors import (
-    StoreError,
-)
+from jobwatch.core.errors import StoreError
 from jobwatch.sources.local import procs
-
-if TYPE_CHECKING:
-    pass
-
 from jobwatch.sources.local.db import _ACTIVE, _RUN_COLS, _RUNS, REAP_EVERY_S, _from_epoch
 from jobwatch.sources.local.runs import RunsMixin
+
+ORPHANED = "orphaned"
+"""Reason type of a run whose wrapper is gone while its command still runs."""
+ORPHAN_MESSAGE = "wrapper gone, command still running"
+_KNOWN_AFTER_S = 1.0
+"""A lost run whose last heartbeat is closer than this to its start never reported
+after starting: its duration is unknown, not zero."""
 
 
 class ReaperMixin(RunsMixin):
@@ -27,7 +37,9 @@ class ReaperMixin(RunsMixin):
             await self.reap_lost()
 
     async def reap_lost(self) -> list[str]:
-        """Mark managed runs whose owner died (or went silent) as ``unknown``/lost."""
+        """Mark managed runs whose owner died (or went silent) as ``unknown``/lost;
+        returns the ids it marked. Runs whose command outlived its wrapper are
+        marked orphaned instead (still running)."""
         marks = ", ".join("?" for _ in _ACTIVE)
         rows = await self._fetchall(
             f"SELECT id, heartbeat_at, host, pid, pid_start FROM runs "
@@ -35,32 +47,50 @@ class ReaperMixin(RunsMixin):
             _ACTIVE,
         )
         now = time.time()
-        lost: dict[str, tuple[float, str]] = {}
+        changes: dict[str, tuple[float, models.Run]] = {}
         for run_id, beat, host, pid, pid_start in rows:
-            if now - beat > self.lost_after:
-                lost[run_id] = (beat, f"no heartbeat from its owner for {now - beat:.0f} s")
-            elif host == procs.HOST and pid and not procs.is_alive(pid, pid_start):
-                lost[run_id] = (beat, f"its owner (pid {pid} on {host}) is gone")
-        if not self.writable:  # a read-only open: show them lost, write nothing
-            return await self._show_lost(lost)
-        if not lost:
+            if host == procs.HOST and pid:
+                if procs.is_alive(pid, pid_start):
+                    continue  # alive here: stalled perhaps, never lost
+                why = f"its owner (pid {pid} on {host}) is gone"
+            elif now - beat > self.lost_after:
+                why = f"no heartbeat from its owner for {now - beat:.0f} s"
+            else:
+                continue
+            run = await self._managed_run(run_id)
+            if run is None:
+                continue
+            group = procs.command_group(run.metadata) if host == procs.HOST else None
+            if group is not None and procs.group_alive(*group):
+                if run.reason is None or run.reason.type != ORPHANED:
+                    reason = models.Reason(type=ORPHANED, message=ORPHAN_MESSAGE)
+                    changes[run_id] = (beat, run.evolve(reason=reason))
+                continue
+            if group is not None:
+                why = f"its wrapper (pid {pid} on {host}) and its command are gone"
+            else:
+                why += "; the command may still run"
+            changes[run_id] = (beat, _lost(run, beat, why))
+        if not self.writable:  # a read-only open: show the verdicts, write nothing
+            return await self._show_lost(changes)
+        if not changes:
             return []
 
         async def body() -> list[str]:
             done: list[str] = []
-            for run_id, (beat, why) in lost.items():
+            for run_id, (beat, new) in changes.items():
                 row = await self._fetchone(
                     f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ? AND heartbeat_at = ?",
                     (run_id, beat),
                 )
-                run = self._parse(row, show_abort=False) if row else None
-                if not isinstance(run, models.Run) or run.status not in ACTIVE:
-                    continue
-                gone = lost_version(run, beat, why)
-                await self._write_run(
-                    gone, await self._bump(), heartbeat_at=None, abort_requested_at=None
-                )
-                done.append(run_id)
+                current = self._parse(row, show_abort=False) if row else None
+                if not isinstance(current, models.Run) or current.status not in ACTIVE:
+                    continue  # it moved on (a heartbeat, a final state) since the read
+                extra: dict[str, Any] = {}
+                if new.status is Status.UNKNOWN:
+                    extra = {"heartbeat_at": None, "abort_requested_at": None}
+                    done.append(run_id)
+                await self._write_run(new, await self._bump(), **extra)
             return done
 
         try:
@@ -68,27 +98,67 @@ class ReaperMixin(RunsMixin):
         except StoreError:
             return []  # e.g. a read-only file: showing runs matters more than reaping
 
-    # -- a read-only open: the same verdict, shown rather than written ------------
-
-    async def _show_lost(self, lost: dict[str, tuple[float, str]]) -> list[str]:
+    async def _show_lost(self, changes: dict[str, tuple[float, models.Run]]) -> list[str]:
         """What :meth:`reap_lost` would write, kept in memory for the reads to show
         (see :meth:`~jobwatch.sources.local.runs.RunsMixin._as_shown`)."""
         shown: dict[str, tuple[int, models.Run]] = {}
-        if lost:
-            marks = ", ".join("?" for _ in lost)
+        if changes:
+            marks = ", ".join("?" for _ in changes)
             rows = await self._fetchall(
-                f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id IN ({marks})", tuple(lost)
+                f"SELECT id, revision FROM runs WHERE id IN ({marks})", tuple(changes)
             )
-            for row in rows:
-                run = self._parse(row, show_abort=False)
-                if isinstance(run, models.Run) and run.status in ACTIVE:
-                    beat, why = lost[run.id]
-                    shown[run.id] = (row[1], lost_version(run, beat, why))
+            for run_id, revision in rows:
+                shown[run_id] = (int(revision), changes[run_id][1])
         self._show_lost_runs(shown)
-        return list(shown)
+        return [run_id for run_id, (_, run) in shown.items() if run.status is Status.UNKNOWN]
+
+    async def _managed_run(self, run_id: str) -> models.Run | None:
+        row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
+        run = self._parse(row, show_abort=False) if row else None
+        return run if isinstance(run, models.Run) and run.status in ACTIVE else None
+
+    async def rearm(self, run_id: str, owner_pid: int) -> bool:
+        """A live owner's heartbeat. If a reaper marked the run lost while the owner
+        stalled (a long lock, a reaper on another host), take it back: running again,
+        managed by ``owner_pid``. Returns False when the run is not the owner's to
+        heartbeat any more (it ended, or someone else finished it)."""
+
+        async def body() -> bool:
+            cur = await self._conn.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at IS NOT NULL",
+                (time.time(), run_id),
+            )
+            if cur.rowcount:
+                return True
+            row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
+            run = self._parse(row, show_abort=False) if row else None
+            if not isinstance(run, models.Run) or not _is_lost(run):
+                return False
+            back = run.evolve(
+                status=Status.RUNNING, status_raw="running", ended_at=None, reason=None
+            )
+            await self._write_run(
+                back,
+                await self._bump(),
+                heartbeat_at=time.time(),
+                host=procs.HOST,
+                pid=owner_pid,
+                pid_start=procs.start_token(owner_pid),
+            )
+            return True
+
+        return await self._transaction(body)
 
 
-def lost_version(run: models.Run, beat: float, why: str) -> models.Run:
-    """``run`` as lost: ended at its last heartbeat, with the reason why."""
-    reason = models.Reason(type="lost", message=f"lost: {why}; the command may still run")
+def _is_lost(run: models.Run) -> bool:
+    return run.status is Status.UNKNOWN and run.reason is not None and run.reason.type == "lost"
+
+
+def _lost(run: models.Run, beat: float, why: str) -> models.Run:
+    """The run marked lost; it ended, as far as anyone knows, at its last heartbeat."""
+    reason = models.Reason(type="lost", message=f"lost: {why}")
+    started = run.started_at.timestamp() if run.started_at else None
+    if started is not None and beat - started < _KNOWN_AFTER_S:
+        # No sign of life after the start: how long it ran is unknown, not zero.
+        return run.evolve(status=Status.UNKNOWN, ended_at=None, reason=reason)
     return run.evolve(status=Status.UNKNOWN, ended_at=_from_epoch(beat), reason=reason)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,19 @@ from jobwatch.sources.local.db import (
     _from_epoch,
     parse_cursor,
 )
+
+_ORPHAN_GRACE_MAX_S = 60.0
+"""An abort of an orphaned command waits at most this long before SIGKILL."""
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    """A run whose command outlived its wrapper, and how to stop that command."""
+
+    run: Run
+    pgid: int
+    token: str | None
+    grace_s: float
 
 
 def _sort_into(parsed: Run | RecordError, runs: list[Run], errors: list[RecordError]) -> None:
@@ -364,16 +380,24 @@ class RunsMixin(Database):
         await self._transaction(body)
 
     async def update(
-        self, run_id: str, change: Callable[[Run], Run], *, release: bool = False
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        *,
+        release: bool = False,
+        see_abort: bool = False,
     ) -> Run:
         """Read-modify-write one run atomically. ``release`` ends its management
-        (the owner has recorded the final state), so it is never reaped as lost."""
+        (the owner has recorded the final state), so it is never reaped as lost.
+        ``see_abort`` shows ``change`` a pending abort request in the metadata (as
+        ``abort_requested_at``/``_by``), so an owner recording its final state learns,
+        in the same transaction, of a request it has not acted on."""
 
         async def body() -> Run:
             row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
             if row is None:
                 raise RunNotFound(f"no run {run_id!r} in {self.path}")
-            current = self._parse(row, show_abort=False)
+            current = self._parse(row, show_abort=see_abort)
             if isinstance(current, models.RecordError):
                 raise StoreError(current.message)
             new = change(current)
@@ -427,6 +451,9 @@ class RunsMixin(Database):
         """Abort now if nothing owns the run; otherwise ask its owner to stop it."""
         self.refuse_early(Action.ABORT, run_id)
         run_id = await self.resolve(run_id)
+        orphan = await self._orphan(run_id)
+        if orphan is not None:
+            return await self._abort_orphan(orphan, by)
 
         async def body() -> ActionResult:
             row = await self._fetchone(
@@ -456,6 +483,63 @@ class RunsMixin(Database):
             )
             await self._write_run(done, revision)
             return ActionResult(done, f"aborted {run_id}")
+
+        return await self._transaction(body)
+
+    async def _orphan(self, run_id: str) -> _Orphan | None:
+        """The run, if its wrapper is gone from this host while its command's
+        process group (the very one it started) still runs here."""
+        row = await self._fetchone(
+            f"SELECT {_RUN_COLS}, heartbeat_at, host, pid, pid_start FROM {_RUNS} WHERE id = ?",
+            (run_id,),
+        )
+        if row is None or row[5] is None or row[6] != procs.HOST or not row[7]:
+            return None
+        if procs.is_alive(row[7], row[8]):
+            return None  # the wrapper lives: it stops its command itself
+        run = self._parse(row, show_abort=False)
+        if isinstance(run, models.RecordError) or run.status not in ACTIVE:
+            return None
+        group = procs.command_group(run.metadata)
+        if group is None or not procs.group_alive(*group):
+            return None
+        grace = (run.config or {}).get("grace_s")
+        grace_s = float(grace) if isinstance(grace, int | float) and grace >= 0 else 10.0
+        return _Orphan(run, group[0], group[1], min(grace_s, _ORPHAN_GRACE_MAX_S))
+
+    async def _abort_orphan(self, orphan: _Orphan, by: str) -> ActionResult:
+        """Stop a command whose wrapper is gone: SIGTERM its group, SIGKILL what is
+        left after its grace, then record the run aborted."""
+        run = orphan.run
+        self.check(Action.ABORT, run)
+        procs.signal_group(orphan.pgid, signal.SIGTERM)
+        deadline = time.monotonic() + orphan.grace_s
+        while time.monotonic() < deadline and procs.group_alive(orphan.pgid, orphan.token):
+            await asyncio.sleep(0.05)
+        if procs.group_alive(orphan.pgid, orphan.token):
+            procs.signal_group(orphan.pgid, signal.SIGKILL)
+
+        async def body() -> ActionResult:
+            row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run.id,))
+            current = self._parse(row, show_abort=False) if row else None
+            if not isinstance(current, models.Run):
+                raise RunNotFound(f"no run {run.id!r} in {self.path}")
+            self.check(Action.ABORT, current)
+            now = datetime.now(UTC)
+            message = f"aborted by {by} (its wrapper was gone; stopped its command)"
+            done = current.evolve(
+                status=Status.ABORTED,
+                status_raw="aborted",
+                ended_at=now,
+                updated_at=now,
+                reason=models.Reason(type="aborted", message=message),
+            )
+            await self._write_run(
+                done, await self._bump(), heartbeat_at=None, abort_requested_at=None
+            )
+            return ActionResult(
+                done, f"aborted {run.id}: stopped its command (group {orphan.pgid})"
+            )
 
         return await self._transaction(body)
 
