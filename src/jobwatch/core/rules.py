@@ -269,12 +269,16 @@ def _confirmation(
         runs.append(f"  {glyph}{t.run.id}  {t.run.status.value}  {t.name}".rstrip())
     if n > SHOWN_RUNS:
         runs.append(f"  … and {n - SHOWN_RUNS} more")
+    sources: list[Acting | None] = []  # in order of first use, by identity (a source
+    for i in ok:  # need not be hashable)
+        if not any(targets[i].source is seen for seen in sources):
+            sources.append(targets[i].source)
     effects: list[str] = []
-    for source in dict.fromkeys(targets[i].source for i in ok):
+    for source in sources:
         caps = source.capabilities if source is not None else Capabilities()
         effect = caps.abort_effect if action is Action.ABORT else caps.archive_effect
-        several = len({targets[i].source for i in ok}) > 1
-        effects.append(f"{source.name}: {effect}" if several and source is not None else effect)
+        prefix = f"{source.name}: " if len(sources) > 1 and source is not None else ""
+        effects.append(prefix + effect)
     if action is Action.ABORT:
         effects.append("This cannot be undone.")
     return Confirmation(

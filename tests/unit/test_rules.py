@@ -1,0 +1,98 @@
+"""The one rules module: refusals in their order, and one question per action that
+says what the action does in each source's system (from its declared capabilities)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from jobwatch.core import RunRow, Status
+from jobwatch.core.rules import Action, Capabilities, Target, plan, refusal
+from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.vendors.letta import LettaSource
+from jobwatch.sources.vendors.matatika import MatatikaSource
+from jobwatch.sources.vendors.salesforce import SalesforceSource
+
+
+@dataclass
+class Declared:
+    """A source as the rules see it: its name, read-only flag and capabilities."""
+
+    name: str
+    capabilities: Capabilities
+    read_only: bool = False
+
+
+def row(run_id: str, status: Status, archived: bool = False) -> RunRow:
+    r = RunRow.broken("s", run_id, "")
+    r.status, r.archived, r.error = status, archived, None
+    return r
+
+
+LOCAL = Declared("local", SqliteStore.CAPABILITIES)
+SERVED = Declared("build", HttpSource.CAPABILITIES)
+SALESFORCE = Declared("sf", SalesforceSource.CAPABILITIES)
+LETTA = Declared("letta", LettaSource.CAPABILITIES)
+MATATIKA = Declared("mtk", MatatikaSource.CAPABILITIES)
+
+
+@pytest.mark.parametrize(
+    ("source", "says", "never"),
+    [
+        (LOCAL, "SIGTERM on its whole process group", "Salesforce"),
+        (SERVED, "passes the abort to the run's owner", "Salesforce"),
+        (SALESFORCE, "Status to Aborted", "SIGTERM"),
+        (LETTA, "cancel", "SIGTERM"),
+        (MATATIKA, "stopped", "SIGTERM"),
+    ],
+)
+def test_the_abort_question_says_what_abort_does_in_that_system(
+    source: Declared, says: str, never: str
+) -> None:
+    decided = plan(Action.ABORT, [Target(row("r1", Status.RUNNING), source, "nightly", "▶")])
+    assert decided.allowed == (0,) and decided.confirmation is not None
+    text = decided.confirmation.text()
+    assert says in text and never not in text, text
+    assert text.startswith("Abort 1 run?") and text.endswith("Default is No.")
+    assert "This cannot be undone." in text
+
+
+def test_runs_of_several_systems_each_name_their_own_effect() -> None:
+    targets = [
+        Target(row("r1", Status.RUNNING), LOCAL, "backup"),
+        Target(row("r2", Status.RUNNING), SALESFORCE, "Case_Summary"),
+        Target(row("r3", Status.SUCCEEDED), SALESFORCE, "Lead"),
+    ]
+    decided = plan(Action.ABORT, targets)
+    assert decided.allowed == (0, 1)
+    assert decided.refused == ("cannot abort r3: it has already succeeded",)
+    question = decided.confirmation
+    assert question is not None and question.title == "Abort 2 runs?"
+    effects = "\n".join(question.effects)
+    assert f"local: {LOCAL.capabilities.abort_effect}" in effects
+    assert f"sf: {SALESFORCE.capabilities.abort_effect}" in effects
+    assert question.skipped == decided.refused
+
+
+def test_refusals_come_in_order_read_only_source_capability_state() -> None:
+    finished = row("r1", Status.SUCCEEDED)
+    read_only = Declared("ro", LOCAL.capabilities, read_only=True)
+    assert "read-only mode" in (refusal(Action.ABORT, finished, LOCAL, read_only=True) or "")
+    assert refusal(Action.ABORT, finished, read_only) == "cannot abort r1: source ro is read-only"
+    archived = row("r2", Status.ABORTED, archived=True)
+    assert refusal(Action.UNARCHIVE, archived, SALESFORCE) == (
+        "cannot unarchive r2: source sf cannot unarchive runs"
+    )
+    assert refusal(Action.ABORT, finished, LOCAL) == "cannot abort r1: it has already succeeded"
+    assert refusal(Action.ABORT, row("r3", Status.PAUSED), LOCAL) is None
+
+
+def test_unarchive_asks_nothing_and_nothing_allowed_asks_nothing() -> None:
+    archived = Target(row("r1", Status.FAILED, archived=True), LOCAL)
+    assert plan(Action.UNARCHIVE, [archived]).confirmation is None
+    running = Target(row("r2", Status.RUNNING), LOCAL)
+    refused = plan(Action.ARCHIVE, [running])
+    assert refused.allowed == () and refused.confirmation is None
+    assert refused.refused == ("cannot archive r2: it is still running",)
