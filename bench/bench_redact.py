@@ -25,7 +25,9 @@ def corpus(count: int, seed: int = 7) -> dict[str, list[str]]:
     ids = [f"run-{uuid.UUID(int=rng.getrandbits(128))}" for _ in range(count)]
     jobs = ["nightly-etl", "backup", "train model v2", "scrape acme.com", "report (weekly)"]
     names = [f"{rng.choice(jobs)} #{i}" for i in range(count)]
-    stamps = [f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T12:3{i % 10}:00Z" for i in range(count)]
+    stamps = [
+        f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T12:3{i % 10}:00Z" for i in range(count)
+    ]
     logs = [text for _, _, _, text in log_batch(rng, 0.0, 1, count)]
     return {"ids": ids, "names": names, "timestamps": stamps, "log lines": logs}
 
