@@ -96,3 +96,18 @@ def test_unarchive_asks_nothing_and_nothing_allowed_asks_nothing() -> None:
     refused = plan(Action.ARCHIVE, [running])
     assert refused.allowed == () and refused.confirmation is None
     assert refused.refused == ("cannot archive r2: it is still running",)
+
+
+def test_the_question_shows_an_id_from_outside_as_plain_text() -> None:
+    """Run ids come from outside: the question printed to a terminal (CLI) or drawn
+    in the dialog carries no control sequence, in the runs or the skipped lines."""
+    hostile = "run-\x1b]0;pwned\x07x\x1b[2J"
+    targets = [
+        Target(row(hostile, Status.RUNNING), LOCAL, "job"),
+        Target(row(hostile + "2", Status.FAILED), LOCAL, "job"),
+    ]
+    question = plan(Action.ABORT, targets).confirmation
+    assert question is not None
+    text = question.text()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "run-x" in text and "cannot abort run-x2: it has already failed" in text

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from jobwatch.core.errors import TransitionRefused
+from jobwatch.core.redact import clean
 from jobwatch.core.status import ACTIVE, TERMINAL, Status
 
 
@@ -194,7 +195,7 @@ class Target:
     run: HasState
     source: Acting | None
     name: str = ""
-    """The job or label, already cleaned for display."""
+    """The job or label, already cleaned for display (the id is cleaned here)."""
     glyph: str = ""
 
 
@@ -266,7 +267,7 @@ def _confirmation(
     for i in ok[:SHOWN_RUNS]:
         t = targets[i]
         glyph = f"{t.glyph} " if t.glyph else ""
-        runs.append(f"  {glyph}{t.run.id}  {t.run.status.value}  {t.name}".rstrip())
+        runs.append(f"  {glyph}{clean(t.run.id)}  {t.run.status.value}  {t.name}".rstrip())
     if n > SHOWN_RUNS:
         runs.append(f"  … and {n - SHOWN_RUNS} more")
     sources: list[Acting | None] = []  # in order of first use, by identity (a source
@@ -285,6 +286,6 @@ def _confirmation(
         title=f"{verb} {n} run{'s' if n != 1 else ''}?",
         runs=tuple(runs),
         effects=tuple(effects),
-        skipped=tuple(refused),
+        skipped=tuple(clean(reason) for reason in refused),
         yes_label=f"{verb} {n}",
     )
