@@ -122,6 +122,8 @@ class PollReport:
     """What one :meth:`Poller.poll_once` did."""
 
     changed: list[RunKey] = field(default_factory=list)
+    """Runs that changed, in ``runs`` mode (in ``rows`` mode the sink has the rows:
+    a key per row would be 100k tuples nobody reads on a first sync)."""
     failed: dict[str, str] = field(default_factory=dict)
     recovered: list[str] = field(default_factory=list)
     removed: list[RunKey] = field(default_factory=list)
@@ -129,10 +131,6 @@ class PollReport:
     more: bool = False
     ms: float = 0.0
     """How long the poll took, sinks included."""
-
-    @property
-    def health_changed(self) -> bool:
-        return bool(self.failed or self.recovered)
 
 
 RowSink = Callable[[Feed, list[RunRow], bool], None]
@@ -367,7 +365,6 @@ class Poller:
             return
         if feed.label is not None:
             relabel(rows, feed.label)
-        report.changed += [RunKey(r.source, r.id) for r in rows]
         if self.on_rows is not None:
             self.on_rows(feed, rows, first)
 
@@ -452,16 +449,6 @@ class Poller:
             for task in waits:
                 task.cancel()
 
-    async def sync(self, *, max_polls: int = 10_000, timeout: float = 600.0) -> None:
-        """Poll until every source has loaded once (or failed): the one-shot verbs."""
-        deadline = time.monotonic() + timeout
-        for _ in range(max_polls):
-            await self.poll_once()
-            if self.synced() or time.monotonic() > deadline:
-                return
-            if not any(f.more or not f.synced for f in self.feeds if f.health.ok):
-                await asyncio.sleep(self.next_wait())
-
     # -- what is known (keep=True) ----------------------------------------------------
 
     def entries(self) -> list[tuple[RunKey, Run]]:
@@ -470,9 +457,6 @@ class Poller:
             for feed in self.feeds
             for run_id, run in feed.runs.items()
         ]
-
-    def record_errors(self) -> list[RecordError]:
-        return [e for feed in self.feeds for e in feed.errors.values()]
 
     # -- routing ---------------------------------------------------------------------
 
@@ -713,16 +697,10 @@ class Poller:
         return interval if wait is None else max(interval, wait)
 
 
-def describe_failures(failed: dict[str, str]) -> list[str]:
-    """One line per failed source, for a verb's stderr."""
-    return [f"source {clean(name)}: {why}" for name, why in failed.items()]
-
-
 __all__ = [
     "FIRST_SCREEN_ROWS",
     "Feed",
     "PollReport",
     "Poller",
     "RunKey",
-    "describe_failures",
 ]
