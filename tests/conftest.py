@@ -78,6 +78,30 @@ def runs_json(store_path: Path, *extra: str) -> list[dict[str, Any]]:
     return json.loads(result.stdout)
 
 
+def only_run(store_path: Path) -> dict[str, Any]:
+    """The store's one run, as ``jobwatch list --json`` shows it."""
+    runs = runs_json(store_path)
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def running_run(store_path: Path) -> dict[str, Any]:
+    """Wait until a ``jobwatch run`` wrapper has recorded its run and the command's pid."""
+
+    def ready() -> dict[str, Any] | None:
+        if not store_path.is_file():
+            return None
+        result = run_cli(store_path, "list", "--json")
+        if result.returncode != 0 or not result.stdout.strip():
+            return None
+        runs = json.loads(result.stdout)
+        if runs and runs[0]["status"] == "running" and (runs[0]["metadata"] or {}).get("pid"):
+            return runs[0]
+        return None
+
+    return wait_for(ready)
+
+
 # -- remote sources: isolation, `jobwatch serve`, an in-process server with faults ------
 
 import asyncio  # noqa: E402

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
-from conftest import run_cli, runs_json, spawn_cli, wait_for
+from conftest import only_run, run_cli, running_run, runs_json, spawn_cli, wait_for
 
 PRINTER = (
     "import sys\n"
@@ -19,29 +17,6 @@ PRINTER = (
     "    print(f'err {i}', file=sys.stderr, flush=True)\n"
     "sys.exit(3)\n"
 )
-
-
-def only_run(store_path: Path) -> dict[str, Any]:
-    runs = runs_json(store_path)
-    assert len(runs) == 1
-    return runs[0]
-
-
-def running_run(store_path: Path) -> dict[str, Any]:
-    """Wait until the wrapper has recorded its run and the command's pid."""
-
-    def ready() -> dict[str, Any] | None:
-        if not store_path.exists():
-            return None
-        result = run_cli(store_path, "list", "--json")
-        if result.returncode != 0 or not result.stdout.strip():
-            return None
-        runs = json.loads(result.stdout)
-        if runs and runs[0]["status"] == "running" and (runs[0]["metadata"] or {}).get("pid"):
-            return runs[0]
-        return None
-
-    return wait_for(ready)
 
 
 def group_alive(pgid: int) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import jobwatch_env, run_cli, runs_json, spawn_cli, wait_for
+from conftest import jobwatch_env, only_run, run_cli, running_run, runs_json, spawn_cli, wait_for
 from jobwatch.core import Run, Status, utcnow
 from jobwatch.sources.local import SqliteStore, procs
 from jobwatch.sources.local.spool import import_spools, spool_dirs
@@ -57,29 +57,6 @@ def column(store_path: Path, run_id: str, name: str) -> Any:
     with contextlib.closing(sqlite3.connect(store_path)) as db:
         row = db.execute(f"SELECT {name} FROM runs WHERE id = ?", (run_id,)).fetchone()
     return row[0] if row else None
-
-
-def one_run(store_path: Path) -> dict[str, Any]:
-    runs = runs_json(store_path)
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def running(store_path: Path) -> dict[str, Any]:
-    """Wait until the wrapper has recorded its run, with the command's pid."""
-
-    def ready() -> dict[str, Any] | None:
-        if not store_path.is_file():
-            return None
-        result = run_cli(store_path, "list", "--json")
-        if result.returncode != 0 or not result.stdout.strip():
-            return None
-        runs = json.loads(result.stdout)
-        if runs and runs[0]["status"] == "running" and (runs[0]["metadata"] or {}).get("pid"):
-            return runs[0]
-        return None
-
-    return wait_for(ready)
 
 
 def state(pid: int) -> str | None:
@@ -159,7 +136,7 @@ def test_every_line_of_a_burst_is_stored(store_path: Path, script: str, n: int) 
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    run = one_run(store_path)
+    run = only_run(store_path)
     with contextlib.closing(sqlite3.connect(store_path)) as db:
         count, in_place, first, last = db.execute(
             "SELECT COUNT(*), SUM(CAST(text AS INTEGER) = seq), MIN(seq), MAX(seq) "
@@ -181,7 +158,7 @@ def test_a_long_line_without_newline_is_kept_to_the_byte(store_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == text.encode()
-    pieces = stored(store_path, one_run(store_path)["id"])
+    pieces = stored(store_path, only_run(store_path)["id"])
     joined = "".join(p[3] for p in pieces)
     whole = joined == text  # (not compared in the assert: pytest would diff 10 MB)
     assert whole, f"stored {len(joined)} characters of {len(text)}, or garbled"
@@ -213,7 +190,7 @@ def test_a_store_that_falls_behind_blocks_the_command_not_memory(
     )
     out, err = Drain(wrapper.stdout), Drain(wrapper.stderr)
     try:
-        run = running(store_path)
+        run = running_run(store_path)
         command = run["metadata"]["pid"]
         with write_lock(store_path):
             go.touch()
@@ -410,7 +387,7 @@ def test_a_long_write_lock_does_not_make_a_live_run_lost(store_path: Path, tmp_p
     )
     out, err = Drain(wrapper.stdout), Drain(wrapper.stderr)
     try:
-        run = running(store_path)
+        run = running_run(store_path)
 
         async def reap_after_lock() -> list[str]:
             async with SqliteStore(store_path, lost_after=1.0) as reaper:
@@ -422,14 +399,14 @@ def test_a_long_write_lock_does_not_make_a_live_run_lost(store_path: Path, tmp_p
                 return await reaper.reap_lost()
 
         assert asyncio.run(reap_after_lock()) == []
-        assert one_run(store_path)["status"] == "running"
+        assert only_run(store_path)["status"] == "running"
         stop.touch()
         assert wrapper.wait(timeout=60) == 0
     finally:
         stop.touch()
         wrapper.kill()
         wrapper.wait()
-    final = one_run(store_path)
+    final = only_run(store_path)
     assert final["status"] == "succeeded"
     ticks = out.join().decode().splitlines()
     assert [r[3] for r in stored(store_path, run["id"])] == ticks
@@ -439,7 +416,7 @@ def test_a_long_write_lock_does_not_make_a_live_run_lost(store_path: Path, tmp_p
 def test_a_stopped_wrapper_is_not_lost(store_path: Path) -> None:
     wrapper = spawn_cli(store_path, "run", "--grace", "2", "--", "sleep", "60")
     try:
-        run = running(store_path)
+        run = running_run(store_path)
         wrapper.send_signal(signal.SIGSTOP)
         beat = column(store_path, run["id"], "heartbeat_at")
         wait_for(lambda: time.time() - beat > 1.0)
@@ -449,11 +426,11 @@ def test_a_stopped_wrapper_is_not_lost(store_path: Path) -> None:
                 return await reaper.reap_lost()
 
         assert asyncio.run(reap()) == []
-        assert one_run(store_path)["status"] == "running"
+        assert only_run(store_path)["status"] == "running"
         wrapper.send_signal(signal.SIGCONT)
         assert run_cli(store_path, "abort", run["id"], "--yes").returncode == 0
         wrapper.wait(timeout=30)
-        assert one_run(store_path)["status"] == "aborted"
+        assert only_run(store_path)["status"] == "aborted"
     finally:
         wrapper.send_signal(signal.SIGCONT)
         wrapper.kill()
@@ -465,7 +442,7 @@ def test_the_heartbeat_takes_back_a_run_marked_lost(store_path: Path) -> None:
     stall; the wrapper's next heartbeat makes it running again, and abortable."""
     wrapper = spawn_cli(store_path, "run", "--grace", "2", "--", "sleep", "60")
     try:
-        run = running(store_path)
+        run = running_run(store_path)
         with contextlib.closing(sqlite3.connect(store_path)) as db, db:
             db.execute("UPDATE runs SET host = 'another-host' WHERE id = ?", (run["id"],))
 
@@ -474,11 +451,11 @@ def test_the_heartbeat_takes_back_a_run_marked_lost(store_path: Path) -> None:
                 return await reaper.reap_lost()
 
         assert asyncio.run(reap()) == [run["id"]]
-        wait_for(lambda: one_run(store_path)["status"] == "running")
-        assert one_run(store_path)["reason"] is None
+        wait_for(lambda: only_run(store_path)["status"] == "running")
+        assert only_run(store_path)["reason"] is None
         assert run_cli(store_path, "abort", run["id"], "--yes").returncode == 0
         assert wrapper.wait(timeout=30) == 128 + signal.SIGTERM
-        assert one_run(store_path)["status"] == "aborted"
+        assert only_run(store_path)["status"] == "aborted"
     finally:
         wrapper.kill()
         wrapper.wait()
@@ -489,19 +466,19 @@ def test_a_command_that_outlives_its_wrapper_runs_and_can_be_aborted(store_path:
     wrapper = spawn_cli(store_path, "run", "--grace", "1", "--", "sh", "-c", script)
     pgid = None
     try:
-        run = running(store_path)
+        run = running_run(store_path)
         pgid = run["metadata"]["pgid"]
         assert run["metadata"]["pid_start"] == procs.start_token(pgid)
         wrapper.send_signal(signal.SIGKILL)
         wrapper.wait(timeout=10)
-        orphan = one_run(store_path)
+        orphan = only_run(store_path)
         assert orphan["status"] == "running"
         assert orphan["reason"]["message"] == "wrapper gone, command still running"
         assert procs.group_alive(pgid)
         aborted = run_cli(store_path, "abort", run["id"], "--yes")
         assert aborted.returncode == 0, aborted.stderr
         assert not procs.group_alive(pgid)
-        final = one_run(store_path)
+        final = only_run(store_path)
         assert final["status"] == "aborted" and "jobwatch cli" in final["reason"]["message"]
     finally:
         wrapper.kill()
@@ -541,13 +518,13 @@ def test_an_orphan_is_stopped_only_if_it_is_the_same_process(
                 await store.add(run, managed_by=gone.pid)
 
         asyncio.run(add())
-        shown = one_run(store_path)
+        shown = only_run(store_path)
         aborted = run_cli(store_path, "abort", run.id, "--yes")
         if right_token:
             assert shown["status"] == "running"
             assert aborted.returncode == 0, aborted.stderr
             assert victim.wait(timeout=10) == -signal.SIGTERM
-            assert one_run(store_path)["status"] == "aborted"
+            assert only_run(store_path)["status"] == "aborted"
         else:  # a process with that pid, but not the command: never touched
             assert shown["status"] == "unknown" and shown["reason"]["type"] == "lost"
             assert aborted.returncode == 1
@@ -565,7 +542,7 @@ def test_an_abort_after_the_command_finished_is_not_its_outcome(
     script = f"while [ ! -e {go} ]; do sleep 0.02; done; echo done"
     wrapper = spawn_cli(store_path, "run", "--grace", "2", "--", "sh", "-c", script)
     try:
-        run = running(store_path)
+        run = running_run(store_path)
         command = run["metadata"]["pid"]
         wrapper.send_signal(signal.SIGSTOP)
         go.touch()
@@ -580,7 +557,7 @@ def test_an_abort_after_the_command_finished_is_not_its_outcome(
         wrapper.send_signal(signal.SIGCONT)
         wrapper.kill()
         wrapper.wait()
-    final = one_run(store_path)
+    final = only_run(store_path)
     assert final["status"] == "succeeded" and final["exit_code"] == 0
     assert final["reason"]["message"] == "abort requested after it had finished"
     who = "SIGTERM to the wrapper" if via == "signal" else "jobwatch cli"
@@ -601,7 +578,7 @@ def test_carriage_return_frames_store_what_a_terminal_shows(store_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == raw  # teed unchanged
-    texts = [r[3] for r in stored(store_path, one_run(store_path)["id"])]
+    texts = [r[3] for r in stored(store_path, only_run(store_path)["id"])]
     assert texts == ["get 100%", "next", "plain", "LAST"]
 
 
@@ -629,10 +606,10 @@ def test_an_interrupted_wrapper_exits_as_a_shell_would(
 ) -> None:
     wrapper = spawn_cli(store_path, "run", "--grace", "2", "--", "sleep", "60")
     try:
-        run = running(store_path)
+        run = running_run(store_path)
         wrapper.send_signal(sig)
         assert wrapper.wait(timeout=30) == code
-        final = one_run(store_path)
+        final = only_run(store_path)
         assert final["status"] == "aborted"
         assert not procs.group_alive(run["metadata"]["pid"])
     finally:
@@ -730,7 +707,7 @@ def test_a_store_locked_for_longer_than_lock_wait_is_spooled_without_hanging(
     out, err = Drain(wrapper.stdout), Drain(wrapper.stderr)
     try:
         if when == "mid-run":
-            running(store_path)
+            running_run(store_path)
         with write_lock(store_path):
             go.touch()
             assert wrapper.wait(timeout=30) == 3  # while the lock is still held
