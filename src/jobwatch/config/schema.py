@@ -203,6 +203,10 @@ class ConfigFile(BaseModel):
     theme: str | None = DEFAULTS.theme
     read_only: bool = DEFAULTS.read_only
     bell: bool = DEFAULTS.bell
+    notify: bool = DEFAULTS.notify
+    keys: dict[str, Any] = Field(default_factory=dict)
+    """Binding id → key; only its shape is checked here (the ids and key names
+    belong to the monitor, which warns about a bad entry and ignores it)."""
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -292,6 +296,12 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         for key in src.model_extra or {}:
             warnings.append(f"{where}: unknown setting {key!r} in [sources.{name}] (ignored)")
         warnings += src.check()
+    keys: dict[str, str] = {}
+    for binding, value in checked.keys.items():
+        if isinstance(value, str):
+            keys[binding] = value
+        else:
+            warnings.append(f"{where}: [keys] {clean(binding)!r} must be a key name (ignored)")
     secrets = list(_secret_keys(data))
     if secrets and path is not None and readable_by_others(path):
         warnings.append(
@@ -305,6 +315,8 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         theme=checked.theme,
         read_only=checked.read_only,
         bell=checked.bell,
+        notify=checked.notify,
+        keys=keys,
         path=path,
         warnings=warnings,
     )
