@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jobwatch.sources.protocol import Source
@@ -26,6 +26,8 @@ class MonitorOptions:
     read_only: bool
     bell: bool
     warnings: list[str]
+    notify: bool = True
+    keys: dict[str, str] = field(default_factory=dict)
 
 
 def monitor_options(args: argparse.Namespace) -> MonitorOptions:
@@ -46,6 +48,8 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         read_only=sel.read_only,
         bell=config.bell if bell is None else bell,
         warnings=[*config.warnings, *sel.warnings],
+        notify=config.notify,
+        keys=config.keys,
     )
 
 
@@ -59,6 +63,8 @@ def monitor_app(options: MonitorOptions) -> JobwatchApp:
         theme=options.theme,
         read_only=options.read_only,
         bell=options.bell,
+        toasts=options.notify,
+        keymap=options.keys,
         warnings=options.warnings,
     )
 

@@ -251,4 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--headless", action="store_true", help="simulate only, no monitor")
     p.add_argument("--seed", type=int, default=None, help="repeatable demo data")
+    p.add_argument(
+        "--refresh",
+        type=REFRESH,
+        default=None,
+        metavar="SECONDS",
+        help="the monitor's poll interval (default: refresh in the config, else 1)",
+    )
+    p.add_argument("--theme", metavar="NAME", help="the monitor's theme, as for jobwatch")
     return parser

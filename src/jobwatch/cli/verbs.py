@@ -25,6 +25,7 @@ from jobwatch.cli.selection import (
     warn_exposed,
     who,
 )
+from jobwatch.config import load_config
 from jobwatch.core import FAULTS, Action, Status
 from jobwatch.core import format as fmt
 from jobwatch.core.errors import JobwatchError, SourceError, TransitionRefused
@@ -34,6 +35,7 @@ from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.protocol import ListQuery, Source
 
 if TYPE_CHECKING:
+    from jobwatch.apps.demo import DemoView
     from jobwatch.core import LogLine
 
 EXIT_ERROR = 1
@@ -220,6 +222,26 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         headless=args.headless,
         seed=args.seed,
+        view=demo_view(args),
+    )
+
+
+def demo_view(args: argparse.Namespace) -> DemoView:
+    """How ``jobwatch demo`` shows its store: ``--theme``, ``--read-only`` and
+    ``--refresh`` over the config file, as for the monitor."""
+    from jobwatch.apps.demo import DemoView
+
+    config_file = getattr(args, "config", None)
+    config = load_config(Path(config_file).expanduser() if config_file else None)
+    refresh = getattr(args, "refresh", None)
+    return DemoView(
+        theme=getattr(args, "theme", None) or config.theme,
+        read_only=bool(getattr(args, "read_only", False)) or config.read_only,
+        refresh=config.refresh if refresh is None else refresh,
+        bell=config.bell,
+        toasts=config.notify,
+        keymap=dict(config.keys),
+        warnings=list(config.warnings),
     )
 
 

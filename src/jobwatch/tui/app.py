@@ -20,21 +20,23 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.notifications import Notification, SeverityLevel
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 
 from jobwatch.core import Action, RunRow
-from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
 from jobwatch.tui import keys
+from jobwatch.tui.keymap import check_keymap, with_keymap
 from jobwatch.tui.messages import CursorMoved, RowsDrawn, SearchRequested
+from jobwatch.tui.notices import FAILURE_TOAST_S, Bell, summary
 from jobwatch.tui.run_actions import RunActions
-from jobwatch.tui.screens.help import HelpScreen
+from jobwatch.tui.screens.help import HelpScreen, key_text
 from jobwatch.tui.screens.main import MainScreen
+from jobwatch.tui.screens.sources import SourcesScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 from jobwatch.tui.widgets.detail import DetailPane
@@ -42,7 +44,10 @@ from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable
 from jobwatch.tui.widgets.status_line import StatusLine, StatusState
 
-TOASTS_PER_POLL = 3
+READ_ONLY_HIDDEN = frozenset({"abort", "archive", "unarchive"})
+"""Actions the footer and the palette do not offer in read-only mode."""
+STATUS_TICK_S = 1.0
+"""How often the status line is redrawn between polls (a retry countdown is live)."""
 PRELOAD_S = 0.25
 """How long the first read may hold up the start before the screen shows anyway."""
 FIRST_FRAME_S = 1.0
@@ -69,6 +74,7 @@ class JobwatchApp(App[None]):
         read_only: bool = False,
         theme: str | None = None,
         bell: bool = True,
+        toasts: bool = True,
         keymap: dict[str, str] | None = None,
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
@@ -87,7 +93,12 @@ class JobwatchApp(App[None]):
         )
         self.read_only = read_only
         self.bell_enabled = bell
-        self.bells = 0
+        self.toasts_enabled = toasts
+        self._bell = Bell()
+        self._failure_note: Notification | None = None
+        self._held: list[tuple[str, str, SeverityLevel, float | None]] = []
+        """Toasts raised while a dialog, help or the palette was up: shown after it."""
+        self._failures_held = False
         self.runs = RunSet()
         self.actions = RunActions(self)
         self.synced = asyncio.Event()
@@ -105,8 +116,15 @@ class JobwatchApp(App[None]):
         if warning:
             self._warnings.append(warning)
         self.theme = name
-        if keymap:
-            self.set_keymap(keymap)
+        self.keymap, problems = check_keymap(keymap or {})
+        self._warnings += problems
+        if self.keymap:
+            self.set_keymap(self.keymap)
+
+    @property
+    def bells(self) -> int:
+        """How many times the bell rang (tests read it)."""
+        return self._bell.rung
 
     @property
     def feeds(self) -> list[Feed]:
@@ -122,8 +140,66 @@ class JobwatchApp(App[None]):
         markup: bool = False,
     ) -> None:
         """Toasts carry run ids, job names and error text from outside: never read
-        them as markup, whoever calls (widgets pass ``markup=True`` by default)."""
+        them as markup, whoever calls (widgets pass ``markup=True`` by default).
+        Never drawn over a dialog, help or the palette: held until it closes."""
+        if self._covered():
+            self._held.append((message, title, severity, timeout))
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    # -- toasts and bell (tui/notices.py) --------------------------------------------
+
+    def _covered(self) -> bool:
+        """A modal screen (confirm, help, palette, sources) is on top of the monitor."""
+        try:
+            return isinstance(self.screen, ModalScreen)
+        except Exception:
+            return False
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if isinstance(screen, ModalScreen):
+            for note in list(self._notifications):
+                if note is self._failure_note:
+                    self._failures_held = True
+                elif not note.has_expired:
+                    self._held.append((note.message, note.title, note.severity, note.time_left))
+            self._failure_note = None
+            self.clear_notifications()
+            return
+        held, self._held = self._held, []
+        for message, title, severity, timeout in held:
+            self.notify(message, title=title, severity=severity, timeout=timeout)
+        if self._failures_held:
+            self._show_failures()
+
+    def _show_failures(self) -> None:
+        """One toast sums up the unseen failures, replacing the one before it."""
+        if not self.toasts_enabled:
+            return
+        if self._covered():
+            self._failures_held = True
+            return
+        self._failures_held = False
+        old, self._failure_note = self._failure_note, None
+        if old is not None and old in self._notifications:
+            self._unnotify(old, refresh=False)
+        rows = [self.runs.rows[k] for k in self.runs.unseen if k in self.runs.rows]
+        if rows:
+            rows.sort(key=lambda r: r.id)
+            title, message = summary(rows)
+            note = Notification(message, title, "error", FAILURE_TOAST_S, markup=False)
+            self._failure_note = note
+            self._notifications.add(note)
+        self._refresh_notifications()
+
+    def action_dismiss_toasts(self) -> None:
+        """Every toast goes, and every failure counts as seen."""
+        self._held.clear()
+        self._failures_held = False
+        self._failure_note = None
+        self.runs.unseen.clear()
+        self.clear_notifications()
+        self.update_status()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Stock Textual themes chosen from the palette still get status colours.
@@ -145,8 +221,10 @@ class JobwatchApp(App[None]):
     def on_mount(self) -> None:
         self._main = MainScreen(self.runs, clock=self.clock, several=len(self.feeds) > 1)
         self.push_screen(self._main)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         for warning in self._warnings:
             self.notify(clean(warning), severity="warning", timeout=8)
+        self.set_interval(STATUS_TICK_S, self.update_status)
         self.run_worker(self._poll_loop(), group="poll", exclusive=True, exit_on_error=False)
 
     # -- polling -------------------------------------------------------------------
@@ -236,25 +314,18 @@ class JobwatchApp(App[None]):
         return self.poller.feed_for(key)
 
     def _announce(self, keys: list[Key]) -> None:
-        """A watched run just failed: toast, bell, and the unseen counter."""
-        rows = [self.runs.rows[k] for k in keys]
-        if len(rows) > TOASTS_PER_POLL:
-            self.notify(f"{len(rows)} runs failed or were lost", title="failures", severity="error")
-        else:
-            for row in rows:
-                what = clean(row.job or row.label or "")
-                problem = f" — {clean(row.problem)}" if row.problem else ""
-                self.notify(
-                    f"{GLYPHS[row.status]} {clean(row.id)} {what}{problem}",
-                    title=f"run {row.status.value}",
-                    severity="error",
-                )
-        if self.bell_enabled:
-            self.bells += 1
+        """Watched runs just failed: the summary toast, the bell (at most once per
+        10 s), and the unseen counter (the runs set counts them)."""
+        self._show_failures()
+        if self.bell_enabled and self._bell.due(self.clock()):
             self.bell()
 
     def action_refresh(self) -> None:
         self.poller.wake(force=True)
+
+    def action_sources(self) -> None:
+        if not isinstance(self.screen, SourcesScreen):
+            self.push_screen(SourcesScreen(self.feeds, self.poller.clock))
 
     # -- status line ---------------------------------------------------------------
 
@@ -281,6 +352,7 @@ class JobwatchApp(App[None]):
             counts=self.runs.counts,
             last_poll=self.last_poll,
             refresh=self.refresh_s,
+            retry={f.name: f.tracker.wait() for f in self.feeds},
         )
         status.show(state, self.theme_variables)
 
@@ -435,13 +507,31 @@ class JobwatchApp(App[None]):
     # -- help and palette ----------------------------------------------------------
 
     def _binding_sections(self) -> list[tuple[str, str | None, list[Binding]]]:
+        """The bindings help and the palette list, with the user's keys, without
+        the ones read-only mode does not offer."""
         return [
-            (title, target, [b for b in bindings if isinstance(b, Binding)])
+            (
+                title,
+                target,
+                [
+                    with_keymap(b, self.keymap)
+                    for b in bindings
+                    if isinstance(b, Binding) and self._offered(b.action)
+                ],
+            )
             for title, target, bindings in keys.SECTIONS
         ]
 
+    def _offered(self, action: str) -> bool:
+        return not (self.read_only and action in READ_ONLY_HIDDEN)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only: abort, archive and unarchive are not offered (footer, keys)."""
+        return self._offered(action)
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([(title, b) for title, _, b in self._binding_sections()]))
+        sections = [(title, b) for title, _, b in self._binding_sections()]
+        self.push_screen(HelpScreen(sections, self.get_key_display))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -451,7 +541,7 @@ class JobwatchApp(App[None]):
                     continue
                 yield SystemCommand(
                     f"{binding.description}",
-                    f"{section}: key {binding.key}",
+                    f"{section}: key {key_text(binding, self.get_key_display)}",
                     partial(self._palette_action, target, binding.action),
                 )
 

@@ -21,6 +21,8 @@ APP: list[BindingType] = [
     Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
     Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
     Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
+    Binding("x", "dismiss_toasts", "Dismiss toasts", show=False, id="app.dismiss"),
+    Binding("h", "sources", "Sources", show=False, id="app.sources"),
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
@@ -59,6 +61,10 @@ CONFIRM: list[BindingType] = [
 ]
 
 HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+SOURCES: list[BindingType] = [
+    Binding("escape,q,h", "dismiss", "Close", id="sources.close"),
+]
 
 SECTIONS: tuple[tuple[str, str | None, list[BindingType]], ...] = (
     ("monitor", None, APP),
