@@ -199,7 +199,7 @@ class JobwatchApp(App[None]):
         self._failure_note = None
         self.runs.unseen.clear()
         self.clear_notifications()
-        self.update_status()
+        self._reloaded()  # the table's "!" marks go too
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Stock Textual themes chosen from the palette still get status colours.
