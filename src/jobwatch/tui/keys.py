@@ -35,6 +35,13 @@ TABLE: list[BindingType] = [
     Binding("space", "mark", "Mark", id="table.mark"),
 ]
 
+DETAIL: list[BindingType] = [
+    Binding("down,j", "scroll_down", "Down", show=False, id="detail.down"),
+    Binding("up,k", "scroll_up", "Up", show=False, id="detail.up"),
+    Binding("home,g", "scroll_home", "Top", show=False, id="detail.top"),
+    Binding("end,G", "scroll_end", "End", show=False, id="detail.end"),
+]
+
 LOG: list[BindingType] = [
     Binding("down,j", "scroll_lines(1)", "Down", show=False, id="log.down"),
     Binding("up,k", "scroll_lines(-1)", "Up", show=False, id="log.up"),
@@ -63,6 +70,7 @@ HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close",
 SECTIONS: tuple[tuple[str, str | None, list[BindingType]], ...] = (
     ("monitor", None, APP),
     ("runs table", "#runs", TABLE),
+    ("detail", "#detail", DETAIL),
     ("log", "#log", LOG),
 )
 """(title, the widget its actions run on, bindings): what help and the palette list."""
