@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobwatch.config import default_config_path
 from jobwatch.sources.protocol import Source
 
 if TYPE_CHECKING:
@@ -26,6 +28,9 @@ class MonitorOptions:
     read_only: bool
     bell: bool
     warnings: list[str]
+    columns: list[str] | None = None
+    config_path: Path | None = None
+    """Where the column chooser saves: the config file read, else the default one."""
 
 
 def monitor_options(args: argparse.Namespace) -> MonitorOptions:
@@ -46,6 +51,8 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         read_only=sel.read_only,
         bell=config.bell if bell is None else bell,
         warnings=[*config.warnings, *sel.warnings],
+        columns=config.columns,
+        config_path=config.path or default_config_path(),
     )
 
 
@@ -60,6 +67,8 @@ def monitor_app(options: MonitorOptions) -> JobwatchApp:
         read_only=options.read_only,
         bell=options.bell,
         warnings=options.warnings,
+        columns=options.columns,
+        config_path=options.config_path,
     )
 
 

@@ -121,6 +121,8 @@ class Config:
     theme: str | None = None
     read_only: bool = False
     bell: bool = True
+    columns: list[str] | None = None
+    """The monitor's columns in order (``None``: the registry's default ones)."""
     path: Path | None = None
     """The file this was read from (``None`` when there was none)."""
     warnings: list[str] = field(default_factory=list)

@@ -203,6 +203,20 @@ class ConfigFile(BaseModel):
     theme: str | None = DEFAULTS.theme
     read_only: bool = DEFAULTS.read_only
     bell: bool = DEFAULTS.bell
+    columns: list[str] | None = DEFAULTS.columns
+    """The monitor's columns, in order (the column chooser writes it)."""
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: list[str] | None) -> list[str] | None:
+        from jobwatch.core.columns import BY_NAME
+
+        unknown = [n for n in value or () if n not in BY_NAME]
+        if unknown:
+            raise ValueError(
+                f"unknown column(s) {', '.join(unknown)} (one of {', '.join(BY_NAME)})"
+            )
+        return list(dict.fromkeys(value)) if value else None
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -305,6 +319,7 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         theme=checked.theme,
         read_only=checked.read_only,
         bell=checked.bell,
+        columns=checked.columns,
         path=path,
         warnings=warnings,
     )

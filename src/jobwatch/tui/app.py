@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -24,6 +25,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 
+from jobwatch.config import ConfigError
 from jobwatch.core import Action, RunRow
 from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
@@ -33,6 +35,7 @@ from jobwatch.sources.protocol import Source
 from jobwatch.tui import keys
 from jobwatch.tui.messages import CursorMoved, RowsDrawn, SearchRequested
 from jobwatch.tui.run_actions import RunActions
+from jobwatch.tui.screens.columns import ColumnsScreen
 from jobwatch.tui.screens.help import HelpScreen
 from jobwatch.tui.screens.main import MainScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
@@ -72,9 +75,14 @@ class JobwatchApp(App[None]):
         keymap: dict[str, str] | None = None,
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        columns: Sequence[str] | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.clock = clock
+        self.columns = list(columns) if columns else None
+        self.config_path = config_path
+        """Where the column chooser saves (``None``: applied, not saved)."""
         self.refresh_s = max(0.1, refresh)
         self.poller = Poller(
             list(sources),
@@ -143,7 +151,9 @@ class JobwatchApp(App[None]):
         await self.poll_once(wait=timeout)
 
     def on_mount(self) -> None:
-        self._main = MainScreen(self.runs, clock=self.clock, several=len(self.feeds) > 1)
+        self._main = MainScreen(
+            self.runs, clock=self.clock, several=len(self.feeds) > 1, columns=self.columns
+        )
         self.push_screen(self._main)
         for warning in self._warnings:
             self.notify(clean(warning), severity="warning", timeout=8)
@@ -255,6 +265,26 @@ class JobwatchApp(App[None]):
 
     def action_refresh(self) -> None:
         self.poller.wake(force=True)
+
+    def action_choose_columns(self) -> None:
+        table = self._table()
+        if table is not None:
+            self.push_screen(ColumnsScreen(table.columns_shown), self._columns_chosen)
+
+    def _columns_chosen(self, names: list[str] | None) -> None:
+        table = self._table()
+        if names is None or table is None:
+            return
+        table.show_columns(names)
+        self.columns = names or None
+        if self.config_path is None:
+            return
+        from jobwatch.config.write import save_columns
+
+        try:
+            save_columns(self.config_path, names)
+        except ConfigError as exc:
+            self.notify(f"columns not saved: {exc}", severity="warning")
 
     # -- status line ---------------------------------------------------------------
 

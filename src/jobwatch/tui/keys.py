@@ -21,6 +21,7 @@ APP: list[BindingType] = [
     Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
     Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
     Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
+    Binding("C", "choose_columns", "Columns", show=False, id="app.columns"),
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
@@ -63,6 +64,11 @@ CONFIRM: list[BindingType] = [
     Binding("escape,n", "answer(False)", "No", id="confirm.no"),
     Binding("y", "answer(True)", "Yes", id="confirm.yes"),
     Binding("left,right,tab", "app.focus_next", "Switch", show=False),
+]
+
+COLUMNS: list[BindingType] = [
+    Binding("enter", "keep", "Keep", priority=True, id="columns.keep"),
+    Binding("escape", "cancel", "Cancel", id="columns.cancel"),
 ]
 
 HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]

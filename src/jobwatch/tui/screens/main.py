@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -21,8 +21,16 @@ class MainScreen(Screen[None]):
 
     AUTO_FOCUS = "#runs"
 
-    def __init__(self, runs: RunSet, *, clock: Callable[[], float], several: bool) -> None:
+    def __init__(
+        self,
+        runs: RunSet,
+        *,
+        clock: Callable[[], float],
+        several: bool,
+        columns: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
+        self._columns = columns
         self._runs = runs
         self._clock = clock
         self._several = several
@@ -36,7 +44,13 @@ class MainScreen(Screen[None]):
             id="filter",
             select_on_focus=False,
         )
-        yield RunsTable(self._runs, id="runs", clock=self._clock, several=self._several)
+        yield RunsTable(
+            self._runs,
+            id="runs",
+            clock=self._clock,
+            several=self._several,
+            column_names=self._columns,
+        )
         with Horizontal(id="panes", classes="-show-log"):
             yield DetailPane(id="detail")
             with Vertical(id="logpane"):
