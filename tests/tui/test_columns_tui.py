@@ -106,6 +106,7 @@ async def test_a_reason_that_is_no_problem_is_not_drawn_as_one(store: SqliteStor
     async with app.run_test(size=(200, 40)) as pilot:
         await ready(app, pilot)
         table = app.main.query_one(RunsTable)
+        assert table.select_key(("local", "run-000000000005"))  # the cursor has its own colours
         failed = Color.parse(app.theme_variables["status-failed"]).rich_color
         assert cell_style(table, KEY, LONG_PROBLEM).color == failed
         for key, word in (

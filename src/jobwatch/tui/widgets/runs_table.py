@@ -243,7 +243,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             base = base + self._style("runs-table--marked")
         if index == self._cursor:
             base = base + self._style("runs-table--cursor")
-        segments = self._cells(row, key, base)
+        segments = self._cells(row, key, base, selected=index == self._cursor)
         if not self._drawn:
             self._drawn = True
             # Posted from the table's own queue: a message made while the screen
@@ -263,16 +263,22 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             cells.append(Segment(columns.fit(title, cells_wide) + " ", style))
         return Strip(cells).crop_extend(0, width, style)
 
-    def _cells(self, row: RunRow, key: Key, base: Style) -> list[Segment]:
+    def _cells(self, row: RunRow, key: Key, base: Style, *, selected: bool) -> list[Segment]:
+        """The selected row keeps the cursor's one colour pair (chosen per theme for
+        contrast, see ``row-cursor`` in theming): a status colour on the cursor's
+        background can vanish, above all with 16 colours. Glyphs and words still
+        say the status."""
         mark = "●" if key in self.runs.marked else ("!" if key in self.runs.unseen else "")
-        mark_style = base + self._style("runs-table--status-failed") if mark == "!" else base
+        mark_style = base
+        if mark == "!" and not selected:
+            mark_style = base + self._style("runs-table--status-failed")
         segments = [Segment(columns.fit(mark, MARK) + " ", mark_style)]
         now = self.clock()
         for column, width in self._columns:
             text = column.text(row, Cell(now, Mode.TABLE, width))
             style = base
             name = column.style(row) if column.style is not None else None
-            if name is not None and (text or name.startswith("status-")):
+            if name is not None and not selected and (text or name.startswith("status-")):
                 style = base + self._style(_STYLE[name])
             segments.append(Segment(columns.fit(text, width) + " ", style))
         return segments
