@@ -358,8 +358,15 @@ class JobwatchApp(App[None]):
 
     # -- panes, filter, sort -------------------------------------------------------
 
+    def action_zoom(self) -> None:
+        """``z``: the focused pane alone, full screen; again: every pane."""
+        main = self.main
+        main.zoom(None if main.zoomed else main.pane_of(self.focused))
+
     def action_focus_pane(self, pane: str) -> None:
         target = {"runs": "#runs", "detail": "#detail", "log": "#log"}[pane]
+        if self.main.zoomed:
+            self.main.zoom(pane)  # a hidden pane cannot take the focus
         panes = self.main.query_one("#panes")
         if pane in ("detail", "log"):
             panes.set_class(pane == "detail", "-show-detail")
