@@ -39,6 +39,7 @@ __all__ = [
     "MONO_THEME",
     "STATUS_VARIABLES",
     "ThemeError",
+    "builtin_dir",
     "builtin_themes",
     "contrast_ratio",
     "jobwatch_variables",
@@ -330,17 +331,34 @@ def load_theme_file(path: str | os.PathLike[str] | Traversable) -> Theme:
     return _theme_from_data(source, data)
 
 
-def _builtin_dir() -> Traversable:
-    # Through importlib.resources, so it works from a wheel, a zip or an editable install.
-    return files("jobwatch.tui") / "themes"
+BUILTIN_MARKER = f"{DEFAULT_THEME}.toml"
+"""A file every built-in themes folder has: how a folder is known to be the one."""
+
+
+def builtin_dir() -> Traversable:
+    """The folder of the built-in themes: the repository's top-level ``themes/``.
+
+    An installed wheel carries it as package data, ``jobwatch/themes`` (the
+    ``force-include`` in ``pyproject.toml``), read through importlib.resources so a
+    zip works too. A source checkout or an editable install (whose package is
+    ``src/jobwatch``) has no copy there and reads ``<checkout>/themes`` itself.
+    """
+    packaged = files("jobwatch") / "themes"
+    if packaged.is_dir() and (packaged / BUILTIN_MARKER).is_file():
+        return packaged
+    checkout = Path(str(files("jobwatch"))).resolve().parents[1] / "themes"
+    if (checkout / BUILTIN_MARKER).is_file():
+        return checkout
+    raise ThemeError(f"built-in themes not found (looked in {packaged} and {checkout})")
 
 
 def builtin_themes() -> list[Theme]:
-    """The themes shipped inside the package, sorted by name.
+    """The built-in themes (every ``*.toml`` directly in :func:`builtin_dir`), by name.
 
-    A broken built-in is a packaging bug, so ThemeError propagates (tests catch it).
+    A broken or missing built-in is a packaging bug, so ThemeError propagates
+    (tests catch it).
     """
-    entries = [e for e in _builtin_dir().iterdir() if e.name.endswith(".toml") and e.is_file()]
+    entries = [e for e in builtin_dir().iterdir() if e.name.endswith(".toml") and e.is_file()]
     return sorted((load_theme_file(e) for e in entries), key=lambda t: t.name)
 
 
