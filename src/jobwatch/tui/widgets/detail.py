@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -170,11 +171,9 @@ class DetailPane(VerticalScroll):
 
     BINDINGS = keys.DETAIL
 
-    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
-        super().__init__(name=name, id=id)
-        self.shown_key: tuple[str, str] | None = None
-        """The run on show: a different one starts at the top, the same one keeps
-        the reader's place when it is shown again with new data."""
+    shown_key: var[tuple[str, str] | None] = var(None)
+    """The run on show: a different one starts at the top, the same one keeps the
+    reader's place when it is shown again with new data."""
 
     def compose(self) -> ComposeResult:
         yield Static(Text("select a run", style="dim"), id="detail-summary")
