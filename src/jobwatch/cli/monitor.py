@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobwatch.config import default_config_path
 from jobwatch.sources.protocol import Source
 
 if TYPE_CHECKING:
@@ -28,6 +30,9 @@ class MonitorOptions:
     warnings: list[str]
     notify: bool = True
     keys: dict[str, str] = field(default_factory=dict)
+    columns: list[str] | None = None
+    config_path: Path | None = None
+    """Where the column chooser saves: the config file read, else the default one."""
 
 
 def monitor_options(args: argparse.Namespace) -> MonitorOptions:
@@ -50,6 +55,8 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         warnings=[*config.warnings, *sel.warnings],
         notify=config.notify,
         keys=config.keys,
+        columns=config.columns,
+        config_path=config.path or default_config_path(),
     )
 
 
@@ -66,6 +73,8 @@ def monitor_app(options: MonitorOptions) -> JobwatchApp:
         toasts=options.notify,
         keymap=options.keys,
         warnings=options.warnings,
+        columns=options.columns,
+        config_path=options.config_path,
     )
 
 

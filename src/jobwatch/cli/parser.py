@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=LIMIT, default=50, metavar="N", help="0 for no limit")
     p.add_argument("--all", action="store_true", help="include archived runs")
     p.add_argument("--json", action="store_true", help="normalized model, redacted")
+    p.add_argument(
+        "--columns",
+        nargs="?",
+        const="",
+        metavar="A,B",
+        help="these columns (e.g. status,id,job,problem); alone: the config's columns",
+    )
 
     p = verb("show", cmd_show, "show one run in detail")
     p.add_argument("run", metavar="RUN", help="run id or a unique prefix")

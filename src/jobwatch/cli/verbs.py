@@ -51,6 +51,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     if args.faults:
         statuses += [s.value for s in FAULTS]
     sel = selection(args, filters_ok=True)
+    columns = render.list_columns(getattr(args, "columns", None), sel.config.columns)
     query = ListQuery(
         statuses=tuple(statuses),
         jobs=tuple(args.job or ()),
@@ -72,8 +73,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
             items = [{**item, "origin": clean(o)} for item, o in zip(items, owners, strict=True)]
         out(render.dumps(items))
     else:
-        rows = render.list_rows(runs, human=human())
-        headers = render.LIST_HEADERS
+        rows = render.list_rows(runs, human=human(), columns=columns)
+        headers = tuple(c.header for c in columns)
         if sel.several:
             headers = ("FROM", *headers)
             rows = [(clean(o), *row) for o, row in zip(owners, rows, strict=True)]

@@ -130,6 +130,8 @@ class Config:
     """Toast new failures (one summary toast; the unseen count shows either way)."""
     keys: dict[str, str] = field(default_factory=dict)
     """``[keys]``: binding id → key(s), checked against the bindings by the monitor."""
+    columns: list[str] | None = None
+    """The monitor's columns in order (``None``: the registry's default ones)."""
     path: Path | None = None
     """The file this was read from (``None`` when there was none)."""
     warnings: list[str] = field(default_factory=list)

@@ -207,6 +207,20 @@ class ConfigFile(BaseModel):
     keys: dict[str, Any] = Field(default_factory=dict)
     """Binding id → key; only its shape is checked here (the ids and key names
     belong to the monitor, which warns about a bad entry and ignores it)."""
+    columns: list[str] | None = DEFAULTS.columns
+    """The monitor's columns, in order (the column chooser writes it)."""
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: list[str] | None) -> list[str] | None:
+        from jobwatch.core.columns import BY_NAME
+
+        unknown = [n for n in value or () if n not in BY_NAME]
+        if unknown:
+            raise ValueError(
+                f"unknown column(s) {', '.join(unknown)} (one of {', '.join(BY_NAME)})"
+            )
+        return list(dict.fromkeys(value)) if value else None
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -317,6 +331,7 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         bell=checked.bell,
         notify=checked.notify,
         keys=keys,
+        columns=checked.columns,
         path=path,
         warnings=warnings,
     )

@@ -22,6 +22,7 @@ from typing import Any
 from rich.cells import cell_len, set_cell_size
 
 from jobwatch.core.format import GLYPHS, duration, relative
+from jobwatch.core.reasons import Severity, row_severity
 from jobwatch.core.redact import clean
 from jobwatch.core.row import RunRow
 from jobwatch.core.status import Status
@@ -151,6 +152,16 @@ def _when(row: RunRow) -> float:
     return row.started_at or row.created_at or 0.0
 
 
+_PROBLEM_STYLE: dict[Severity | None, str | None] = {
+    None: None,
+    Severity.FAULT: "problem",
+    Severity.NOTICE: "notice",
+    Severity.NORMAL: "dim",
+}
+"""A reason that is how runs end (``end_turn``, ``user-request``) is not drawn as a
+fault; which ones are is decided in :mod:`jobwatch.core.reasons`."""
+
+
 # -- sort keys ---------------------------------------------------------------------------
 
 STATUS_RANK = {
@@ -210,7 +221,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "id",
         "ID",
-        Width(13, 13),
+        Width(13, 40, flex=2),
         lambda r, c: clean(r.id),
         sort=lambda r: (r.id, r.source),
         filter="id",
@@ -219,7 +230,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "source",
         "SOURCE",
-        Width(15, 15),
+        Width(8, 16, flex=1),
         lambda r, c: clean(r.source),
         priority=2,
         priority_several=1,
@@ -231,7 +242,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "job",
         "JOB",
-        Width(8, None, flex=1),
+        Width(10, 40, flex=3),
         _job,
         style=lambda r: "broken" if r.error else None,
         sort=lambda r: ((r.job or r.label or "").lower(), -_when(r), r.id, r.source),
@@ -257,7 +268,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "progress",
         "PROGRESS",
-        Width(18, 18),
+        Width(12, 24, flex=1),
         lambda r, c: progress_text(r, c.width, compact=c.mode is Mode.TABLE),
         priority=1,
         priority_several=3,
@@ -265,10 +276,10 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "problem",
         "PROBLEM",
-        Width(16, 16),
+        Width(12, 40, flex=3),
         lambda r, c: clean(r.problem or ""),
         priority_several=2,
-        style=lambda r: "problem" if r.problem else None,
+        style=lambda r: _PROBLEM_STYLE[row_severity(r)],
         sort=lambda r: (r.problem is None, r.problem or "", -_when(r), r.id, r.source),
         filter="problem",
         values=lambda r: (r.problem,),
@@ -330,11 +341,6 @@ def fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
-FLEX_SLACK = 5
-"""Cells a flexible column (the job) keeps beyond its minimum before an optional
-column is given room on a narrow terminal."""
-
-
 def layout(
     width: int,
     *,
@@ -346,15 +352,16 @@ def layout(
     """The columns that fit ``width`` cells and the width each gets.
 
     Columns are dropped by priority (highest first) until their minimum widths
-    fit; then fixed columns grow toward their maximum, and the flexible ones
-    share what is left. ``gap`` cells separate columns; ``reserved`` cells are
-    kept for something drawn before them (the monitor's mark)."""
+    fit; then fixed columns grow toward their maximum, and the flexible ones share
+    what is left by their ``flex`` shares, none beyond its maximum (what no column
+    can take stays blank at the right). ``gap`` cells separate columns;
+    ``reserved`` cells are kept for something drawn before them (the monitor's
+    mark)."""
     chosen = list(columns if columns is not None else [c for c in COLUMNS if c.shown])
     room = width - reserved
 
     def needed(cols: list[Column]) -> int:
-        slack = sum(FLEX_SLACK for c in cols if c.width.flex)
-        return sum(c.width.min for c in cols) + gap * max(0, len(cols) - 1) + slack
+        return sum(c.width.min for c in cols) + gap * max(0, len(cols) - 1)
 
     ranked = sorted(
         (c for c in chosen if c.drop_rank(several)), key=lambda c: -c.drop_rank(several)
@@ -364,25 +371,30 @@ def layout(
             break
         chosen.remove(column)
     widths = {c.name: c.width.min for c in chosen}
-    spare = room - sum(widths.values()) - gap * max(0, len(chosen) - 1)
+    spare = room - needed(chosen)
     for c in chosen:  # fixed columns first, up to their maximum
         limit = c.width.max
         if spare > 0 and not c.width.flex and limit is not None and limit > c.width.min:
             grow = min(spare, limit - c.width.min)
             widths[c.name] += grow
             spare -= grow
-    flexible = [c for c in chosen if c.width.flex]
-    shares = sum(c.width.flex for c in flexible)
-    for i, c in enumerate(flexible):
-        if spare <= 0:
-            break
-        grow = spare if i == len(flexible) - 1 else spare * c.width.flex // shares
-        if c.width.max is not None:
-            grow = min(grow, c.width.max - widths[c.name])
-        widths[c.name] += grow
-        spare -= grow
-        shares -= c.width.flex
+    _share(widths, [c for c in chosen if c.width.flex], spare)
     return [(c, widths[c.name]) for c in chosen]
+
+
+def _share(widths: dict[str, int], flexible: list[Column], spare: int) -> None:
+    """Hand out ``spare`` cells one at a time to the column furthest behind its
+    share (grown / flex smallest; the first on a tie), skipping full ones: the
+    same split at every width, exact in integers, never past a maximum."""
+    grown = dict.fromkeys((c.name for c in flexible), 0)
+    open_ = [c for c in flexible if c.width.max is None or widths[c.name] < c.width.max]
+    while spare > 0 and open_:
+        best = min(open_, key=lambda c: (grown[c.name] + 1) / c.width.flex)
+        widths[best.name] += 1
+        grown[best.name] += 1
+        spare -= 1
+        if best.width.max is not None and widths[best.name] >= best.width.max:
+            open_.remove(best)
 
 
 def render_row(cells: Iterable[tuple[str, int]], gap: int = GAP) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -24,6 +25,7 @@ from textual.notifications import Notification, SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 
+from jobwatch.config import ConfigError
 from jobwatch.core import Action, RunRow
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
@@ -34,6 +36,7 @@ from jobwatch.tui.keymap import check_keymap, with_keymap
 from jobwatch.tui.messages import CursorMoved, RowsDrawn, SearchRequested
 from jobwatch.tui.notices import FAILURE_TOAST_S, Bell, summary
 from jobwatch.tui.run_actions import RunActions
+from jobwatch.tui.screens.columns import ColumnsScreen
 from jobwatch.tui.screens.help import HelpScreen, key_text
 from jobwatch.tui.screens.main import MainScreen
 from jobwatch.tui.screens.sources import SourcesScreen
@@ -78,9 +81,14 @@ class JobwatchApp(App[None]):
         keymap: dict[str, str] | None = None,
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        columns: Sequence[str] | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.clock = clock
+        self.columns = list(columns) if columns else None
+        self.config_path = config_path
+        """Where the column chooser saves (``None``: applied, not saved)."""
         self.refresh_s = max(0.1, refresh)
         self.poller = Poller(
             list(sources),
@@ -219,7 +227,9 @@ class JobwatchApp(App[None]):
         await self.poll_once(wait=timeout)
 
     def on_mount(self) -> None:
-        self._main = MainScreen(self.runs, clock=self.clock, several=len(self.feeds) > 1)
+        self._main = MainScreen(
+            self.runs, clock=self.clock, several=len(self.feeds) > 1, columns=self.columns
+        )
         self.push_screen(self._main)
         self.screen_change_signal.subscribe(self, self._screen_changed)
         for warning in self._warnings:
@@ -327,6 +337,26 @@ class JobwatchApp(App[None]):
         if not isinstance(self.screen, SourcesScreen):
             self.push_screen(SourcesScreen(self.feeds, self.poller.clock))
 
+    def action_choose_columns(self) -> None:
+        table = self._table()
+        if table is not None:
+            self.push_screen(ColumnsScreen(table.columns_shown), self._columns_chosen)
+
+    def _columns_chosen(self, names: list[str] | None) -> None:
+        table = self._table()
+        if names is None or table is None:
+            return
+        table.show_columns(names)
+        self.columns = names or None
+        if self.config_path is None:
+            return
+        from jobwatch.config.write import save_columns
+
+        try:
+            save_columns(self.config_path, names)
+        except ConfigError as exc:
+            self.notify(f"columns not saved: {exc}", severity="warning")
+
     # -- status line ---------------------------------------------------------------
 
     def update_status(self) -> None:
@@ -400,8 +430,15 @@ class JobwatchApp(App[None]):
 
     # -- panes, filter, sort -------------------------------------------------------
 
+    def action_zoom(self) -> None:
+        """``z``: the focused pane alone, full screen; again: every pane."""
+        main = self.main
+        main.zoom(None if main.zoomed else main.pane_of(self.focused))
+
     def action_focus_pane(self, pane: str) -> None:
         target = {"runs": "#runs", "detail": "#detail", "log": "#log"}[pane]
+        if self.main.zoomed:
+            self.main.zoom(pane)  # a hidden pane cannot take the focus
         panes = self.main.query_one("#panes")
         if pane in ("detail", "log"):
             panes.set_class(pane == "detail", "-show-detail")

@@ -10,6 +10,7 @@ APP: list[BindingType] = [
     Binding("1", "focus_pane('runs')", "Runs", show=False, id="pane.runs"),
     Binding("2", "focus_pane('detail')", "Detail", show=False, id="pane.detail"),
     Binding("3", "focus_pane('log')", "Log", show=False, id="pane.log"),
+    Binding("z", "zoom", "Zoom pane", show=False, id="pane.zoom"),
     Binding("slash", "filter", "Filter", id="runs.filter"),
     Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
     Binding("f", "toggle_faults", "Faults", id="runs.faults"),
@@ -23,6 +24,7 @@ APP: list[BindingType] = [
     Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
     Binding("x", "dismiss_toasts", "Dismiss toasts", show=False, id="app.dismiss"),
     Binding("h", "sources", "Sources", show=False, id="app.sources"),
+    Binding("C", "choose_columns", "Columns", show=False, id="app.columns"),
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
@@ -37,6 +39,13 @@ TABLE: list[BindingType] = [
     Binding("space", "mark", "Mark", id="table.mark"),
 ]
 
+DETAIL: list[BindingType] = [
+    Binding("down,j", "scroll_down", "Down", show=False, id="detail.down"),
+    Binding("up,k", "scroll_up", "Up", show=False, id="detail.up"),
+    Binding("home,g", "scroll_home", "Top", show=False, id="detail.top"),
+    Binding("end,G", "scroll_end", "End", show=False, id="detail.end"),
+]
+
 LOG: list[BindingType] = [
     Binding("down,j", "scroll_lines(1)", "Down", show=False, id="log.down"),
     Binding("up,k", "scroll_lines(-1)", "Up", show=False, id="log.up"),
@@ -46,6 +55,7 @@ LOG: list[BindingType] = [
     Binding("end,G", "follow", "Follow", id="log.follow"),
     Binding("p", "pause", "Pause", id="log.pause"),
     Binding("slash", "search", "Search", id="log.search"),
+    Binding("escape", "clear_search", "Clear search", show=False, id="log.clear_search"),
     Binding("n", "find(1)", "Next", id="log.next"),
     Binding("N", "find(-1)", "Prev", show=False, id="log.prev"),
     Binding("e", "first_error", "First error", id="log.first_error"),
@@ -60,6 +70,11 @@ CONFIRM: list[BindingType] = [
     Binding("left,right,tab", "app.focus_next", "Switch", show=False),
 ]
 
+COLUMNS: list[BindingType] = [
+    Binding("enter", "keep", "Keep", priority=True, id="columns.keep"),
+    Binding("escape", "cancel", "Cancel", id="columns.cancel"),
+]
+
 HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
 SOURCES: list[BindingType] = [
@@ -69,6 +84,7 @@ SOURCES: list[BindingType] = [
 SECTIONS: tuple[tuple[str, str | None, list[BindingType]], ...] = (
     ("monitor", None, APP),
     ("runs table", "#runs", TABLE),
+    ("detail", "#detail", DETAIL),
     ("log", "#log", LOG),
 )
 """(title, the widget its actions run on, bindings): what help and the palette list."""

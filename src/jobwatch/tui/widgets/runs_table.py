@@ -9,7 +9,7 @@ The cursor is a run key, not a position, so it stays on its run when rows move.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -36,13 +36,18 @@ _STYLE = {
     "dim": "runs-table--dim",
     "broken": "runs-table--broken",
     "problem": "runs-table--status-failed",
+    "notice": "runs-table--status-paused",
     **{f"status-{s.value}": f"runs-table--status-{s.value}" for s in Status},
 }
 
 
-def layout(width: int, *, several: bool = False) -> list[tuple[Column, int]]:
-    """The registry's columns that fit ``width`` cells, after the mark."""
-    return columns.layout(width, several=several, reserved=MARK + columns.GAP)
+def layout(
+    width: int, *, several: bool = False, names: Sequence[str] | None = None
+) -> list[tuple[Column, int]]:
+    """The registry's columns (``names``, else the default ones) that fit ``width``
+    cells, after the mark."""
+    chosen = [columns.BY_NAME[n] for n in names if n in columns.BY_NAME] if names else None
+    return columns.layout(width, several=several, columns=chosen, reserved=MARK + columns.GAP)
 
 
 class RunsTable(ComponentStyles, ScrollView, can_focus=True):
@@ -68,6 +73,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         id: str | None = None,
         clock: Callable[[], float] = time.time,
         several: bool = False,
+        column_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
         self.runs = runs
@@ -77,7 +83,9 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         self.cursor_key: Key | None = None
         self._cursor = 0
         self._flash: dict[Key, float] = {}
-        self._columns = layout(80, several=several)
+        self.column_names: list[str] | None = list(column_names) if column_names else None
+        """The columns chosen (the column chooser, the config's ``columns``)."""
+        self._columns = layout(80, several=several, names=self.column_names)
         self._drawn = False
 
     # -- data ----------------------------------------------------------------------
@@ -88,8 +96,21 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             self.reloaded()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._columns = layout(self.size.width, several=self.several)
+        self._columns = layout(self.size.width, several=self.several, names=self.column_names)
         self._sync_size()
+
+    def show_columns(self, names: Sequence[str] | None) -> None:
+        """Draw ``names`` (registry order kept by the caller), or the defaults."""
+        self.column_names = list(names) if names else None
+        self._columns = layout(self.size.width, several=self.several, names=self.column_names)
+        self.refresh()
+
+    @property
+    def columns_shown(self) -> list[str]:
+        """The columns chosen, whether or not this width has room for all."""
+        if self.column_names:
+            return list(self.column_names)
+        return [c.name for c in columns.COLUMNS if c.shown]
 
     def _sync_size(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.runs) + 1)
@@ -222,7 +243,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             base = base + self._style("runs-table--marked")
         if index == self._cursor:
             base = base + self._style("runs-table--cursor")
-        segments = self._cells(row, key, base)
+        segments = self._cells(row, key, base, selected=index == self._cursor)
         if not self._drawn:
             self._drawn = True
             # Posted from the table's own queue: a message made while the screen
@@ -242,16 +263,22 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
             cells.append(Segment(columns.fit(title, cells_wide) + " ", style))
         return Strip(cells).crop_extend(0, width, style)
 
-    def _cells(self, row: RunRow, key: Key, base: Style) -> list[Segment]:
+    def _cells(self, row: RunRow, key: Key, base: Style, *, selected: bool) -> list[Segment]:
+        """The selected row keeps the cursor's one colour pair (chosen per theme for
+        contrast, see ``row-cursor`` in theming): a status colour on the cursor's
+        background can vanish, above all with 16 colours. Glyphs and words still
+        say the status."""
         mark = "●" if key in self.runs.marked else ("!" if key in self.runs.unseen else "")
-        mark_style = base + self._style("runs-table--status-failed") if mark == "!" else base
+        mark_style = base
+        if mark == "!" and not selected:
+            mark_style = base + self._style("runs-table--status-failed")
         segments = [Segment(columns.fit(mark, MARK) + " ", mark_style)]
         now = self.clock()
         for column, width in self._columns:
             text = column.text(row, Cell(now, Mode.TABLE, width))
             style = base
             name = column.style(row) if column.style is not None else None
-            if name is not None and (text or name.startswith("status-")):
+            if name is not None and not selected and (text or name.startswith("status-")):
                 style = base + self._style(_STYLE[name])
             segments.append(Segment(columns.fit(text, width) + " ", style))
         return segments
