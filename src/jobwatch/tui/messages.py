@@ -17,6 +17,11 @@ class CursorMoved(Message):
 
 
 @dataclass
+class MarksChanged(Message):
+    """Runs were marked or unmarked: the counts on the status line and footer follow."""
+
+
+@dataclass
 class RowsDrawn(Message):
     """The table drew its first data rows: the rest of a first sync may load now."""
 
