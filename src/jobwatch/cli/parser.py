@@ -31,6 +31,7 @@ from jobwatch.cli.verbs import (
     cmd_watch,
 )
 from jobwatch.core import Status
+from jobwatch.core.columns import SORTS
 from jobwatch.core.redact import clean
 
 # -- parser ------------------------------------------------------------------------
@@ -177,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=LIMIT, default=50, metavar="N", help="0 for no limit")
     p.add_argument("--all", action="store_true", help="include archived runs")
     p.add_argument("--json", action="store_true", help="normalized model, redacted")
+    p.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="started",
+        help="order as the monitor's s does (changed: the later of end and start)",
+    )
 
     p = verb("show", cmd_show, "show one run in detail")
     p.add_argument("run", metavar="RUN", help="run id or a unique prefix")
