@@ -162,6 +162,23 @@ async def test_the_cursor_follows_the_newest_until_the_user_moves(store_path: Pa
             assert t.cursor_key == ("local", "c-1") and app.loaded_key == ("local", "c-1")
 
 
+async def test_following_the_newest_does_not_count_its_failure_as_seen(store_path: Path) -> None:
+    """A failed run selected because the cursor follows the newest is still unseen:
+    nobody looked at it yet. Selecting it oneself counts."""
+    await seed_store(store_path)
+    async with SqliteStore(store_path, create=False) as store:
+        app = make_app(store)
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            await write(store_path, job("boom", 0.5, Status.FAILED))
+            await poll(app, pilot)
+            boom = ("local", "boom")
+            assert table(app).cursor_key == boom and app.loaded_key == boom
+            assert boom in app.runs.unseen and "1 unseen" in status_line(app)
+            await pilot.press("j", "k")
+            assert boom not in app.runs.unseen
+
+
 async def test_the_cursor_stays_in_view_when_the_table_first_overflows(store_path: Path) -> None:
     """At 80x24 the table shows 8 runs: 5 fit without scrolling, 4 more arriving
     above push the selected run below the edge, and the view must follow it (a

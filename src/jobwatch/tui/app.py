@@ -315,7 +315,7 @@ class JobwatchApp(App[None]):
         the detail and the log title follow. Its full record is fetched again only
         when a poll handed over a new row for it (sources hand a run over only when
         its revision changed), never because the table merely moved."""
-        if event.key is not None and event.key in self.runs.unseen:
+        if event.user and event.key is not None and event.key in self.runs.unseen:
             self.runs.seen(event.key)
             self.update_status()
         row = self.runs.rows.get(event.key) if event.key is not None else None

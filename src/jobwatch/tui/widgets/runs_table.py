@@ -155,7 +155,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
                 if key in changed:
                     self.refresh_line(y + 1)
         if self.cursor_key in changed:  # the detail pane follows the row's change
-            self.post_message(CursorMoved(self.cursor_key))
+            self.post_message(CursorMoved(self.cursor_key, user=False))
         self.update_titles()
 
     def _place(self, changed: set[Key]) -> None:
@@ -184,7 +184,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         new_key = self.runs.key_at(self._cursor) if count else None
         if new_key != self.cursor_key:
             self.cursor_key = new_key
-            self.post_message(CursorMoved(new_key))
+            self.post_message(CursorMoved(new_key, user=False))
 
     def _count_arrived(self, arrived: Sequence[Key]) -> None:
         if self.following or not arrived:
