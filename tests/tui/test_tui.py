@@ -111,7 +111,7 @@ async def test_selection_kept_across_refresh_and_resort(
         assert shown(app)[0] == "run-00000000000a"
         assert table(app).cursor_key == FAILED
         assert table(app).cursor_index == 4
-        await pilot.press("s")  # by status
+        await pilot.press("s", "s")  # by last change, then by status
         assert app.runs.sort == "status"
         assert table(app).cursor_key == FAILED
         await pilot.press("S")

@@ -31,6 +31,7 @@ from jobwatch.cli.verbs import (
     cmd_watch,
 )
 from jobwatch.core import Status
+from jobwatch.core.columns import SORTS
 from jobwatch.core.redact import clean
 
 # -- parser ------------------------------------------------------------------------
@@ -183,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         metavar="A,B",
         help="these columns (e.g. status,id,job,problem); alone: the config's columns",
+    )
+    p.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="started",
+        help="order as the monitor's s does (changed: the later of end and start)",
     )
 
     p = verb("show", cmd_show, "show one run in detail")

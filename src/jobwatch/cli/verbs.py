@@ -26,8 +26,9 @@ from jobwatch.cli.selection import (
     who,
 )
 from jobwatch.config import load_config
-from jobwatch.core import FAULTS, Action, Status
+from jobwatch.core import FAULTS, Action, RunRow, Status
 from jobwatch.core import format as fmt
+from jobwatch.core.columns import sort_key
 from jobwatch.core.errors import JobwatchError, SourceError, TransitionRefused
 from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
@@ -57,10 +58,15 @@ async def cmd_list(args: argparse.Namespace) -> int:
         jobs=tuple(args.job or ()),
         run_sources=tuple(sel.run_sources),
         include_archived=args.all,
-        limit=None if args.limit <= 0 else args.limit,
+        # Another order than newest first needs every match before the limit cuts.
+        limit=None if args.limit <= 0 or args.sort != "started" else args.limit,
     )
     async with opened(sel, mode="runs") as poller:
         pairs, errors, failed = await poller.list_runs(query)
+    if args.sort != "started":  # the registry's sort key, the same as the monitor's
+        key = sort_key(args.sort)
+        pairs.sort(key=lambda pair: key(RunRow.from_run(pair[1])))
+        pairs = pairs[: args.limit] if args.limit > 0 else pairs
     if failed and not sel.several:
         raise SourceError(next(iter(failed.values())))
     for name, why in failed.items():

@@ -162,6 +162,26 @@ _PROBLEM_STYLE: dict[Severity | None, str | None] = {
 fault; which ones are is decided in :mod:`jobwatch.core.reasons`."""
 
 
+def last_change(row: RunRow) -> float | None:
+    """When a run last changed as far as its times tell: the later of its end and
+    its start (or creation). A long run that just failed has an old start but a
+    fresh end: this is what "what just happened" sorts and filters by."""
+    times = [t for t in (row.ended_at, row.started_at or row.created_at) if t is not None]
+    return max(times) if times else None
+
+
+def _changed(row: RunRow, cell: Cell) -> str:
+    when = last_change(row)
+    if when is None:
+        return "" if cell.mode is Mode.PLAIN else "-"
+    if cell.mode is Mode.TABLE:
+        return ago(cell.now - when)
+    if cell.mode is Mode.HUMAN:
+        now = datetime.fromtimestamp(cell.now, UTC)
+        return relative(datetime.fromtimestamp(when, UTC), now)
+    return datetime.fromtimestamp(when, UTC).isoformat()
+
+
 # -- sort keys ---------------------------------------------------------------------------
 
 STATUS_RANK = {
@@ -201,6 +221,10 @@ def _status_key(r: RunRow) -> tuple[Any, ...]:
 
 def _started_key(r: RunRow) -> tuple[Any, ...]:
     return (-(r.started_at or r.created_at or 0.0), r.id, r.source)
+
+
+def _changed_key(r: RunRow) -> tuple[Any, ...]:
+    return (-(last_change(r) or 0.0), r.id, r.source)
 
 
 # -- the registry ------------------------------------------------------------------------
@@ -285,6 +309,16 @@ COLUMNS: tuple[Column, ...] = (
         values=lambda r: (r.problem,),
     ),
     Column(
+        "changed",
+        "CHANGED",
+        Width(8, 8),
+        _changed,
+        style=lambda r: "dim",
+        sort=_changed_key,
+        prefixed=True,
+        shown=False,
+    ),
+    Column(
         "label",
         "LABEL",
         Width(12, 40),
@@ -305,8 +339,18 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
-SORTS: tuple[str, ...] = ("started", "status", "duration", "source", "job", "problem", "id")
-"""The order ``s`` cycles through the sortable columns: newest first is the default."""
+SORTS: tuple[str, ...] = (
+    "started",
+    "changed",
+    "status",
+    "duration",
+    "source",
+    "job",
+    "problem",
+    "id",
+)
+"""The order ``s`` cycles through the sortable columns: newest first is the default,
+then "last change" (what just happened)."""
 FILTER_FIELDS: dict[str, Column] = {c.filter: c for c in COLUMNS if c.filter}
 LIST_COLUMNS: tuple[Column, ...] = tuple(c for c in COLUMNS if c.shown)
 """What ``jobwatch list`` prints, in this order (the TSV's documented fields)."""

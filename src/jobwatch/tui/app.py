@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -27,13 +28,14 @@ from textual.widgets import Input
 
 from jobwatch.config import ConfigError
 from jobwatch.core import Action, RunRow
+from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
 from jobwatch.tui import keys
 from jobwatch.tui.keymap import check_keymap, with_keymap
-from jobwatch.tui.messages import CursorMoved, RowsDrawn, SearchRequested
+from jobwatch.tui.messages import CursorMoved, MarksChanged, RowsDrawn, SearchRequested
 from jobwatch.tui.notices import FAILURE_TOAST_S, Bell, summary
 from jobwatch.tui.run_actions import RunActions
 from jobwatch.tui.screens.columns import ColumnsScreen
@@ -113,6 +115,10 @@ class JobwatchApp(App[None]):
         self.last_poll: datetime | None = None
         self.loaded_key: Key | None = None
         """The run whose detail and log are on screen (tests wait for it)."""
+        self.detail_loads = 0
+        """Full runs fetched for the detail pane (a poll that changed nothing fetches none)."""
+        self._wanted: tuple[Key | None, RunRow | None] | None = None
+        """The selection and its row that the detail pane shows or is fetching."""
         self.poll_ms = 0.0
         self.apply_ms = 0.0
         """Of the last poll, the time spent merging rows into the table model and
@@ -289,10 +295,12 @@ class JobwatchApp(App[None]):
                 table.reloaded()
             return
         before = self.runs.version
+        known = self.runs.rows
+        arrived = [] if first else [r.key for r in rows if r.key not in known]
         faulted = self.runs.apply(rows, notice=not first)
         if table is not None:
             moved = self.runs.version != before
-            table.changed([r.key for r in rows], moved=moved, flash=not first)
+            table.changed([r.key for r in rows], moved=moved, flash=not first, arrived=arrived)
         if faulted:
             self._announce(faulted)
 
@@ -331,7 +339,12 @@ class JobwatchApp(App[None]):
             self.bell()
 
     def action_refresh(self) -> None:
+        """Poll now, and fetch the selected run's detail again whatever its row says."""
         self.poller.wake(force=True)
+        table = self._table()
+        if table is not None:
+            self._wanted = None
+            self._load_selected(table.cursor_key)
 
     def action_sources(self) -> None:
         if not isinstance(self.screen, SourcesScreen):
@@ -373,8 +386,7 @@ class JobwatchApp(App[None]):
             flags.append("faults only")
         if self.runs.show_archived:
             flags.append(f"+{self.runs.archived_count} archived")
-        if self.runs.marked:
-            flags.append(f"{len(self.runs.marked)} marked")
+        flags += self._marks_flag()
         state = StatusState(
             flags=flags,
             health=self.poller.health(),
@@ -385,6 +397,8 @@ class JobwatchApp(App[None]):
             retry={f.name: f.tracker.wait() for f in self.feeds},
         )
         status.show(state, self.theme_variables)
+        # The filter box counts its matches while it is typed in ("12 of 340 match").
+        self.main.query_one("#filter", Input).border_title = self.runs.match_text()
 
     # -- selection -----------------------------------------------------------------
 
@@ -400,9 +414,16 @@ class JobwatchApp(App[None]):
 
     @on(CursorMoved)
     def _selected(self, event: CursorMoved) -> None:
-        if event.key is not None and event.key in self.runs.unseen:
+        """Another run was selected, or the selected run's row changed in a poll:
+        the detail and the log title follow. Its full record is fetched again only
+        when a poll handed over a new row for it (sources hand a run over only when
+        its revision changed), never because the table merely moved."""
+        if event.user and event.key is not None and event.key in self.runs.unseen:
             self.runs.seen(event.key)
             self.update_status()
+        row = self.runs.rows.get(event.key) if event.key is not None else None
+        if self._wanted is not None and self._wanted[0] == event.key and self._wanted[1] is row:
+            return
         self._load_selected(event.key)
 
     @work(group="detail", exclusive=True, exit_on_error=False)
@@ -410,23 +431,58 @@ class JobwatchApp(App[None]):
         detail = self.main.query_one(DetailPane)
         log = self.main.query_one(LogView)
         feed = self.feed_for(key)
+        row = self.runs.rows.get(key) if key is not None else None
+        self._wanted = (key, row)
         if key is None or feed is None:
             detail.show(None)
             await log.show_run(None, None)
+            log.run_status = None
             self.loaded_key = None
             return
-        row = self.runs.rows.get(key)
         if row is not None and row.error:
             detail.show(None, error=f"unreadable record: {row.error}")
         else:
+            self.detail_loads += 1
             try:
                 run = await feed.source.get(key[1])
             except Exception as exc:
+                self._wanted = None  # try again on the next change or selection
                 detail.show(None, error=f"cannot load {clean(key[1])}: {clean(str(exc))}")
             else:
                 detail.show(run, now=datetime.fromtimestamp(self.clock(), UTC))
         await log.show_run(feed.source, key[1])
+        log.run_status = f"{GLYPHS[row.status]} {row.status.value}" if row is not None else None
         self.loaded_key = key
+
+    # -- marks -----------------------------------------------------------------------
+
+    def _marks_flag(self) -> list[str]:
+        """``3 marked`` (``, 1 hidden`` when the filter hides some of them)."""
+        if not self.runs.marked:
+            return []
+        hidden = len(self.runs.hidden_marks())
+        return [f"{len(self.runs.marked)} marked" + (f", {hidden} hidden" if hidden else "")]
+
+    @on(MarksChanged)
+    def marks_changed(self) -> None:
+        """The status line and the footer show the count (the footer's "unmark
+        all" key carries it, and is there only while something is marked)."""
+        count = len(self.runs.marked)
+        bindings = self._bindings.key_to_bindings  # keymaps apply to copies of this
+        for key, bound in bindings.items():
+            bindings[key] = [
+                replace(b, description=f"{count} marked") if b.id == "runs.unmark_all" else b
+                for b in bound
+            ]
+        self.refresh_bindings()
+        self.update_status()
+
+    def action_clear_marks(self) -> None:
+        self.runs.clear_marks()
+        table = self._table()
+        if table is not None:
+            table.refresh()
+        self.marks_changed()
 
     # -- panes, filter, sort -------------------------------------------------------
 
@@ -466,7 +522,7 @@ class JobwatchApp(App[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.runs.set_filter(event.value)
+        self.runs.set_filter(event.value, now=self.clock())
         self._reloaded()
 
     @on(Input.Submitted, "#filter")
@@ -563,7 +619,10 @@ class JobwatchApp(App[None]):
         return not (self.read_only and action in READ_ONLY_HIDDEN)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Read-only: abort, archive and unarchive are not offered (footer, keys)."""
+        """Read-only: abort, archive and unarchive are not offered (footer, keys);
+        "unmark all" only while something is marked."""
+        if action == "clear_marks":
+            return bool(self.runs.marked)
         return self._offered(action)
 
     def action_help(self) -> None:

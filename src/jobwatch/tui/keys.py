@@ -7,6 +7,8 @@ from __future__ import annotations
 from textual.binding import Binding, BindingType
 
 APP: list[BindingType] = [
+    # First of the app's keys in the footer: shown (with the count) only while marked.
+    Binding("U", "clear_marks", "Unmark all", id="runs.unmark_all"),
     Binding("1", "focus_pane('runs')", "Runs", show=False, id="pane.runs"),
     Binding("2", "focus_pane('detail')", "Detail", show=False, id="pane.detail"),
     Binding("3", "focus_pane('log')", "Log", show=False, id="pane.log"),
@@ -37,6 +39,13 @@ TABLE: list[BindingType] = [
     Binding("home,g", "edge(0)", "First", show=False, id="table.first"),
     Binding("end,G", "edge(1)", "Last", show=False, id="table.last"),
     Binding("space", "mark", "Mark", id="table.mark"),
+    Binding("M", "mark_all", "Mark all shown", show=False, id="table.mark_all"),
+    Binding(
+        "right_square_bracket", "next_fault(1)", "Next failure", show=False, id="table.next_failure"
+    ),
+    Binding(
+        "left_square_bracket", "next_fault(-1)", "Prev failure", show=False, id="table.prev_failure"
+    ),
 ]
 
 DETAIL: list[BindingType] = [

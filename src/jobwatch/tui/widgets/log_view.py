@@ -73,6 +73,8 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
     """Lines that arrived while paused."""
     wrap: var[bool] = var(False)
     timestamps: var[bool] = var(False)
+    run_status: var[str | None] = var(None)
+    """The selected run's status as its row shows it (the app keeps it current)."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
@@ -225,10 +227,11 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
             state += f", {self.new_lines:,} new (G to follow)"
         flags = [f for f, on in (("wrap", self.wrap), ("times", self.timestamps)) if on]
         # A run id is outside text: a Text title is never read as markup.
-        self.border_title = Text(f"log {clean(self.run_id or '')} — {self.count:,} lines")
+        status = f" · {self.run_status}" if self.run_status else ""
+        self.border_title = Text(f"log {clean(self.run_id or '')}{status} — {self.count:,} lines")
         self.border_subtitle = " · ".join([state, *flags])
 
-    watch_run_id = watch_first = watch_last = _update_title
+    watch_run_id = watch_first = watch_last = watch_run_status = _update_title
     watch_following = watch_new_lines = watch_wrap = watch_timestamps = _update_title
 
     # -- search, errors, toggles ---------------------------------------------------
