@@ -64,6 +64,8 @@ def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Grou
     status = f"{GLYPHS[run.status]} {run.status.value}"
     if run.archived:
         status += " (archived)"
+    if run.deleted:
+        status += " (deleted)"
     parts = [
         _grid(
             "run",
