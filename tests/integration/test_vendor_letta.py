@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
-from conftest import polled
+from conftest import polled, run_cli
 from jobwatch.config import parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.format import status_word
+from jobwatch.core.row import RunRow
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.letta import (
     STATUS_MAP,
@@ -724,3 +726,104 @@ async def test_a_quiet_poll_costs_a_few_requests_whatever_the_active_count(oss: 
     assert got[active[5]["id"]].status is Status.FAILED
     assert got[queued["id"]].status is Status.RUNNING
     assert len(standin.requests) <= quiet_cost + 1  # one GET: the run that left the list
+
+
+# -- deletions (issue 13, item 11) ---------------------------------------------------------
+
+
+@PAGINGS
+async def test_a_deleted_finished_run_is_marked_deleted_once(oss: bool, tmp_path):
+    standin = server_of(oss)
+    old, recent = standin.runs[3], standin.runs[-2]  # recent: in the newest page
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs"], page_size=7) as source:
+            first = await polled(source, None)
+            standin.delete(recent["id"])
+            standin.delete(old["id"])
+            standin.requests.clear()
+            marked = await polled(source, first.cursor)
+            assert [(r.id, r.status, r.deleted) for r in marked.runs] == [
+                (recent["id"], Status.SUCCEEDED, True)  # the outcome is kept
+            ]
+            assert standin.seen(f"/v1/runs/{recent['id']}")  # the 404 that decides
+            standin.requests.clear()
+            again = await polled(source, marked.cursor)
+            assert again.runs == [] and not standin.seen(f"/v1/runs/{recent['id']}")
+            # Out of the newest page, a deletion shows when the run is next read.
+            shown = await source.get(old["id"])
+            assert shown.deleted and shown.status is Status.SUCCEEDED
+            assert [r.id for r in (await polled(source, again.cursor)).runs] == [old["id"]]
+    row = RunRow.from_run(shown)
+    assert row.deleted and row.problem == "deleted"
+    assert status_word(shown).endswith("[deleted]")
+
+
+# -- what people see: error text and personal data (issue 13, items 6 and 7) ----------------
+
+
+async def test_an_error_object_shows_its_type_and_message(tmp_path):
+    standin = LettaStandIn()
+    error = {
+        "type": "llm_error",
+        "message": "Rate limited by the provider.\nRetry in 20 s.",
+        "detail": {"status": 429, "body": "x" * 50},
+    }
+    run = standin.add_run(
+        "failed", stop_reason="llm_api_error", metadata={"run_type": "r", "error": error}
+    )
+    job = standin.add_job(
+        "failed",
+        metadata={"error": "Incorrect API key provided: sk-abcd****************wxyz (a@b.io)"},
+    )
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"]) as source:
+            await polled(source, None)
+            got = await source.get(run["id"])
+            failed_job = await source.get(job["id"])
+    assert got.error is not None
+    assert got.error.message == "llm_error: Rate limited by the provider.\nRetry in 20 s."
+    assert "\\n" not in got.error.message and "detail" not in got.error.message
+    assert got.metadata is not None and got.metadata["error"]["detail"]["status"] == 429
+    said = failed_job.error.message if failed_job.error else ""
+    assert "Incorrect API key provided: ***" in said
+    assert "abcd" not in said and "wxyz" not in said and "a@b.io" not in said
+    assert "abcd" not in json.dumps(failed_job.model_dump(mode="json"))
+
+
+def chatty(run_id: str) -> list[dict[str, Any]]:
+    msgs = letta_messages(run_id, AGENT)
+    msgs[0]["content"] = "Mail the report to jane.roe@example.org and cc ops@corp.example.com."
+    return msgs
+
+
+async def test_email_addresses_in_messages_are_masked_in_the_log(tmp_path):
+    standin = LettaStandIn()
+    run = standin.add_run("completed")
+    standin.messages[run["id"]] = chatty(run["id"])
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs"]) as source:
+            await polled(source, None)
+            lines = await source.log_lines(run["id"])
+    text = "\n".join(line.text for line in lines)
+    assert "Mail the report to ***@example.org and cc ***@corp.example.com." in text
+    assert "jane.roe" not in text and "ops@" not in text
+
+
+def test_jobwatch_logs_masks_email_addresses(tmp_path, monkeypatch):
+    standin = LettaStandIn()
+    run = standin.add_run("completed")
+    standin.messages[run["id"]] = chatty(run["id"])
+    monkeypatch.setenv("LETTA_TEST_KEY", TOKEN)
+    with serving(standin.app) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[sources.letta]\nkind = "letta"\nurl = "{server.url}"\n'
+            f'token_env = "LETTA_TEST_KEY"\nwatch = ["runs"]\n'
+            f'flags_store = "{tmp_path / "flags.db"}"\n'
+        )
+        result = run_cli(
+            tmp_path / "store.db", "--config", str(config), "logs", run["id"], "--source", "letta"
+        )
+    assert result.returncode == 0, result.stderr
+    assert "***@example.org" in result.stdout
+    assert "jane.roe" not in result.stdout + result.stderr

@@ -120,6 +120,7 @@ JOB_LOG_NOTE = (
 KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
 MAX_LOG_PAGES = 100
 MAX_LINE = 4000
+MAX_ERROR = 1000
 
 
 # -- reading list pages (whatever the server's cursor reading) ---------------------
@@ -244,7 +245,8 @@ def error_text(said: Any) -> str | None:
         said = json.dumps(redact(said), default=str)
     if not isinstance(said, str) or not said.strip():
         return None
-    return short(mask_email(clean(said, keep_newlines=True)).strip(), 1000)
+    text = mask_email(clean(said, keep_newlines=True)).strip()
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
 
 
 def _outcome(
