@@ -419,23 +419,35 @@ async def test_a_list_this_server_lacks_is_one_error_row(
 
 
 async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
-    """Letta Cloud-like paging on a server that lists jobs oldest first: the walk
-    forward goes from the newest job; if that one is deleted, the list starts over."""
+    """A server that lists jobs oldest first is walked forward from the newest jobs
+    seen; a deleted newest job is noticed, and if the cursor itself is gone (404 on
+    a strict server) the list starts over."""
     standin = LettaStandIn(strict_cursors=True, oss_paging=True)
     for _ in range(3):
         standin.add_job("completed")
-    newest = standin.add_job("completed")
+    second, newest = standin.add_job("completed"), standin.add_job("completed")
     with serving(standin.app) as server:
         async with make(server, tmp_path, watch=["jobs"], page_size=2) as source:
             first = await polled(source, None)
             assert {r.id for r in first.runs} == {j["id"] for j in standin.jobs}
             standin.delete(newest["id"])
             later = standin.add_job("running")
-            gone = await polled(source, first.cursor)  # 404 on the cursor: no error row
-            assert gone.runs == [] and gone.errors == []
+            seen = await polled(source, first.cursor)
+            assert sorted((r.id, r.deleted) for r in seen.runs) == [
+                (newest["id"], True),
+                (later["id"], False),
+            ]
+            standin.delete(second["id"])  # the walk's cursor
+            standin.delete(later["id"])
+            newer = standin.add_job("running")
+            gone = await polled(source, seen.cursor)  # 404 on the cursor: no error row
+            assert gone.errors == []
+            assert (later["id"], True) in {(r.id, r.deleted) for r in gone.runs}
             standin.requests.clear()
             again = await polled(source, gone.cursor)
-    assert [r.id for r in again.runs] == [later["id"]]
+            assert again.errors == []
+            assert newer["id"] in {r.id for r in [*gone.runs, *again.runs]}
+            assert source.cached(newer["id"]) is not None
     assert standin.seen("/v1/jobs/")[0].param("after") is None  # listed afresh
 
 

@@ -6,12 +6,15 @@ runs (``run-…``, one agent processing session, the main live object), jobs
 a fan-out of agent runs through ``/v1/messages/batches``). One adapter watches
 any of them; they share one cache because their ids never collide.
 
-Polling has no change cursor to lean on: a run carries no ``updated_at``, so a
-list filtered by time or status cannot show a run that has just finished. Each
-poll therefore asks for records newer than the newest id seen (``order=asc``,
-``after=<id>``) and re-reads, one GET each, the cached records that were still
-active. Everything Letta-specific (enums, stop reasons, the ``false`` a job
-cancel answers, the batch list that hides finished batches) stays in here.
+Polling has no change cursor to lean on: a run carries no ``updated_at``. Each
+poll asks for one small newest-first page (what is new), and for every record
+Letta still calls active in one list (``statuses=created&statuses=running``, or
+``active=true``); only a cached active record missing from that list (it has
+finished, or was deleted) is asked for by id. So a quiet poll costs one or two
+requests per kind, whatever the number of active runs. Servers read the list
+cursors differently (see the polling section): nothing relies on one reading.
+Everything Letta-specific (enums, stop reasons, the ``false`` a job cancel
+answers, the batch list that hides finished batches) stays in here.
 """
 
 from __future__ import annotations
@@ -687,8 +690,7 @@ class LettaSource(VendorSource):
 
         page = await self._page(kind, {"order": "desc", "limit": limit}, errors) or []
         add(page)
-        # A short page is the whole list, whichever way it runs: nothing to walk.
-        chrono = direction(page) == "asc" and len(page) >= limit
+        chrono = direction(page) == "asc"  # oldest first, though newest was asked
         self._chrono[kind] = chrono
         if len(page) >= limit and not chrono:
             cursor = oldest(page)
@@ -757,13 +759,17 @@ class LettaSource(VendorSource):
                 self._newest[kind] = newest([*out, *probe]) or mark
                 return out
         out = []
-        cursor = mark
+        # One record of overlap: a page that holds the newest record seen tells which
+        # way the cursor parameter pages, even when nothing is new.
+        cursor = self._before(kind, mark) or mark
         for _ in range(self._max_pages()):
             step = await self._step(kind, cursor, NEWER, self.page_size, errors)
             if step is None:  # the newest record was deleted: list afresh next time
                 self._newest.pop(kind, None)
                 break
             page = step
+            if cursor.when is not None and len(page) < self.page_size:
+                self._check_gone(kind, page, complete=True, after=cursor.when)
             fresh = [r for r in page if rid_of(r) not in self._runs and r not in out]
             out += fresh
             cursor = newest(fresh) or cursor
@@ -772,16 +778,35 @@ class LettaSource(VendorSource):
                 break
         return out
 
-    def _check_gone(self, kind: Kind, page: list[Any], *, complete: bool) -> None:
-        """Finished runs a newest-first page should hold but does not: they are asked
-        for by id (a 404 there marks them deleted). A full page vouches only for
-        the span it covers; a short one for everything."""
+    def _before(self, kind: Kind, mark: Mark) -> Mark | None:
+        """The newest known record of ``kind`` created before ``mark``."""
+        if mark.when is None:
+            return None
+        older = [
+            r
+            for r in self._runs.values()
+            if r.created_at is not None
+            and r.created_at < mark.when
+            and not r.deleted
+            and self._kind(r) is kind
+        ]
+        best = max(older, key=lambda r: r.created_at or FLOOR, default=None)
+        return Mark(best.id, best.created_at) if best else None
+
+    def _check_gone(
+        self, kind: Kind, page: list[Any], *, complete: bool, after: datetime | None = None
+    ) -> None:
+        """Finished runs a page should hold but does not: they are asked for by id (a
+        404 there marks them deleted). A full newest-first page vouches only for the
+        span it covers; a short one for everything (created ``after``, if given)."""
         floor = oldest(page)
         listed = set(self._ids(page))
         for run in self._runs.values():
             if run.deleted or run.status.is_active or run.id in listed or self._kind(run) != kind:
                 continue
             if run.id in self._vouched:
+                continue
+            if after is not None and (run.created_at is None or run.created_at <= after):
                 continue
             if complete or (
                 floor is not None

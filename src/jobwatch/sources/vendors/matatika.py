@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -542,7 +543,7 @@ class MatatikaSource(VendorSource):
             if not more or not isinstance(raws, list) or not raws:
                 complete = not more and read < self.max_runs
                 break
-            if settled and not first and not sweep:
+            if settled and not first and not sweep and not self._page_on(seen, page + 1, size):
                 break
             page += 1
         self._total = total
@@ -551,6 +552,17 @@ class MatatikaSource(VendorSource):
         again = await self.reread([*stale, *suspects], lambda run: self._job(run.id))
         self._vouched.update(r.id for r in again if isinstance(r, Run) and not r.deleted)
         return out + again
+
+    def _page_on(self, seen: set[str], pages_read: int, size: int) -> bool:
+        """Whether reading on to the oldest active run costs fewer requests than
+        asking for each active run not seen yet (Matatika has no status filter)."""
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        times = [run.created_at for run in stale]
+        if not stale or None in times:
+            return False
+        floor = min(t for t in times if t is not None)
+        above = sum(1 for r in self._runs.values() if r.created_at and r.created_at >= floor)
+        return math.ceil(above / size) - pages_read < len(stale)
 
     def _gone(
         self, seen: set[str], listed: list[Run | RecordError], *, complete: bool
