@@ -761,7 +761,7 @@ async def test_a_deleted_finished_run_is_marked_deleted_once(oss: bool, tmp_path
             standin.requests.clear()
             again = await polled(source, marked.cursor)
             assert again.runs == [] and not standin.seen(f"/v1/runs/{recent['id']}")
-            # Out of the newest page, a deletion shows when the run is next read.
+            # Out of the newest page, a deletion shows when the run is next read…
             shown = await source.get(old["id"])
             assert shown.deleted and shown.status is Status.SUCCEEDED
             assert [r.id for r in (await polled(source, again.cursor)).runs] == [old["id"]]
@@ -839,3 +839,25 @@ def test_jobwatch_logs_masks_email_addresses(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr
     assert "***@example.org" in result.stdout
     assert "jane.roe" not in result.stdout + result.stderr
+
+
+@PAGINGS
+async def test_a_periodic_sweep_finds_older_deleted_runs(oss: bool, tmp_path):
+    standin = server_of(oss)
+    old_run, old_job = standin.runs[3], standin.jobs[4]
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"], page_size=7) as source:
+            first = await polled(source, None)
+            standin.delete(old_run["id"])
+            standin.delete(old_job["id"])
+            quiet = await polled(source, first.cursor)  # not due yet: nothing seen
+            assert quiet.runs == []
+            source.sweep_every_s = 0.0  # due now (every 10 minutes by default)
+            swept = await polled(source, quiet.cursor)
+            source.sweep_every_s = 3600.0
+            standin.requests.clear()
+            after = await polled(source, swept.cursor)
+    assert sorted((r.id, r.deleted) for r in swept.runs) == sorted(
+        [(old_run["id"], True), (old_job["id"], True)]
+    )
+    assert after.runs == [] and len(standin.requests) <= 4

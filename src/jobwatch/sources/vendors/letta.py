@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -134,6 +135,8 @@ ACTIVE_LIMIT = 1000
 """Letta's largest page: every active record in one request."""
 ACTIVE_STATUSES = ("created", "running")
 CHRONO_WALK_PAGES = 500
+SWEEP_EVERY_S = 600.0
+"""How often the whole window is listed again to find deleted older runs."""
 FLOOR = datetime.min.replace(tzinfo=UTC)
 
 Toward = Literal["older", "newer"]
@@ -564,6 +567,9 @@ class LettaSource(VendorSource):
         newer records on this server, as learned from its pages."""
         self._chrono: dict[Kind, bool] = {}
         """Kinds this server lists oldest first whatever ``order`` asks."""
+        self._swept: dict[Kind, float] = {}
+        """Per kind, when the whole window was last listed (monotonic seconds)."""
+        self.sweep_every_s = SWEEP_EVERY_S
         self._suspects: set[str] = set()
         """Finished runs a list should have shown and did not: asked for by id."""
         self._vouched: set[str] = set()
@@ -730,6 +736,7 @@ class LettaSource(VendorSource):
         out = list(got.values())
         if (top := newest(out)) is not None:
             self._newest[kind] = top
+        self._swept[kind] = time.monotonic()
         return out
 
     async def _new_since(self, kind: Kind, errors: list[RecordError]) -> list[Any]:
@@ -737,6 +744,12 @@ class LettaSource(VendorSource):
         mark = self._newest.get(kind)
         if mark is None:
             return await self._recent(kind, errors)
+        if time.monotonic() - self._swept.get(kind, 0.0) >= self.sweep_every_s:
+            # Now and then the whole window again: the only way to see that an
+            # older finished run was deleted (Letta lists have no total to compare).
+            window = await self._recent(kind, errors)
+            self._check_gone(kind, window, complete=len(window) < self.max_runs)
+            return window
         if not self._chrono.get(kind):
             limit = min(PROBE, self.max_runs)
             probe = await self._page(kind, {"order": "desc", "limit": limit}, errors) or []
