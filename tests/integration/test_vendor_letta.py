@@ -821,24 +821,33 @@ async def test_email_addresses_in_messages_are_masked_in_the_log(tmp_path):
     assert "jane.roe" not in text and "ops@" not in text
 
 
-def test_jobwatch_logs_masks_email_addresses(tmp_path, monkeypatch):
+def test_jobwatch_logs_and_show_mask_addresses_and_key_ends(tmp_path, monkeypatch):
     standin = LettaStandIn()
     run = standin.add_run("completed")
     standin.messages[run["id"]] = chatty(run["id"])
+    said = "Incorrect API key provided: sk-abcd****************wxyz for ops@corp.example.com"
+    job = standin.add_job("failed", metadata={"error": said})
     monkeypatch.setenv("LETTA_TEST_KEY", TOKEN)
     with serving(standin.app) as server:
         config = tmp_path / "config.toml"
         config.write_text(
             f'[sources.letta]\nkind = "letta"\nurl = "{server.url}"\n'
-            f'token_env = "LETTA_TEST_KEY"\nwatch = ["runs"]\n'
+            f'token_env = "LETTA_TEST_KEY"\nwatch = ["runs", "jobs"]\n'
             f'flags_store = "{tmp_path / "flags.db"}"\n'
         )
         result = run_cli(
             tmp_path / "store.db", "--config", str(config), "logs", run["id"], "--source", "letta"
         )
+        shown = run_cli(
+            tmp_path / "store.db", "--config", str(config), "show", job["id"], "--source", "letta"
+        )
     assert result.returncode == 0, result.stderr
     assert "***@example.org" in result.stdout
     assert "jane.roe" not in result.stdout + result.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert "Incorrect API key provided: *** for ***@corp.example.com" in shown.stdout
+    assert "abcd" not in shown.stdout and "wxyz" not in shown.stdout
+    assert "ops@" not in shown.stdout
 
 
 @PAGINGS
