@@ -870,3 +870,20 @@ async def test_a_periodic_sweep_finds_older_deleted_runs(oss: bool, tmp_path):
         [(old_run["id"], True), (old_job["id"], True)]
     )
     assert after.runs == [] and len(standin.requests) <= 4
+
+
+@PAGINGS
+async def test_quiet_polls_keep_their_place(oss: bool, tmp_path):
+    """However many polls find nothing, the next new records are still found (the
+    walk's one record of overlap never moves its start back)."""
+    standin = server_of(oss)
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"], page_size=3) as source:
+            change = await polled(source, None)
+            for _ in range(8):
+                change = await polled(source, change.cursor)
+                assert change.runs == []
+            new = [standin.add_job("completed") for _ in range(5)]
+            new += [standin.add_run("completed") for _ in range(5)]
+            change = await polled(source, change.cursor)
+    assert sorted(r.id for r in change.runs) == sorted(ids(new))

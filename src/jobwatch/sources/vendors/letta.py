@@ -169,8 +169,11 @@ def _marks(page: list[Any]) -> list[Mark]:
 
 
 def oldest(page: list[Any]) -> Mark | None:
+    """The oldest record of a page (the last one, without creation times)."""
     marks = [m for m in _marks(page) if m.when is not None]
-    return min(marks, key=lambda m: m.when or FLOOR) if marks else None
+    if not marks:
+        return next(reversed(_marks(page)), None)
+    return min(marks, key=lambda m: m.when or FLOOR)
 
 
 def newest(page: list[Any]) -> Mark | None:
@@ -667,6 +670,11 @@ class LettaSource(VendorSource):
             table[kind], other[kind] = param, OTHER[param]
 
         known = table.get(kind)
+        if cursor.when is None:  # nothing to tell the readings apart by: the learned one,
+            param = known or "after"  # else the documented one
+            return await self._page(
+                kind, {"order": "desc", "limit": limit, param: cursor.id}, errors
+            )
         for param in [known, OTHER[known]] if known else ["after", "before"]:
             params: dict[str, Any] = {"order": "desc", "limit": limit, param: cursor.id}
             page = await self._page(kind, params, errors)
@@ -758,14 +766,15 @@ class LettaSource(VendorSource):
             else:
                 self._check_gone(kind, probe, complete=len(probe) < limit)
                 out = [r for r in probe if rid_of(r) not in self._runs]
-                page, cursor = probe, oldest(probe)
+                page, fresh, cursor = probe, out, oldest(probe)
                 for _ in range(self._max_pages()):
-                    if len(page) < limit or len(out) < len(self._ids(page)) or cursor is None:
+                    # A page holding a record already known reached what was seen.
+                    if len(page) < limit or len(fresh) < len(self._ids(page)) or cursor is None:
                         break
                     limit = self.page_size
                     page = await self._step(kind, cursor, OLDER, limit, errors) or []
-                    fresh = [r for r in page if rid_of(r) not in self._runs]
-                    out += [r for r in fresh if r not in out]
+                    fresh = [r for r in page if rid_of(r) not in self._runs and r not in out]
+                    out = [*out, *fresh]
                     if not fresh:
                         break
                     cursor = oldest(fresh)
@@ -785,10 +794,13 @@ class LettaSource(VendorSource):
                 self._check_gone(kind, page, complete=True, after=cursor.when)
             fresh = [r for r in page if rid_of(r) not in self._runs and r not in out]
             out += fresh
-            cursor = newest(fresh) or cursor
-            self._newest[kind] = cursor
+            if (top := newest(fresh)) is not None and (
+                mark.when is None or top.when is None or top.when >= mark.when
+            ):
+                self._newest[kind] = mark = top
             if not fresh or len(page) < self.page_size:
                 break
+            cursor = newest(page) or cursor
         return out
 
     def _before(self, kind: Kind, mark: Mark) -> Mark | None:
