@@ -87,6 +87,8 @@ def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Grou
         status += f" ({data['status_raw']})"
     if run.archived:
         status += " (archived)"
+    if run.deleted:
+        status += " (deleted)"
     parts = [
         _grid(
             "",
