@@ -114,6 +114,8 @@ class PgServer:
             "pg_ctl",
             "-D",
             str(self.data),
+            "-l",
+            str(self.log),
             "-m",
             "fast",
             "-w",

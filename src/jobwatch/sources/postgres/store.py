@@ -82,7 +82,7 @@ _ROW_COLS = (
     "duration_ms, p_total, p_succeeded, p_failed, partial, archived, problem, "
     "abort_requested_at IS NOT NULL AND status = ANY(%(active)s), revision"
 )
-_NOW = "extract(epoch FROM clock_timestamp())"
+_NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _SINCE = (
     "(CASE WHEN (SELECT last_value FROM jobwatch_revision) < %(since)s THEN 0 ELSE %(since)s END)"
 )
