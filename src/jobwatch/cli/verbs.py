@@ -32,6 +32,7 @@ from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.protocol import ListQuery, Source
+from jobwatch.sources.select import default_store
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine
@@ -212,6 +213,8 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from jobwatch.apps.demo import run_demo
 
     path = store_arg(args)
+    if path is None and isinstance(default_store(), str):
+        path = str(default_store())  # $JOBWATCH_STORE names a database
     if isinstance(path, str):
         raise JobwatchError("jobwatch demo fills a store file: give --store PATH, not a DSN")
     if path is not None:
