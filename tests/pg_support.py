@@ -11,6 +11,7 @@ which ``.ci/run`` installs when they are missing) or the ones on the PATH.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import glob
 import itertools
@@ -146,7 +147,9 @@ class PgServer:
             finally:
                 await conn.close()
 
-        asyncio.run(setup())
+        # In a thread of its own: the first test to ask may already run an event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, setup()).result()
 
     def new_database(self, *, blank: bool = False) -> str:
         """A fresh database (migrated, unless ``blank``); returns its DSN."""
