@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from test_pg_store import make_run
+
 from conftest import wait_for_async
 from jobwatch.core import RunRow, Status
 from jobwatch.sources.poller import Poller
@@ -248,3 +250,24 @@ async def test_server_down_at_start_spools_then_imports(pg_server: Any, pg_dsn: 
         assert jobs["job"][1] == "failed" and jobs["later"][1] == "succeeded"
         tail = await store.log_tail(jobs["job"][0], 5)
     assert [line.text for line in tail] == ["kept"]
+
+
+async def test_a_server_going_away_marks_the_source_stale_until_it_is_back(
+    pg_server: Any, pg_dsn: str
+) -> None:
+    async with Monitor(pg_dsn) as monitor:
+        monitor.store.pace = 0.5  # the fallback poll, quick for the test
+        feed = monitor.poller.feeds[0]
+        async with PostgresStore(pg_dsn) as writer:
+            await writer.add(make_run(1, Status.RUNNING))
+        await monitor.status("run-0001", Status.RUNNING)
+        await asyncio.to_thread(pg_server.stop)
+        try:
+            await wait_for_async(lambda: feed.health.stale, timeout=60)
+            assert "cannot reach postgresql" in (feed.health.error or "")
+        finally:
+            await asyncio.to_thread(pg_server.start)
+        async with PostgresStore(pg_dsn) as writer:
+            await writer.add(make_run(1, Status.SUCCEEDED))
+        await monitor.status("run-0001", Status.SUCCEEDED)  # retried, caught up
+        await wait_for_async(lambda: not feed.health.stale, timeout=60)
