@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
@@ -24,6 +25,7 @@ from jobwatch.cli.verbs import (
     cmd_demo,
     cmd_list,
     cmd_logs,
+    cmd_prune,
     cmd_run,
     cmd_serve,
     cmd_show,
@@ -105,6 +107,18 @@ LIMIT = count(0, 10_000_000)
 TAIL = count(0, 10_000_000)
 DEMO_RUNS = count(0, 1_000_000)
 DEMO_SECONDS = seconds(0, 31_536_000)
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def age(text: str) -> float:
+    """An argparse ``type``: an age such as ``30d``, ``12h``, ``90m``, ``45s``, ``2w``."""
+    match = re.fullmatch(r"\s*(\d{1,9}(?:\.\d{1,6})?)\s*([smhdw]?)\s*", text.lower())
+    value = float(match[1]) * _AGE_UNITS[match[2]] if match else math.nan
+    if not (math.isfinite(value) and 0 <= value <= 100 * 31_536_000):
+        raise argparse.ArgumentTypeError(
+            f"{clean(text)!r} is not an age such as 30d, 12h, 90m or 45s (up to 100 years)"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
         "run (default 30)",
     )
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS…]")
+
+    p = verb("prune", cmd_prune, "delete finished runs older than an age (never active ones)")
+    p.add_argument("--older-than", type=age, required=True, metavar="AGE", help="e.g. 30d, 12h")
+    p.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
 
     p = verb("serve", cmd_serve, "serve a store over HTTP for monitors on other machines")
     p.add_argument(

@@ -34,6 +34,7 @@ from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.protocol import ListQuery, Source
+from jobwatch.sources.select import default_store
 
 if TYPE_CHECKING:
     from jobwatch.apps.demo import DemoView
@@ -221,6 +222,10 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from jobwatch.apps.demo import run_demo
 
     path = store_arg(args)
+    if path is None and isinstance(default_store(), str):
+        path = str(default_store())  # $JOBWATCH_STORE names a database
+    if isinstance(path, str):
+        raise JobwatchError("jobwatch demo fills a store file: give --store PATH, not a DSN")
     if path is not None:
         warn_exposed(path)
     return await run_demo(
@@ -277,7 +282,12 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     else:  # a writable server may create the store; a read-only one only reads it
         path = store_path(args)
         warn_exposed(path)
-        source = SqliteStore(path, mode="read" if read_only else "create")
+        if isinstance(path, str):  # a PostgreSQL DSN
+            from jobwatch.sources.postgres.store import PostgresStore
+
+            source = PostgresStore(path, mode="read" if read_only else "create")
+        else:
+            source = SqliteStore(path, mode="read" if read_only else "create")
     return await server.serve(
         source,
         host=args.host,
@@ -288,3 +298,47 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=Path(args.tls_key) if args.tls_key else None,
         access_log=args.access_log,
     )
+
+
+async def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete finished runs older than ``--older-than`` from one store (SQLite or
+    PostgreSQL); an active run is never touched. ``--dry-run`` only lists them."""
+    import time
+
+    from jobwatch.sources.local.prune import prune_sqlite
+
+    sel = selection(args)
+    if sel.read_only and not args.dry_run:
+        raise TransitionRefused("cannot prune: read-only mode (--read-only or read_only in config)")
+    if len(sel.sources) != 1 or not _is_store(sel.sources[0]):
+        raise JobwatchError("jobwatch prune works on one store: give --store PATH or a DSN")
+    before = time.time() - args.older_than
+    async with opened(sel, mode="runs") as poller:
+        source = poller.sources[0]
+        if isinstance(source, SqliteStore):
+            ids, lines = await prune_sqlite(source, before, dry_run=args.dry_run)
+        else:
+            from jobwatch.sources.postgres.store import PostgresStore
+
+            assert isinstance(source, PostgresStore)
+            ids, lines = await source.prune(before, dry_run=args.dry_run)
+    cut = fmt_time(before)
+    if args.dry_run:
+        out(f"would prune {len(ids)} runs and {lines} log lines (finished before {cut}):")
+        for run_id in ids:
+            out(f"  {clean(run_id)}")
+    else:
+        out(f"pruned {len(ids)} runs and {lines} log lines (finished before {cut})")
+    return 0
+
+
+def _is_store(source: Source) -> bool:
+    if isinstance(source, SqliteStore):
+        return True
+    return type(source).__name__ == "PostgresStore"
+
+
+def fmt_time(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")

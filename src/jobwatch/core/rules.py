@@ -85,6 +85,9 @@ class Capabilities:
     have request quotas that a monitor left open all night must not use up."""
     kinds: tuple[str, ...] = ()
     """The kinds of record this source watches, when it has several (Letta)."""
+    push: bool = False
+    """Tells of changes itself (``Source.wait_change``, PostgreSQL's LISTEN): the
+    poller wakes on them and keeps its timer as a slow fallback."""
 
     def supports(self, action: Action) -> bool:
         return action in self.actions

@@ -22,6 +22,7 @@ working default, so an adapter implements only what its system has:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,10 @@ class Source(Protocol):
 
     async def get(self, run_id: str) -> Run: ...
 
+    async def wait_change(self) -> None:
+        """Return when the source learns of a change (``capabilities.push`` only)."""
+        ...
+
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
         """Runs matching ``query``, newest first, with the records it could not read."""
         ...
@@ -247,6 +252,10 @@ class SourceBase:
 
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         return None
+
+    async def wait_change(self) -> None:
+        """Sources without push never tell of a change: the poller's timer does."""
+        await asyncio.Event().wait()
 
     async def sync(
         self,
