@@ -125,6 +125,8 @@ def _status(row: RunRow, cell: Cell) -> str:
     word = "aborting" if row.aborting else row.status.value
     if cell.mode is Mode.PLAIN:
         return row.status.value
+    if row.deleted:
+        word += " (deleted)"
     return f"{GLYPHS[row.status]} {word}"
 
 

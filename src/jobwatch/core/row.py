@@ -43,6 +43,8 @@ class RunRow:
     aborting: bool = False
     error: str | None = None
     """Set when the record could not be read: the row shows this instead of data."""
+    deleted: bool = False
+    """The system no longer has the run (see :attr:`Run.deleted`)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,6 +83,7 @@ class RunRow:
             archived=run.archived,
             problem=problem,
             aborting=aborting or bool(meta.get("abort_requested_at")),
+            deleted=run.deleted,
         )
 
     @classmethod

@@ -6,6 +6,7 @@ its own raw status in ``status_raw`` next to the normalized ``status``.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,9 @@ class Run(BaseModel):
     duration_ms: float | None = None
     archived: bool = False
     partial: bool = False
+    deleted: bool = False
+    """The system no longer has the run (it answered 404, or listed it as
+    deleted): the last status known stays, marked, and nothing asks about it again."""
 
     @field_validator("created_at", "queued_at", "started_at", "ended_at", "updated_at")
     @classmethod
@@ -168,3 +172,18 @@ class RecordError(BaseModel):
     id: str | None = None
     message: str
     raw: str | None = Field(default=None, description="The record as received, truncated")
+    key: str | None = None
+    """Tells apart the error rows of records without a readable id (set by the
+    source that read them, from their content and place); see :attr:`row_id`."""
+
+    @property
+    def row_id(self) -> str:
+        """The id of its error row, the same on every poll: the record's own id,
+        else its ``key``, else a digest of what it says (never its position in
+        one answer, which moves)."""
+        if self.id:
+            return self.id
+        if self.key:
+            return self.key
+        text = f"{self.message}\0{self.raw}".encode()
+        return f"unreadable-{hashlib.sha1(text, usedforsecurity=False).hexdigest()[:10]}"
