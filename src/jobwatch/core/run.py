@@ -15,8 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jobwatch.core.clock import utcnow
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.status import Status
+from jobwatch.core.text import cap_text
 
 __all__ = ["Callback", "LogLine", "Progress", "Reason", "RecordError", "Run", "RunError", "utcnow"]
+
+
+def _capped(value: str | None) -> str | None:
+    """A message from outside within the one cap (:mod:`jobwatch.core.text`)."""
+    return cap_text(value) if value is not None else None
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -47,6 +53,8 @@ class RunError(_Part):
     doc_url: str | None = None
     retriable: bool | None = None
 
+    _message = field_validator("message")(_capped)
+
 
 class Reason(_Part):
     """Why a run stopped or paused, when the system says (e.g. ``user-request``)."""
@@ -55,12 +63,16 @@ class Reason(_Part):
     message: str | None = None
     doc_url: str | None = None
 
+    _message = field_validator("message")(_capped)
+
 
 class Callback(_Part):
     url: str | None = None
     sent_at: datetime | None = None
     status_code: int | None = None
     error: str | None = None
+
+    _error = field_validator("error")(_capped)
 
     @field_validator("sent_at")
     @classmethod

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobwatch.core.text import MAX_TEXT, cap_text
 from jobwatch.sources.http.transport import short
 
 __all__ = [
@@ -42,21 +43,9 @@ __all__ = [
 
 EXCERPT = 60
 """How much of an odd value an error message quotes."""
-MAX_TEXT = 10_000
-"""The one cap on a string from outside (an error message, a reason, a name):
-every adapter's text comes through :meth:`Reader.text` or :func:`cap_text`, so a
-200 KB message shows as 10,000 characters and says how much was left out."""
 OVERLAP = timedelta(minutes=5)
 """How far behind its newest stamp a timestamp cursor reads again: a record
 committed late with an earlier stamp (transaction skew) is still found."""
-
-
-def cap_text(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, with a visible count of the rest:
-    ``"… (194,835 more characters)"``."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 class StampCursor:

@@ -33,6 +33,7 @@ from jobwatch.core.errors import SourceError, TransitionRefused
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, mask_email, mask_url, redact
 from jobwatch.core.rules import Capabilities
+from jobwatch.core.text import cap_text
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -118,7 +119,6 @@ JOB_LOG_NOTE = (
 
 KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
 MAX_LOG_PAGES = 100
-MAX_LINE = 4000
 
 
 # -- the mapper (pure: a function of the payload only) ------------------------------
@@ -168,7 +168,7 @@ def _outcome(
     said = metadata.get("error") if metadata else None  # where background runs leave it
     if isinstance(said, dict | list):
         said = json.dumps(redact(said), default=str)
-    message = short(clean(said), 1000) if isinstance(said, str) and said else None
+    message = cap_text(clean(said)) if isinstance(said, str) and said else None
     code = stop if failing else None
     message = message or (STOP_REASON_TEXT.get(stop or "") if failing else None)
     if code is None and message is None:
@@ -227,7 +227,7 @@ def parse_record(raw: Any, source: str) -> Run:
             url=mask_url(url) if url else None,
             sent_at=sent_at,
             status_code=int(code) if code is not None else None,
-            error=short(clean(cb_error), 500) if cb_error else None,
+            error=cap_text(clean(cb_error)) if cb_error else None,
         )
 
     ttft = read.number("ttft_ns")
@@ -703,7 +703,7 @@ class LettaSource(VendorSource):
                         ts=ts or fallback,
                         stream=stream,
                         level=LogLevel.of(level),
-                        text=short(clean(text), MAX_LINE) if text else "",
+                        text=cap_text(clean(text)) if text else "",
                     )
                 )
 

@@ -38,6 +38,7 @@ from jobwatch.core.errors import SourceError
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import REDACTED, clean, mask_email, redact
 from jobwatch.core.rules import Capabilities
+from jobwatch.core.text import cap_text
 from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -495,7 +496,7 @@ def _describe(key: str, entry: Any, failed: bool) -> tuple[str, str]:
     failed = failed or bool(error) or (status or "").upper() in ("FAILED", "ERROR")
     if failed:
         what = error if isinstance(error, str) and error else status or "failed"
-        return "error", f"input {key} failed: {short(str(what), 1000)}"
+        return "error", f"input {key} failed: {cap_text(clean(str(what)))}"
     text = f"input {key}: {status or 'done'}"
     elapsed = entry.get("elapsedTime")
     if isinstance(elapsed, int | float) and not isinstance(elapsed, bool):

@@ -694,7 +694,7 @@ class SalesforceSource(VendorSource):
         try:
             read = _reader(raw, "item")
             name = _text(read, "Name", 80) or _text(read, "Id", 20) or f"item {seq}"
-            code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", 1000)
+            code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", None)
             when = read.time("LastModifiedDate") or read.time("CreatedDate") or fallback
         except MappingError as exc:
             return unreadable(exc)
