@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import polled
+from conftest import polled, run_cli
 from jobwatch.config import ConfigError, parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
@@ -642,3 +642,41 @@ async def test_a_prefix_resolves_and_an_ambiguous_one_lists_its_candidates(
         ) as e:
             await source.get("b-0")
     assert e.value.exit_code == 2
+
+
+def test_the_cli_resolves_prefixes_and_counts_unreadable_records_apart(
+    standin, server, tmp_path, monkeypatch
+):
+    """The issue's own commands, in a real ``jobwatch`` process per call."""
+    standin.add(job_run("run-50004fb9-7d1e", job_id=JOB_B, start=at(3)))
+    standin.jobs[JOB_A].extend(malformed(3, job_id=JOB_A))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+        [sources.it]
+        kind = "intuned"
+        url = "{server.url}"
+        workspace_id = "{WORKSPACE}"
+        project = "{PROJECT}"
+        jobs = ["{JOB_A}", "{JOB_B}"]
+        token_env = "JOBWATCH_TEST_INTUNED_KEY"
+        flags_store = "{tmp_path / "flags.db"}"
+        """
+    )
+    monkeypatch.setenv("JOBWATCH_TEST_INTUNED_KEY", API_KEY)
+
+    def cli(*args: str) -> Any:
+        return run_cli(tmp_path / "unused.db", "--config", str(config), *args)
+
+    shown = cli("show", "run-50004fb9", "--source", "it")
+    assert shown.returncode == 0, shown.stderr
+    assert "run-50004fb9-7d1e" in shown.stdout
+    ambiguous = cli("show", "b-0", "--source", "it")
+    assert ambiguous.returncode == 2
+    assert "matches 3 runs in it: b-00, b-01, b-02" in ambiguous.stderr
+    listed = cli("list", "--source", "it")
+    assert listed.returncode == 0, listed.stderr
+    bad = [ln for ln in listed.stderr.splitlines() if ln.startswith("! it unreadable-")]
+    assert len(bad) == 3, listed.stderr
+    assert len(bad) == 3
+    assert "jobwatch: 3 unreadable records, not counted as runs" in listed.stderr

@@ -281,6 +281,7 @@ class JobwatchApp(App[None]):
             counts=self.runs.counts,
             last_poll=self.last_poll,
             refresh=self.refresh_s,
+            unreadable=self.runs.unreadable_count,
         )
         status.show(state, self.theme_variables)
 

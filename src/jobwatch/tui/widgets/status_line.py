@@ -25,6 +25,8 @@ class StatusState:
     counts: Mapping[Status, int]
     last_poll: datetime | None
     refresh: float
+    unreadable: int = 0
+    """Records the sources could not read (error rows), counted apart from statuses."""
 
 
 class StatusLine(Static):
@@ -43,6 +45,8 @@ class StatusLine(Static):
         if state.unseen:
             text.append(f"! {state.unseen} unseen ", style="bold reverse")
             text.append(" ")
+        if state.unreadable:
+            text.append(f"! {state.unreadable:,} unreadable  ", style="bold")
         for status in Status:
             count = state.counts.get(status, 0)
             if count:
