@@ -788,3 +788,13 @@ async def test_a_prefix_resolves_among_the_runs_seen_in_a_fresh_process(
         with pytest.raises(AmbiguousRunId, match="matches 6 runs in sf: 0XJ5g0000000001AAA") as e:
             await sf.get("0XJ5g")
         assert e.value.exit_code == 2
+
+
+async def test_an_org_that_refuses_item_counts_still_lists_its_runs(org: Org, build: Any) -> None:
+    org.state.fault(403, "insufficient access", times=None, query="AiJobRunItem")
+    async with build() as sf:
+        first = await polled(sf, None)
+        assert len(first.runs) == 6 and all(run.progress is None for run in first.runs)
+        await polled(sf, first.cursor)
+    counts = [s for s in org.state.requests if "AiJobRunItem" in s.query.get("q", "")]
+    assert len(counts) == 1  # refused once: not asked again on every poll

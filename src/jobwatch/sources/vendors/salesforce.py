@@ -371,6 +371,11 @@ def _is_next_url(value: Any) -> bool:
     )
 
 
+class QueryRefused(SourceError):
+    """Salesforce refused a query outright (400, 403, 404: no access to the object,
+    an org without it): asking again will not help."""
+
+
 # -- the adapter -----------------------------------------------------------------------
 
 
@@ -415,6 +420,8 @@ class SalesforceSource(VendorSource):
         self._cursor = StampCursor()
         self._progress: dict[str, Progress | None] = {}
         """Item counts of this poll, read by :meth:`parse`."""
+        self._counting = True
+        """Count items in polls; off once Salesforce refuses the aggregate outright."""
         self.deleted_every = DELETED_EVERY_S
         self._deleted_at = 0.0
         """``time.monotonic()`` of the last getDeleted (none before a minute has passed)."""
@@ -455,9 +462,12 @@ class SalesforceSource(VendorSource):
             return soql + f" ORDER BY SystemModstamp DESC LIMIT {self.max_runs}"
         return soql + " ORDER BY SystemModstamp ASC"
 
-    async def query(self, soql: str, what: str) -> tuple[list[Any], list[RecordError]]:
+    async def query(
+        self, soql: str, what: str, *, refusal: bool = False
+    ) -> tuple[list[Any], list[RecordError]]:
         """All records of a SOQL query, page by page; an unreadable page ends the
-        chain with an error row instead of losing the pages before it."""
+        chain with an error row instead of losing the pages before it. With
+        ``refusal``, a 400/403/404 raises :class:`QueryRefused`."""
         records: list[Any] = []
         problems: list[RecordError] = []
         headers = {"Sforce-Query-Options": f"batchSize={self.batch_size}"}
@@ -465,6 +475,9 @@ class SalesforceSource(VendorSource):
         params: dict[str, str] | None = {"q": soql}
         for _ in range(MAX_PAGES):
             response = await self.api.request("GET", url, params=params, headers=headers)
+            if refusal and response.status_code in (400, 403, 404):
+                said = salesforce_error(response)
+                raise QueryRefused(f"{self.name}: Salesforce refused to count {what}s: {said}")
             self.raise_for(response, doing=f"querying {what}s", said=salesforce_error)
             body = decode_json(response, self.name)
             page = body.get("records") if isinstance(body, Mapping) else None
@@ -526,7 +539,13 @@ class SalesforceSource(VendorSource):
         records, problems = await self.query(self.runs_soql(since), "run")
         if since is None:
             records = records[: self.max_runs]
-        self._progress = await self.count_items(self._to_count(records))
+        if self._counting:
+            try:
+                self._progress = await self.count_items(self._to_count(records))
+            except QueryRefused:
+                # No access to AiJobRunItem (a permission set without it): lists go
+                # on without counts, as before; a run's detail still tries.
+                self._counting = False
         try:
             items = [*self.parse_all(records, "run"), *problems]
         finally:
@@ -565,7 +584,7 @@ class SalesforceSource(VendorSource):
                 f"WHERE AiJobRunId IN ({', '.join(map(soql_quote, chunk))}) "
                 "GROUP BY AiJobRunId, Status"
             )
-            records, problems = await self.query(soql, "item count")
+            records, problems = await self.query(soql, "item count", refusal=True)
             if problems:  # the poll fails and is asked again, counts and all
                 raise SourceError(f"{self.name}: {problems[0].message}")
             rows = counts_by_run(records)
