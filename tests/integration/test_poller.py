@@ -200,7 +200,7 @@ def test_cli_over_two_stores(tmp_path: Path) -> None:
     shown = run_cli(tmp_path / "unused.db", "show", "bbb1", *both)
     assert shown.returncode == 0 and "run-bbb1" in shown.stdout
     dup = run_cli(tmp_path / "unused.db", "abort", "run-dup", "--yes", *both)
-    assert dup.returncode == 1 and "several sources" in dup.stderr
+    assert dup.returncode == 2 and "several sources" in dup.stderr  # like a usage error
     one = run_cli(tmp_path / "unused.db", "abort", "run-dup", "--yes", "--source", str(b))
     assert one.returncode == 0 and one.stdout.strip() == "aborted run-dup"
 

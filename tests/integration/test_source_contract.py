@@ -22,7 +22,7 @@ import pytest
 from conftest import TEST_TOKEN, polled, serve_cli
 from jobwatch.config.schema import JobwatchSourceConfig, SqliteSourceConfig
 from jobwatch.core import Run, RunRow, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.rules import Action, Capabilities, refusal, source_refusal
 from jobwatch.sources.http.transport import RemoteUnavailable
@@ -289,6 +289,39 @@ async def test_a_malformed_record_is_an_error_row_and_the_rest_arrive(world: Wor
         broken = [row for row in rows.rows if row.problem and row.status is Status.UNKNOWN]
         assert len(broken) == 1 and (bad_id is None or broken[0].id == bad_id)
     assert {s.id for s in world.runs} <= set(by_id)
+
+
+def strict_prefix(target: str, ids: list[str]) -> str | None:
+    """The shortest prefix of ``target`` no other id starts with, if any (what a
+    person types: ``show 0jRROSSTFz``)."""
+    for n in range(1, len(target)):
+        head = target[:n]
+        if not any(other.startswith(head) for other in ids if other != target):
+            return head
+    return None
+
+
+async def test_a_prefix_works_in_a_fresh_process_and_an_ambiguous_one_names_candidates(
+    world: World,
+) -> None:
+    """``show <prefix>`` as the first call of a process: nothing polled before."""
+    ids = [seeded.id for seeded in world.runs]
+    common = ids[0]
+    while common and not all(i.startswith(common) for i in ids):
+        common = common[:-1]
+    target = next((i for i in ids if strict_prefix(i, ids)), None)
+    async with world.up.build() as source:
+        if target is not None:
+            prefix = strict_prefix(target, ids)
+            assert prefix is not None
+            assert (await source.get(prefix)).id == target
+    if common and common not in ids:
+        async with world.up.build() as source:
+            with pytest.raises(AmbiguousRunId) as ambiguous:
+                await source.get(common)
+            assert ambiguous.value.exit_code == 2
+            assert any(i in str(ambiguous.value) for i in ids)  # candidates are named
+    assert target is not None or common  # one of the two was checked
 
 
 async def test_get_reads_one_run_afresh_by_id_or_unique_prefix(world: World) -> None:

@@ -76,7 +76,9 @@ class Toy(VendorSource):
         return self.parse_all(body["items"], "run")
 
     async def fetch(self, run: Run | None, run_id: str) -> Run:
-        return self.parse(await self.api.json("GET", f"/runs/{run_id}"))
+        response = await self.api.request("GET", f"/runs/{run_id}")
+        self.raise_for(response, doing=f"reading {run_id}", not_found=f"Toy has no run {run_id}")
+        return self.parse(response.json())
 
     async def remote_abort(self, run: Run, by: str) -> str:
         response = await self.api.request("POST", f"/runs/{run.id}/stop")
@@ -198,6 +200,7 @@ async def test_reread_deleted_runs_and_failed_reads_are_visible(tmp_path: Path):
             rows = {row.id: row for row in delta.rows}
             assert rows["r1"].status is Status.SUCCEEDED
             assert rows["r2"].status is Status.UNKNOWN and rows["r2"].status_raw is None
+            assert rows["r2"].deleted  # marked: a 404 on re-read means it is gone
             assert (await toy.get("r1")).status is Status.SUCCEEDED
             gone = toy.cached("r2")
             assert gone is not None and gone.reason is not None
@@ -233,6 +236,17 @@ async def test_reread_deleted_runs_and_failed_reads_are_visible(tmp_path: Path):
             failing["r3"] = 503
             with pytest.raises(RemoteUnavailable):
                 await toy.refresh()
+
+            # A finished run read again after it was deleted: marked deleted, its
+            # outcome kept, and no change on the polls after (marked once).
+            del failing["r3"]
+            seen = await polled(toy, failed.cursor)
+            del records[0]
+            gone = await toy.get("r1")
+            assert (gone.status, gone.deleted) == (Status.SUCCEEDED, True)
+            marked = await polled(toy, seen.cursor)
+            assert [(r.id, r.deleted) for r in marked.runs] == [("r1", True)]
+            assert (await polled(toy, marked.cursor)).runs == []
 
 
 def answer(status: int, message: str = "nope") -> httpx.Response:

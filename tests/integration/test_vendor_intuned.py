@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import polled
+from conftest import polled, run_cli
 from jobwatch.config import ConfigError, parse_config
 from jobwatch.core import RecordError, Run, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import mask_url
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.intuned import (
@@ -29,12 +29,16 @@ from jobwatch.sources.vendors.intuned import (
 from standins.intuned import (
     API_KEY,
     BASE_TIME,
+    PAUSED_BY,
     PROJECT,
     S3_SECRET,
     SECRETS,
     WORKSPACE,
     IntunedStandIn,
+    huge_error,
     job_run,
+    malformed,
+    paused_run,
 )
 from standins.server import AsgiServer, serving
 
@@ -579,3 +583,100 @@ def test_documented_statuses_map_to_the_table(status, payloads, successful, fail
     assert run.partial == (TABLE[status] is Status.SUCCEEDED and failed > 0)
     assert run.progress.pending == max(0, payloads - successful - failed)
     assert all(STATUS_MAP[key] is value for key, value in TABLE.items())
+
+
+# -- issue 13 ----------------------------------------------------------------------------
+
+
+async def test_three_malformed_records_are_three_error_rows_with_stable_ids(
+    standin, server, tmp_path
+):
+    standin.jobs[JOB_A].extend(malformed(3, job_id=JOB_A))
+    async with source_for(server, tmp_path) as source:
+        first = await polled(source, None)
+        rows = await source.row_changes(None)
+        again = await polled(source, first.cursor)
+    assert len(first.errors) == 3
+    assert all(err.id is None for err in first.errors)  # none has a readable id
+    ids = {err.row_id for err in first.errors}
+    assert len(ids) == 3 and all(i.startswith("unreadable-") for i in ids)
+    broken = [row for row in rows.rows if row.error]
+    assert len(broken) == 3 and {row.id for row in broken} == ids
+    assert again.errors == []  # the same bad records again: no new rows
+
+
+async def test_paused_by_is_masked_in_metadata_and_messages(standin, server, tmp_path):
+    standin.add(paused_run("a-paused", job_id=JOB_A))
+    async with source_for(server, tmp_path) as source:
+        first = await polled(source, None)
+        run = next(r for r in first.runs if r.id == "a-paused")
+        detail = await source.get("a-paused")
+    for seen in (run, detail):
+        dumped = seen.model_dump_json()
+        assert PAUSED_BY not in dumped and "ops.lead" not in dumped
+        assert seen.metadata is not None
+        assert seen.metadata["reason_details"]["pausedBy"] == "***@shop.example"
+        assert seen.reason is not None and seen.reason.message == "Paused by ***@shop.example"
+
+
+async def test_a_200_kb_error_message_is_cut_with_a_visible_count(standin, server, tmp_path):
+    standin.add(
+        job_run("a-huge", job_id=JOB_A, status="FAILURE", start=at(5), error=huge_error(204_835))
+    )
+    async with source_for(server, tmp_path) as source:
+        run = next(r for r in (await polled(source, None)).runs if r.id == "a-huge")
+    assert run.error is not None and run.error.message is not None
+    assert run.error.message.endswith("… (194,835 more characters)")
+    assert len(run.error.message) == 10_000 + len("… (194,835 more characters)")
+
+
+async def test_a_prefix_resolves_and_an_ambiguous_one_lists_its_candidates(
+    standin, server, tmp_path
+):
+    standin.add(job_run("run-50004fb9-7d1e", job_id=JOB_B, start=at(3)))
+    async with source_for(server, tmp_path) as source:  # a fresh process: nothing polled
+        assert (await source.get("run-50004fb9")).id == "run-50004fb9-7d1e"
+    async with source_for(server, tmp_path) as source:
+        with pytest.raises(
+            AmbiguousRunId, match=r"matches 3 runs in intuned-test: b-00, b-01"
+        ) as e:
+            await source.get("b-0")
+    assert e.value.exit_code == 2
+
+
+def test_the_cli_resolves_prefixes_and_counts_unreadable_records_apart(
+    standin, server, tmp_path, monkeypatch
+):
+    """The issue's own commands, in a real ``jobwatch`` process per call."""
+    standin.add(job_run("run-50004fb9-7d1e", job_id=JOB_B, start=at(3)))
+    standin.jobs[JOB_A].extend(malformed(3, job_id=JOB_A))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+        [sources.it]
+        kind = "intuned"
+        url = "{server.url}"
+        workspace_id = "{WORKSPACE}"
+        project = "{PROJECT}"
+        jobs = ["{JOB_A}", "{JOB_B}"]
+        token_env = "JOBWATCH_TEST_INTUNED_KEY"
+        flags_store = "{tmp_path / "flags.db"}"
+        """
+    )
+    monkeypatch.setenv("JOBWATCH_TEST_INTUNED_KEY", API_KEY)
+
+    def cli(*args: str) -> Any:
+        return run_cli(tmp_path / "unused.db", "--config", str(config), *args)
+
+    shown = cli("show", "run-50004fb9", "--source", "it")
+    assert shown.returncode == 0, shown.stderr
+    assert "run-50004fb9-7d1e" in shown.stdout
+    ambiguous = cli("show", "b-0", "--source", "it")
+    assert ambiguous.returncode == 2
+    assert "matches 3 runs in it: b-00, b-01, b-02" in ambiguous.stderr
+    listed = cli("list", "--source", "it")
+    assert listed.returncode == 0, listed.stderr
+    bad = [ln for ln in listed.stderr.splitlines() if ln.startswith("! it unreadable-")]
+    assert len(bad) == 3, listed.stderr
+    assert len(bad) == 3
+    assert "jobwatch: 3 unreadable records, not counted as runs" in listed.stderr

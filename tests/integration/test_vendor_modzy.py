@@ -166,14 +166,16 @@ async def test_incremental_poll_reads_one_page_from_the_cursor() -> None:
         assert got[fresh["jobIdentifier"]].status is Status.QUEUED
 
         incremental = modzy.history_calls()[first_calls + 1 :]
-        assert len(incremental) == 1  # one page, then jobs older than the cursor: stop
+        # Two pages of four (the stand-in's jobs are two minutes apart): then jobs
+        # older than the cursor less its five-minute overlap, so paging stops.
+        assert len(incremental) == 2
         q = incremental[0].query
         assert q["sort-by"] == "updatedAt" and q["direction"] == "DESC"
         since = read_time(q["startDate"])
         # Narrowed from the 30-day window to the oldest job that could still change.
         assert since == read_time(active["createdAt"])
         assert since > read_time(old[-1]["createdAt"])
-        # Seven jobs match that date; the page of four ends below the cursor.
+        # Seven jobs match that date; the second page of four ends below the overlap.
         assert sum(read_time(j["createdAt"]) >= since for j in modzy.jobs.values()) == 7
         assert len(later) == 5
 
@@ -557,3 +559,16 @@ def _norm(raw: str) -> str:
 def test_the_status_map_covers_the_table() -> None:
     assert {k: STATUS_MAP[k] for k in TABLE_72} == TABLE_72
     assert modzy_time(datetime(2021, 8, 13, 7, 28, 3, 831999, UTC)) == "2021-08-13T07:28:03.831Z"
+
+
+async def test_a_job_committed_late_with_an_earlier_stamp_is_not_missed() -> None:
+    with standin() as (modzy, server):
+        for _ in range(3):
+            modzy.add_job("COMPLETED")
+        async with source(server, page_size=10) as mdz:
+            first = await polled(mdz, None)
+            late = modzy.commit_late("COMPLETED", back=150)  # older than the newest seen
+            delta = await polled(mdz, first.cursor)
+            assert [run.id for run in delta.runs] == [late["jobIdentifier"]]
+            again = await polled(mdz, delta.cursor)
+            assert again.runs == []  # read again by the overlap, unchanged: no change

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from conftest import polled
 from jobwatch.config import parse_config
 from jobwatch.core import Progress, RecordError, Run, Status
-from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.errors import AmbiguousRunId, RunNotFound, SourceError, TransitionRefused
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors import base
 from jobwatch.sources.vendors.salesforce import (
@@ -129,7 +129,7 @@ def build(server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 # -- polling ------------------------------------------------------------------------------
 
 
-async def test_first_sync_maps_every_run_with_one_query(org: Org, build: Any) -> None:
+async def test_first_sync_maps_every_run_with_one_query_and_one_count(org: Org, build: Any) -> None:
     org.state.add_run("Paused")  # not a documented value
     async with build() as sf:
         first = await polled(sf, None)
@@ -152,8 +152,18 @@ async def test_first_sync_maps_every_run_with_one_query(org: Org, build: Any) ->
     assert done.duration_ms == 60_000.0 and done.owner == "0055g00000Ab1cdAAB"
     assert done.metadata is not None and done.metadata["name"] == "AJR-000004"
     assert done.updated_at is not None and done.created_at is not None
+    # Items are counted in the same poll: the list shows progress and partial runs.
+    assert done.progress == Progress(total=4, succeeded=3, failed=1, pending=0)
+    assert done.partial and done.status is Status.SUCCEEDED
+    assert by_id[org.running].progress == Progress(total=3, succeeded=2, failed=0, pending=1)
+    assert by_id[org.new].progress is None  # no items
 
-    (seen,) = org.state.requests
+    seen, counted = org.state.requests
+    assert counted.query["q"].startswith(
+        "SELECT AiJobRunId, Status, COUNT(Id) FROM AiJobRunItem WHERE AiJobRunId IN ("
+    )
+    assert counted.query["q"].endswith(") GROUP BY AiJobRunId, Status")
+    assert all(f"'{run_id}'" in counted.query["q"] for run_id in by_id)
     assert seen.method == "GET" and seen.path == "/services/data/v63.0/query"
     soql = seen.query["q"]
     assert soql.startswith("SELECT Id, Name, Label, Status, JobType, Target, StartTime")
@@ -172,7 +182,8 @@ async def test_first_sync_is_bounded_by_max_runs_and_follows_next_records_url(
         first = await polled(sf, None)
 
     assert sorted(run.id for run in first.runs) == sorted(newest)
-    paths = [seen.path for seen in org.state.requests]
+    listing = [s for s in org.state.requests if "AiJobRunItem" not in s.query.get("q", "")]
+    paths = [seen.path for seen in listing[:3]]
     assert paths[0] == "/services/data/v63.0/query"
     assert [p.rsplit("-", 1)[1] for p in paths[1:]] == ["2", "4"]
     assert all(p.startswith("/services/data/v63.0/query/01g") for p in paths[1:])
@@ -187,17 +198,21 @@ async def test_a_next_page_on_another_host_is_not_followed(org: Org, build: Any)
     assert len(first.runs) == 4  # the first page still arrives
     (error,) = first.errors
     assert "not a path on this instance" in error.message
-    assert len(org.state.requests) == 1  # the token went nowhere else
+    listing = [s for s in org.state.requests if "FROM AiJobRun " in s.query.get("q", "")]
+    assert len(listing) == 1  # the token went nowhere else
+    assert all(s.path == "/services/data/v63.0/query" for s in org.state.requests)
 
 
 async def test_incremental_poll_asks_only_for_newer_system_modstamps(org: Org, build: Any) -> None:
     async with build() as sf:
         first = await polled(sf, None)
         newest = max(run.updated_at for run in first.runs if run.updated_at)
+        before = len(org.state.requests)
         idle = await polled(sf, first.cursor)
+        # The overlap reads the last five minutes again; unchanged, they are no change.
         assert idle.runs == [] and idle.errors == []
-        soql = org.state.requests[-1].query["q"]
-        stamp = newest.strftime("%Y-%m-%dT%H:%M:%SZ")
+        soql = org.state.requests[before].query["q"]
+        stamp = (newest - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert f" WHERE SystemModstamp > {stamp} ORDER BY SystemModstamp ASC" in soql
         assert "LIMIT" not in soql
 
@@ -210,8 +225,14 @@ async def test_incremental_poll_asks_only_for_newer_system_modstamps(org: Org, b
         ]
         later = await polled(sf, delta.cursor)
         assert later.runs == []
-        assert at(org.state.ticks)[:19] + "Z" in org.state.requests[-1].query["q"]
-    assert len(org.state.requests) == 4  # one query per poll, nothing else
+    lists = [s.query["q"] for s in org.state.requests if "FROM AiJobRun " in s.query["q"]]
+    assert len(lists) == 4  # one list query per poll
+    newest_now = BASE_TIME + timedelta(seconds=org.state.ticks - 300)
+    assert newest_now.strftime("%Y-%m-%dT%H:%M:%SZ") in lists[-1]
+    # Item counts: one aggregate for the runs still active or changed, none for the rest.
+    counts = [s.query["q"] for s in org.state.requests if "FROM AiJobRunItem" in s.query["q"]]
+    assert len(counts) == 4
+    assert f"'{org.done}'" not in counts[1]  # unchanged and finished: not counted again
 
 
 # -- detail, progress and logs ------------------------------------------------------------
@@ -365,7 +386,9 @@ async def test_archive_is_a_remote_patch_that_keeps_the_outcome(
     assert (runs[org.done].status, runs[org.done].archived) == (Status.SUCCEEDED, True)
     assert (runs[org.failed].status, runs[org.failed].archived) == (Status.FAILED, True)
     assert (runs[org.new].status, runs[org.new].archived) == (Status.UNKNOWN, True)
-    assert runs[org.aborted].status is Status.SUCCEEDED  # has an EndTime, no ErrorCode
+    # jobwatch archived it: the outcome it saw before is remembered for every process.
+    assert runs[org.aborted].status is Status.ABORTED
+    assert runs[org.aborted].archived
 
 
 # -- safety -------------------------------------------------------------------------------
@@ -445,7 +468,7 @@ async def test_built_from_a_config_file(
     async with source:
         runs = (await polled(source, None)).runs
     assert [run.id for run in runs] == [wanted]
-    seen = org.state.requests[-1]
+    seen = org.state.requests[0]
     assert seen.path == "/services/data/v64.0/query"
     assert "WHERE JobType = 'PromptTemplate' AND Target = 'Bob\\'s template' " in seen.query["q"]
     assert "LIMIT 50" in seen.query["q"] and seen.headers["sforce-query-options"] == "batchSize=500"
@@ -556,8 +579,8 @@ def test_documented_statuses_map_to_the_table(
         assert run.status is known
     elif has_error:
         assert run.status is Status.FAILED
-    else:
-        assert run.status is (Status.SUCCEEDED if has_end else Status.UNKNOWN)
+    else:  # no items to tell by, and EndTime alone says nothing (aborted runs have one)
+        assert run.status is Status.UNKNOWN
 
 
 @settings(max_examples=200, deadline=None)
@@ -642,3 +665,136 @@ def test_simple_salesforce_accepts_the_stand_in(org: Org, server: Any) -> None:
         sf.AiJobRun.get("0XJ5g9999999999AAA")
     with pytest.raises(SalesforceExpiredSession):
         client("wrong").query("SELECT Id FROM AiJobRun")
+
+
+# -- issue 13: what Salesforce users would catch -------------------------------------------
+
+
+def archived_abort(org: Org) -> str:
+    """An Aborted run with 1 of 4 items done, as a run archived by someone else."""
+    run_id = org.state.add_run("Aborted", StartTime=at(10), EndTime=at(20))["Id"]
+    for status in ("Completed", "Ready", "Ready", "Ready"):
+        org.state.add_item(run_id, status)
+    return run_id
+
+
+async def test_archiving_an_aborted_run_keeps_aborted_in_every_later_process(
+    org: Org, build: Any, tmp_path: Path
+) -> None:
+    stopped = archived_abort(org)
+    # Aborted before any item was made: neither the record nor its items tell.
+    bare = org.state.add_run("Aborted", StartTime=at(40), EndTime=at(41))["Id"]
+    async with build() as sf:
+        await polled(sf, None)
+        for run_id in (stopped, bare):
+            result = await sf.archive(run_id)
+            assert (result.run.status, result.run.archived) == (Status.ABORTED, True)
+    state = tmp_path / "jobwatch-state" / "sf.json"
+    assert state.stat().st_mode & 0o777 == 0o600
+    assert (state.parent.stat().st_mode & 0o777) == 0o700
+    async with build() as later:  # a new process: nothing cached
+        runs = {r.id: r for r in (await polled(later, None)).runs}
+        for run_id in (stopped, bare):
+            run = runs[run_id]
+            assert (run.status, run.status_raw, run.archived) == (Status.ABORTED, "Archived", True)
+            assert (await later.get(run_id)).status is Status.ABORTED
+    state.unlink()  # without what jobwatch remembered, only the items can tell
+    async with build() as forgetful:
+        runs = {r.id: r for r in (await polled(forgetful, None)).runs}
+    assert runs[stopped].status is Status.ABORTED and runs[bare].status is Status.UNKNOWN
+
+
+async def test_a_run_first_seen_archived_takes_its_outcome_from_its_items(
+    org: Org, build: Any
+) -> None:
+    stopped = archived_abort(org)
+    org.state.update(stopped, Status="Archived")  # archived in Salesforce, not by jobwatch
+    org.state.update(org.done, Status="Archived")  # 3 of 4 items done, 1 failed
+    all_failed = org.state.add_run("Archived", EndTime=at(30))["Id"]
+    org.state.add_item(all_failed, "Failed")
+    async with build() as sf:
+        runs = {run.id: run for run in (await polled(sf, None)).runs}
+    assert runs[stopped].status is Status.ABORTED  # items left unprocessed, EndTime or not
+    assert runs[stopped].progress == Progress(total=4, succeeded=1, failed=0, pending=3)
+    assert (runs[org.done].status, runs[org.done].partial) == (Status.SUCCEEDED, True)
+    assert runs[all_failed].status is Status.FAILED
+    assert all(runs[i].archived for i in (stopped, org.done, all_failed))
+
+
+async def test_lists_show_progress_of_active_runs_with_one_count_per_poll(
+    org: Org, build: Any
+) -> None:
+    async with build() as sf:
+        first = await polled(sf, None)
+        running = next(r for r in first.runs if r.id == org.running)
+        assert running.progress == Progress(total=3, succeeded=2, failed=0, pending=1)
+        # An item finishes; the run record itself does not change.
+        ready = next(i for i in org.state.items if i["AiJobRunId"] == org.running)
+        ready["Status"] = "Failed"
+        before = len(org.state.requests)
+        delta = await polled(sf, first.cursor)
+        (changed,) = delta.runs
+        assert changed.id == org.running and changed.progress is not None
+        assert changed.progress.failed == 1
+    asked = [s.query["q"] for s in org.state.requests[before:]]
+    assert len(asked) == 2 and "GROUP BY AiJobRunId, Status" in asked[1]
+
+
+async def test_a_run_committed_late_with_an_earlier_stamp_is_not_missed(
+    org: Org, build: Any
+) -> None:
+    async with build() as sf:
+        first = await polled(sf, None)
+        late = org.state.commit_late("Completed", back=90, EndTime=at(3))
+        delta = await polled(sf, first.cursor)
+        assert [run.id for run in delta.runs] == [late]
+        again = await polled(sf, delta.cursor)
+        assert again.runs == []  # read again by the overlap, unchanged: no change
+
+
+async def test_deleted_runs_are_marked_deleted_once(org: Org, build: Any) -> None:
+    async with build() as sf:
+        sf.deleted_every = 0  # ask getDeleted on every poll
+        first = await polled(sf, None)
+        org.state.delete(org.done)
+        delta = await polled(sf, first.cursor)
+        (gone,) = delta.runs
+        assert gone.id == org.done and gone.deleted
+        assert gone.status is Status.SUCCEEDED  # the outcome it had is kept
+        assert (await polled(sf, delta.cursor)).runs == []  # marked once
+        asked = org.state.seen("/services/data/v63.0/sobjects/AiJobRun/deleted/")
+        assert len(asked) == 2
+        assert asked[0].param("start") is not None and asked[0].param("end") is not None
+        # Re-reading a deleted run: the cached one, marked, not an error.
+        assert (await sf.get(org.done)).deleted
+
+
+async def test_a_huge_error_message_is_cut_with_a_visible_count(org: Org, build: Any) -> None:
+    huge = "x" * 204_835
+    org.state.update(org.failed, ErrorMessage=huge)
+    async with build() as sf:
+        run = next(r for r in (await polled(sf, None)).runs if r.id == org.failed)
+    assert run.error is not None and run.error.message is not None
+    assert run.error.message.endswith("… (194,835 more characters)")
+    assert len(run.error.message) < 10_100
+
+
+async def test_a_prefix_resolves_among_the_runs_seen_in_a_fresh_process(
+    org: Org, build: Any
+) -> None:
+    async with build() as sf:
+        run = await sf.get(org.done[:16])  # not an id; no poll before: the sync finds it
+        assert run.id == org.done
+        with pytest.raises(AmbiguousRunId, match="matches 6 runs in sf: 0XJ5g0000000001AAA") as e:
+            await sf.get("0XJ5g")
+        assert e.value.exit_code == 2
+
+
+async def test_an_org_that_refuses_item_counts_still_lists_its_runs(org: Org, build: Any) -> None:
+    org.state.fault(403, "insufficient access", times=None, query="AiJobRunItem")
+    async with build() as sf:
+        first = await polled(sf, None)
+        assert len(first.runs) == 6 and all(run.progress is None for run in first.runs)
+        await polled(sf, first.cursor)
+    counts = [s for s in org.state.requests if "AiJobRunItem" in s.query.get("q", "")]
+    assert len(counts) == 1  # refused once: not asked again on every poll

@@ -62,12 +62,16 @@ class Fault:
     method: str | None = None
     path: str | None = None
     """Only requests whose path contains this."""
+    query: str | None = None
+    """Only requests whose decoded query string contains this (one SOQL object)."""
     hits: int = 0
 
     def matches(self, request: Request) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
         if self.method is not None and request.method != self.method:
+            return False
+        if self.query is not None and self.query not in str(request.query_params):
             return False
         return self.path is None or self.path in request.url.path
 

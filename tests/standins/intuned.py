@@ -139,6 +139,44 @@ def job_run(
     return record
 
 
+PAUSED_BY = "ops.lead@shop.example"
+"""Who paused a run, as Intuned puts it in ``reason.details.pausedBy``."""
+
+
+def paused_run(run_id: str, *, job_id: str = "job-nightly", by: str = PAUSED_BY) -> dict[str, Any]:
+    """A job run paused by a person: Intuned names them by e-mail address."""
+    return job_run(
+        run_id,
+        job_id=job_id,
+        status="PAUSED",
+        minutes=None,
+        reason={
+            "type": "user-request",
+            "message": f"Paused by {by}",
+            "details": {"pausedBy": by, "pausedAt": iso(BASE_TIME)},
+        },
+    )
+
+
+def huge_error(characters: int = 204_800) -> dict[str, Any]:
+    """An error whose message is a whole page dump (Intuned sends it as it is)."""
+    text = ("<html><body>" + "lorem ipsum " * (characters // 12))[:characters]
+    return {"code": "browser-crash", "message": text, "category": "user"}
+
+
+def malformed(count: int, *, job_id: str = "job-nightly") -> list[Any]:
+    """``count`` different records without an id (one readable, one not an object,
+    and so on): each must be an error row of its own."""
+    shapes: list[Any] = [
+        {"status": "SUCCESS", "job_id": job_id, "start_time": "2024-01-01T00:00:00Z"},
+        "not a record",
+        {"status": "FAILURE", "job_id": job_id, "error": {"message": "no id here"}},
+        42,
+        {"status": "PENDING", "job_id": job_id, "payloads": 3},
+    ]
+    return [shapes[n % len(shapes)] for n in range(count)]
+
+
 def api_error(status: int, code: str, message: str, category: str = "user") -> JSONResponse:
     """Intuned's error body (``docs/models/errors/*responsebody.md`` in the TS SDK)."""
     body = {

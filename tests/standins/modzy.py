@@ -126,6 +126,15 @@ class ModzyStandIn(StandIn):
         self.jobs[job["jobIdentifier"]] = job
         return job
 
+    def commit_late(self, status: str = "COMPLETED", *, back: float = 90.0) -> dict[str, Any]:
+        """A job that shows up only now, created and updated ``back`` seconds before
+        the newest change already listed (its transaction committed late)."""
+        job = self.add_job(status)
+        self.clock -= timedelta(seconds=120)  # add_job moved the clock: undo that
+        when = stamp(self.clock - timedelta(seconds=back))
+        job["createdAt"] = job["updatedAt"] = job["submittedAt"] = when
+        return job
+
     def update(self, job_id: str, **fields: Any) -> dict[str, Any]:
         """Change a job as Modzy would, moving its ``updatedAt`` on."""
         job = self.jobs[job_id]

@@ -4,10 +4,17 @@ Built from the documented shapes: SOQL through ``GET /services/data/vXX.X/query`
 answering ``{totalSize, done, nextRecordsUrl?, records}`` with an ``attributes``
 object on every record, the next batch at ``nextRecordsUrl`` (an absolute path
 ending in ``<locator>-<offset>``), ``batchSize`` from ``Sforce-Query-Options``,
-aggregate rows named ``expr0``, sObject retrieve and ``PATCH`` update (204), and
-every error as ``[{"message", "errorCode"}]``. Only the SOQL the adapter and
-simple-salesforce send is understood: one object, ``AND``-ed comparisons,
-``GROUP BY`` one field, ``ORDER BY`` and ``LIMIT``.
+aggregate rows named ``expr0``, sObject retrieve and ``PATCH`` update (204),
+getDeleted (``GET …/sobjects/AiJobRun/deleted/?start=&end=``, seconds ignored,
+``latestDateCovered`` never past the org's clock), and every error as
+``[{"message", "errorCode"}]``. Only the SOQL the adapter and simple-salesforce
+send is understood: one object, ``AND``-ed comparisons (``IN (…)`` too),
+``GROUP BY`` one or more fields, ``ORDER BY`` and ``LIMIT``.
+
+What the adapter must cope with can be played: :meth:`SalesforceStandIn.delete`
+(a run deleted, its items with it, listed by getDeleted) and
+:meth:`SalesforceStandIn.commit_late` (a run whose ``SystemModstamp`` is earlier
+than runs already listed: transaction skew).
 
 State is plain and mutable so tests can change runs between polls; every request
 is recorded (method, path, query, headers, body) so tests can assert what was sent,
@@ -130,6 +137,8 @@ class SalesforceStandIn(StandIn):
     """Put before every ``nextRecordsUrl`` (a hostile server would send another host)."""
     refuse_abort_in_progress: bool = True
     ticks: int = 0
+    deleted: list[dict[str, str]] = field(default_factory=list)
+    """The delete log getDeleted reads: ``{"id", "deletedDate"}``."""
     _locators: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # -- helpers for tests -------------------------------------------------------------
@@ -198,6 +207,22 @@ class SalesforceStandIn(StandIn):
         record["LastModifiedDate"] = record["SystemModstamp"] = self.now()
         return record
 
+    def delete(self, run_id: str) -> None:
+        """Delete a run as the org does: gone from queries and retrieves (its items
+        too), written to the delete log with the org's time."""
+        del self.runs[run_id]
+        self.items = [item for item in self.items if item["AiJobRunId"] != run_id]
+        self.deleted.append({"id": run_id, "deletedDate": self.now()})
+
+    def commit_late(self, status: str = "Completed", *, back: int = 60, **fields: Any) -> str:
+        """A run that becomes visible only now with a ``SystemModstamp`` ``back``
+        seconds earlier than the org's clock: its transaction began before runs
+        already listed and committed after them."""
+        stamp = sf_time(BASE_TIME + timedelta(seconds=self.ticks - back))
+        record = self.add_run(status, **fields)
+        record["SystemModstamp"] = record["LastModifiedDate"] = stamp
+        return str(record["Id"])
+
     def queries(self) -> list[str]:
         return [seen.query["q"] for seen in self.requests if "q" in seen.query]
 
@@ -209,6 +234,7 @@ class SalesforceStandIn(StandIn):
             self.route(f"{base}/query", self.query),
             self.route(f"{base}/query/", self.query),
             self.route(f"{base}/query/{{locator}}", self.query_more),
+            self.route(f"{base}/sobjects/{{obj}}/deleted/", self.get_deleted),
             self.route(f"{base}/sobjects/{{obj}}/{{id}}", self.record, ["GET", "PATCH"]),
         ]
 
@@ -262,6 +288,33 @@ class SalesforceStandIn(StandIn):
         if rows is None or not offset.isdigit():
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return self._page(request, locator, rows, int(offset))
+
+    async def get_deleted(self, request: Request) -> Response:
+        """getDeleted: the delete log between ``start`` and ``end``, seconds ignored."""
+        if request.path_params["obj"] != "AiJobRun":
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        try:
+            start = datetime.fromisoformat(request.query_params["start"])
+            end = datetime.fromisoformat(request.query_params["end"])
+        except (KeyError, ValueError):
+            return sf_error(400, "MALFORMED_QUERY", "start and end must be valid date-times")
+        start, end = (t.replace(second=0, microsecond=0) for t in (start, end))
+        if start >= end:
+            return sf_error(400, "INVALID_REPLICATION_DATE", "start must be before end")
+        clock = BASE_TIME + timedelta(seconds=self.ticks)
+        covered = min(end, clock.replace(second=0, microsecond=0))
+        listed = [
+            record
+            for record in self.deleted
+            if start <= datetime.fromisoformat(record["deletedDate"]) < end
+        ]
+        return JSONResponse(
+            {
+                "deletedRecords": listed,
+                "earliestDateAvailable": sf_time(BASE_TIME),
+                "latestDateCovered": sf_time(covered),
+            }
+        )
 
     async def record(self, request: Request) -> Response:
         obj, record_id = request.path_params["obj"], request.path_params["id"]
@@ -327,16 +380,18 @@ class SalesforceStandIn(StandIn):
 _SOQL = re.compile(
     r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<obj>\w+)"
     r"(?:\s+WHERE\s+(?P<where>.+?))?"
-    r"(?:\s+GROUP\s+BY\s+(?P<group>\w+))?"
+    r"(?:\s+GROUP\s+BY\s+(?P<group>\w+(?:\s*,\s*\w+)*))?"
     r"(?:\s+ORDER\s+BY\s+(?P<order>.+?))?"
     r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 _CONDITION = re.compile(
-    r"\s*(?P<field>\w+)\s*(?P<op>>=|<=|!=|=|>|<)\s*"
-    r"(?P<value>'(?:[^'\\]|\\.)*'|[^\s']+)\s*(?:AND\s+|$)",
+    r"\s*(?P<field>\w+)\s*(?P<op>>=|<=|!=|=|>|<|\bIN\b)\s*"
+    r"(?P<value>\((?:'(?:[^'\\]|\\.)*'\s*,?\s*)+\)|'(?:[^'\\]|\\.)*'|[^\s']+)"
+    r"\s*(?:AND\s+|$)",
     re.IGNORECASE,
 )
+_IN_ITEM = re.compile(r"'(?:[^'\\]|\\.)*'")
 _COUNT = re.compile(r"COUNT\(\s*(\w*)\s*\)(?:\s+(\w+))?$", re.IGNORECASE)
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t"}
 
@@ -348,6 +403,8 @@ class SoqlError(ValueError):
 
 
 def _literal(text: str) -> Any:
+    if text.startswith("("):
+        return tuple(_literal(item) for item in _IN_ITEM.findall(text))
     if text.startswith("'"):
         return re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m[1], m[1]), text[1:-1])
     if text.lower() == "null":
@@ -370,6 +427,8 @@ def _value(record: dict[str, Any], name: str) -> Any:
 
 
 def _compare(left: Any, op: str, right: Any) -> bool:
+    if op.upper() == "IN":
+        return left in right
     if op == "=":
         return left == right
     if op == "!=":
@@ -438,13 +497,18 @@ def run_soql(
                 reverse=desc,
             )
     if match["group"]:
-        group = match["group"]
+        groups = [g.strip() for g in match["group"].split(",")]
         alias = next((a for _, a in selected if a), "expr0")
-        counts: dict[Any, int] = {}
+        counts: dict[tuple[Any, ...], int] = {}
         for row in rows:
-            counts[row.get(group)] = counts.get(row.get(group), 0) + 1
+            key = tuple(row.get(g) for g in groups)
+            counts[key] = counts.get(key, 0) + 1
         return [
-            {"attributes": {"type": "AggregateResult"}, group: key, alias: n}
+            {
+                "attributes": {"type": "AggregateResult"},
+                **dict(zip(groups, key, strict=True)),
+                alias: n,
+            }
             for key, n in counts.items()
         ]
     if match["limit"]:

@@ -97,6 +97,22 @@ def test_faults_archived_and_counts() -> None:
     assert ids(rs) == ["run-0003", "run-0002", "run-0001"]
 
 
+def test_unreadable_records_are_counted_apart_not_as_unknown() -> None:
+    rs = RunSet()
+    broken = [RunRow.broken("intuned", f"unreadable-{n}", "no id") for n in range(3)]
+    rs.replace_all([row(0), row(1, Status.UNKNOWN), *broken])
+    assert (rs.counts[Status.UNKNOWN], rs.unreadable_count, rs.archived_count) == (1, 3, 0)
+    # A record that reads again is counted by its status; a new bad one adds one.
+    fixed = row(5, Status.FAILED)
+    rs.apply([RunRow.broken("local", "run-0005", "bad time"), broken[0]])
+    assert rs.unreadable_count == 4
+    rs.apply([fixed])
+    assert (rs.unreadable_count, rs.counts[Status.FAILED], rs.counts[Status.UNKNOWN]) == (3, 1, 1)
+    fresh = RunSet()
+    fresh.replace_all(rs.rows.values())
+    assert (fresh.counts, fresh.unreadable_count) == (rs.counts, rs.unreadable_count)
+
+
 def test_apply_moves_only_what_changed_and_reports_new_faults() -> None:
     rs = RunSet()
     rs.replace_all([row(i, Status.RUNNING) for i in range(10)])

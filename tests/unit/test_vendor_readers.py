@@ -96,3 +96,27 @@ def test_readers_return_their_kind_or_raise_only_mapping_errors(value: object, s
             assert strict and str(exc).startswith("k is not ")
             continue
         assert got is None or isinstance(got, kind), (name, got)
+
+
+def test_every_string_read_is_within_the_one_cap_and_says_what_was_cut() -> None:
+    from jobwatch.core.text import MAX_TEXT
+
+    read = Reader({"message": "é" * 204_835, "short": "fine"})
+    text = read.text("message")
+    assert text is not None and text.startswith("é" * MAX_TEXT)
+    assert text.endswith("… (194,835 more characters)")
+    assert read.text("short") == "fine"
+
+
+def test_the_run_model_caps_messages_once_whoever_built_them() -> None:
+    from jobwatch.cli import output
+    from jobwatch.core import Reason, Run, RunError
+
+    huge = "line one\n" + "y" * 204_826
+    run = Run(id="r", source="s", error=RunError(message=huge), reason=Reason(message=huge)).evolve(
+        label="copied"
+    )  # validated again: cut once, the count kept
+    for message in (run.error and run.error.message, run.reason and run.reason.message):
+        assert message is not None and message.endswith("… (194,835 more characters)")
+    longest = max(len(line) for line in output.show(run).splitlines())
+    assert longest < 10_100  # `show` prints no 200 KB line

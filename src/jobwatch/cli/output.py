@@ -67,7 +67,7 @@ def tsv(rows: Sequence[Sequence[str]]) -> str:
 
 
 def record_error_line(error: RecordError) -> str:
-    return f"! {clean(error.source)} {clean(error.id or '?')}: {clean(error.message)}"
+    return f"! {clean(error.source)} {clean(error.row_id)}: {clean(error.message)}"
 
 
 def _section(title: str, data: dict[str, Any] | None) -> list[str]:

@@ -91,6 +91,9 @@ async def cmd_list(args: argparse.Namespace) -> int:
             out(render.tsv(rows))
     for error in errors:
         print(render.record_error_line(error), file=sys.stderr)
+    if errors:  # counted apart: an unreadable record is no run of unknown status
+        noun = "record" if len(errors) == 1 else "records"
+        print(f"jobwatch: {len(errors)} unreadable {noun}, not counted as runs", file=sys.stderr)
     return 0
 
 

@@ -126,7 +126,7 @@ def _status(row: RunRow, cell: Cell) -> str:
     word = "aborting" if row.aborting else row.status.value
     if cell.mode is Mode.PLAIN:
         return row.status.value
-    return f"{GLYPHS[row.status]} {word}"
+    return f"{GLYPHS[row.status]} {word}"  # a deleted run says so in PROBLEM
 
 
 def _job(row: RunRow, cell: Cell) -> str:

@@ -46,7 +46,10 @@ class RunNotFound(JobwatchError):
 
 
 class AmbiguousRunId(JobwatchError):
-    """An id prefix matches several runs."""
+    """An id prefix matches several runs: what the user typed is not enough (exit 2,
+    like a usage error); the message lists the candidates."""
+
+    exit_code = 2
 
 
 class TransitionRefused(JobwatchError):

@@ -6,6 +6,7 @@ its own raw status in ``status_raw`` next to the normalized ``status``.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jobwatch.core.clock import utcnow
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.status import Status
+from jobwatch.core.text import cap_text
 
 __all__ = ["Callback", "LogLine", "Progress", "Reason", "RecordError", "Run", "RunError", "utcnow"]
+
+
+def _capped(value: str | None) -> str | None:
+    """A message from outside within the one cap (:mod:`jobwatch.core.text`)."""
+    return cap_text(value) if value is not None else None
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -46,6 +53,8 @@ class RunError(_Part):
     doc_url: str | None = None
     retriable: bool | None = None
 
+    _message = field_validator("message")(_capped)
+
 
 class Reason(_Part):
     """Why a run stopped or paused, when the system says (e.g. ``user-request``)."""
@@ -54,12 +63,16 @@ class Reason(_Part):
     message: str | None = None
     doc_url: str | None = None
 
+    _message = field_validator("message")(_capped)
+
 
 class Callback(_Part):
     url: str | None = None
     sent_at: datetime | None = None
     status_code: int | None = None
     error: str | None = None
+
+    _error = field_validator("error")(_capped)
 
     @field_validator("sent_at")
     @classmethod
@@ -171,3 +184,18 @@ class RecordError(BaseModel):
     id: str | None = None
     message: str
     raw: str | None = Field(default=None, description="The record as received, truncated")
+    key: str | None = None
+    """Tells apart the error rows of records without a readable id (set by the
+    source that read them, from their content and place); see :attr:`row_id`."""
+
+    @property
+    def row_id(self) -> str:
+        """The id of its error row, the same on every poll: the record's own id,
+        else its ``key``, else a digest of what it says (never its position in
+        one answer, which moves)."""
+        if self.id:
+            return self.id
+        if self.key:
+            return self.key
+        text = f"{self.message}\0{self.raw}".encode()
+        return f"unreadable-{hashlib.sha1(text, usedforsecurity=False).hexdigest()[:10]}"

@@ -385,7 +385,7 @@ class Poller:
                 report.changed.append(RunKey(name, run.id))
             if self.keep:
                 for error in changes.errors:
-                    feed.errors[error.id or error.message] = error
+                    feed.errors[error.row_id] = error
             if self.on_runs is not None:
                 self.on_runs(feed, changes)
             if not changes.more:

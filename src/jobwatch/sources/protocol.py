@@ -192,7 +192,6 @@ class SourceBase:
     name: str
     read_only: bool
     _pace: float | None = None
-    _broken = 0
 
     @property
     def capabilities(self) -> Capabilities:
@@ -239,16 +238,11 @@ class SourceBase:
 
     def error_rows(self, errors: Iterable[RecordError]) -> list[RunRow]:
         """Visible rows for records that could not be read; one without an id gets
-        one of its own, so two such errors never overwrite each other."""
+        one of its own (:attr:`RecordError.row_id`), the same on every poll, so two
+        such errors never overwrite each other and one is never shown twice."""
         from jobwatch.core.redact import clean
 
-        rows = []
-        for error in errors:
-            if error.id is None:
-                self._broken += 1
-            run_id = error.id or f"unreadable-{self._broken}"
-            rows.append(RunRow.broken(error.source, run_id, clean(error.message)))
-        return rows
+        return [RunRow.broken(e.source, e.row_id, clean(e.message)) for e in errors]
 
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         return None

@@ -395,6 +395,7 @@ class JobwatchApp(App[None]):
             last_poll=self.last_poll,
             refresh=self.refresh_s,
             retry={f.name: f.tracker.wait() for f in self.feeds},
+            unreadable=self.runs.unreadable_count,
         )
         status.show(state, self.theme_variables)
         # The filter box counts its matches while it is typed in ("12 of 340 match").

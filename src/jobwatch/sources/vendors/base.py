@@ -66,6 +66,8 @@ LOG_REFRESH_S = 1.0
 """A log of an active run is asked for again at most this often."""
 REREAD_CONCURRENCY = 4
 """Runs re-read at once: polite to the server, quick enough for a poll."""
+PREFIX_CANDIDATES_SHOWN = 5
+"""Ids an ambiguous prefix lists before "…"."""
 LOCAL_ARCHIVE = (
     "{system} has no archive: jobwatch keeps the flag in its local store, the run "
     "keeps its outcome and is hidden from lists; unarchive brings it back."
@@ -79,6 +81,21 @@ def raw_excerpt(raw: Any, limit: int = 500) -> str:
     except Exception:  # a record so broken even repr fails
         text = f"<{type(raw).__name__}>"
     return short(text, limit)
+
+
+def mark_deleted(run: Run, system: str) -> Run:
+    """``run`` as the system no longer has it: flagged ``deleted``. A finished run
+    keeps its outcome; one still active is over with an unknown one."""
+    if run.deleted:
+        return run
+    if not run.status.is_active:
+        return run.evolve(deleted=True)
+    return run.evolve(
+        deleted=True,
+        status=Status.UNKNOWN,
+        status_raw=None,  # the last raw word was "running": no longer true
+        reason=Reason(type="deleted", message=f"{system} no longer has this run."),
+    )
 
 
 def raw_id(raw: Any, *keys: str) -> str | None:
@@ -297,21 +314,6 @@ class VendorSource(SourceBase):
         ask about again on every poll."""
         return [run for run in self._runs.values() if run.status.is_active and not run.deleted]
 
-    def mark_deleted(self, run: Run) -> Run:
-        """``run`` as the system no longer having it. A finished run keeps its outcome;
-        one deleted while active ends ``unknown`` (how it ended is not known), with the
-        reason ``deleted``, so it is not asked about again."""
-        if run.deleted:
-            return run
-        if not run.status.is_active:
-            return run.evolve(deleted=True)
-        return run.evolve(
-            status=Status.UNKNOWN,
-            status_raw=None,
-            deleted=True,
-            reason=Reason(type="deleted", message=f"{self.SYSTEM} no longer has this run."),
-        )
-
     async def reread(
         self,
         runs: Iterable[Run],
@@ -322,8 +324,8 @@ class VendorSource(SourceBase):
         """Ask again about cached runs that may have changed (``fetch_one`` each, a
         few at a time), for systems with no "changed since" to list by.
 
-        A run the system answers 404 for becomes ``unknown`` with the reason
-        ``deleted`` (so it stops being active and is not asked about forever); a
+        A run the system answers 404 for is marked deleted (:func:`mark_deleted`:
+        it stops being active and is not asked about forever); a
         read that fails for that run alone becomes an error row for it (the run
         is asked about again next time, and its row comes back once it reads).
         A server that asks us to come back later fails the poll, so the poller
@@ -336,7 +338,7 @@ class VendorSource(SourceBase):
                 try:
                     return await fetch_one(run)
                 except RunNotFound:
-                    return self.mark_deleted(run)
+                    return mark_deleted(run, self.SYSTEM)
                 except RemoteUnavailable as exc:
                     if exc.retry_after is not None:
                         raise
@@ -427,7 +429,7 @@ class VendorSource(SourceBase):
 
     def _remember(self, item: Run | RecordError) -> None:
         if isinstance(item, RecordError):
-            key = item.id or item.message
+            key = item.row_id
             old = self._errors.get(key)
             if old is None or old[1] != item:
                 self._revision += 1
@@ -454,9 +456,29 @@ class VendorSource(SourceBase):
         async with self._poll_lock:
             if self._flags is None:
                 await self._open_flags()
-            for item in await self.poll(first=not self._synced):
+            items = list(await self.poll(first=not self._synced))
+            for item in self._keyed(items):
                 self._remember(item)
             self._synced = True
+
+    @staticmethod
+    def _keyed(items: list[Run | RecordError]) -> list[Run | RecordError]:
+        """Every error row of a poll under a key of its own (:attr:`RecordError.row_id`,
+        from its content; identical records are told apart by their order), so
+        three bad records are three rows, not one, and the same ones next time."""
+        out: list[Run | RecordError] = []
+        taken: set[str] = set()
+        for item in items:
+            if isinstance(item, RecordError) and item.id is None:
+                key = base = item.row_id
+                n = 1
+                while key in taken:
+                    n += 1
+                    key = f"{base}-{n}"
+                taken.add(key)
+                item = item.model_copy(update={"key": key})
+            out.append(item)
+        return out
 
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """What changed in the cached view after ``cursor``, in revision order; the
@@ -483,23 +505,37 @@ class VendorSource(SourceBase):
         )
 
     def _resolve(self, ref: str) -> str:
+        """A full id, or the one id among the runs seen so far that starts with
+        ``ref``; an ambiguous prefix names its candidates."""
         if ref in self._runs:
             return ref
-        matches = [run_id for run_id in self._runs if run_id.startswith(ref)]
+        matches = sorted(run_id for run_id in self._runs if run_id.startswith(ref))
         if len(matches) > 1:
-            raise AmbiguousRunId(f"run id {ref!r} matches {len(matches)} runs in {self.name}")
+            shown = ", ".join(matches[:PREFIX_CANDIDATES_SHOWN])
+            more = ", …" if len(matches) > PREFIX_CANDIDATES_SHOWN else ""
+            raise AmbiguousRunId(
+                f"run id {short(ref, 80)!r} matches {len(matches)} runs in {self.name}: "
+                f"{shown}{more}; give more of the id"
+            )
         return matches[0] if matches else ref
 
+    async def resolve(self, ref: str) -> str:
+        """:meth:`_resolve` after the first sync, so a prefix typed into a fresh
+        process (``show 0jRROSSTFz``) finds the run the lists show."""
+        if ref not in self._runs and not self._synced:
+            with contextlib.suppress(SourceError):  # the direct read says why
+                await self.refresh()
+        return self._resolve(ref)
+
     async def get(self, run_id: str) -> Run:
-        run_id = self._resolve(run_id)
+        run_id = await self.resolve(run_id)
         cached = self._runs.get(run_id)
         try:
             run = await self.fetch(cached, run_id)
         except RunNotFound:
             if cached is None:
                 raise
-            self._remember(self.mark_deleted(cached))  # seen before: deleted since
-            return self._runs[run_id]
+            run = mark_deleted(cached, self.SYSTEM)  # seen before, gone now
         except SourceError:
             if cached is None:
                 raise
@@ -551,7 +587,7 @@ class VendorSource(SourceBase):
     # -- logs ------------------------------------------------------------------------
 
     async def _log(self, run_id: str) -> _LogCache:
-        run_id = self._resolve(run_id)
+        run_id = await self.resolve(run_id)
         cache = self._logs.get(run_id)
         if cache is None:
             cache = self._logs[run_id] = _LogCache()

@@ -20,15 +20,20 @@ caller keeps it (a raw status is shown as sent).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobwatch.core.text import MAX_TEXT, cap_text
 from jobwatch.sources.http.transport import short
 
 __all__ = [
+    "MAX_TEXT",
+    "OVERLAP",
     "MappingError",
     "Reader",
+    "StampCursor",
+    "cap_text",
     "epoch_datetime",
     "is_int",
     "iso_datetime",
@@ -38,6 +43,40 @@ __all__ = [
 
 EXCERPT = 60
 """How much of an odd value an error message quotes."""
+OVERLAP = timedelta(minutes=5)
+"""How far behind its newest stamp a timestamp cursor reads again: a record
+committed late with an earlier stamp (transaction skew) is still found."""
+
+
+class StampCursor:
+    """A change cursor on a record timestamp, read back with :data:`OVERLAP`.
+
+    A system that lists "changed since" by a stamp (Salesforce ``SystemModstamp``,
+    Modzy ``updatedAt``) is asked from ``newest - overlap`` on, not from ``newest``:
+    a record stamped a moment before the newest one but committed after it was
+    listed would otherwise be missed until it changes again. What the overlap
+    reads twice is dropped by the vendor base (an unchanged run is no change)."""
+
+    __slots__ = ("newest", "overlap")
+
+    def __init__(self, overlap: timedelta = OVERLAP) -> None:
+        self.newest: datetime | None = None
+        self.overlap = overlap
+
+    def since(self) -> datetime | None:
+        """Where the next poll starts (``None`` before the first: a full sync)."""
+        return None if self.newest is None else self.newest - self.overlap
+
+    def advance(self, stamps: Iterable[datetime | None]) -> None:
+        """Move to the newest of ``stamps`` (never back)."""
+        known = [s for s in stamps if s is not None]
+        if self.newest is not None:
+            known.append(self.newest)
+        if known:
+            self.newest = max(known)
+
+    def reset(self) -> None:
+        self.newest = None
 
 
 class MappingError(ValueError):
@@ -162,13 +201,14 @@ class Reader:
         keep_blank: bool = False,
         strict: bool | None = None,
     ) -> str | None:
-        """A string as sent, blank being none unless ``keep_blank`` (a raw status is
-        kept whatever it is); with ``numbers``, a number as its text."""
+        """A string as sent (cut to :data:`MAX_TEXT`, with a count of the rest),
+        blank being none unless ``keep_blank`` (a raw status is kept whatever it
+        is); with ``numbers``, a number as its text."""
         key, value = self.get(*keys)
         if value is None:
             return None
         if isinstance(value, str):
-            return value if keep_blank or value.strip() else None
+            return cap_text(value) if keep_blank or value.strip() else None
         if numbers and is_number(value):
             return str(value)
         self.wrong(key, value, "text", strict)

@@ -17,7 +17,9 @@ What is special about Intuned, and kept in this module:
   local flag) and no log API.
 * ``job_configuration_snapshot`` carries sink credentials, webhook headers, proxy
   userinfo; the detail's ``results.signed_url`` is a bearer URL. They are masked or
-  dropped here, before anything is cached.
+  dropped here, before anything is cached. ``reason.details.pausedBy`` is a
+  person's e-mail address: the run's metadata and messages are kept with every
+  address masked (``***@example.com``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pydantic import Field, field_validator, model_validator
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError
-from jobwatch.core.redact import REDACTED, mask_url, redact
+from jobwatch.core.redact import REDACTED, mask_email, mask_url, redact
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
@@ -77,10 +79,16 @@ _URL_FIELDS = frozenset({"url", "endpoint", "proxy"})
 """Fields holding URLs of sinks, proxies and notifications (userinfo, ``?token=``)."""
 
 
-def scrub(value: Any) -> Any:
+def scrub(value: Any, *, emails: bool = False) -> Any:
     """A snapshot as it may be kept: :func:`redact` with Intuned's secret and URL
-    fields (any ``headers`` are masked by :func:`redact` itself)."""
-    return redact(value, keys=_SECRET_FIELDS, url_keys=_URL_FIELDS)
+    fields (any ``headers`` are masked by :func:`redact` itself); with ``emails``,
+    every e-mail address masked too (what a person did: ``pausedBy``)."""
+    return redact(value, keys=_SECRET_FIELDS, url_keys=_URL_FIELDS, emails=emails)
+
+
+def _personal(text: str | None) -> str | None:
+    """A message that may name who paused or stopped a run, its address masked."""
+    return mask_email(text) if text is not None else None
 
 
 # -- pure helpers: the mapper must never depend on state --------------------------------
@@ -98,7 +106,7 @@ def _error(raw: Any) -> RunError | None:
     read = _read(raw)
     return RunError(
         code=read.text("code", numbers=True),
-        message=read.text("message", numbers=True),
+        message=_personal(read.text("message", numbers=True)),
         category=read.text("category", numbers=True),
         correlation_id=read.text("correlation_id", "correlationId", numbers=True),
         doc_url=read.text("doc_url", "docUrl"),
@@ -112,7 +120,7 @@ def _reason(raw: Any) -> Reason | None:
     read = _read(raw)
     return Reason(
         type=read.text("type", numbers=True),
-        message=read.text("message", numbers=True),
+        message=_personal(read.text("message", numbers=True)),
         doc_url=read.text("doc_url", "docUrl"),
     )
 
@@ -191,7 +199,7 @@ def map_run(raw: Any, source: str) -> Run:
         error=_error(error),
         reason=_reason(reason),
         config=scrub(snapshot) if snapshot is not None else None,
-        metadata=scrub(metadata) or None,
+        metadata=scrub(metadata, emails=True) or None,
         callback=_callback(snapshot),
     )
 
@@ -250,7 +258,7 @@ class IntunedSource(VendorSource):
 
     def scrub_raw(self, raw: Any) -> Any:
         """Error rows mask what the mapper would have masked."""
-        return scrub(raw)
+        return scrub(raw, emails=True)
 
     def parse(self, raw: Any) -> Run:
         return map_run(raw, self.name)

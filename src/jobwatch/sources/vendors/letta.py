@@ -38,6 +38,7 @@ from jobwatch.core.errors import SourceError, TransitionRefused
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, mask_email, mask_url, redact
 from jobwatch.core.rules import Capabilities
+from jobwatch.core.text import cap_text
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -123,8 +124,6 @@ JOB_LOG_NOTE = (
 
 KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
 MAX_LOG_PAGES = 100
-MAX_LINE = 4000
-MAX_ERROR = 1000
 
 
 # -- reading list pages (whatever the server's cursor reading) ---------------------
@@ -255,7 +254,7 @@ def error_text(said: Any) -> str | None:
     if not isinstance(said, str) or not said.strip():
         return None
     text = mask_email(clean(said, keep_newlines=True)).strip()
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+    return cap_text(text)
 
 
 def _outcome(
@@ -327,7 +326,7 @@ def parse_record(raw: Any, source: str) -> Run:
             url=mask_url(url) if url else None,
             sent_at=sent_at,
             status_code=int(code) if code is not None else None,
-            error=short(clean(cb_error), 500) if cb_error else None,
+            error=cap_text(clean(cb_error)) if cb_error else None,
         )
 
     ttft = read.number("ttft_ns")
@@ -986,7 +985,7 @@ class LettaSource(VendorSource):
                         stream=stream,
                         level=LogLevel.of(level),
                         # Messages are conversations: people's addresses are masked.
-                        text=mask_email(short(clean(text), MAX_LINE)) if text else "",
+                        text=mask_email(cap_text(clean(text))) if text else "",
                     )
                 )
 

@@ -45,6 +45,7 @@ from jobwatch.core.errors import SourceError
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, mask_email, mask_values, redact
 from jobwatch.core.rules import Capabilities
+from jobwatch.core.text import MAX_TEXT, cap_text
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -78,8 +79,6 @@ LOG_ACCEPT = {"Accept": "application/x-ndjson, application/stream+json;q=0.9, te
 SORT = "created,desc"
 
 STOPPED_REASON = "timed out or was stopped by hand (Matatika does not say which)"
-MAX_TEXT = 4000
-MAX_LOG_TEXT = 10_000
 
 _LOG_TS = re.compile(
     r"^\s*\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
@@ -123,7 +122,7 @@ def _text(read: Reader, key: str, limit: int = MAX_TEXT) -> str | None:
     text = mask_email(clean(value, keep_newlines=True)).strip()
     if not text:
         return None
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cap_text(text, limit)
 
 
 def _names(value: Any) -> list[str] | None:
@@ -355,8 +354,7 @@ def log_line(run_id: str, seq: int, record: Any, fallback_ts: datetime) -> LogLi
     if level is None and (match := _LOG_LEVEL.search(text[:120])):
         level = _level(match[1])
     text = mask_email(clean(text))
-    if len(text) > MAX_LOG_TEXT:
-        text = text[: MAX_LOG_TEXT - 1] + "…"
+    text = cap_text(text)
     return LogLine(
         run_id=run_id,
         seq=seq,

@@ -38,6 +38,7 @@ from jobwatch.core.errors import SourceError
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import REDACTED, clean, mask_email, redact
 from jobwatch.core.rules import Capabilities
+from jobwatch.core.text import cap_text
 from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -46,7 +47,7 @@ from jobwatch.sources.vendors.base import (
     VendorConfig,
     VendorSource,
 )
-from jobwatch.sources.vendors.common import Reader
+from jobwatch.sources.vendors.common import Reader, StampCursor
 
 STATUS_MAP: dict[str, Status] = {
     # sdk-go constants.go
@@ -68,9 +69,6 @@ STATUS_MAP: dict[str, Status] = {
 ``TERMINATED`` are filter *categories*, not statuses: a job showing one stays
 ``unknown`` with its raw value."""
 
-OVERLAP = timedelta(minutes=1)
-"""Incremental polls look this far behind the cursor: a job committed a moment
-after a newer one was updated must not fall between two polls."""
 HISTORY = "/jobs/history"
 LOG_MAPS_KEPT = 64
 _RESULT_META = frozenset(
@@ -305,8 +303,10 @@ class ModzySource(VendorSource):
     ) -> None:
         super().__init__(name, api, **kwargs)
         self.lookback_days = lookback_days
-        self._cursor: datetime | None = None
-        """The newest ``updatedAt`` seen: later polls stop paging below it."""
+        self._cursor = StampCursor()
+        """The newest ``updatedAt`` seen: later polls stop paging below it, less the
+        shared overlap (a job committed a moment after a newer one was updated
+        must not fall between two polls)."""
         self._pages_by_link = False
         """Seen a ``Link`` header: from then on its absence marks the last page."""
         self._log_keys: OrderedDict[str, dict[str, int]] = OrderedDict()
@@ -326,15 +326,16 @@ class ModzySource(VendorSource):
         """``startDate`` for this poll: the look-back window on the first sync, then
         the earliest of the cursor and the creation of any job that may still change."""
         window = now - timedelta(days=self.lookback_days)
-        if self._cursor is None:
+        since = self._cursor.since()
+        if since is None:
             return window
-        bounds = [self._cursor - OVERLAP]
+        bounds = [since]
         bounds += [run.created_at or run.queued_at or window for run in self.active_runs()]
         return min(bounds)
 
     async def poll(self, first: bool) -> list[Run | RecordError]:
         if first:
-            self._cursor = None
+            self._cursor.reset()
         now = datetime.now(UTC)
         per_page = max(1, min(self.page_size, self.max_runs))
         params = {
@@ -343,7 +344,7 @@ class ModzySource(VendorSource):
             "direction": "DESC",
             "per-page": str(per_page),
         }
-        stop_below = self._cursor - OVERLAP if self._cursor is not None else None
+        stop_below = self._cursor.since()
         max_pages = math.ceil(self.max_runs / per_page) + 1
         out: list[Run | RecordError] = []
         runs = 0
@@ -398,9 +399,7 @@ class ModzySource(VendorSource):
             else:
                 number = 1 if number is None else number + 1
                 url, query = HISTORY, {**params, "page": str(number)}
-        newest = [i.updated_at for i in out if isinstance(i, Run) and i.updated_at]
-        if newest:
-            self._cursor = max([*newest, self._cursor] if self._cursor else newest)
+        self._cursor.advance(i.updated_at for i in out if isinstance(i, Run))
         return out
 
     async def _get_page(self, url: str, query: Mapping[str, str] | None) -> httpx.Response:
@@ -497,7 +496,7 @@ def _describe(key: str, entry: Any, failed: bool) -> tuple[str, str]:
     failed = failed or bool(error) or (status or "").upper() in ("FAILED", "ERROR")
     if failed:
         what = error if isinstance(error, str) and error else status or "failed"
-        return "error", f"input {key} failed: {short(str(what), 1000)}"
+        return "error", f"input {key} failed: {cap_text(clean(str(what)))}"
     text = f"input {key}: {status or 'done'}"
     elapsed = entry.get("elapsedTime")
     if isinstance(elapsed, int | float) and not isinstance(elapsed, bool):

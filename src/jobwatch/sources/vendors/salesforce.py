@@ -4,8 +4,14 @@ An ``AiJobRun`` is an ordinary sObject, so everything goes through the generic
 REST resources of ``{instance}/services/data/vXX.X``:
 
 * list: SOQL through ``GET …/query?q=``, following ``nextRecordsUrl``; the first
-  sync reads the ``max_runs`` most recently modified runs, every later poll only
-  what has ``SystemModstamp >`` the newest stamp seen so far;
+  sync reads the ``max_runs`` most recently modified runs, every later poll what
+  has ``SystemModstamp >`` the newest stamp seen less five minutes (a run committed
+  late with an earlier stamp is still found; what is read twice is no change);
+* item counts: one aggregate per poll over the ``AiJobRunItem`` children of the
+  runs that changed and the runs still active (``GROUP BY AiJobRunId, Status``),
+  so lists show progress and partial runs without opening them;
+* deletions: ``GET …/sobjects/AiJobRun/deleted/?start=&end=`` (getDeleted) at most
+  once a minute (it ignores seconds); a run listed there is marked deleted, once;
 * detail: ``GET …/sobjects/AiJobRun/{Id}`` plus one aggregate over its
   ``AiJobRunItem`` children (``GROUP BY Status``) for the progress counters, which
   the run itself does not carry;
@@ -16,17 +22,22 @@ REST resources of ``{instance}/services/data/vXX.X``:
   ``Aborted`` or ``Archived``; Salesforce's ``[{"message", "errorCode"}]`` refusal
   becomes :class:`TransitionRefused`. Nothing can take a run out of ``Archived``.
 
-Raw ``Archived`` is kept apart from the outcome: the run gets ``archived=True`` and
-keeps the status it had (from the cache, else derived from ``ErrorCode`` and
-``EndTime``), so archiving never hides whether it failed.
+Raw ``Archived`` replaces the outcome in Salesforce, so jobwatch keeps it apart:
+the run gets ``archived=True`` and the status it had. That is the status seen
+before (in this process, or remembered in the source's state file when jobwatch
+archived it, :mod:`.state`); for a run first seen archived it is derived from
+its items (unfinished items: aborted; all failed: failed; else succeeded,
+partial when some failed), an ``ErrorCode`` meaning failed, and unknown when
+there is nothing to tell by — never from ``EndTime`` alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -36,17 +47,24 @@ from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Progress, Reason, RecordError, Run, RunError, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.levels import LogLevel
-from jobwatch.core.redact import mask_email, redact
+from jobwatch.core.redact import clean, mask_email, redact
 from jobwatch.core.rules import Action, Capabilities
-from jobwatch.sources.http.transport import ApiClient, decode_json, error_message, short
+from jobwatch.sources.http.transport import (
+    ApiClient,
+    decode_json,
+    error_message,
+    short,
+)
 from jobwatch.sources.vendors.base import (
     POLL_EVERY_S,
     MappingError,
     VendorConfig,
     VendorSource,
+    mark_deleted,
     raw_excerpt,
 )
-from jobwatch.sources.vendors.common import Reader
+from jobwatch.sources.vendors.common import Reader, StampCursor
+from jobwatch.sources.vendors.state import StateFile, state_path
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -119,6 +137,12 @@ _VERSION = re.compile(r"[vV]?(\d{1,3})(?:\.(\d{1,2}))?")
 _NOT_FOUND_CODES = frozenset({"NOT_FOUND", "MALFORMED_ID", "INVALID_ID_FIELD", "ENTITY_IS_DELETED"})
 MAX_PAGES = 200
 """Safety stop for one poll's ``nextRecordsUrl`` chain (up to 400,000 records)."""
+COUNT_IDS_PER_QUERY = 200
+"""Run ids per item-count aggregate: a GET's SOQL stays well under the URL limit
+(~4,400 characters) and its rows under the 2,000 an aggregate may return."""
+DELETED_EVERY_S = 60.0
+"""getDeleted ignores seconds, so asking more often than once a minute tells nothing."""
+DELETED_LOOKBACK = timedelta(minutes=5)
 
 
 # -- pure helpers ----------------------------------------------------------------------
@@ -151,14 +175,16 @@ def soql_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _scrub(value: str, limit: int) -> str:
+def _scrub(value: str, limit: int | None) -> str:
     """Outside text on one line, credentials and e-mail local parts masked
-    (``ErrorMessage`` may echo CRM data from the prompt)."""
-    text = short(" ".join(value.split()), limit)
+    (``ErrorMessage`` may echo CRM data from the prompt); ``None``: no cut below
+    the shared cap the reader applied."""
+    joined = " ".join(value.split())
+    text = clean(joined) if limit is None else short(joined, limit)
     return mask_email(text)
 
 
-def _text(read: Reader, key: str, limit: int = 300) -> str | None:
+def _text(read: Reader, key: str, limit: int | None = 300) -> str | None:
     """A field as text (numbers too) on one line, cut to ``limit``, e-mails masked."""
     value = read.text(key, numbers=True)
     return (_scrub(value, limit) or None) if value is not None else None
@@ -178,16 +204,23 @@ def _stamp(raw: Any) -> datetime | None:
         return None
 
 
-def _derived_status(raw: Mapping[str, Any], known: Status | None) -> Status:
+def _derived_status(
+    raw: Mapping[str, Any], known: Status | None, progress: Progress | None
+) -> Status:
     """The outcome of an archived run: the one seen before archiving, else what the
-    record still shows (an ErrorCode → failed, an EndTime → succeeded)."""
+    record and its items still show. Never ``EndTime`` alone: Salesforce sets it
+    on an aborted run too."""
     if known is not None and known.is_terminal:
         return known
     if raw.get("ErrorCode"):
         return Status.FAILED
-    if raw.get("EndTime"):
-        return Status.SUCCEEDED
-    return Status.UNKNOWN
+    if progress is None or not progress.total:
+        return Status.UNKNOWN  # no items to tell by
+    if progress.pending:
+        return Status.ABORTED  # stopped with items unprocessed
+    if progress.failed == progress.total:
+        return Status.FAILED
+    return Status.SUCCEEDED  # partial when some failed (derived by Run)
 
 
 def map_run(
@@ -213,10 +246,10 @@ def map_run(
     else:
         mapped = _STATUS_FOLDED.get(raw_status.strip().casefold(), Status.UNKNOWN)
         if mapped is None:
-            archived, status = True, _derived_status(read.raw, known)
+            archived, status = True, _derived_status(read.raw, known, progress)
         else:
             status = mapped
-    code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", 1000)
+    code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", None)
     attributes = read.obj("attributes", strict=False)
     url = attributes.get("url") if attributes is not None else None
     metadata = {
@@ -260,6 +293,16 @@ def _count(record: Mapping[str, Any]) -> int:
             0,
         )
     return max(0, value)
+
+
+def counts_by_run(records: Iterable[Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """``SELECT AiJobRunId, Status, COUNT(Id) … GROUP BY AiJobRunId, Status`` rows,
+    per run id (rows without a readable id are dropped)."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        if isinstance(record, Mapping) and isinstance(record.get("AiJobRunId"), str):
+            out.setdefault(record["AiJobRunId"], []).append(record)
+    return out
 
 
 def progress_from_counts(records: Iterable[Any]) -> Progress | None:
@@ -311,6 +354,11 @@ def _error_code(response: httpx.Response) -> str | None:
     return None
 
 
+def _replication_time(value: datetime) -> str:
+    """getDeleted's ``start``/``end``: ISO 8601 in UTC with an explicit offset."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
 def _is_next_url(value: Any) -> bool:
     """A ``nextRecordsUrl`` we may follow: a path on the same instance, so the
     bearer token never goes to a host the config did not name."""
@@ -321,6 +369,11 @@ def _is_next_url(value: Any) -> bool:
         and "\\" not in value
         and len(value) < 1000
     )
+
+
+class QueryRefused(SourceError):
+    """Salesforce refused a query outright (400, 403, 404: no access to the object,
+    an org without it): asking again will not help."""
 
 
 # -- the adapter -----------------------------------------------------------------------
@@ -364,7 +417,28 @@ class SalesforceSource(VendorSource):
         self.target = target
         # Salesforce takes 200..2000 and treats the value as a hint only.
         self.batch_size = min(2000, max(200, page_size))
-        self._cursor: datetime | None = None
+        self._cursor = StampCursor()
+        self._progress: dict[str, Progress | None] = {}
+        """Item counts of this poll, read by :meth:`parse`."""
+        self._counting = True
+        """Count items in polls; off once Salesforce refuses the aggregate outright."""
+        self.deleted_every = DELETED_EVERY_S
+        self._deleted_at = 0.0
+        """``time.monotonic()`` of the last getDeleted (none before a minute has passed)."""
+        self._deleted_from: datetime | None = None
+        """Where the next getDeleted starts: Salesforce's ``latestDateCovered``."""
+        self._state: StateFile | None = None
+        self._before_archive: dict[str, Status] = {}
+        """Outcomes jobwatch saw when it archived a run (kept in the state file)."""
+
+    async def open(self) -> None:
+        await super().open()
+        if self._flags_path is not None:
+            self._state = StateFile(state_path(self._flags_path, self.name))
+            remembered = self._state.read()
+            for run_id, value in remembered.items():
+                with contextlib.suppress(ValueError, TypeError):
+                    self._before_archive[run_id] = Status(value)
 
     @property
     def data_path(self) -> str:
@@ -388,9 +462,12 @@ class SalesforceSource(VendorSource):
             return soql + f" ORDER BY SystemModstamp DESC LIMIT {self.max_runs}"
         return soql + " ORDER BY SystemModstamp ASC"
 
-    async def query(self, soql: str, what: str) -> tuple[list[Any], list[RecordError]]:
+    async def query(
+        self, soql: str, what: str, *, refusal: bool = False
+    ) -> tuple[list[Any], list[RecordError]]:
         """All records of a SOQL query, page by page; an unreadable page ends the
-        chain with an error row instead of losing the pages before it."""
+        chain with an error row instead of losing the pages before it. With
+        ``refusal``, a 400/403/404 raises :class:`QueryRefused`."""
         records: list[Any] = []
         problems: list[RecordError] = []
         headers = {"Sforce-Query-Options": f"batchSize={self.batch_size}"}
@@ -398,6 +475,9 @@ class SalesforceSource(VendorSource):
         params: dict[str, str] | None = {"q": soql}
         for _ in range(MAX_PAGES):
             response = await self.api.request("GET", url, params=params, headers=headers)
+            if refusal and response.status_code in (400, 403, 404):
+                said = salesforce_error(response)
+                raise QueryRefused(f"{self.name}: Salesforce refused to count {what}s: {said}")
             self.raise_for(response, doing=f"querying {what}s", said=salesforce_error)
             body = decode_json(response, self.name)
             page = body.get("records") if isinstance(body, Mapping) else None
@@ -429,29 +509,123 @@ class SalesforceSource(VendorSource):
 
     # -- hooks ---------------------------------------------------------------------------
 
+    def known_status(self, run_id: str) -> Status | None:
+        """The outcome seen before the run was archived: in this process, else as
+        remembered when jobwatch archived it."""
+        cached = self.cached(run_id)
+        if cached is not None and cached.status.is_terminal:
+            return cached.status
+        return self._before_archive.get(run_id)
+
     def parse(self, raw: Any) -> Run:
         cached = None
-        if isinstance(raw, Mapping) and isinstance(raw.get("Id"), str):
-            cached = self.cached(raw["Id"])
+        run_id = raw.get("Id") if isinstance(raw, Mapping) else None
+        if isinstance(run_id, str):
+            cached = self.cached(run_id)
+        progress = cached.progress if cached else None
+        if isinstance(run_id, str) and run_id in self._progress:
+            progress = self._progress[run_id] or progress
         return map_run(
             raw,
             self.name,
-            known=cached.status if cached else None,
-            # Poll stays one query: item counts come from fetch() and are kept.
-            progress=cached.progress if cached else None,
+            known=self.known_status(run_id) if isinstance(run_id, str) else None,
+            progress=progress,
         )
 
     async def poll(self, first: bool) -> list[Run | RecordError]:
-        since = None if first else self._cursor
+        if first:
+            self._cursor.reset()
+        since = self._cursor.since()
         records, problems = await self.query(self.runs_soql(since), "run")
         if since is None:
             records = records[: self.max_runs]
-        stamps = [s for s in map(_stamp, records) if s is not None]
-        if since is not None:
-            stamps.append(since)
-        if stamps:
-            self._cursor = max(stamps)
-        return [*self.parse_all(records, "run"), *problems]
+        if self._counting:
+            try:
+                self._progress = await self.count_items(self._to_count(records))
+            except QueryRefused:
+                # No access to AiJobRunItem (a permission set without it): lists go
+                # on without counts, as before; a run's detail still tries.
+                self._counting = False
+        try:
+            items = [*self.parse_all(records, "run"), *problems]
+        finally:
+            self._progress = {}
+        if not first:
+            items += await self.deletions()
+        self._cursor.advance(map(_stamp, records))
+        if first:
+            self._deleted_at = time.monotonic()
+            self._deleted_from = self._cursor.since()
+        return items
+
+    def _to_count(self, records: list[Any]) -> list[str]:
+        """Runs whose items are counted this poll: each new or changed record (one
+        the overlap reads again unchanged is not) and every run still active."""
+        ids: dict[str, None] = {}
+        for raw in records:
+            run_id = raw.get("Id") if isinstance(raw, Mapping) else None
+            if not isinstance(run_id, str) or not _ID.fullmatch(run_id):
+                continue
+            cached = self.cached(run_id)
+            if cached is None or cached.updated_at != _stamp(raw) or cached.status.is_active:
+                ids[run_id] = None
+        for run in self.active_runs():
+            ids[run.id] = None
+        return list(ids)
+
+    async def count_items(self, run_ids: list[str]) -> dict[str, Progress | None]:
+        """Item counts of ``run_ids`` with one aggregate per :data:`COUNT_IDS_PER_QUERY`
+        ids (one for a poll of a few runs); a run with no items maps to ``None``."""
+        out: dict[str, Progress | None] = {}
+        for start in range(0, len(run_ids), COUNT_IDS_PER_QUERY):
+            chunk = run_ids[start : start + COUNT_IDS_PER_QUERY]
+            soql = (
+                "SELECT AiJobRunId, Status, COUNT(Id) FROM AiJobRunItem "
+                f"WHERE AiJobRunId IN ({', '.join(map(soql_quote, chunk))}) "
+                "GROUP BY AiJobRunId, Status"
+            )
+            records, problems = await self.query(soql, "item count", refusal=True)
+            if problems:  # the poll fails and is asked again, counts and all
+                raise SourceError(f"{self.name}: {problems[0].message}")
+            rows = counts_by_run(records)
+            for run_id in chunk:
+                out[run_id] = progress_from_counts(rows.get(run_id, ()))
+        return out
+
+    async def deletions(self) -> list[Run]:
+        """Runs Salesforce lists as deleted since the last look (getDeleted), each
+        marked deleted once; asked at most every :attr:`deleted_every` seconds."""
+        now = time.monotonic()
+        if now - self._deleted_at < self.deleted_every:
+            return []
+        end = datetime.now(UTC)
+        start = self._deleted_from or (end - DELETED_LOOKBACK)
+        if start >= end - timedelta(minutes=1):
+            start = end - timedelta(minutes=1)  # getDeleted wants a span of a minute
+        response = await self.api.request(
+            "GET",
+            f"{self.data_path}/sobjects/AiJobRun/deleted/",
+            params={"start": _replication_time(start), "end": _replication_time(end)},
+        )
+        self._deleted_at = now
+        if response.status_code in (400, 404):
+            # A start Salesforce no longer covers (an org idle for weeks), or an
+            # org without the resource: start afresh, nothing is marked.
+            self._deleted_from = end - DELETED_LOOKBACK
+            return []
+        self.raise_for(response, doing="reading deleted AiJobRuns", said=salesforce_error)
+        body = decode_json(response, self.name)
+        read = Reader(body if isinstance(body, Mapping) else {}, strict=False, epoch=False)
+        covered = read.time("latestDateCovered")
+        self._deleted_from = min(covered, end) if covered is not None else end
+        listed = read.get("deletedRecords")[1]
+        gone: list[Run] = []
+        for record in listed if isinstance(listed, list) else []:
+            run_id = record.get("id") if isinstance(record, Mapping) else None
+            cached = self.cached(run_id) if isinstance(run_id, str) else None
+            if cached is not None and not cached.deleted:
+                gone.append(mark_deleted(cached, self.SYSTEM))
+        return gone
 
     async def fetch(self, run: Run | None, run_id: str) -> Run:
         if not _ID.fullmatch(run_id):
@@ -473,7 +647,7 @@ class SalesforceSource(VendorSource):
         with contextlib.suppress(SourceError):
             progress = await self.item_progress(run_id) or progress
         try:
-            return map_run(raw, self.name, known=run.status if run else None, progress=progress)
+            return map_run(raw, self.name, known=self.known_status(run_id), progress=progress)
         except Exception as exc:
             raise SourceError(f"{self.name}: unreadable Salesforce run {run_id}: {exc}") from None
 
@@ -539,7 +713,7 @@ class SalesforceSource(VendorSource):
         try:
             read = _reader(raw, "item")
             name = _text(read, "Name", 80) or _text(read, "Id", 20) or f"item {seq}"
-            code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", 1000)
+            code, message = _text(read, "ErrorCode", 200), _text(read, "ErrorMessage", None)
             when = read.time("LastModifiedDate") or read.time("CreatedDate") or fallback
         except MappingError as exc:
             return unreadable(exc)
@@ -577,8 +751,25 @@ class SalesforceSource(VendorSource):
                 f"cannot unarchive {run.id}: Salesforce has no way back from the "
                 "Archived status (Completed and Failed cannot be set by a user)"
             )
+        self.remember_outcome(run)
         await self._set_status(run, ARCHIVED_RAW, "archive")
         return f"archived {run.id} in Salesforce (Status set to Archived)"
+
+    def remember_outcome(self, run: Run) -> None:
+        """Keep the outcome ``run`` has before Salesforce's ``Archived`` replaces it,
+        for every later process (the state file), before the PATCH goes out."""
+        if not run.status.is_terminal:
+            return
+        self._before_archive[run.id] = run.status
+        if self._state is None:
+            return
+        try:
+            self._state.put(run.id, run.status.value)
+        except OSError as exc:
+            raise SourceError(
+                f"{self.name}: cannot keep the outcome of {run.id} before archiving it "
+                f"({exc}); nothing was changed in Salesforce"
+            ) from None
 
 
 @register_kind

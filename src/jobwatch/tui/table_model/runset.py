@@ -143,7 +143,10 @@ class RunSet:
     marked: set[Key] = field(default_factory=set)
     unseen: set[Key] = field(default_factory=set)
     counts: Counter[Status] = field(default_factory=Counter)
+    """Runs by status, archived ones and unreadable records left out."""
     archived_count: int = 0
+    unreadable_count: int = 0
+    """Error rows (records a source could not read): counted apart, not as unknown."""
 
     def __post_init__(self) -> None:
         self._key_of = sort_key(self.sort)
@@ -211,7 +214,7 @@ class RunSet:
         # tested inline, as this loop runs for every changed row of every poll.
         simple = not self.filter and not self.faults_only
         show_archived, visible = self.show_archived, self.visible
-        archived = 0
+        archived = unreadable = 0
         for row in rows:
             key = (row.source, row.id)
             old = known.get(key)
@@ -219,10 +222,14 @@ class RunSet:
             if old is not None:
                 if old.archived:
                     archived -= 1
+                elif old.error:
+                    unreadable -= 1
                 else:
                     gone.append(old.status)
             if row.archived:
                 archived += 1
+            elif row.error:
+                unreadable += 1
             else:
                 came.append(row.status)
             if notice and row.status in FAULTS and (old is None or old.status not in FAULTS):
@@ -248,6 +255,7 @@ class RunSet:
         counts.update(came)
         counts.subtract(Counter(gone))
         self.archived_count += archived
+        self.unreadable_count += unreadable
         self.unseen.update(faulted)
         self._relocated = None if bulk else moved
         if bulk:
@@ -292,8 +300,10 @@ class RunSet:
     def replace_all(self, rows: Iterable[RunRow]) -> None:
         """The first sync: load everything and sort once."""
         self.rows = {r.key: r for r in rows}
-        self.counts = Counter(r.status for r in self.rows.values() if not r.archived)
-        self.archived_count = len(self.rows) - self.counts.total()
+        rows = self.rows.values()
+        self.counts = Counter(r.status for r in rows if not r.archived and not r.error)
+        self.unreadable_count = sum(1 for r in rows if r.error and not r.archived)
+        self.archived_count = len(self.rows) - self.counts.total() - self.unreadable_count
         key_of = self._key_of
         self._sk = {k: key_of(r) for k, r in self.rows.items()}
         self._rebuild()

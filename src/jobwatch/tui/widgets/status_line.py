@@ -45,6 +45,8 @@ class StatusState:
     """Seconds until each failing source is tried again, read when the line is drawn."""
     notes: Sequence[str] = ()
     """Short parts other pieces of the monitor add ("3 marked", "↑ 12 new")."""
+    unreadable: int = 0
+    """Records the sources could not read (error rows), counted apart from statuses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ def parts_of(state: StatusState, colors: Mapping[str, str]) -> list[Part]:
     parts = [count_parts(state, colors)]
     if state.unseen:
         parts.append(Part(1, Text(f"! {state.unseen} unseen", style="bold reverse")))
+    if state.unreadable:
+        parts.append(Part(1, Text(f"! {state.unreadable:,} unreadable", style="bold")))
     parts += [p for p in health_parts(state) if p.rank < 9]
     parts += [Part(2, Text(clean(note), style="bold")) for note in state.notes]
     if state.flags:
