@@ -179,7 +179,8 @@ def run_monitor(
         await original(self, headless=True, size=SIZE, auto_pilot=pilot_body)
 
     JobwatchApp.run_async = run_async  # type: ignore[method-assign]
-    status = cli.main(["--store", store, "--refresh", str(refresh)])
+    where = "--source" if store.startswith(("http://", "https://")) else "--store"
+    status = cli.main([where, store, "--refresh", str(refresh)])
     if status:
         raise RuntimeError(f"jobwatch exited with status {status}")
 

@@ -57,15 +57,15 @@ def test_rows_round_trip_through_json_with_text_cleaned() -> None:
         "more": False,
     }
     back = codec.decode(json.loads(json.dumps(body)))
-    expected = [
-        RunRow(
-            *(
-                clean(v) if name in codec.TEXT and isinstance(v, str) else v
-                for name, v in ((n, getattr(r, n)) for n in codec.FIELDS)
-            )
-        )
-        for r in rows
-    ]
+
+    def sent(name: str, value: Any) -> Any:
+        if name in codec.TEXT and isinstance(value, str):
+            return clean(value)
+        if name in codec.MILLIS and value is not None:  # whole milliseconds
+            return round(value) if name == "duration_ms" else round(value * 1000) / 1000
+        return value
+
+    expected = [RunRow(*(sent(n, getattr(r, n)) for n in codec.FIELDS)) for r in rows]
     assert back == expected
     assert SECRET not in json.dumps(body) and "\x1b" not in json.dumps(body)
     assert back[7].label is not None and "token=" in back[7].label
@@ -142,7 +142,16 @@ async def test_a_new_client_syncs_rows_page_by_page(
         got, sizes = await sync_rows(source)
         assert sizes == [700, 700, 700, 400]  # pages cross the two revisions
         assert set(got) == {r.key for r in filled}
-        assert got[("local", "run-000003")] == next(r for r in filled if r.id == "run-000003")
+        mine = next(r for r in filled if r.id == "run-000003")
+        theirs = got[("local", "run-000003")]
+        assert (theirs.job, theirs.status, theirs.total, theirs.partial) == (
+            mine.job,
+            mine.status,
+            mine.total,
+            mine.partial,
+        )
+        assert theirs.started_at is not None and mine.started_at is not None
+        assert abs(theirs.started_at - mine.started_at) < 0.001  # whole milliseconds
         label = got[("local", "run-000007")].label or ""
         assert SECRET not in label and label.startswith("deploy token=")
         newest = await source.first_rows(5)

@@ -43,7 +43,7 @@ from jobwatch.core.errors import (
     TransitionRefused,
 )
 from jobwatch.core.format import run_json
-from jobwatch.core.redact import clean
+from jobwatch.core.redact import clean, sanitize
 from jobwatch.sources.http import rows as row_codec
 from jobwatch.sources.local import procs
 from jobwatch.sources.poller import Poller
@@ -227,7 +227,7 @@ def _rows_body(delta: RowDelta) -> bytes:
         "format": row_codec.FORMAT,
         "fields": list(row_codec.FIELDS),
         "count": len(delta.rows),
-        "columns": row_codec.encode(delta.rows, _clean_row_text),
+        "columns": row_codec.encode(delta.rows, _clean_row_text, sanitize),
         "revision": delta.cursor if delta.cursor is not None else 0,
         "more": delta.more,
     }
