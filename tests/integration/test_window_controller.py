@@ -221,3 +221,12 @@ async def test_a_held_row_that_sorts_beyond_the_window_leaves_it(store: SqliteSt
     runs.want(len(runs) - 1)
     await window.settle()
     assert runs.key_at(len(runs) - 1) == ("local", "run-000010")
+
+
+def test_a_row_still_being_read_is_no_selection() -> None:
+    """The table's cursor may sit on a row the window has not read yet; the actions
+    ask ``if cursor_key`` and must see nothing to act on."""
+    runs = WindowedRunSet(cap=CAP)
+    assert runs.key_at(5) == PENDING and not PENDING
+    runs.toggle_mark(PENDING)
+    assert not runs.marked

@@ -250,6 +250,9 @@ class JobwatchApp(App[None]):
         try:
             assert self.window is not None
             await self.window.settle()
+        except Exception as exc:  # a filter the store cannot ask, a store gone
+            self.notify(f"cannot read the table: {clean(str(exc))}", severity="error")
+            return
         finally:
             self._window_busy = False
         runs = self.runs

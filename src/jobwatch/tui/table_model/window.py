@@ -32,7 +32,16 @@ from jobwatch.sources.protocol import Source, StatusCounts, WindowTerm, WindowVi
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.table_model.sortedkeys import SortKey
 
-PENDING: Key = ("\x00", "\x00pending")
+
+class _Pending(tuple[str, str]):
+    """A key that is false: code that asks ``if cursor_key`` (the actions) treats a
+    row still being read as no selection."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+PENDING: Key = _Pending(("", ""))
 """The key of a row the window does not hold yet (never a real run's key)."""
 WINDOW_ROWS = 3000
 """Rows held at most: a few screens either side of the viewport."""
@@ -219,8 +228,8 @@ class WindowedRunSet(RunSet):
     def _trim(self) -> None:
         """Keep at most ``cap`` rows, the ones nearest :attr:`focus`; rows held but
         not shown (a filter just changed) go first."""
-        hidden = [k for k in self.rows if self._sk.get(k) is None or self.index_of(k) is None]
-        if hidden:
+        if len(self.rows) != len(self._order):  # only then can a held row be hidden
+            hidden = [k for k in self.rows if self._sk.get(k) is None or self.index_of(k) is None]
             self._drop(hidden)
         held = len(self._order)
         extra = held - self.cap
