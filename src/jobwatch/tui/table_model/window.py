@@ -322,13 +322,17 @@ class WindowController:
             start = await self.source.window_count(view, before=row) - runs.cap // 2
         if runs.need_reload:
             return  # the view changed again meanwhile: read that one
-        await self._load_at(view, start, total)
+        # The very first read is one screen, for the first paint; drawing it near
+        # the stretch's edge reads the rest of the window right after.
+        await self._load_at(view, start, total, runs.margin // 2 if not runs.loaded else None)
         runs.set_counts(counts)
         self.on_changed()
 
-    async def _load_at(self, view: WindowView, start: int, total: int) -> None:
+    async def _load_at(
+        self, view: WindowView, start: int, total: int, limit: int | None = None
+    ) -> None:
         runs = self.runs
-        cap = runs.cap
+        cap = limit or runs.cap
         start = max(0, min(start, total - cap))
         self.reads += 1
         if start > 0 and start + cap >= total:
