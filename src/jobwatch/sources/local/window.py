@@ -205,14 +205,38 @@ class WindowMixin(RunsMixin):
         conditions, params = where(view)
         exprs = SORT_SQL[view.sort]
         anchor = after or before
-        if anchor is not None:
-            _keyset(conditions, params, exprs, key_of(view.sort, anchor), ">" if after else "<")
         backwards = (before is not None and after is None) or (from_end and anchor is None)
         direction = " DESC" if backwards else ""
         order = ", ".join(e + direction for e in exprs)
-        clause = _from(view) + ("WHERE " + " AND ".join(conditions) + " " if conditions else "")
-        clause += f"ORDER BY {order} LIMIT ? OFFSET ?"
-        rows, _ = await self._rows_where(clause, (*params, max(0, limit), max(0, offset)))
+
+        async def page(
+            extra: list[str], values: list[Any], count: int, by: str = order
+        ) -> list[RunRow]:
+            both = [*conditions, *extra]
+            clause = _from(view) + ("WHERE " + " AND ".join(both) + " " if both else "")
+            clause += f"ORDER BY {by} LIMIT ? OFFSET ?"
+            skip = max(0, offset) if anchor is None else 0
+            found, _ = await self._rows_where(clause, (*params, *values, count, skip))
+            return found
+
+        if anchor is None:
+            rows = await page([], [], max(0, limit))
+        else:
+            # Two index ranges instead of one: the rows that tie with the anchor on the
+            # first expression (searched on the first two), then the ones past it. One
+            # range bounded by the first expression alone walks the anchor's whole band
+            # of it first (the status sort's "succeeded": 1.2-2.4 s at 1M, measured).
+            key = key_of(view.sort, anchor)
+            op = ">" if after else "<"
+            first, rest = exprs[0], exprs[1:]
+            marks = ", ".join("?" for _ in rest)
+            tie = [f"({first}) = ?", f"({rest[0]}) {op}= ?", f"({', '.join(rest)}) {op} ({marks})"]
+            # (ordered without the first expression: SQLite 3.40 sorts the whole range
+            # in a temporary tree when the ORDER BY names the one the range fixes)
+            tied = ", ".join(e + direction for e in rest)
+            rows = await page(tie, [key[0], key[1], *key[1:]], max(0, limit), tied)
+            if len(rows) < limit:
+                rows += await page([f"({first}) {op} ?"], [key[0]], limit - len(rows))
         if direction:
             rows.reverse()
         return rows
