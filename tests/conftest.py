@@ -398,3 +398,26 @@ def run_in_pty(
             proc.kill()
         os.close(master)
     return code, seen.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+# -- a real PostgreSQL server (tests/pg_support.py) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One server for the session; every test gets a database of its own."""
+    from pg_support import PgServer
+
+    server = PgServer()
+    try:
+        server.start()
+        server.make_template()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: Any) -> str:
+    """A fresh, migrated database on the session's server."""
+    return str(pg_server.new_database())

@@ -84,7 +84,7 @@ def test_monitor_in_tmux(tmux: Tmux, store_path: Path) -> None:
     assert len(first.splitlines()) <= 24
 
     tmux("send-keys", "-t", "jw", "/")
-    tmux.wait_screen("filter: text")  # the box is open, as a person would see
+    tmux.wait_screen("filter runs:")  # the box is open, as a person would see
     tmux("send-keys", "-t", "jw", "-l", "status:failed")
     tmux("send-keys", "-t", "jw", "Enter")
     filtered = tmux.wait_screen("filter: status:failed", "etl", absent=("backup", "report"))

@@ -104,6 +104,34 @@ def test_list_filters(store_path: Path) -> None:
     assert bad.returncode == 2 and "unknown status" in bad.stderr
 
 
+def test_list_sort_by_last_change_before_the_limit(store_path: Path) -> None:
+    """A long run that just failed comes first by last change, also with a limit
+    (which then cuts after sorting, not the newest starts first)."""
+
+    async def fill() -> None:
+        async with SqliteStore(store_path) as store:
+            await store.add_many(
+                [
+                    Run(id="fresh", source="local", status=Status.RUNNING, started_at=NOW),
+                    Run(
+                        id="long",
+                        source="local",
+                        status=Status.FAILED,
+                        started_at=NOW - timedelta(hours=3),
+                        ended_at=NOW + timedelta(minutes=1),
+                    ),
+                ]
+            )
+
+    asyncio.run(fill())
+    assert [r["id"] for r in runs_json(store_path)] == ["fresh", "long"]
+    assert [r["id"] for r in runs_json(store_path, "--sort", "changed")] == ["long", "fresh"]
+    one = run_cli(store_path, "list", "--sort", "changed", "--limit", "1")
+    assert [line.split("\t")[1] for line in one.stdout.splitlines()] == ["long"]
+    bad = run_cli(store_path, "list", "--sort", "nonsense")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
 def test_show_json_is_redacted_and_sanitized(store_path: Path) -> None:
     seed(store_path)
     result = run_cli(store_path, "show", "aaaa00000002", "--json")

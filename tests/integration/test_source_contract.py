@@ -118,9 +118,44 @@ class ServeUpstream(StoreUpstream):
         return config.build(self.name, read_only=read_only)
 
 
+class PostgresUpstream(StoreUpstream):
+    """The shared store: a database on the session's real PostgreSQL server,
+    written by another store object (another connection, as another host)."""
+
+    name = "shared"
+    server: Any = None
+    """Set by the ``world`` fixture from ``pg_server``."""
+
+    async def __aenter__(self) -> PostgresUpstream:
+        from jobwatch.sources.postgres.store import PostgresStore
+
+        self.dsn = self.server.new_database()
+        self.writer = PostgresStore(self.dsn)  # type: ignore[assignment]
+        await self.writer.open()
+        self.count = 0
+        return self
+
+    async def malform(self) -> str:
+        broken = await self.seed(Status.SUCCEEDED)
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("UPDATE runs SET data = %s WHERE id = %s", ('{"id": 5}', broken.id))
+        return broken.id
+
+    def build(self, *, read_only: bool = False, **settings: Any) -> Source:
+        from jobwatch.config import Config
+        from jobwatch.sources.select import source_from_spec
+
+        source = source_from_spec(self.dsn, Config(), read_only=read_only)
+        source.name = self.name
+        return source
+
+
 FACTORIES: dict[str, type[Upstream]] = {
     "sqlite": StoreUpstream,
     "jobwatch": ServeUpstream,
+    "postgres": PostgresUpstream,
     "salesforce": salesforce.Contract,
     "letta": letta.Contract,
     "intuned": intuned.Contract,
@@ -163,6 +198,8 @@ async def seed(up: Upstream) -> World:
 
 @pytest.fixture(params=list(FACTORIES))
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    if request.param == "postgres":
+        PostgresUpstream.server = request.getfixturevalue("pg_server")
     async with FACTORIES[request.param](tmp_path) as up:
         yield await seed(up)
 
@@ -174,7 +211,7 @@ async def vendor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 def test_every_registered_vendor_is_under_the_contract() -> None:
-    assert set(FACTORIES) == {"sqlite", "jobwatch", *VENDORS}
+    assert set(FACTORIES) == {"sqlite", "jobwatch", "postgres", *VENDORS}
 
 
 # -- reading -----------------------------------------------------------------------------

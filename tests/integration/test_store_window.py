@@ -42,6 +42,10 @@ FILTERS = (
     "report_2%",
     "!etl status:fail",
     "job:backup,etl !source:local",
+    "since:3m",
+    "!since:3m",
+    "before:90s job:etl",
+    "since:2027-01-15T11:58",
 )
 
 
@@ -66,6 +70,7 @@ def make_runs(count: int, seed: int = 3) -> list[Run]:
                 status_raw=rng.choice(("done", "DONE", None)),
                 created_at=created,
                 started_at=started,
+                ended_at=when + timedelta(seconds=rng.choice((30, 90, 400))) if i % 3 else None,
                 duration_ms=rng.choice((None, 0.0, 1000.0, 1000.0, 25.5)),
                 progress=Progress(total=10, succeeded=3) if rng.random() < 0.3 else None,
                 error=RunError(code=problem, message="x") if problem else None,
@@ -88,13 +93,13 @@ async def filled(tmp_path: Path) -> tuple[SqliteStore, list[RunRow]]:
 
 def oracle(rows: list[RunRow], sort: str, text: str, archived: bool, faults: bool) -> RunSet:
     runs = RunSet(sort=sort, show_archived=archived, faults_only=faults)
-    runs.set_filter(text)
+    runs.set_filter(text, now=T0.timestamp())
     runs.replace_all(rows)
     return runs
 
 
 def view_of(runs: RunSet) -> WindowView:
-    terms = tuple(WindowTerm(t.field, t.value, t.negate) for t in runs.filter.terms)
+    terms = tuple(WindowTerm(t.field, t.value, t.negate, t.at) for t in runs.filter.terms)
     return WindowView(runs.sort, terms, runs.show_archived, runs.faults_only)
 
 
@@ -128,7 +133,7 @@ async def test_filters_match_the_python_filter(
     filled: tuple[SqliteStore, list[RunRow]], text: str
 ) -> None:
     store, rows = filled
-    for sort in ("started", "status", "job"):
+    for sort in ("started", "status", "job", "changed"):
         for faults in (False, True):
             expected = oracle(rows, sort, text, False, faults)
             view = view_of(expected)
@@ -211,7 +216,7 @@ async def test_the_default_view_is_read_by_index(filled: tuple[SqliteStore, list
 
 
 async def test_an_unknown_filter_field_is_refused() -> None:
-    view = WindowView(terms=(WindowTerm("since", "1h"),))
+    view = WindowView(terms=(WindowTerm("since", "1h"),))  # a time term without its bound
     assert not store_window.translatable(view)
     with pytest.raises(ValueError, match="no SQL translation"):
         store_window.where(view)

@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
-from conftest import polled
+from conftest import polled, run_cli
 from jobwatch.config import parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
+from jobwatch.core.format import status_word
+from jobwatch.core.row import RunRow
 from jobwatch.sources.http.transport import ApiClient
 from jobwatch.sources.vendors.letta import (
     STATUS_MAP,
@@ -96,12 +98,12 @@ async def test_first_sync_reads_every_kind(standin: LettaStandIn, server: AsgiSe
     assert done.config is not None and done.config["request_config"]["use_assistant_message"]
     assert done.ended_at is not None and done.updated_at is None  # a Run has no updated_at
     assert got[jobs[0]["id"]].owner == "user-00000000-0000-4000-8000-000000000000"
-    # One newest-first page per kind, each bounded by the page size.
+    # One newest-first page per kind, bounded by the page size; every active batch.
     lists = [s for s in standin.requests if s.path.endswith(("/runs/", "/jobs/", "/batches"))]
     assert [(s.path, s.param("order"), s.param("limit")) for s in lists] == [
         ("/v1/runs/", "desc", "100"),
         ("/v1/jobs/", "desc", "100"),
-        ("/v1/messages/batches", "desc", "100"),
+        ("/v1/messages/batches", "desc", "1000"),
     ]
     assert all(s.headers["authorization"] == f"Bearer {TOKEN}" for s in standin.requests)
 
@@ -128,7 +130,6 @@ async def test_incremental_poll_lists_only_newer_and_rereads_active(
     async with make(server, tmp_path) as source:
         first = await polled(source, None)
         running, batch = standin.runs[2], standin.jobs[1]
-        newest_run, newest_job = running["id"], standin.jobs[0]["id"]
         standin.requests.clear()
 
         idle = await polled(source, first.cursor)
@@ -150,16 +151,18 @@ async def test_incremental_poll_lists_only_newer_and_rereads_active(
     assert finished.reason is not None and finished.reason.message.startswith("Warning")
     assert got[new["id"]].status is Status.QUEUED
     gone = got[batch["id"]]
-    assert gone.status is Status.UNKNOWN and gone.reason.type == "deleted"
-    # The cheap requests only: newer-than-cursor lists and one GET per active record.
-    by_path = {(s.method, s.path): s for s in standin.requests}
-    runs_list = by_path[("GET", "/v1/runs/")]
-    assert (runs_list.param("order"), runs_list.param("after")) == ("asc", newest_run)
-    assert by_path[("GET", "/v1/jobs/")].param("after") == newest_job
-    assert ("GET", f"/v1/runs/{running['id']}") in by_path
-    assert ("GET", f"/v1/messages/batches/{batch['id']}") in by_path
-    assert not any(s.param("order") == "desc" for s in standin.requests)
-    assert len(standin.requests) == 5
+    assert gone.status is Status.UNKNOWN and gone.reason.type == "deleted" and gone.deleted
+    # The cheap requests only: a small newest-first page per kind, the active runs in
+    # one list, and one GET for each record that left the active lists.
+    runs_lists = standin.seen("/v1/runs/")
+    assert [(s.param("order"), s.param("limit"), s.param("after")) for s in runs_lists] == [
+        ("desc", "10", None),
+        ("desc", "1000", None),
+    ]
+    assert [v for k, v in runs_lists[1].pairs if k == "statuses"] == ["created", "running"]
+    assert ("GET", f"/v1/runs/{running['id']}") in {(s.method, s.path) for s in standin.requests}
+    assert standin.seen(f"/v1/messages/batches/{batch['id']}")
+    assert len(standin.requests) == 6  # runs twice, jobs, batches, two GETs
 
 
 async def test_failed_run_maps_error_reason_and_timing(
@@ -412,28 +415,40 @@ async def test_a_list_this_server_lacks_is_one_error_row(
         assert [e.id for e in first.errors] == ["jobs"] and "404" in first.errors[0].message
         await polled(source, first.cursor)
     assert len(standin.seen("/v1/jobs/")) == 1  # asked once, not on every poll
-    assert len(standin.seen("/v1/runs/")) == 2
+    assert len(standin.seen("/v1/runs/")) == 3  # the first page, then a probe and the active
 
 
 async def test_a_deleted_cursor_record_restarts_the_listing(tmp_path):
-    standin = LettaStandIn(strict_cursors=True)
-    older = standin.add_run("completed")
-    newest = standin.add_run("completed")
+    """A server that lists jobs oldest first is walked forward from the newest jobs
+    seen; a deleted newest job is noticed, and if the cursor itself is gone (404 on
+    a strict server) the list starts over."""
+    standin = LettaStandIn(strict_cursors=True, oss_paging=True)
+    for _ in range(3):
+        standin.add_job("completed")
+    second, newest = standin.add_job("completed"), standin.add_job("completed")
     with serving(standin.app) as server:
-        async with make(server, tmp_path, watch=["runs"]) as source:
+        async with make(server, tmp_path, watch=["jobs"], page_size=2) as source:
             first = await polled(source, None)
-            standin.runs.remove(newest)
-            later = standin.add_run("running")
-            gone = await polled(source, first.cursor)  # 404 on the cursor: no error row
-            assert gone.runs == [] and gone.errors == []
+            assert {r.id for r in first.runs} == {j["id"] for j in standin.jobs}
+            standin.delete(newest["id"])
+            later = standin.add_job("running")
+            seen = await polled(source, first.cursor)
+            assert sorted((r.id, r.deleted) for r in seen.runs) == [
+                (newest["id"], True),
+                (later["id"], False),
+            ]
+            standin.delete(second["id"])  # the walk's cursor
+            standin.delete(later["id"])
+            newer = standin.add_job("running")
+            gone = await polled(source, seen.cursor)  # 404 on the cursor: no error row
+            assert gone.errors == []
+            assert (later["id"], True) in {(r.id, r.deleted) for r in gone.runs}
+            standin.requests.clear()
             again = await polled(source, gone.cursor)
-    assert [r.id for r in again.runs] == [later["id"]]
-    assert [(s.param("order"), s.param("after")) for s in standin.seen("/v1/runs/")] == [
-        ("desc", None),
-        ("asc", newest["id"]),
-        ("desc", None),
-    ]
-    assert older["id"] in {r.id for r in first.runs}
+            assert again.errors == []
+            assert newer["id"] in {r.id for r in [*gone.runs, *again.runs]}
+            assert source.cached(newer["id"]) is not None
+    assert standin.seen("/v1/jobs/")[0].param("after") is None  # listed afresh
 
 
 async def test_built_from_a_config_file(
@@ -642,3 +657,233 @@ async def test_official_client_reads_the_standin(standin: LettaStandIn, server: 
         assert [m.message_type for m in page.items] == [m["message_type"] for m in raw_msgs]
         said = await client.agents.messages.cancel(AGENT, run_ids=[running["id"]])
         assert said == {running["id"]: "cancelled"} and running["status"] == "cancelled"
+
+
+# -- paging, whatever the server's reading of its cursors (issue 13, items 1 and 2) ---------
+
+PAGINGS = pytest.mark.parametrize("oss", [False, True], ids=["documented", "open-source"])
+
+
+def server_of(oss: bool) -> LettaStandIn:
+    """40 runs and 40 jobs, a few still active, on a server paging either way."""
+    s = LettaStandIn(oss_paging=oss)
+    for i in range(40):
+        s.add_run("running" if i % 10 == 9 else "completed")
+        s.add_job("running" if i % 10 == 9 else "completed")
+    return s
+
+
+@PAGINGS
+async def test_first_sync_reads_every_record_at_a_small_page_size(oss: bool, tmp_path):
+    standin = server_of(oss)
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"], page_size=7) as source:
+            first = await polled(source, None)
+    assert first.errors == []
+    assert sorted(r.id for r in first.runs) == sorted(ids(standin.runs) + ids(standin.jobs))
+    # Bounded: about one request per page, plus one to learn the cursor reading.
+    assert len(standin.requests) <= 2 * (40 // 7 + 2)
+
+
+@PAGINGS
+async def test_first_sync_keeps_the_newest_max_runs(oss: bool, tmp_path):
+    standin = server_of(oss)
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["jobs"], page_size=7, max_runs=10) as source:
+            first = await polled(source, None)
+    assert sorted(r.id for r in first.runs) == sorted(ids(standin.jobs)[-10:])
+
+
+@PAGINGS
+async def test_new_runs_appear_over_several_polls(oss: bool, tmp_path):
+    standin = server_of(oss)
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"], page_size=7) as source:
+            change = await polled(source, None)
+            for burst in (1, 3, 12, 0, 2):  # 12: more than one probe and one page
+                new = [standin.add_run("completed") for _ in range(burst)]
+                new += [standin.add_job("running") for _ in range(burst)]
+                change = await polled(source, change.cursor)
+                assert change.errors == []
+                assert sorted(r.id for r in change.runs) == sorted(ids(new)), burst
+            # Nothing re-read: the last poll handed out no old record.
+            assert change.runs != [] or burst == 0
+
+
+@PAGINGS
+async def test_a_quiet_poll_costs_a_few_requests_whatever_the_active_count(oss: bool, tmp_path):
+    standin = LettaStandIn(oss_paging=oss)
+    active = [standin.add_run("running", completed_at=None) for _ in range(33)]
+    standin.add_run("created", completed_at=None)
+    for _ in range(5):
+        standin.add_run("completed")
+        standin.add_job("completed")
+    standin.add_job("running", job_type="batch")
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, page_size=7) as source:
+            first = await polled(source, None)
+            standin.requests.clear()
+            quiet = await polled(source, first.cursor)
+            assert quiet.runs == [] and quiet.errors == []
+            quiet_cost = len(standin.requests)
+            # An active run finishes and a queued one starts: both are seen.
+            active[5].update(status="failed", stop_reason="llm_api_error")
+            queued = standin.runs[33]
+            queued.update(status="running")
+            standin.requests.clear()
+            moved = await polled(source, quiet.cursor)
+    assert quiet_cost <= 4  # runs: probe + active list; jobs: probe; batches: active list
+    got = {r.id: r for r in moved.runs}
+    assert set(got) == {active[5]["id"], queued["id"]}
+    assert got[active[5]["id"]].status is Status.FAILED
+    assert got[queued["id"]].status is Status.RUNNING
+    assert len(standin.requests) <= quiet_cost + 1  # one GET: the run that left the list
+
+
+# -- deletions (issue 13, item 11) ---------------------------------------------------------
+
+
+@PAGINGS
+async def test_a_deleted_finished_run_is_marked_deleted_once(oss: bool, tmp_path):
+    standin = server_of(oss)
+    old, recent = standin.runs[3], standin.runs[-2]  # recent: in the newest page
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs"], page_size=7) as source:
+            first = await polled(source, None)
+            standin.delete(recent["id"])
+            standin.delete(old["id"])
+            standin.requests.clear()
+            marked = await polled(source, first.cursor)
+            assert [(r.id, r.status, r.deleted) for r in marked.runs] == [
+                (recent["id"], Status.SUCCEEDED, True)  # the outcome is kept
+            ]
+            assert standin.seen(f"/v1/runs/{recent['id']}")  # the 404 that decides
+            standin.requests.clear()
+            again = await polled(source, marked.cursor)
+            assert again.runs == [] and not standin.seen(f"/v1/runs/{recent['id']}")
+            # Out of the newest page, a deletion shows when the run is next read…
+            shown = await source.get(old["id"])
+            assert shown.deleted and shown.status is Status.SUCCEEDED
+            assert [r.id for r in (await polled(source, again.cursor)).runs] == [old["id"]]
+    row = RunRow.from_run(shown)
+    assert row.deleted and row.problem == "deleted"
+    assert status_word(shown).endswith("[deleted]")
+
+
+# -- what people see: error text and personal data (issue 13, items 6 and 7) ----------------
+
+
+async def test_an_error_object_shows_its_type_and_message(tmp_path):
+    standin = LettaStandIn()
+    error = {
+        "type": "llm_error",
+        "message": "Rate limited by the provider.\nRetry in 20 s.",
+        "detail": {"status": 429, "body": "x" * 50},
+    }
+    run = standin.add_run(
+        "failed", stop_reason="llm_api_error", metadata={"run_type": "r", "error": error}
+    )
+    job = standin.add_job(
+        "failed",
+        metadata={"error": "Incorrect API key provided: sk-abcd****************wxyz (a@b.io)"},
+    )
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"]) as source:
+            await polled(source, None)
+            got = await source.get(run["id"])
+            failed_job = await source.get(job["id"])
+    assert got.error is not None
+    assert got.error.message == "llm_error: Rate limited by the provider.\nRetry in 20 s."
+    assert "\\n" not in got.error.message and "detail" not in got.error.message
+    assert got.metadata is not None and got.metadata["error"]["detail"]["status"] == 429
+    said = failed_job.error.message if failed_job.error else ""
+    assert "Incorrect API key provided: ***" in said
+    assert "abcd" not in said and "wxyz" not in said and "a@b.io" not in said
+    assert "abcd" not in json.dumps(failed_job.model_dump(mode="json"))
+
+
+def chatty(run_id: str) -> list[dict[str, Any]]:
+    msgs = letta_messages(run_id, AGENT)
+    msgs[0]["content"] = "Mail the report to jane.roe@example.org and cc ops@corp.example.com."
+    return msgs
+
+
+async def test_email_addresses_in_messages_are_masked_in_the_log(tmp_path):
+    standin = LettaStandIn()
+    run = standin.add_run("completed")
+    standin.messages[run["id"]] = chatty(run["id"])
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs"]) as source:
+            await polled(source, None)
+            lines = await source.log_lines(run["id"])
+    text = "\n".join(line.text for line in lines)
+    assert "Mail the report to ***@example.org and cc ***@corp.example.com." in text
+    assert "jane.roe" not in text and "ops@" not in text
+
+
+def test_jobwatch_logs_and_show_mask_addresses_and_key_ends(tmp_path, monkeypatch):
+    standin = LettaStandIn()
+    run = standin.add_run("completed")
+    standin.messages[run["id"]] = chatty(run["id"])
+    said = "Incorrect API key provided: sk-abcd****************wxyz for ops@corp.example.com"
+    job = standin.add_job("failed", metadata={"error": said})
+    monkeypatch.setenv("LETTA_TEST_KEY", TOKEN)
+    with serving(standin.app) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[sources.letta]\nkind = "letta"\nurl = "{server.url}"\n'
+            f'token_env = "LETTA_TEST_KEY"\nwatch = ["runs", "jobs"]\n'
+            f'flags_store = "{tmp_path / "flags.db"}"\n'
+        )
+        result = run_cli(
+            tmp_path / "store.db", "--config", str(config), "logs", run["id"], "--source", "letta"
+        )
+        shown = run_cli(
+            tmp_path / "store.db", "--config", str(config), "show", job["id"], "--source", "letta"
+        )
+    assert result.returncode == 0, result.stderr
+    assert "***@example.org" in result.stdout
+    assert "jane.roe" not in result.stdout + result.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert "Incorrect API key provided: *** for ***@corp.example.com" in shown.stdout
+    assert "abcd" not in shown.stdout and "wxyz" not in shown.stdout
+    assert "ops@" not in shown.stdout
+
+
+@PAGINGS
+async def test_a_periodic_sweep_finds_older_deleted_runs(oss: bool, tmp_path):
+    standin = server_of(oss)
+    old_run, old_job = standin.runs[3], standin.jobs[4]
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"], page_size=7) as source:
+            first = await polled(source, None)
+            standin.delete(old_run["id"])
+            standin.delete(old_job["id"])
+            quiet = await polled(source, first.cursor)  # not due yet: nothing seen
+            assert quiet.runs == []
+            source.sweep_every_s = 0.0  # due now (every 10 minutes by default)
+            swept = await polled(source, quiet.cursor)
+            source.sweep_every_s = 3600.0
+            standin.requests.clear()
+            after = await polled(source, swept.cursor)
+    assert sorted((r.id, r.deleted) for r in swept.runs) == sorted(
+        [(old_run["id"], True), (old_job["id"], True)]
+    )
+    assert after.runs == [] and len(standin.requests) <= 4
+
+
+@PAGINGS
+async def test_quiet_polls_keep_their_place(oss: bool, tmp_path):
+    """However many polls find nothing, the next new records are still found (the
+    walk's one record of overlap never moves its start back)."""
+    standin = server_of(oss)
+    with serving(standin.app) as server:
+        async with make(server, tmp_path, watch=["runs", "jobs"], page_size=3) as source:
+            change = await polled(source, None)
+            for _ in range(8):
+                change = await polled(source, change.cursor)
+                assert change.runs == []
+            new = [standin.add_job("completed") for _ in range(5)]
+            new += [standin.add_run("completed") for _ in range(5)]
+            change = await polled(source, change.cursor)
+    assert sorted(r.id for r in change.runs) == sorted(ids(new))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import polled
+from conftest import polled, run_cli
 from jobwatch.config import ConfigError, parse_config
 from jobwatch.core import RecordError, Run, Status
 from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
@@ -552,3 +552,95 @@ def test_log_bodies_never_raise_and_number_lines_in_order(
     lines = parse_log_body("r", after, body, kind, complete=complete, ts=datetime.now(UTC))
     seqs = [ln.seq for ln in lines]
     assert seqs == sorted(set(seqs)) and all(s > after for s in seqs)
+
+
+# -- task details and deletions (issue 13, items 3 and 11) ---------------------------------
+
+
+def failed_with_details() -> dict[str, Any]:
+    return make_job(
+        "j-details",
+        "ERROR",
+        seed_era=True,
+        exit_code=1,
+        end="2021-06-07T10:00:00",
+        taskName="tap-postgres target-snowflake",
+        exitMessage="meltano elt exited with 1",
+        errorMessage="Extractor failed: FATAL password authentication failed for bob@corp.io",
+        arguments=["elt", "tap-postgres", "target-snowflake", "--password", ARG_SECRET],
+    )
+
+
+async def test_task_details_are_asked_for_and_shown_redacted(
+    server: AsgiServer, state: MatatikaStandIn, tmp_path: Path
+) -> None:
+    state.add(failed_with_details())
+    async with source(server, tmp_path) as mtk:
+        first = await polled(mtk, None)
+        run = next(r for r in first.runs if r.id == "j-details")
+        again = await mtk.get("j-details")
+    assert all(r.headers.get("enable-task-details") == "true" for r in state.requests)
+    for got in (run, again):
+        assert got.error is not None and got.error.code == "1"
+        assert got.error.message == (
+            "Extractor failed: FATAL password authentication failed for ***@corp.io"
+        )
+        assert got.label == "tap-postgres target-snowflake"
+        assert got.metadata is not None
+        assert got.metadata["exitMessage"] == "meltano elt exited with 1"
+        assert got.metadata["taskName"] == "tap-postgres target-snowflake"
+        assert got.config is not None
+        assert got.config["arguments"] == [
+            "elt",
+            "tap-postgres",
+            "target-snowflake",
+            "--password",
+            "***",
+        ]
+        assert ARG_SECRET not in json.dumps(got.model_dump(mode="json"))
+
+
+def test_jobwatch_show_prints_the_task_details_redacted(
+    server: AsgiServer, state: MatatikaStandIn, tmp_path: Path
+) -> None:
+    state.add(failed_with_details())
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[sources.mtk]\nkind = "matatika"\nurl = "{server.url}"\n'
+        f'workspace_id = "{WORKSPACE}"\ntoken_env = "{ENV}"\n'
+        f'flags_store = "{tmp_path / "flags.db"}"\n'
+    )
+    result = run_cli(
+        tmp_path / "store.db", "--config", str(cfg), "show", "j-details", "--source", "mtk"
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "password authentication failed for ***@corp.io" in out
+    assert "meltano elt exited with 1" in out and "tap-postgres target-snowflake" in out
+    assert ARG_SECRET not in out + result.stderr and "bob@corp.io" not in out
+
+
+async def test_a_deleted_finished_job_is_marked_deleted_once(tmp_path: Path) -> None:
+    state = MatatikaStandIn()
+    for n in range(12):
+        state.add(make_job(f"j{n:02}", "COMPLETE", created=ts(n), end="2024-04-10T15:00:00"))
+    with serving(state.app) as server:
+        async with source(server, tmp_path, page_size=4) as mtk:
+            first = await polled(mtk, None)
+            state.requests.clear()
+            quiet = await polled(mtk, first.cursor)
+            assert quiet.runs == [] and len(state.requests) == 1  # one page, nothing else
+
+            state.delete("j10")  # on the newest page
+            state.delete("j02")  # far down: only totalElements tells
+            state.requests.clear()
+            marked = await polled(mtk, quiet.cursor)
+            assert sorted((r.id, r.status, r.deleted) for r in marked.runs) == [
+                ("j02", Status.SUCCEEDED, True),
+                ("j10", Status.SUCCEEDED, True),
+            ]
+            assert state.seen("/api/jobs/j02") and state.seen("/api/jobs/j10")  # the 404s
+
+            state.requests.clear()
+            again = await polled(mtk, marked.cursor)
+            assert again.runs == [] and len(state.requests) == 1

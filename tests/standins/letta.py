@@ -60,6 +60,12 @@ class LettaStandIn(StandIn):
     strict_cursors: bool = False
     """On: an ``after`` cursor naming no record answers 404 (unconfirmed for Letta;
     by default an unknown cursor is ignored)."""
+    oss_paging: bool = False
+    """On: page as the open-source Letta server does, not as the docs and the SDK say.
+    ``/v1/runs/`` reads ``after``/``before`` the other way round (``after=X`` gives
+    the records *before* X in the sort order, from the start of the list, and
+    ``before=X`` those after it); ``/v1/jobs/`` lists oldest first whatever
+    ``order`` asks, ``after=X`` giving the jobs created after X."""
     _serial: int = 0
 
     # -- building records --------------------------------------------------------------
@@ -180,10 +186,14 @@ class LettaStandIn(StandIn):
 
         return listing
 
-    def _window(self, rows: list[Any], request: Request, default_order: str = "desc") -> list:
+    def _window(
+        self, rows: list[Any], request: Request, default_order: str = "desc", which: str = ""
+    ) -> list:
         """Sort by creation, then the ``after``/``before`` cursors and ``limit``."""
         q = request.query_params
         order = q.get("order", default_order)
+        if self.oss_paging and which == "jobs":
+            order = "asc"  # chronological, whatever was asked
         ordered = sorted(
             rows,
             key=lambda r: (
@@ -194,13 +204,24 @@ class LettaStandIn(StandIn):
             reverse=order == "desc",
         )
         ids = [r.get("id") if isinstance(r, dict) else None for r in ordered]
-        if (after := q.get("after")) is not None and after in ids:
+        swapped = self.oss_paging and which == "runs"
+        after, before = q.get("after"), q.get("before")
+        if swapped:
+            after, before = before, after
+        if after is not None and after in ids:
             ordered = ordered[ids.index(after) + 1 :]
         elif after is not None and self.strict_cursors:
             raise LookupError(after)
-        if (before := q.get("before")) is not None and before in ids:
+        if before is not None and before in ids:
             ordered = ordered[: ids.index(before)]
+        elif before is not None and self.strict_cursors:
+            raise LookupError(before)
         return ordered
+
+    def delete(self, rid: str) -> None:
+        """Delete a run, job or batch (``DELETE /v1/runs/{id}`` and the like)."""
+        self.runs[:] = [r for r in self.runs if not (isinstance(r, dict) and r.get("id") == rid)]
+        self.jobs[:] = [j for j in self.jobs if not (isinstance(j, dict) and j.get("id") == rid)]
 
     @staticmethod
     def _limit(request: Request, default: int = 100) -> int:
@@ -217,7 +238,7 @@ class LettaStandIn(StandIn):
         statuses = q.getlist("statuses")
         if not statuses and q.get("active") == "true":
             statuses = list(ACTIVE)
-        rows = self._window(self.runs, request)
+        rows = self._window(self.runs, request, which="runs")
         rows = self._status_filter(rows, statuses)
         if agent := q.get("agent_id"):
             rows = [r for r in rows if not isinstance(r, dict) or r.get("agent_id") == agent]
@@ -280,7 +301,7 @@ class LettaStandIn(StandIn):
         return [j for j in self.jobs if not isinstance(j, dict) or j.get("job_type") == job_type]
 
     async def list_jobs(self, request: Request) -> Response:
-        rows = self._window(self._jobs("job"), request)
+        rows = self._window(self._jobs("job"), request, which="jobs")
         if request.query_params.get("active") == "true":
             rows = self._status_filter(rows, list(ACTIVE))
         return JSONResponse(rows[: self._limit(request)])

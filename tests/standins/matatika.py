@@ -34,6 +34,7 @@ PROFILE_EMAIL = "jane.doe@example.com"
 LINK_TOKEN = "linktok-9f8e7d6c5b4a"
 ARG_SECRET = "cli-secret-1234abcd"
 HAL = "application/hal+json"
+TASK_DETAIL_FIELDS = ("taskName", "exitMessage", "arguments", "errorMessage")
 
 
 @dataclass(eq=False)
@@ -53,6 +54,20 @@ class MatatikaStandIn(StandIn):
     singular_pipeline_path: bool = False
     """Serve only the 2021 doc's ``/api/pipeline/{id}/jobs``."""
     log_format: str = "text"  # or "ndjson"
+    task_details_header: bool = True
+    """Matatika fills ``taskName``, ``exitMessage``, ``arguments`` and ``errorMessage``
+    only for a request with ``enable-task-details: true``; null otherwise."""
+
+    def shown(self, request: Request, job: dict[str, Any]) -> dict[str, Any]:
+        """A job as this request gets it: the task details only when asked for."""
+        asked = request.headers.get("enable-task-details", "").lower() == "true"
+        if asked or not self.task_details_header:
+            return job
+        return {**job, **{k: None for k in TASK_DETAIL_FIELDS if k in job}}
+
+    def delete(self, job_id: str) -> None:
+        """``DELETE /api/jobs/{id}``: "deletes and stops the execution of the job"."""
+        del self.jobs[job_id]
 
     def add(self, job: dict[str, Any]) -> dict[str, Any]:
         key = job.get("id")
@@ -92,7 +107,7 @@ class MatatikaStandIn(StandIn):
             )
         total = len(jobs)
         pages = (total + size - 1) // size
-        chunk = jobs[page * size : (page + 1) * size]
+        chunk = [self.shown(request, j) for j in jobs[page * size : (page + 1) * size]]
         base = str(request.url.replace(query=""))
         links: dict[str, Any] = {"self": {"href": f"{base}?page={page}&size={size}"}}
         if page + 1 < pages:
@@ -130,7 +145,7 @@ class MatatikaStandIn(StandIn):
         if request.method == "DELETE":
             del self.jobs[found["id"]]
             return Response(status_code=204)
-        return JSONResponse(found, media_type=HAL)
+        return JSONResponse(self.shown(request, found), media_type=HAL)
 
     async def job_logs(self, request: Request) -> Response:
         if request.path_params["id"] not in self.jobs:

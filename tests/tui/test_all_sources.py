@@ -23,6 +23,7 @@ from jobwatch.core import Run, RunError, Status
 from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui.screens.sources import sources_table
 from jobwatch.tui.widgets.runs_table import RunsTable
 from standins import intuned as intuned_standin
 from standins import letta as letta_standin
@@ -353,9 +354,10 @@ async def test_five_vendors_and_local_runs_in_one_monitor(world: World) -> None:
                 assert failed, f"{source} has no failed run to show"
                 text = await row_text(app, pilot, (source, failed[0]))
                 assert source in text and "failed" in text, text
-            status = status_line(app)
-            for name in NAMES:
-                assert f"[{name}: ok]" in status, status
+            sources = plain(sources_table(app.feeds, app.poller.clock()), width=600)
+            assert all(h.ok for h in app.poller.health().values()), sources
+            assert all(name in sources for name in NAMES)
+            assert f"{len(NAMES)} sources ok" in status_line(app)
 
             # Abort a running Modzy job: the DELETE reaches Modzy, and nothing else.
             # No poll runs from here on: what the rows show is the actions' results.
@@ -402,7 +404,7 @@ async def test_five_vendors_and_local_runs_in_one_monitor(world: World) -> None:
             assert done_key[1] in world.matatika.jobs
             assert world.matatika.jobs[done_key[1]]["status"] == "COMPLETE"
 
-            shown = [n.message for n in app._notifications] + [status_line(app)]
+            shown = [n.message for n in app._notifications] + [status_line(app), sources]
             for token in TOKENS.values():
                 assert not any(token in text for text in shown)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from jobwatch.tui.theming import (
     MONO_THEME,
     STATUS_VARIABLES,
     ThemeError,
+    builtin_dir,
     builtin_themes,
     jobwatch_variables,
     load_theme_file,
@@ -75,10 +75,11 @@ def is_grey(value: str) -> bool:
 # --- built-ins --------------------------------------------------------------------
 
 
-def test_builtins_are_package_data_found_via_importlib_resources(
+def test_builtins_live_in_the_top_level_themes_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = files("jobwatch.tui") / "themes"
+    folder = builtin_dir()
+    assert Path(str(folder)).resolve() == REPO / "themes"  # a checkout reads its own
     names = {e.name for e in folder.iterdir() if e.name.endswith(".toml")}
     assert names == {f"{n}.toml" for n in BUILTIN_NAMES}
     monkeypatch.chdir(tmp_path)  # no relative path from the repo root is involved
@@ -87,7 +88,7 @@ def test_builtins_are_package_data_found_via_importlib_resources(
 
 def test_every_builtin_sets_every_jobwatch_variable_explicitly() -> None:
     # Defaults are for user themes; the shipped themes are designed in full.
-    for entry in (files("jobwatch.tui") / "themes").iterdir():
+    for entry in builtin_dir().iterdir():
         if entry.name.endswith(".toml"):
             data = tomllib.loads(entry.read_text(encoding="utf-8"))
             assert set(STATUS_VARIABLES) <= set(data["variables"]), entry.name
@@ -291,7 +292,7 @@ def test_missing_user_folder_is_fine(tmp_path: Path) -> None:
 
 
 def test_repo_example_user_theme_loads() -> None:
-    theme = load_theme_file(REPO / "themes" / "example-user-theme.toml")
+    theme = load_theme_file(REPO / "themes" / "examples" / "example-user-theme.toml")
     assert set(STATUS_VARIABLES) <= set(theme.variables)
 
 

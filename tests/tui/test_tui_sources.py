@@ -20,6 +20,7 @@ from jobwatch.sources.http.client import HttpSource
 from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.screens.confirm import ConfirmScreen
+from jobwatch.tui.screens.sources import sources_table
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable, layout
@@ -62,6 +63,12 @@ async def seed_served(path: Path) -> None:
 
 def status_line(app: JobwatchApp) -> str:
     return plain(app.main.query_one("#status").content, width=400)
+
+
+def source_row(app: JobwatchApp, name: str) -> str:
+    """``name``'s line of the sources screen (``h``): state, last poll, retry, error."""
+    text = plain(sources_table(app.feeds, app.poller.clock()), width=400)
+    return next(line for line in text.splitlines() if line.split()[:1] == [name])
 
 
 def table(app: JobwatchApp) -> RunsTable:
@@ -114,8 +121,7 @@ async def test_local_and_served_sources_in_one_monitor(
             lines = [runs_table.render_line(y).text for y in range(1, 10)]
             assert any("served" in t and "remote-report" in t for t in lines)
             assert any("local" in t and "report" in t and "remote" not in t for t in lines)
-            status = status_line(app)
-            assert "[local: ok]" in status and "[served: ok]" in status
+            assert " ok " in source_row(app, "local") and " ok " in source_row(app, "served")
 
             # Detail and log come from the source that owns the selected run.
             assert runs_table.select_key(SERVED_RUN)
@@ -155,9 +161,10 @@ async def test_local_and_served_sources_in_one_monitor(
                 app,
                 lambda: not app.feeds[1].health.ok and ("local", "run-local-new") in app.runs.rows,
             )
-            status = status_line(app)
-            assert "[served: stale for" in status and "injected 503" in status
-            assert "[local: ok]" in status
+            served_row = source_row(app, "served")
+            assert "stale since" in served_row and "injected 503" in served_row
+            assert " ok " in source_row(app, "local")
+            assert "2 sources, 1 stale" in status_line(app)
             assert app.runs.rows[SERVED_RUN].status is Status.ABORTED  # last known rows stay
 
             # ...then disappears; meanwhile both stores change.
@@ -189,13 +196,13 @@ async def test_local_and_served_sources_in_one_monitor(
                 ),
             )
             assert app.feeds[1].health.stale
-            assert "[served: stale for" in status_line(app)
+            assert "stale since" in source_row(app, "served")
             assert ("served", "run-s-meanwhile") not in app.runs.rows
 
             # It comes back: healthy again, and what changed meanwhile arrives.
             loopback_server.start()
             await poll_until(app, lambda: app.feeds[1].health.ok)
-            assert "[served: ok]" in status_line(app)
+            assert " ok " in source_row(app, "served")
             async with SqliteStore(store_path, create=False) as check:
                 truth = {r.id: r for r in (await check.changes(None)).runs}
             shown = {k[1]: row for k, row in app.runs.rows.items() if k[0] == "served"}
@@ -329,9 +336,10 @@ async def test_config_settings_reach_the_monitor(
             await pilot.pause()
             toasts = [n.message for n in app._notifications]
             assert sum("readable by other users" in m for m in toasts) == 1
-            status = status_line(app)
-            assert "[one: stale for" in status and "no store at" in status
-            assert "[two: stale for" in status
+            one = source_row(app, "one")
+            assert "stale since" in one and "no store at" in one
+            assert "stale since" in source_row(app, "two")
+            assert "2 sources, 2 stale" in status_line(app)
     finally:
         for source in options.sources:
             await source.close()
@@ -482,7 +490,8 @@ async def test_a_replaced_store_goes_stale_and_the_monitor_follows_the_new_file(
             os.replace(other, path)
             await app.poll_once()
             assert app.feeds[0].health.error == f"store {path} was replaced; reopened"
-            assert "[local: stale for" in status_line(app)
+            assert "stale since" in source_row(app, "local")
+            assert "local: stale" in status_line(app)
             await poll_until(app, lambda: app.feeds[0].health.ok)
             assert set(app.runs.rows) == {("local", "run-s00000000001")}
             await pilot.pause()

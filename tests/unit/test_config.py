@@ -228,3 +228,13 @@ token_env = "MODZY_KEY"
     assert isinstance(models, ModzySource) and models.pace == 15.0
     with pytest.raises(ConfigError, match="refresh"):
         parse_config('[sources.x]\nkind = "sqlite"\npath = "x.db"\nrefresh = 0\n')
+
+
+def test_notify_and_a_keys_table_are_settings() -> None:
+    """``[keys]`` was rejected as an unknown setting; now it is read (its ids and key
+    names are checked by the monitor) and a value that is not a key is named."""
+    config = parse_config('notify = false\n[keys]\n"run.abort" = "ctrl+a"\n"log.save" = 5\n')
+    assert config.notify is False and config.bell is True
+    assert config.keys == {"run.abort": "ctrl+a"}
+    assert config.warnings == ["config: [keys] 'log.save' must be a key name (ignored)"]
+    assert parse_config("").notify is True and parse_config("").keys == {}

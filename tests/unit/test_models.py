@@ -34,6 +34,7 @@ EXPECTED_FIELDS = [
     "duration_ms",
     "archived",
     "partial",
+    "deleted",
 ]
 
 

@@ -45,6 +45,9 @@ SECRETS: list[tuple[str, str, str]] = [
     ("temporary creds ASIAY34FZKBOKMUTVV7A issued", "ASIAY34FZKBOKMUTVV7A", "issued"),
     ("openai key sk-proj-abc123DEF456ghi789JKL loaded", "sk-proj-abc123DEF456ghi789JKL", "loaded"),
     ("anthropic sk-ant-api03-AbCdEf0123456789xyz ok", "sk-ant-api03-AbCdEf0123456789xyz", "ok"),
+    # A provider's half-masked echo of a key: its kept ends are part of the key.
+    ("Incorrect API key provided: sk-abcd****************wxyz. Fix", "abcd****", ". Fix"),
+    ("key sk-ant-...Xy9z rejected", "Xy9z", "rejected"),
     (f"git push with {GITHUB_PAT} failed", GITHUB_PAT, "failed"),
     ("gho_16C7e42F292c6912E7710c838347Ae178B4a and more", "gho_16C7e42F292c", "and more"),
     ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnop used", "github_pat_11ABCDEFG", "used"),
@@ -123,6 +126,7 @@ UNCHANGED = [
     "GET http://localhost:8080/api/v1/runs",
     "Basic setup done, Token expired, token refresh ok",
     "sk-learn-compatibility-layer installed",
+    "see sk-learn... for details",
     "the password was rotated",
     "author: Alice, key: value, status: FAILED",
     "héllo wörld — 日本語 テキスト 🚀✨",

@@ -111,3 +111,20 @@ def test_the_question_shows_an_id_from_outside_as_plain_text() -> None:
     text = question.text()
     assert "\x1b" not in text and "\x07" not in text
     assert "run-x" in text and "cannot abort run-x2: it has already failed" in text
+
+
+def test_runs_the_screen_hides_are_named_and_even_unarchive_asks() -> None:
+    """Marks survive a filter change: a run acted on that the filter hides is named
+    in its own section (once), and a hidden one makes even unarchive ask first."""
+    shown = Target(row("run-a", Status.RUNNING), LOCAL, "a")
+    hidden = Target(row("run-b", Status.RUNNING), LOCAL, "b", hidden=True)
+    question = plan(Action.ABORT, [shown, hidden]).confirmation
+    assert question is not None and question.title == "Abort 2 runs?"
+    text = question.text()
+    assert "Not on screen, hidden by the filter (1):\n  run-b  running  b" in text
+    assert text.count("run-b") == 1 and "run-a  running  a" in text
+    archived = Target(row("run-c", Status.FAILED, archived=True), LOCAL, "c")
+    assert plan(Action.UNARCHIVE, [archived]).confirmation is None
+    unseen = Target(row("run-c", Status.FAILED, archived=True), LOCAL, "c", hidden=True)
+    asked = plan(Action.UNARCHIVE, [unseen]).confirmation
+    assert asked is not None and "run-c" in asked.text()

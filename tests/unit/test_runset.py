@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwatch.core import RunRow, Status
-from jobwatch.tui.table_model.runset import SORTS, Filter, RunSet
+from jobwatch.tui.table_model.runset import SORTS, Filter, RunSet, parse_when
 
 
 def row(i: int, status: Status = Status.SUCCEEDED, **kw: object) -> RunRow:
@@ -313,3 +314,80 @@ def test_polls_with_equal_times_match_a_rebuild(
             assert rs.order == fresh.order
             for key in rs.order:
                 assert rs.key_at(rs.index_of(key) or 0) == key
+
+
+NOW_S = 1_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30m", NOW_S - 1800),
+        ("1h", NOW_S - 3600),
+        ("2d", NOW_S - 2 * 86400),
+        ("1h30m", NOW_S - 5400),
+        ("90s", NOW_S - 90),
+        ("1w", NOW_S - 7 * 86400),
+        ("2026-12-01T00:00:00+00:00", 1796083200.0),
+        ("2026-12-01T08:00Z", 1796083200.0 + 8 * 3600),
+        ("soon", None),
+        ("1x", None),
+        ("", None),
+    ],
+)
+def test_filter_times(value: str, expected: float | None) -> None:
+    assert parse_when(value, NOW_S) == expected
+
+
+def test_a_naive_date_is_local_midnight() -> None:
+    assert parse_when("2026-12-01", NOW_S) == datetime(2026, 12, 1).timestamp()
+
+
+def test_since_and_before_match_the_last_change() -> None:
+    """The later of end and start: a long run that just ended is in ``since:1h``."""
+    now = 10_000.0
+    rows = [
+        row(1, started_at=now - 7200, ended_at=now - 60),  # long, just ended
+        row(2, started_at=now - 600, ended_at=None, status=Status.RUNNING),
+        row(3, started_at=now - 9000, ended_at=now - 8000),
+        row(4, started_at=None, created_at=None),  # no time at all: never in a window
+    ]
+    rs = RunSet()
+    rs.replace_all(rows)
+    rs.set_filter("since:1h", now=now)
+    assert set(ids(rs)) == {"run-0001", "run-0002"}
+    assert rs.match_text() == "2 of 4 match"
+    rs.set_filter("!since:1h", now=now)
+    assert set(ids(rs)) == {"run-0003", "run-0004"}
+    rs.set_filter(f"before:{datetime.fromtimestamp(now - 3600, UTC).isoformat()}", now=now)
+    assert ids(rs) == ["run-0003"]
+    rs.set_filter("since:1h job:nothing", now=now)
+    assert rs.match_text() == "no match"
+    rs.set_filter("since:soon", now=now)
+    assert len(rs) == 4 and not rs.filter  # not applied, but said
+    assert rs.match_text() == "cannot read since:soon (try 30m, 2h, 1d, 2026-12-01)"
+
+
+def test_last_change_sort_and_marks_of_hidden_runs() -> None:
+    rs = RunSet()
+    rs.replace_all(
+        [
+            row(1, started_at=100.0, ended_at=900.0, status=Status.FAILED),
+            row(2, started_at=500.0),
+            row(3, started_at=700.0, ended_at=None, status=Status.RUNNING),
+        ]
+    )
+    rs.set_sort("changed")
+    assert ids(rs) == ["run-0001", "run-0003", "run-0002"]
+    assert rs.mark_visible() == 3
+    rs.set_filter("status:failed")
+    assert sorted(rs.hidden_marks()) == [("local", "run-0002"), ("local", "run-0003")]
+    assert rs.clear_marks() == 3 and not rs.marked
+
+
+def test_relocated_tells_a_run_that_moved_itself_from_one_shifted() -> None:
+    rs = RunSet(sort="status")
+    rs.replace_all([row(i, Status.RUNNING) for i in range(5)])
+    rs.apply([row(9, Status.RUNNING), row(2, Status.SUCCEEDED)])
+    assert rs.relocated(("local", "run-0002")) and rs.relocated(("local", "run-0009"))
+    assert not rs.relocated(("local", "run-0001"))  # only shifted by the new row

@@ -19,10 +19,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobwatch.core import (
     Progress,
@@ -32,6 +32,9 @@ from jobwatch.core import (
     utcnow,
 )
 from jobwatch.sources.local import SqliteStore
+
+if TYPE_CHECKING:
+    from jobwatch.tui.app import JobwatchApp
 
 TICK_S = 0.5
 HEARTBEAT_EVERY_S = 5.0
@@ -523,14 +526,43 @@ async def simulate(store: SqliteStore, demo: Demo, seconds: float | None) -> Non
         await asyncio.sleep(TICK_S)
 
 
-async def _monitor(store_path: Path, sim: asyncio.Task[None]) -> None:
-    """Open the monitor on the demo store (its own connection) until it quits, or
-    until the simulation ends when ``--seconds`` was given."""
+@dataclass(frozen=True)
+class DemoView:
+    """How the demo's monitor shows the store: the monitor's own settings
+    (``--theme``, ``--read-only``, ``--refresh`` and the config's)."""
+
+    theme: str | None = None
+    read_only: bool = False
+    refresh: float = 1.0
+    bell: bool = True
+    toasts: bool = True
+    keymap: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def demo_app(view: SqliteStore, settings: DemoView) -> JobwatchApp:
+    """The monitor over the demo store, built (not started)."""
     from jobwatch.tui.app import JobwatchApp
 
-    # Its own connection, read-only until the user aborts or archives something.
-    async with SqliteStore(store_path, mode="write") as view:
-        app = JobwatchApp([view])
+    return JobwatchApp(
+        [view],
+        refresh=settings.refresh,
+        read_only=settings.read_only,
+        theme=settings.theme,
+        bell=settings.bell,
+        toasts=settings.toasts,
+        keymap=settings.keymap,
+        warnings=settings.warnings,
+    )
+
+
+async def _monitor(store_path: Path, sim: asyncio.Task[None], settings: DemoView) -> None:
+    """Open the monitor on the demo store (its own connection) until it quits, or
+    until the simulation ends when ``--seconds`` was given."""
+    # Its own connection: read-only with --read-only; else it writes only when the
+    # user aborts or archives something.
+    async with SqliteStore(store_path, mode="read" if settings.read_only else "write") as view:
+        app = demo_app(view, settings)
         sim.add_done_callback(lambda _task: app.exit())
         await app.run_async()
 
@@ -542,6 +574,7 @@ async def run_demo(
     seconds: float | None = None,
     headless: bool = False,
     seed: int | None = None,
+    view: DemoView | None = None,
 ) -> int:
     """Fill a store (a new temporary one unless given) and keep it live."""
     if store_path is None:
@@ -557,7 +590,7 @@ async def run_demo(
             if headless:
                 await sim
             else:
-                await _monitor(store_path, sim)
+                await _monitor(store_path, sim, view or DemoView())
         finally:
             sim.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -15,13 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jobwatch.apps.capture import Splitter, to_lines
 from jobwatch.core import Run
@@ -42,6 +41,14 @@ EOF = None
 _WAKE = ("", 0.0, b"")
 """Queued to wake the writer when the store failed elsewhere (no line in it)."""
 Item = tuple[str, float, bytes] | None
+
+
+class LineSink(Protocol):
+    """Where the writer thread stores lines: the SQLite file's or PostgreSQL's sink."""
+
+    def write(self, batches: Iterable[LineBatch]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Backlog:
@@ -172,8 +179,10 @@ class Writer:
         say: Say,
         head: dict[str, Any],
         lock_wait: float,
+        sink: Callable[[], LineSink] | None = None,
     ) -> None:
         self.store_path = store_path
+        self._make_sink = sink or (lambda: StoreSink(store_path, run_id, lock_wait=lock_wait))
         self.lock_wait = lock_wait
         self.run_id = run_id
         self.out = out
@@ -185,7 +194,7 @@ class Writer:
         self.seq = 1
         self._ready = threading.Event()
         self._failure: str | None = None
-        self._sink: StoreSink | None = None
+        self._sink: LineSink | None = None
         self._gave_up = False
         self._stderr_blocks: deque[bytes] = deque(maxlen=TAIL_LINES)
 
@@ -227,8 +236,8 @@ class Writer:
         self._ready.wait()
         if self._failure is None:
             try:
-                self._sink = StoreSink(self.store_path, self.run_id, lock_wait=self.lock_wait)
-            except (sqlite3.Error, OSError) as exc:
+                self._sink = self._make_sink()
+            except Exception as exc:  # any store kind's error: spool instead
                 self._failure = f"cannot write to store {self.store_path}: {describe(exc)}"
         if self._failure is not None:
             self._switch(self._failure)

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobwatch.apps.capture import classify
 from jobwatch.apps.pipeline import EOF, Backlog, Say, Writer, describe, read_pipe
@@ -38,6 +38,14 @@ from jobwatch.core import Reason, Run, RunError, Status, utcnow
 from jobwatch.sources.local import SqliteStore, procs
 from jobwatch.sources.local.logsink import LOCK_WAIT_S
 from jobwatch.sources.local.spool import import_spool, import_spools
+from jobwatch.sources.postgres.dsn import is_dsn
+
+if TYPE_CHECKING:
+    from jobwatch.sources.local.logsink import StoreSink
+    from jobwatch.sources.postgres.sink import PgSink
+    from jobwatch.sources.postgres.store import PostgresStore
+
+    Store = SqliteStore | PostgresStore
 
 __all__ = ["Wrapper", "classify", "new_run_id", "run_command"]
 
@@ -75,11 +83,12 @@ def _still_locked(path: Path, wait: float) -> str | None:
 
 
 class Wrapper:
-    """Runs one command as a watched run in the store at ``store_path``."""
+    """Runs one command as a watched run in the store at ``store_path`` (a file,
+    or a PostgreSQL DSN: the same writes through the same interface)."""
 
     def __init__(
         self,
-        store_path: Path,
+        store_path: Path | str,
         argv: Sequence[str],
         *,
         job: str | None = None,
@@ -89,7 +98,16 @@ class Wrapper:
         stdout_fd: int = 1,
         stderr_fd: int = 2,
     ) -> None:
-        self.store_path = Path(store_path).expanduser()
+        self.dsn = str(store_path) if is_dsn(str(store_path)) else None
+        if self.dsn is not None:
+            from jobwatch.sources.postgres.dsn import describe
+            from jobwatch.sources.postgres.spool import spool_key
+
+            self.store_path = spool_key(self.dsn)  # what its spools are named after
+            self.store_name = describe(self.dsn)
+        else:
+            self.store_path = Path(store_path).expanduser()
+            self.store_name = str(self.store_path)
         self.lock_wait = lock_wait
         self.argv = list(argv)
         self.job = job or Path(self.argv[0]).name
@@ -172,7 +190,9 @@ class Wrapper:
             "pid": os.getpid(),
             "pid_start": procs.start_token(os.getpid()),
         }
-        writer = Writer(self.store_path, self.run_id, out, self.say, head, self.lock_wait)
+        writer = Writer(
+            self.store_path, self.run_id, out, self.say, head, self.lock_wait, sink=self._sink
+        )
         run = self._run_record(started)
         writer.run_record = run
         writing = asyncio.ensure_future(asyncio.to_thread(writer.run))
@@ -200,7 +220,7 @@ class Wrapper:
                     asyncio.ensure_future(self._heartbeat(store)),
                     asyncio.ensure_future(self._poll_abort(store)),
                 ]
-            importing = asyncio.ensure_future(import_spools(store))
+            importing = asyncio.ensure_future(_import_spools(store))
         returncode = await exited if exited is not None else None
         for step in (reading, writing):
             try:
@@ -253,20 +273,36 @@ class Wrapper:
             return 127 if missing else 126
         return returncode if returncode >= 0 else 128 - returncode
 
-    async def _open_store(self, writer: Writer) -> SqliteStore | None:
+    def _sink(self) -> StoreSink | PgSink:
+        """The writer thread's own connection for log lines."""
+        if self.dsn is not None:
+            from jobwatch.sources.postgres.sink import PgSink
+
+            return PgSink(self.dsn, self.run_id, lock_wait=self.lock_wait)
+        from jobwatch.sources.local.logsink import StoreSink
+
+        return StoreSink(self.store_path, self.run_id, lock_wait=self.lock_wait)
+
+    async def _open_store(self, writer: Writer) -> Store | None:
         """The store, or ``None`` (the run goes to a spool) if it cannot be used."""
-        locked = await asyncio.to_thread(_still_locked, self.store_path, self.lock_wait)
-        if locked is not None:
-            writer.fail(locked)
-            return None
-        store = SqliteStore(self.store_path)
+        store: Store
+        if self.dsn is not None:
+            from jobwatch.sources.postgres.store import PostgresStore
+
+            store = PostgresStore(self.dsn)
+        else:
+            locked = await asyncio.to_thread(_still_locked, self.store_path, self.lock_wait)
+            if locked is not None:
+                writer.fail(locked)
+                return None
+            store = SqliteStore(self.store_path)
         try:
             await asyncio.wait_for(store.open(), self.lock_wait)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await store.close()
             reason = describe(exc)
-            where = "" if str(self.store_path) in reason else f" {self.store_path}"
+            where = "" if self.store_name in reason else f" {self.store_name}"
             writer.fail(f"cannot open the store{where}: {reason}")
             return None
         with contextlib.suppress(Exception):
@@ -278,7 +314,7 @@ class Wrapper:
         try:
             await asyncio.wait_for(op, self.lock_wait)
         except Exception as exc:
-            writer.fail(f"cannot {what} {self.run_id} in store {self.store_path}: {describe(exc)}")
+            writer.fail(f"cannot {what} {self.run_id} in store {self.store_name}: {describe(exc)}")
             return False
         return True
 
@@ -321,7 +357,7 @@ class Wrapper:
 
     async def _record_final(
         self,
-        store: SqliteStore | None,
+        store: Store | None,
         writer: Writer,
         final: Callable[[Run], Run],
         run: Run,
@@ -348,7 +384,7 @@ class Wrapper:
             writer.keep_run(final(run))
             await self._import_own(store, writer)  # in case the trouble was passing
 
-    async def _import_own(self, store: SqliteStore, writer: Writer) -> bool:
+    async def _import_own(self, store: Store, writer: Writer) -> bool:
         """Bring this run's own spool into the store (the wrapper holds the files'
         locks); True when done and the files are gone."""
         spool = writer.spool
@@ -356,14 +392,14 @@ class Wrapper:
             return False
         try:
             for path in spool.paths:
-                await asyncio.wait_for(import_spool(store, path), self.lock_wait)
+                await asyncio.wait_for(_import_spool(store, path), self.lock_wait)
         except Exception:
             return False  # the files stay for the next `jobwatch run`
         spool.close(delete=True)
         writer.spool = None
         return True
 
-    async def _heartbeat(self, store: SqliteStore) -> None:
+    async def _heartbeat(self, store: Store) -> None:
         """Say the wrapper lives; take the run back if a reaper marked it lost while
         the wrapper stalled."""
         while True:
@@ -371,7 +407,7 @@ class Wrapper:
             with contextlib.suppress(Exception):
                 await store.rearm(self.run_id, os.getpid())
 
-    async def _poll_abort(self, store: SqliteStore) -> None:
+    async def _poll_abort(self, store: Store) -> None:
         while True:
             await asyncio.sleep(POLL_ABORT_EVERY_S)
             try:
@@ -400,8 +436,24 @@ class Wrapper:
         procs.signal_group(pgid, signal.SIGKILL)
 
 
+async def _import_spools(store: Store) -> list[str]:
+    if isinstance(store, SqliteStore):
+        return await import_spools(store)
+    from jobwatch.sources.postgres.spool import import_spools as import_pg
+
+    return await import_pg(store)
+
+
+async def _import_spool(store: Store, path: Path) -> str | None:
+    if isinstance(store, SqliteStore):
+        return await import_spool(store, path)
+    from jobwatch.sources.postgres.spool import import_spool as import_pg
+
+    return await import_pg(store, path)
+
+
 async def run_command(
-    store_path: Path,
+    store_path: Path | str,
     argv: Sequence[str],
     *,
     job: str | None = None,

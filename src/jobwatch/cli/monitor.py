@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobwatch.config import default_config_path
 from jobwatch.sources.protocol import Source
 
 if TYPE_CHECKING:
@@ -26,6 +28,11 @@ class MonitorOptions:
     read_only: bool
     bell: bool
     warnings: list[str]
+    notify: bool = True
+    keys: dict[str, str] = field(default_factory=dict)
+    columns: list[str] | None = None
+    config_path: Path | None = None
+    """Where the column chooser saves: the config file read, else the default one."""
 
 
 def monitor_options(args: argparse.Namespace) -> MonitorOptions:
@@ -46,6 +53,10 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         read_only=sel.read_only,
         bell=config.bell if bell is None else bell,
         warnings=[*config.warnings, *sel.warnings],
+        notify=config.notify,
+        keys=config.keys,
+        columns=config.columns,
+        config_path=config.path or default_config_path(),
     )
 
 
@@ -59,7 +70,11 @@ def monitor_app(options: MonitorOptions) -> JobwatchApp:
         theme=options.theme,
         read_only=options.read_only,
         bell=options.bell,
+        toasts=options.notify,
+        keymap=options.keys,
         warnings=options.warnings,
+        columns=options.columns,
+        config_path=options.config_path,
     )
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from rich.cells import cell_len
 
 from jobwatch.core import RunRow, utcnow
-from jobwatch.core.columns import LIST_COLUMNS, Cell, Mode, render_row
+from jobwatch.core.columns import BY_NAME, LIST_COLUMNS, Cell, Column, Mode, render_row
+from jobwatch.core.errors import UsageError
 from jobwatch.core.format import duration, progress_text, run_json, status_word
 from jobwatch.core.redact import clean
 
@@ -27,12 +28,26 @@ LIST_HEADERS = tuple(c.header for c in LIST_COLUMNS)
 TABLE_GAP = 2
 
 
-def list_rows(runs: Iterable[Run], *, human: bool) -> list[tuple[str, ...]]:
+def list_columns(spec: str | None, configured: Sequence[str] | None) -> tuple[Column, ...]:
+    """``jobwatch list``'s columns: the documented ones by default (scripts read
+    them), ``--columns a,b`` those, ``--columns`` alone the config's ``columns``."""
+    if spec is None:
+        return LIST_COLUMNS
+    names = [n.strip() for n in spec.split(",") if n.strip()] if spec else list(configured or ())
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise UsageError(f"unknown column(s) {', '.join(unknown)} (one of {', '.join(BY_NAME)})")
+    return tuple(BY_NAME[n] for n in names) or LIST_COLUMNS
+
+
+def list_rows(
+    runs: Iterable[Run], *, human: bool, columns: Sequence[Column] = LIST_COLUMNS
+) -> list[tuple[str, ...]]:
     """The registry's list columns of each run: as a person reads them on a
     terminal, or raw values (ISO times, bare statuses) for a pipe."""
     now = time.time()
     cell = Cell(now, Mode.HUMAN if human else Mode.PLAIN)
-    return [tuple(c.text(RunRow.from_run(run), cell) for c in LIST_COLUMNS) for run in runs]
+    return [tuple(c.text(RunRow.from_run(run), cell) for c in columns) for run in runs]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
@@ -24,6 +25,7 @@ from jobwatch.cli.verbs import (
     cmd_demo,
     cmd_list,
     cmd_logs,
+    cmd_prune,
     cmd_run,
     cmd_serve,
     cmd_show,
@@ -31,6 +33,7 @@ from jobwatch.cli.verbs import (
     cmd_watch,
 )
 from jobwatch.core import Status
+from jobwatch.core.columns import SORTS
 from jobwatch.core.redact import clean
 
 # -- parser ------------------------------------------------------------------------
@@ -104,6 +107,18 @@ LIMIT = count(0, 10_000_000)
 TAIL = count(0, 10_000_000)
 DEMO_RUNS = count(0, 1_000_000)
 DEMO_SECONDS = seconds(0, 31_536_000)
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def age(text: str) -> float:
+    """An argparse ``type``: an age such as ``30d``, ``12h``, ``90m``, ``45s``, ``2w``."""
+    match = re.fullmatch(r"\s*(\d{1,9}(?:\.\d{1,6})?)\s*([smhdw]?)\s*", text.lower())
+    value = float(match[1]) * _AGE_UNITS[match[2]] if match else math.nan
+    if not (math.isfinite(value) and 0 <= value <= 100 * 31_536_000):
+        raise argparse.ArgumentTypeError(
+            f"{clean(text)!r} is not an age such as 30d, 12h, 90m or 45s (up to 100 years)"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=LIMIT, default=50, metavar="N", help="0 for no limit")
     p.add_argument("--all", action="store_true", help="include archived runs")
     p.add_argument("--json", action="store_true", help="normalized model, redacted")
+    p.add_argument(
+        "--columns",
+        nargs="?",
+        const="",
+        metavar="A,B",
+        help="these columns (e.g. status,id,job,problem); alone: the config's columns",
+    )
+    p.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="started",
+        help="order as the monitor's s does (changed: the later of end and start)",
+    )
 
     p = verb("show", cmd_show, "show one run in detail")
     p.add_argument("run", metavar="RUN", help="run id or a unique prefix")
@@ -224,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS…]")
 
+    p = verb("prune", cmd_prune, "delete finished runs older than an age (never active ones)")
+    p.add_argument("--older-than", type=age, required=True, metavar="AGE", help="e.g. 30d, 12h")
+    p.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+
     p = verb("serve", cmd_serve, "serve a store over HTTP for monitors on other machines")
     p.add_argument(
         "--host",
@@ -251,4 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--headless", action="store_true", help="simulate only, no monitor")
     p.add_argument("--seed", type=int, default=None, help="repeatable demo data")
+    p.add_argument(
+        "--refresh",
+        type=REFRESH,
+        default=None,
+        metavar="SECONDS",
+        help="the monitor's poll interval (default: refresh in the config, else 1)",
+    )
+    p.add_argument("--theme", metavar="NAME", help="the monitor's theme, as for jobwatch")
     return parser

@@ -13,26 +13,29 @@ from typing import Any
 
 from jobwatch.config import Config, load_config
 from jobwatch.core.errors import SourceError, UsageError
-from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
 from jobwatch.sources.local.db import exposure_warning
 from jobwatch.sources.poller import Feed, Poller
+from jobwatch.sources.postgres.dsn import check_dsn, is_dsn
 from jobwatch.sources.protocol import Source
-from jobwatch.sources.select import known_spec, open_sources
+from jobwatch.sources.select import default_store, known_spec, open_sources
 
 STALE_BACKOFF = (0.5, 15.0)
 """Base and cap of the back-off of a verb that follows a source (``watch``,
 ``logs --follow``): it outlives a server restart without hammering it."""
 
 
-def store_arg(args: argparse.Namespace) -> Path | None:
-    """``--store`` as a path, or ``None`` when not given; an empty path or a folder
-    is a usage error (exit 2), said before anything is opened."""
+def store_arg(args: argparse.Namespace) -> Path | str | None:
+    """``--store`` as a path, a checked PostgreSQL DSN (``str``: one with a password
+    is refused, like any secret on argv), or ``None`` when not given; an empty
+    path or a folder is a usage error (exit 2), said before anything is opened."""
     given = getattr(args, "store", None)
     if given is None:
         return None
     if not str(given).strip():
         raise UsageError("--store: the path is empty")
+    if is_dsn(str(given)):
+        return check_dsn(str(given))
     path = Path(given).expanduser()
     if path.is_dir():
         raise UsageError(
@@ -41,16 +44,19 @@ def store_arg(args: argparse.Namespace) -> Path | None:
     return path
 
 
-def store_path(args: argparse.Namespace) -> Path:
-    return store_arg(args) or default_store_path()
+def store_path(args: argparse.Namespace) -> Path | str:
+    """``--store``, else ``$JOBWATCH_STORE``, else the user's store file."""
+    return store_arg(args) or default_store()
 
 
 def warn(text: str) -> None:
     print(f"jobwatch: warning: {clean(text)}", file=sys.stderr)
 
 
-def warn_exposed(path: Path) -> None:
+def warn_exposed(path: Path | str) -> None:
     """Say once, on stderr, that a store other users can read should be private."""
+    if isinstance(path, str):
+        return  # a database: its server decides who reads it
     warning = exposure_warning(path)
     if warning:
         warn(warning)

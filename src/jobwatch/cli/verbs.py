@@ -25,15 +25,19 @@ from jobwatch.cli.selection import (
     warn_exposed,
     who,
 )
-from jobwatch.core import FAULTS, Action, Status
+from jobwatch.config import load_config
+from jobwatch.core import FAULTS, Action, RunRow, Status
 from jobwatch.core import format as fmt
+from jobwatch.core.columns import sort_key
 from jobwatch.core.errors import JobwatchError, SourceError, TransitionRefused
 from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.protocol import ListQuery, Source
+from jobwatch.sources.select import default_store
 
 if TYPE_CHECKING:
+    from jobwatch.apps.demo import DemoView
     from jobwatch.core import LogLine
 
 EXIT_ERROR = 1
@@ -49,15 +53,21 @@ async def cmd_list(args: argparse.Namespace) -> int:
     if args.faults:
         statuses += [s.value for s in FAULTS]
     sel = selection(args, filters_ok=True)
+    columns = render.list_columns(getattr(args, "columns", None), sel.config.columns)
     query = ListQuery(
         statuses=tuple(statuses),
         jobs=tuple(args.job or ()),
         run_sources=tuple(sel.run_sources),
         include_archived=args.all,
-        limit=None if args.limit <= 0 else args.limit,
+        # Another order than newest first needs every match before the limit cuts.
+        limit=None if args.limit <= 0 or args.sort != "started" else args.limit,
     )
     async with opened(sel, mode="runs") as poller:
         pairs, errors, failed = await poller.list_runs(query)
+    if args.sort != "started":  # the registry's sort key, the same as the monitor's
+        key = sort_key(args.sort)
+        pairs.sort(key=lambda pair: key(RunRow.from_run(pair[1])))
+        pairs = pairs[: args.limit] if args.limit > 0 else pairs
     if failed and not sel.several:
         raise SourceError(next(iter(failed.values())))
     for name, why in failed.items():
@@ -70,8 +80,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
             items = [{**item, "origin": clean(o)} for item, o in zip(items, owners, strict=True)]
         out(render.dumps(items))
     else:
-        rows = render.list_rows(runs, human=human())
-        headers = render.LIST_HEADERS
+        rows = render.list_rows(runs, human=human(), columns=columns)
+        headers = tuple(c.header for c in columns)
         if sel.several:
             headers = ("FROM", *headers)
             rows = [(clean(o), *row) for o, row in zip(owners, rows, strict=True)]
@@ -212,6 +222,10 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from jobwatch.apps.demo import run_demo
 
     path = store_arg(args)
+    if path is None and isinstance(default_store(), str):
+        path = str(default_store())  # $JOBWATCH_STORE names a database
+    if isinstance(path, str):
+        raise JobwatchError("jobwatch demo fills a store file: give --store PATH, not a DSN")
     if path is not None:
         warn_exposed(path)
     return await run_demo(
@@ -220,6 +234,26 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         headless=args.headless,
         seed=args.seed,
+        view=demo_view(args),
+    )
+
+
+def demo_view(args: argparse.Namespace) -> DemoView:
+    """How ``jobwatch demo`` shows its store: ``--theme``, ``--read-only`` and
+    ``--refresh`` over the config file, as for the monitor."""
+    from jobwatch.apps.demo import DemoView
+
+    config_file = getattr(args, "config", None)
+    config = load_config(Path(config_file).expanduser() if config_file else None)
+    refresh = getattr(args, "refresh", None)
+    return DemoView(
+        theme=getattr(args, "theme", None) or config.theme,
+        read_only=bool(getattr(args, "read_only", False)) or config.read_only,
+        refresh=config.refresh if refresh is None else refresh,
+        bell=config.bell,
+        toasts=config.notify,
+        keymap=dict(config.keys),
+        warnings=list(config.warnings),
     )
 
 
@@ -248,7 +282,12 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     else:  # a writable server may create the store; a read-only one only reads it
         path = store_path(args)
         warn_exposed(path)
-        source = SqliteStore(path, mode="read" if read_only else "create")
+        if isinstance(path, str):  # a PostgreSQL DSN
+            from jobwatch.sources.postgres.store import PostgresStore
+
+            source = PostgresStore(path, mode="read" if read_only else "create")
+        else:
+            source = SqliteStore(path, mode="read" if read_only else "create")
     return await server.serve(
         source,
         host=args.host,
@@ -259,3 +298,47 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=Path(args.tls_key) if args.tls_key else None,
         access_log=args.access_log,
     )
+
+
+async def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete finished runs older than ``--older-than`` from one store (SQLite or
+    PostgreSQL); an active run is never touched. ``--dry-run`` only lists them."""
+    import time
+
+    from jobwatch.sources.local.prune import prune_sqlite
+
+    sel = selection(args)
+    if sel.read_only and not args.dry_run:
+        raise TransitionRefused("cannot prune: read-only mode (--read-only or read_only in config)")
+    if len(sel.sources) != 1 or not _is_store(sel.sources[0]):
+        raise JobwatchError("jobwatch prune works on one store: give --store PATH or a DSN")
+    before = time.time() - args.older_than
+    async with opened(sel, mode="runs") as poller:
+        source = poller.sources[0]
+        if isinstance(source, SqliteStore):
+            ids, lines = await prune_sqlite(source, before, dry_run=args.dry_run)
+        else:
+            from jobwatch.sources.postgres.store import PostgresStore
+
+            assert isinstance(source, PostgresStore)
+            ids, lines = await source.prune(before, dry_run=args.dry_run)
+    cut = fmt_time(before)
+    if args.dry_run:
+        out(f"would prune {len(ids)} runs and {lines} log lines (finished before {cut}):")
+        for run_id in ids:
+            out(f"  {clean(run_id)}")
+    else:
+        out(f"pruned {len(ids)} runs and {lines} log lines (finished before {cut})")
+    return 0
+
+
+def _is_store(source: Source) -> bool:
+    if isinstance(source, SqliteStore):
+        return True
+    return type(source).__name__ == "PostgresStore"
+
+
+def fmt_time(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -5,6 +5,11 @@ it)::
 
     default_sources = ["local", "build-server"]
     refresh = 1.0
+    notify = true   # one summary toast for new failures
+    bell = true     # at most once per 10 s
+
+    [keys]
+    "run.abort" = "ctrl+a"
 
     [sources.local]
     kind = "sqlite"
@@ -121,6 +126,12 @@ class Config:
     theme: str | None = None
     read_only: bool = False
     bell: bool = True
+    notify: bool = True
+    """Toast new failures (one summary toast; the unseen count shows either way)."""
+    keys: dict[str, str] = field(default_factory=dict)
+    """``[keys]``: binding id → key(s), checked against the bindings by the monitor."""
+    columns: list[str] | None = None
+    """The monitor's columns in order (``None``: the registry's default ones)."""
     path: Path | None = None
     """The file this was read from (``None`` when there was none)."""
     warnings: list[str] = field(default_factory=list)

@@ -203,6 +203,24 @@ class ConfigFile(BaseModel):
     theme: str | None = DEFAULTS.theme
     read_only: bool = DEFAULTS.read_only
     bell: bool = DEFAULTS.bell
+    notify: bool = DEFAULTS.notify
+    keys: dict[str, Any] = Field(default_factory=dict)
+    """Binding id → key; only its shape is checked here (the ids and key names
+    belong to the monitor, which warns about a bad entry and ignores it)."""
+    columns: list[str] | None = DEFAULTS.columns
+    """The monitor's columns, in order (the column chooser writes it)."""
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: list[str] | None) -> list[str] | None:
+        from jobwatch.core.columns import BY_NAME
+
+        unknown = [n for n in value or () if n not in BY_NAME]
+        if unknown:
+            raise ValueError(
+                f"unknown column(s) {', '.join(unknown)} (one of {', '.join(BY_NAME)})"
+            )
+        return list(dict.fromkeys(value)) if value else None
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -292,6 +310,12 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         for key in src.model_extra or {}:
             warnings.append(f"{where}: unknown setting {key!r} in [sources.{name}] (ignored)")
         warnings += src.check()
+    keys: dict[str, str] = {}
+    for binding, value in checked.keys.items():
+        if isinstance(value, str):
+            keys[binding] = value
+        else:
+            warnings.append(f"{where}: [keys] {clean(binding)!r} must be a key name (ignored)")
     secrets = list(_secret_keys(data))
     if secrets and path is not None and readable_by_others(path):
         warnings.append(
@@ -305,6 +329,9 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         theme=checked.theme,
         read_only=checked.read_only,
         bell=checked.bell,
+        notify=checked.notify,
+        keys=keys,
+        columns=checked.columns,
         path=path,
         warnings=warnings,
     )

@@ -22,6 +22,7 @@ from typing import Any
 from rich.cells import cell_len, set_cell_size
 
 from jobwatch.core.format import GLYPHS, duration, relative
+from jobwatch.core.reasons import Severity, row_severity
 from jobwatch.core.redact import clean
 from jobwatch.core.row import RunRow
 from jobwatch.core.status import Status
@@ -151,6 +152,36 @@ def _when(row: RunRow) -> float:
     return row.started_at or row.created_at or 0.0
 
 
+_PROBLEM_STYLE: dict[Severity | None, str | None] = {
+    None: None,
+    Severity.FAULT: "problem",
+    Severity.NOTICE: "notice",
+    Severity.NORMAL: "dim",
+}
+"""A reason that is how runs end (``end_turn``, ``user-request``) is not drawn as a
+fault; which ones are is decided in :mod:`jobwatch.core.reasons`."""
+
+
+def last_change(row: RunRow) -> float | None:
+    """When a run last changed as far as its times tell: the later of its end and
+    its start (or creation). A long run that just failed has an old start but a
+    fresh end: this is what "what just happened" sorts and filters by."""
+    times = [t for t in (row.ended_at, row.started_at or row.created_at) if t is not None]
+    return max(times) if times else None
+
+
+def _changed(row: RunRow, cell: Cell) -> str:
+    when = last_change(row)
+    if when is None:
+        return "" if cell.mode is Mode.PLAIN else "-"
+    if cell.mode is Mode.TABLE:
+        return ago(cell.now - when)
+    if cell.mode is Mode.HUMAN:
+        now = datetime.fromtimestamp(cell.now, UTC)
+        return relative(datetime.fromtimestamp(when, UTC), now)
+    return datetime.fromtimestamp(when, UTC).isoformat()
+
+
 # -- sort keys ---------------------------------------------------------------------------
 
 STATUS_RANK = {
@@ -192,6 +223,10 @@ def _started_key(r: RunRow) -> tuple[Any, ...]:
     return (-(r.started_at or r.created_at or 0.0), r.id, r.source)
 
 
+def _changed_key(r: RunRow) -> tuple[Any, ...]:
+    return (-(last_change(r) or 0.0), r.id, r.source)
+
+
 # -- the registry ------------------------------------------------------------------------
 
 COLUMNS: tuple[Column, ...] = (
@@ -210,7 +245,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "id",
         "ID",
-        Width(13, 13),
+        Width(13, 40, flex=2),
         lambda r, c: clean(r.id),
         sort=lambda r: (r.id, r.source),
         filter="id",
@@ -219,7 +254,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "source",
         "SOURCE",
-        Width(15, 15),
+        Width(8, 16, flex=1),
         lambda r, c: clean(r.source),
         priority=2,
         priority_several=1,
@@ -231,7 +266,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "job",
         "JOB",
-        Width(8, None, flex=1),
+        Width(10, 40, flex=3),
         _job,
         style=lambda r: "broken" if r.error else None,
         sort=lambda r: ((r.job or r.label or "").lower(), -_when(r), r.id, r.source),
@@ -257,7 +292,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "progress",
         "PROGRESS",
-        Width(18, 18),
+        Width(12, 24, flex=1),
         lambda r, c: progress_text(r, c.width, compact=c.mode is Mode.TABLE),
         priority=1,
         priority_several=3,
@@ -265,13 +300,23 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "problem",
         "PROBLEM",
-        Width(16, 16),
+        Width(12, 40, flex=3),
         lambda r, c: clean(r.problem or ""),
         priority_several=2,
-        style=lambda r: "problem" if r.problem else None,
+        style=lambda r: _PROBLEM_STYLE[row_severity(r)],
         sort=lambda r: (r.problem is None, r.problem or "", -_when(r), r.id, r.source),
         filter="problem",
         values=lambda r: (r.problem,),
+    ),
+    Column(
+        "changed",
+        "CHANGED",
+        Width(8, 8),
+        _changed,
+        style=lambda r: "dim",
+        sort=_changed_key,
+        prefixed=True,
+        shown=False,
     ),
     Column(
         "label",
@@ -294,8 +339,18 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
-SORTS: tuple[str, ...] = ("started", "status", "duration", "source", "job", "problem", "id")
-"""The order ``s`` cycles through the sortable columns: newest first is the default."""
+SORTS: tuple[str, ...] = (
+    "started",
+    "changed",
+    "status",
+    "duration",
+    "source",
+    "job",
+    "problem",
+    "id",
+)
+"""The order ``s`` cycles through the sortable columns: newest first is the default,
+then "last change" (what just happened)."""
 FILTER_FIELDS: dict[str, Column] = {c.filter: c for c in COLUMNS if c.filter}
 LIST_COLUMNS: tuple[Column, ...] = tuple(c for c in COLUMNS if c.shown)
 """What ``jobwatch list`` prints, in this order (the TSV's documented fields)."""
@@ -330,11 +385,6 @@ def fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
-FLEX_SLACK = 5
-"""Cells a flexible column (the job) keeps beyond its minimum before an optional
-column is given room on a narrow terminal."""
-
-
 def layout(
     width: int,
     *,
@@ -346,15 +396,16 @@ def layout(
     """The columns that fit ``width`` cells and the width each gets.
 
     Columns are dropped by priority (highest first) until their minimum widths
-    fit; then fixed columns grow toward their maximum, and the flexible ones
-    share what is left. ``gap`` cells separate columns; ``reserved`` cells are
-    kept for something drawn before them (the monitor's mark)."""
+    fit; then fixed columns grow toward their maximum, and the flexible ones share
+    what is left by their ``flex`` shares, none beyond its maximum (what no column
+    can take stays blank at the right). ``gap`` cells separate columns;
+    ``reserved`` cells are kept for something drawn before them (the monitor's
+    mark)."""
     chosen = list(columns if columns is not None else [c for c in COLUMNS if c.shown])
     room = width - reserved
 
     def needed(cols: list[Column]) -> int:
-        slack = sum(FLEX_SLACK for c in cols if c.width.flex)
-        return sum(c.width.min for c in cols) + gap * max(0, len(cols) - 1) + slack
+        return sum(c.width.min for c in cols) + gap * max(0, len(cols) - 1)
 
     ranked = sorted(
         (c for c in chosen if c.drop_rank(several)), key=lambda c: -c.drop_rank(several)
@@ -364,25 +415,30 @@ def layout(
             break
         chosen.remove(column)
     widths = {c.name: c.width.min for c in chosen}
-    spare = room - sum(widths.values()) - gap * max(0, len(chosen) - 1)
+    spare = room - needed(chosen)
     for c in chosen:  # fixed columns first, up to their maximum
         limit = c.width.max
         if spare > 0 and not c.width.flex and limit is not None and limit > c.width.min:
             grow = min(spare, limit - c.width.min)
             widths[c.name] += grow
             spare -= grow
-    flexible = [c for c in chosen if c.width.flex]
-    shares = sum(c.width.flex for c in flexible)
-    for i, c in enumerate(flexible):
-        if spare <= 0:
-            break
-        grow = spare if i == len(flexible) - 1 else spare * c.width.flex // shares
-        if c.width.max is not None:
-            grow = min(grow, c.width.max - widths[c.name])
-        widths[c.name] += grow
-        spare -= grow
-        shares -= c.width.flex
+    _share(widths, [c for c in chosen if c.width.flex], spare)
     return [(c, widths[c.name]) for c in chosen]
+
+
+def _share(widths: dict[str, int], flexible: list[Column], spare: int) -> None:
+    """Hand out ``spare`` cells one at a time to the column furthest behind its
+    share (grown / flex smallest; the first on a tie), skipping full ones: the
+    same split at every width, exact in integers, never past a maximum."""
+    grown = dict.fromkeys((c.name for c in flexible), 0)
+    open_ = [c for c in flexible if c.width.max is None or widths[c.name] < c.width.max]
+    while spare > 0 and open_:
+        best = min(open_, key=lambda c: (grown[c.name] + 1) / c.width.flex)
+        widths[best.name] += 1
+        grown[best.name] += 1
+        spare -= 1
+        if best.width.max is not None and widths[best.name] >= best.width.max:
+            open_.remove(best)
 
 
 def render_row(cells: Iterable[tuple[str, int]], gap: int = GAP) -> str:

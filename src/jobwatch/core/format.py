@@ -86,6 +86,8 @@ def status_word(run: Run) -> str:
         word += " (aborting)"
     if run.archived:
         word += " [archived]"
+    if run.deleted:
+        word += " [deleted]"
     return word
 
 

@@ -230,6 +230,9 @@ _SHAPES: dict[str, tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]] = {
         ),
     ),
     "-": (
+        # A provider's own half-masked echo of a key ("sk-abcd****wxyz", "sk-ant-...xyz9"):
+        # the ends it keeps are still part of the key.
+        (("sk-",), re.compile(r"\bsk-[\w\-]*(?:\*{3,}[\w\-*]*|(?:\.{3}|…)[\w\-]{2,})")),
         (("sk-",), re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")),  # OpenAI, Anthropic: _mask_token
         (("xox",), re.compile(r"\bxox[abeprs]-[A-Za-z0-9\-]{10,}")),  # Slack
         (("xapp-",), re.compile(r"\bxapp-[0-9]-[A-Za-z0-9\-]{10,}")),  # Slack app-level
@@ -515,7 +518,12 @@ def _mask_token(m: re.Match[str]) -> str:
     # "sk-" keys always carry a digit or a capital; hyphenated words such as
     # "sk-learn-compatibility-layer" do not and stay readable.
     token = m[0]
-    if token.startswith("sk-") and not any(c.isdigit() or c.isupper() for c in token):
+    fragment = "*" in token or "..." in token or "…" in token
+    if (
+        token.startswith("sk-")
+        and not fragment
+        and not any(c.isdigit() or c.isupper() for c in token)
+    ):
         return token
     return REDACTED
 

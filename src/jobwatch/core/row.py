@@ -41,6 +41,8 @@ class RunRow:
     problem: str | None
     """The error code, else the reason type: what went wrong in one word."""
     aborting: bool = False
+    deleted: bool = False
+    """The system no longer has it (see :attr:`Run.deleted`)."""
     error: str | None = None
     """Set when the record could not be read: the row shows this instead of data."""
 
@@ -79,8 +81,9 @@ class RunRow:
             failed=p.failed if p else None,
             partial=run.partial,
             archived=run.archived,
-            problem=problem,
+            problem="deleted" if run.deleted else problem,
             aborting=aborting or bool(meta.get("abort_requested_at")),
+            deleted=run.deleted,
         )
 
     @classmethod

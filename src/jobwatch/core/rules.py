@@ -89,6 +89,9 @@ class Capabilities:
     have request quotas that a monitor left open all night must not use up."""
     kinds: tuple[str, ...] = ()
     """The kinds of record this source watches, when it has several (Letta)."""
+    push: bool = False
+    """Tells of changes itself (``Source.wait_change``, PostgreSQL's LISTEN): the
+    poller wakes on them and keeps its timer as a slow fallback."""
 
     def supports(self, action: Action) -> bool:
         return action in self.actions
@@ -201,6 +204,8 @@ class Target:
     name: str = ""
     """The job or label, already cleaned for display (the id is cleaned here)."""
     glyph: str = ""
+    hidden: bool = False
+    """Marked but not on screen (the monitor's filter hides it): the question names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +219,16 @@ class Confirmation:
     skipped: tuple[str, ...]
     yes_label: str
     footer: str = "Default is No."
+    hidden: tuple[str, ...] = ()
+    """Runs going ahead that are not on screen (marked, then filtered out)."""
 
     def lines(self) -> list[str]:
         out = list(self.runs)
+        if self.hidden:
+            out += ["", f"Not on screen, hidden by the filter ({len(self.hidden)}):"]
+            out += self.hidden[:SHOWN_SKIPPED]
+            if len(self.hidden) > SHOWN_SKIPPED:
+                out.append(f"  … and {len(self.hidden) - SHOWN_SKIPPED} more")
         out.append("")
         out += self.effects
         if self.skipped:
@@ -246,9 +258,10 @@ class Plan:
 def plan(action: Action, targets: Sequence[Target], *, read_only: bool = False) -> Plan:
     """Which targets may go ahead, why the others may not, and the question to ask.
 
-    Unarchive is harmless and undoable, so it is done without a question; abort
-    and archive always ask (default No), naming what the action does in each
-    system the runs come from."""
+    Unarchive is harmless and undoable, so it is done without a question, unless
+    some of its runs are not on screen (``Target.hidden``); abort and archive
+    always ask (default No), naming what the action does in each system the runs
+    come from and the runs the screen does not show."""
     ok: list[int] = []
     refused: list[str] = []
     for i, target in enumerate(targets):
@@ -257,7 +270,8 @@ def plan(action: Action, targets: Sequence[Target], *, read_only: bool = False) 
             ok.append(i)
         else:
             refused.append(reason)
-    if not ok or action is Action.UNARCHIVE:
+    unseen = any(targets[i].hidden for i in ok)
+    if not ok or (action is Action.UNARCHIVE and not unseen):
         return Plan(action, tuple(ok), tuple(refused), None)
     return Plan(action, tuple(ok), tuple(refused), _confirmation(action, targets, ok, refused))
 
@@ -267,13 +281,16 @@ def _confirmation(
 ) -> Confirmation:
     verb = action.value.capitalize()
     n = len(ok)
-    runs = []
-    for i in ok[:SHOWN_RUNS]:
-        t = targets[i]
+
+    def line(t: Target) -> str:
         glyph = f"{t.glyph} " if t.glyph else ""
-        runs.append(f"  {glyph}{clean(t.run.id)}  {t.run.status.value}  {t.name}".rstrip())
-    if n > SHOWN_RUNS:
-        runs.append(f"  … and {n - SHOWN_RUNS} more")
+        return f"  {glyph}{clean(t.run.id)}  {t.run.status.value}  {t.name}".rstrip()
+
+    shown = [i for i in ok if not targets[i].hidden]  # each run is named once:
+    hidden = tuple(line(targets[i]) for i in ok if targets[i].hidden)  # on screen or not
+    runs = [line(targets[i]) for i in shown[:SHOWN_RUNS]]
+    if len(shown) > SHOWN_RUNS:
+        runs.append(f"  … and {len(shown) - SHOWN_RUNS} more")
     sources: list[Acting | None] = []  # in order of first use, by identity (a source
     for i in ok:  # need not be hashable)
         if not any(targets[i].source is seen for seen in sources):
@@ -286,10 +303,13 @@ def _confirmation(
         effects.append(prefix + effect)
     if action is Action.ABORT:
         effects.append("This cannot be undone.")
+    elif action is Action.UNARCHIVE:
+        effects = ["The runs are shown in lists again."]
     return Confirmation(
         title=f"{verb} {n} run{'s' if n != 1 else ''}?",
         runs=tuple(runs),
         effects=tuple(effects),
         skipped=tuple(clean(reason) for reason in refused),
         yes_label=f"{verb} {n}",
+        hidden=hidden,
     )

@@ -96,6 +96,9 @@ class Run(BaseModel):
     duration_ms: float | None = None
     archived: bool = False
     partial: bool = False
+    deleted: bool = False
+    """The system no longer has this run (a 404 on re-read, or gone from a list that
+    is authoritative): its last known status stays, so the outcome is not lost."""
 
     @field_validator("created_at", "queued_at", "started_at", "ended_at", "updated_at")
     @classmethod

@@ -199,6 +199,8 @@ class Poller:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self.polls = 0
+        self.pushes = 0
+        """Times a source's push (not the timer) woke the poller."""
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -450,12 +452,22 @@ class Poller:
                 task.cancel()
 
     async def _first(self, stop: asyncio.Event) -> None:
-        """Return when woken or stopped, whichever comes first."""
+        """Return when woken, stopped, or told of a change by a source that pushes
+        (its poll is then due at once, whatever its slow fallback pace says)."""
         waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        pushed: dict[asyncio.Future[Any], Feed] = {
+            asyncio.create_task(feed.source.wait_change()): feed
+            for feed in self.feeds
+            if feed.opened and feed.source.capabilities.push
+        }
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([*waits, *pushed], return_when=asyncio.FIRST_COMPLETED)
+            for task in done & pushed.keys():
+                if not task.cancelled() and task.exception() is None:
+                    pushed[task].forced = True
+                    self.pushes += 1
         finally:
-            for task in waits:
+            for task in [*waits, *pushed]:
                 task.cancel()
 
     # -- what is known (keep=True) ----------------------------------------------------

@@ -30,6 +30,7 @@ working default, so an adapter implements only what its system has:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,9 @@ class WindowTerm:
     field: str | None
     value: str
     negate: bool = False
+    at: float | None = None
+    """For ``since:``/``before:``: the bound in epoch seconds (the filter computed
+    it when it was typed), compared with the row's last change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +223,10 @@ class Source(Protocol):
         """A cursor after every change there now: polling from it sees what comes next."""
         ...
 
+    async def wait_change(self) -> None:
+        """Return when the source learns of a change (``capabilities.push`` only)."""
+        ...
+
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
         """Runs matching ``query``, newest first, with the records it could not read."""
         ...
@@ -319,6 +327,10 @@ class SourceBase:
 
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         return None
+
+    async def wait_change(self) -> None:
+        """Sources without push never tell of a change: the poller's timer does."""
+        await asyncio.Event().wait()
 
     async def sync(
         self,

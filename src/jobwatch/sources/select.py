@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from jobwatch.config import TOKEN_ENV, Config, ConfigError, check_url
 from jobwatch.core.paths import default_store_path
 from jobwatch.core.redact import clean
+from jobwatch.sources.postgres.dsn import check_dsn, is_dsn
 from jobwatch.sources.protocol import Source
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def is_path(spec: str) -> bool:
 
 def known_spec(spec: str, config: Config) -> bool:
     """Whether ``spec`` selects a source (a config name, a URL or a store path)."""
-    return spec in config.sources or is_url(spec) or is_path(spec)
+    return spec in config.sources or is_dsn(spec) or is_url(spec) or is_path(spec)
 
 
 def _env_token() -> str | None:
@@ -56,10 +57,42 @@ def _store_mode(read_only: bool) -> Literal["read", "write"]:
     return "read" if read_only else "write"
 
 
+def default_store() -> Path | str:
+    """``$JOBWATCH_STORE`` (a path or a PostgreSQL DSN), else the user's store file."""
+    env = os.environ.get("JOBWATCH_STORE", "")
+    if is_dsn(env):
+        return check_dsn(env, where="$JOBWATCH_STORE", argv=False)
+    return default_store_path()
+
+
+def store_source(store: str | Path, *, read_only: bool = False, name: str | None = None) -> Source:
+    """The store at ``store``: a SQLite file, or a PostgreSQL database by its DSN
+    (checked by the caller: one from argv carries no password)."""
+    if isinstance(store, str) and is_dsn(store):
+        try:
+            from jobwatch.sources.postgres.store import PostgresStore
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] in {"psycopg", "psycopg_pool"}:
+                raise ConfigError(
+                    "a PostgreSQL store needs the postgres extra: pip install 'jobwatch[postgres]'"
+                ) from None
+            raise
+        return PostgresStore(store, name=name or "postgres", mode=_store_mode(read_only))
+    from jobwatch.sources.local.store import SqliteStore
+
+    path = Path(store).expanduser()
+    if name is None:
+        return SqliteStore(path, mode=_store_mode(read_only))
+    return SqliteStore(path, name=name, mode=_store_mode(read_only))
+
+
 def source_from_spec(spec: str, config: Config, *, read_only: bool = False) -> Source:
-    """One source from a config name, an ``http(s)://`` URL or a store path."""
+    """One source from a config name, an ``http(s)://`` URL, a PostgreSQL DSN or a
+    store path."""
     if spec in config.sources:
         return config.sources[spec].make(spec, read_only=read_only)
+    if is_dsn(spec):
+        return store_source(check_dsn(spec, where="--source"), read_only=read_only)
     if is_url(spec):
         from jobwatch.sources.http.client import HttpSource
 
@@ -97,18 +130,14 @@ def open_sources(
     read_only = read_only or config.read_only
     sources: list[Source] = []
     if store is not None:
-        from jobwatch.sources.local.store import SqliteStore
-
-        sources.append(SqliteStore(Path(store).expanduser(), mode=_store_mode(read_only)))
+        sources.append(store_source(store, read_only=read_only))
     specs = list(dict.fromkeys(selected))
     if not specs and not sources:
         specs = list(config.default_sources)
     for spec in specs:
         sources.append(source_from_spec(spec, config, read_only=read_only))
     if not sources:
-        from jobwatch.sources.local.store import SqliteStore
-
-        sources.append(SqliteStore(default_store_path(), mode=_store_mode(read_only)))
+        sources.append(store_source(default_store(), read_only=read_only))
     seen: set[str] = set()
     for source in sources:
         base, n = source.name, 1

@@ -12,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.notifications import Notification, SeverityLevel
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 
+from jobwatch.config import ConfigError
 from jobwatch.core import Action, RunRow
 from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
@@ -31,10 +34,14 @@ from jobwatch.core.redact import clean
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
 from jobwatch.tui import keys
-from jobwatch.tui.messages import CursorMoved, RowsDrawn, SearchRequested
+from jobwatch.tui.keymap import check_keymap, with_keymap
+from jobwatch.tui.messages import CursorMoved, MarksChanged, RowsDrawn, SearchRequested
+from jobwatch.tui.notices import FAILURE_TOAST_S, Bell, summary
 from jobwatch.tui.run_actions import RunActions
-from jobwatch.tui.screens.help import HelpScreen
+from jobwatch.tui.screens.columns import ColumnsScreen
+from jobwatch.tui.screens.help import HelpScreen, key_text
 from jobwatch.tui.screens.main import MainScreen
+from jobwatch.tui.screens.sources import SourcesScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.table_model.window import WindowController, WindowedRunSet, windowed
 from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
@@ -43,7 +50,10 @@ from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable
 from jobwatch.tui.widgets.status_line import StatusLine, StatusState
 
-TOASTS_PER_POLL = 3
+READ_ONLY_HIDDEN = frozenset({"abort", "archive", "unarchive"})
+"""Actions the footer and the palette do not offer in read-only mode."""
+STATUS_TICK_S = 1.0
+"""How often the status line is redrawn between polls (a retry countdown is live)."""
 PRELOAD_S = 0.25
 """How long the first read may hold up the start before the screen shows anyway."""
 FIRST_FRAME_S = 1.0
@@ -73,13 +83,19 @@ class JobwatchApp(App[None]):
         read_only: bool = False,
         theme: str | None = None,
         bell: bool = True,
+        toasts: bool = True,
         keymap: dict[str, str] | None = None,
         warnings: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        columns: Sequence[str] | None = None,
+        config_path: Path | None = None,
         window_from: int = WINDOW_FROM,
     ) -> None:
         super().__init__()
         self.clock = clock
+        self.columns = list(columns) if columns else None
+        self.config_path = config_path
+        """Where the column chooser saves (``None``: applied, not saved)."""
         self.refresh_s = max(0.1, refresh)
         self.poller = Poller(
             list(sources),
@@ -92,7 +108,12 @@ class JobwatchApp(App[None]):
         )
         self.read_only = read_only
         self.bell_enabled = bell
-        self.bells = 0
+        self.toasts_enabled = toasts
+        self._bell = Bell()
+        self._failure_note: Notification | None = None
+        self._held: list[tuple[str, str, SeverityLevel, float | None]] = []
+        """Toasts raised while a dialog, help or the palette was up: shown after it."""
+        self._failures_held = False
         self.runs = RunSet()
         self.window: WindowController | None = None
         """Set when the one source answers windowed queries: the table then holds a
@@ -103,6 +124,10 @@ class JobwatchApp(App[None]):
         self.last_poll: datetime | None = None
         self.loaded_key: Key | None = None
         """The run whose detail and log are on screen (tests wait for it)."""
+        self.detail_loads = 0
+        """Full runs fetched for the detail pane (a poll that changed nothing fetches none)."""
+        self._wanted: tuple[Key | None, RunRow | None] | None = None
+        """The selection and its row that the detail pane shows or is fetching."""
         self.poll_ms = 0.0
         self.apply_ms = 0.0
         """Of the last poll, the time spent merging rows into the table model and
@@ -115,8 +140,15 @@ class JobwatchApp(App[None]):
         if warning:
             self._warnings.append(warning)
         self.theme = name
-        if keymap:
-            self.set_keymap(keymap)
+        self.keymap, problems = check_keymap(keymap or {})
+        self._warnings += problems
+        if self.keymap:
+            self.set_keymap(self.keymap)
+
+    @property
+    def bells(self) -> int:
+        """How many times the bell rang (tests read it)."""
+        return self._bell.rung
 
     @property
     def feeds(self) -> list[Feed]:
@@ -132,8 +164,66 @@ class JobwatchApp(App[None]):
         markup: bool = False,
     ) -> None:
         """Toasts carry run ids, job names and error text from outside: never read
-        them as markup, whoever calls (widgets pass ``markup=True`` by default)."""
+        them as markup, whoever calls (widgets pass ``markup=True`` by default).
+        Never drawn over a dialog, help or the palette: held until it closes."""
+        if self._covered():
+            self._held.append((message, title, severity, timeout))
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    # -- toasts and bell (tui/notices.py) --------------------------------------------
+
+    def _covered(self) -> bool:
+        """A modal screen (confirm, help, palette, sources) is on top of the monitor."""
+        try:
+            return isinstance(self.screen, ModalScreen)
+        except Exception:
+            return False
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if isinstance(screen, ModalScreen):
+            for note in list(self._notifications):
+                if note is self._failure_note:
+                    self._failures_held = True
+                elif not note.has_expired:
+                    self._held.append((note.message, note.title, note.severity, note.time_left))
+            self._failure_note = None
+            self.clear_notifications()
+            return
+        held, self._held = self._held, []
+        for message, title, severity, timeout in held:
+            self.notify(message, title=title, severity=severity, timeout=timeout)
+        if self._failures_held:
+            self._show_failures()
+
+    def _show_failures(self) -> None:
+        """One toast sums up the unseen failures, replacing the one before it."""
+        if not self.toasts_enabled:
+            return
+        if self._covered():
+            self._failures_held = True
+            return
+        self._failures_held = False
+        old, self._failure_note = self._failure_note, None
+        if old is not None and old in self._notifications:
+            self._unnotify(old, refresh=False)
+        rows = [r for k in self.runs.unseen if (r := self.runs.rows.get(k) or self._recent(k))]
+        if rows:
+            rows.sort(key=lambda r: r.id)
+            title, message = summary(rows)
+            note = Notification(message, title, "error", FAILURE_TOAST_S, markup=False)
+            self._failure_note = note
+            self._notifications.add(note)
+        self._refresh_notifications()
+
+    def action_dismiss_toasts(self) -> None:
+        """Every toast goes, and every failure counts as seen."""
+        self._held.clear()
+        self._failures_held = False
+        self._failure_note = None
+        self.runs.unseen.clear()
+        self.clear_notifications()
+        self._reloaded()  # the table's "!" marks go too
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Stock Textual themes chosen from the palette still get status colours.
@@ -158,13 +248,17 @@ class JobwatchApp(App[None]):
                 await self.window.settle()
 
     def on_mount(self) -> None:
-        self._main = MainScreen(self.runs, clock=self.clock, several=len(self.feeds) > 1)
+        self._main = MainScreen(
+            self.runs, clock=self.clock, several=len(self.feeds) > 1, columns=self.columns
+        )
         self.push_screen(self._main)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         if isinstance(self.runs, WindowedRunSet):
             self.runs.on_need = self._settle_window
             self._settle_window()
         for warning in self._warnings:
             self.notify(clean(warning), severity="warning", timeout=8)
+        self.set_interval(STATUS_TICK_S, self.update_status)
         self.run_worker(self._poll_loop(), group="poll", exclusive=True, exit_on_error=False)
 
     # -- polling -------------------------------------------------------------------
@@ -219,10 +313,12 @@ class JobwatchApp(App[None]):
                 table.reloaded()
             return
         before = self.runs.version
+        known = self.runs.rows
+        arrived = [] if first else [r.key for r in rows if r.key not in known]
         faulted = self.runs.apply(rows, notice=not first)
         if table is not None:
             moved = self.runs.version != before
-            table.changed([r.key for r in rows], moved=moved, flash=not first)
+            table.changed([r.key for r in rows], moved=moved, flash=not first, arrived=arrived)
         if faulted:
             self._announce(faulted)
 
@@ -294,21 +390,10 @@ class JobwatchApp(App[None]):
         return self.poller.feed_for(key)
 
     def _announce(self, keys: list[Key]) -> None:
-        """A watched run just failed: toast, bell, and the unseen counter."""
-        rows = [r for k in keys if (r := self.runs.rows.get(k) or self._recent(k))]
-        if len(rows) > TOASTS_PER_POLL:
-            self.notify(f"{len(rows)} runs failed or were lost", title="failures", severity="error")
-        else:
-            for row in rows:
-                what = clean(row.job or row.label or "")
-                problem = f" — {clean(row.problem)}" if row.problem else ""
-                self.notify(
-                    f"{GLYPHS[row.status]} {clean(row.id)} {what}{problem}",
-                    title=f"run {row.status.value}",
-                    severity="error",
-                )
-        if self.bell_enabled:
-            self.bells += 1
+        """Watched runs just failed: the summary toast, the bell (at most once per
+        10 s), and the unseen counter (the runs set counts them)."""
+        self._show_failures()
+        if self.bell_enabled and self._bell.due(self.clock()):
             self.bell()
 
     def _recent(self, key: Key) -> RunRow | None:
@@ -316,7 +401,36 @@ class JobwatchApp(App[None]):
         return self.runs.recent.get(key) if isinstance(self.runs, WindowedRunSet) else None
 
     def action_refresh(self) -> None:
+        """Poll now, and fetch the selected run's detail again whatever its row says."""
         self.poller.wake(force=True)
+        table = self._table()
+        if table is not None:
+            self._wanted = None
+            self._load_selected(table.cursor_key)
+
+    def action_sources(self) -> None:
+        if not isinstance(self.screen, SourcesScreen):
+            self.push_screen(SourcesScreen(self.feeds, self.poller.clock))
+
+    def action_choose_columns(self) -> None:
+        table = self._table()
+        if table is not None:
+            self.push_screen(ColumnsScreen(table.columns_shown), self._columns_chosen)
+
+    def _columns_chosen(self, names: list[str] | None) -> None:
+        table = self._table()
+        if names is None or table is None:
+            return
+        table.show_columns(names)
+        self.columns = names or None
+        if self.config_path is None:
+            return
+        from jobwatch.config.write import save_columns
+
+        try:
+            save_columns(self.config_path, names)
+        except ConfigError as exc:
+            self.notify(f"columns not saved: {exc}", severity="warning")
 
     # -- status line ---------------------------------------------------------------
 
@@ -334,8 +448,7 @@ class JobwatchApp(App[None]):
             flags.append("faults only")
         if self.runs.show_archived:
             flags.append(f"+{self.runs.archived_count} archived")
-        if self.runs.marked:
-            flags.append(f"{len(self.runs.marked)} marked")
+        flags += self._marks_flag()
         state = StatusState(
             flags=flags,
             health=self.poller.health(),
@@ -343,8 +456,11 @@ class JobwatchApp(App[None]):
             counts=self.runs.counts,
             last_poll=self.last_poll,
             refresh=self.refresh_s,
+            retry={f.name: f.tracker.wait() for f in self.feeds},
         )
         status.show(state, self.theme_variables)
+        # The filter box counts its matches while it is typed in ("12 of 340 match").
+        self.main.query_one("#filter", Input).border_title = self.runs.match_text()
 
     # -- selection -----------------------------------------------------------------
 
@@ -360,9 +476,16 @@ class JobwatchApp(App[None]):
 
     @on(CursorMoved)
     def _selected(self, event: CursorMoved) -> None:
-        if event.key is not None and event.key in self.runs.unseen:
+        """Another run was selected, or the selected run's row changed in a poll:
+        the detail and the log title follow. Its full record is fetched again only
+        when a poll handed over a new row for it (sources hand a run over only when
+        its revision changed), never because the table merely moved."""
+        if event.user and event.key is not None and event.key in self.runs.unseen:
             self.runs.seen(event.key)
             self.update_status()
+        row = self.runs.rows.get(event.key) if event.key is not None else None
+        if self._wanted is not None and self._wanted[0] == event.key and self._wanted[1] is row:
+            return
         self._load_selected(event.key)
 
     @work(group="detail", exclusive=True, exit_on_error=False)
@@ -370,28 +493,70 @@ class JobwatchApp(App[None]):
         detail = self.main.query_one(DetailPane)
         log = self.main.query_one(LogView)
         feed = self.feed_for(key)
+        row = self.runs.rows.get(key) if key is not None else None
+        self._wanted = (key, row)
         if key is None or feed is None:
             detail.show(None)
             await log.show_run(None, None)
+            log.run_status = None
             self.loaded_key = None
             return
-        row = self.runs.rows.get(key)
         if row is not None and row.error:
             detail.show(None, error=f"unreadable record: {row.error}")
         else:
+            self.detail_loads += 1
             try:
                 run = await feed.source.get(key[1])
             except Exception as exc:
+                self._wanted = None  # try again on the next change or selection
                 detail.show(None, error=f"cannot load {clean(key[1])}: {clean(str(exc))}")
             else:
                 detail.show(run, now=datetime.fromtimestamp(self.clock(), UTC))
         await log.show_run(feed.source, key[1])
+        log.run_status = f"{GLYPHS[row.status]} {row.status.value}" if row is not None else None
         self.loaded_key = key
+
+    # -- marks -----------------------------------------------------------------------
+
+    def _marks_flag(self) -> list[str]:
+        """``3 marked`` (``, 1 hidden`` when the filter hides some of them)."""
+        if not self.runs.marked:
+            return []
+        hidden = len(self.runs.hidden_marks())
+        return [f"{len(self.runs.marked)} marked" + (f", {hidden} hidden" if hidden else "")]
+
+    @on(MarksChanged)
+    def marks_changed(self) -> None:
+        """The status line and the footer show the count (the footer's "unmark
+        all" key carries it, and is there only while something is marked)."""
+        count = len(self.runs.marked)
+        bindings = self._bindings.key_to_bindings  # keymaps apply to copies of this
+        for key, bound in bindings.items():
+            bindings[key] = [
+                replace(b, description=f"{count} marked") if b.id == "runs.unmark_all" else b
+                for b in bound
+            ]
+        self.refresh_bindings()
+        self.update_status()
+
+    def action_clear_marks(self) -> None:
+        self.runs.clear_marks()
+        table = self._table()
+        if table is not None:
+            table.refresh()
+        self.marks_changed()
 
     # -- panes, filter, sort -------------------------------------------------------
 
+    def action_zoom(self) -> None:
+        """``z``: the focused pane alone, full screen; again: every pane."""
+        main = self.main
+        main.zoom(None if main.zoomed else main.pane_of(self.focused))
+
     def action_focus_pane(self, pane: str) -> None:
         target = {"runs": "#runs", "detail": "#detail", "log": "#log"}[pane]
+        if self.main.zoomed:
+            self.main.zoom(pane)  # a hidden pane cannot take the focus
         panes = self.main.query_one("#panes")
         if pane in ("detail", "log"):
             panes.set_class(pane == "detail", "-show-detail")
@@ -419,7 +584,7 @@ class JobwatchApp(App[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.runs.set_filter(event.value)
+        self.runs.set_filter(event.value, now=self.clock())
         self._reloaded()
 
     @on(Input.Submitted, "#filter")
@@ -497,13 +662,34 @@ class JobwatchApp(App[None]):
     # -- help and palette ----------------------------------------------------------
 
     def _binding_sections(self) -> list[tuple[str, str | None, list[Binding]]]:
+        """The bindings help and the palette list, with the user's keys, without
+        the ones read-only mode does not offer."""
         return [
-            (title, target, [b for b in bindings if isinstance(b, Binding)])
+            (
+                title,
+                target,
+                [
+                    with_keymap(b, self.keymap)
+                    for b in bindings
+                    if isinstance(b, Binding) and self._offered(b.action)
+                ],
+            )
             for title, target, bindings in keys.SECTIONS
         ]
 
+    def _offered(self, action: str) -> bool:
+        return not (self.read_only and action in READ_ONLY_HIDDEN)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only: abort, archive and unarchive are not offered (footer, keys);
+        "unmark all" only while something is marked."""
+        if action == "clear_marks":
+            return bool(self.runs.marked)
+        return self._offered(action)
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([(title, b) for title, _, b in self._binding_sections()]))
+        sections = [(title, b) for title, _, b in self._binding_sections()]
+        self.push_screen(HelpScreen(sections, self.get_key_display))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -513,7 +699,7 @@ class JobwatchApp(App[None]):
                     continue
                 yield SystemCommand(
                     f"{binding.description}",
-                    f"{section}: key {binding.key}",
+                    f"{section}: key {key_text(binding, self.get_key_display)}",
                     partial(self._palette_action, target, binding.action),
                 )
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 from textual.binding import Binding, BindingType
 
 APP: list[BindingType] = [
+    # First of the app's keys in the footer: shown (with the count) only while marked.
+    Binding("U", "clear_marks", "Unmark all", id="runs.unmark_all"),
     Binding("1", "focus_pane('runs')", "Runs", show=False, id="pane.runs"),
     Binding("2", "focus_pane('detail')", "Detail", show=False, id="pane.detail"),
     Binding("3", "focus_pane('log')", "Log", show=False, id="pane.log"),
+    Binding("z", "zoom", "Zoom pane", show=False, id="pane.zoom"),
     Binding("slash", "filter", "Filter", id="runs.filter"),
     Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
     Binding("f", "toggle_faults", "Faults", id="runs.faults"),
@@ -21,6 +24,9 @@ APP: list[BindingType] = [
     Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
     Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
     Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
+    Binding("x", "dismiss_toasts", "Dismiss toasts", show=False, id="app.dismiss"),
+    Binding("h", "sources", "Sources", show=False, id="app.sources"),
+    Binding("C", "choose_columns", "Columns", show=False, id="app.columns"),
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
@@ -33,6 +39,20 @@ TABLE: list[BindingType] = [
     Binding("home,g", "edge(0)", "First", show=False, id="table.first"),
     Binding("end,G", "edge(1)", "Last", show=False, id="table.last"),
     Binding("space", "mark", "Mark", id="table.mark"),
+    Binding("M", "mark_all", "Mark all shown", show=False, id="table.mark_all"),
+    Binding(
+        "right_square_bracket", "next_fault(1)", "Next failure", show=False, id="table.next_failure"
+    ),
+    Binding(
+        "left_square_bracket", "next_fault(-1)", "Prev failure", show=False, id="table.prev_failure"
+    ),
+]
+
+DETAIL: list[BindingType] = [
+    Binding("down,j", "scroll_down", "Down", show=False, id="detail.down"),
+    Binding("up,k", "scroll_up", "Up", show=False, id="detail.up"),
+    Binding("home,g", "scroll_home", "Top", show=False, id="detail.top"),
+    Binding("end,G", "scroll_end", "End", show=False, id="detail.end"),
 ]
 
 LOG: list[BindingType] = [
@@ -44,6 +64,7 @@ LOG: list[BindingType] = [
     Binding("end,G", "follow", "Follow", id="log.follow"),
     Binding("p", "pause", "Pause", id="log.pause"),
     Binding("slash", "search", "Search", id="log.search"),
+    Binding("escape", "clear_search", "Clear search", show=False, id="log.clear_search"),
     Binding("n", "find(1)", "Next", id="log.next"),
     Binding("N", "find(-1)", "Prev", show=False, id="log.prev"),
     Binding("e", "first_error", "First error", id="log.first_error"),
@@ -58,11 +79,21 @@ CONFIRM: list[BindingType] = [
     Binding("left,right,tab", "app.focus_next", "Switch", show=False),
 ]
 
+COLUMNS: list[BindingType] = [
+    Binding("enter", "keep", "Keep", priority=True, id="columns.keep"),
+    Binding("escape", "cancel", "Cancel", id="columns.cancel"),
+]
+
 HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+SOURCES: list[BindingType] = [
+    Binding("escape,q,h", "dismiss", "Close", id="sources.close"),
+]
 
 SECTIONS: tuple[tuple[str, str | None, list[BindingType]], ...] = (
     ("monitor", None, APP),
     ("runs table", "#runs", TABLE),
+    ("detail", "#detail", DETAIL),
     ("log", "#log", LOG),
 )
 """(title, the widget its actions run on, bindings): what help and the palette list."""

@@ -14,6 +14,14 @@ class CursorMoved(Message):
     """The selected run changed, or the same run changed underneath the cursor."""
 
     key: Key | None
+    user: bool = True
+    """The user moved the cursor; False when a poll did (following the newest, or
+    the run changed): only the user's own selection counts a failure as seen."""
+
+
+@dataclass
+class MarksChanged(Message):
+    """Runs were marked or unmarked: the counts on the status line and footer follow."""
 
 
 @dataclass

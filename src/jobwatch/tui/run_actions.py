@@ -32,9 +32,14 @@ class RunActions:
         self.app = app
 
     def _targets(self) -> list[Key]:
-        marked = [k for k in self.app.runs.marked if k in self.app.runs.rows]
+        """The marked runs, when there are any (those on screen in table order,
+        then the ones the filter hides), else the selected one. Marks survive a
+        filter change (see :meth:`RunSet.hidden_marks`)."""
+        runs = self.app.runs
+        marked = [k for k in runs.marked if k in runs.rows]
         if marked:
-            return sorted(marked, key=lambda k: self.app.runs.index_of(k) or 0)
+            where = {k: runs.index_of(k) for k in marked}
+            return sorted(marked, key=lambda k: (where[k] is None, where[k] or 0, k))
         table = self.app._table()
         return [table.cursor_key] if table is not None and table.cursor_key else []
 
@@ -47,6 +52,7 @@ class RunActions:
             feed.source if feed is not None else None,
             clean(row.job or row.label or ""),
             GLYPHS[row.status],
+            hidden=self.app.runs.index_of(key) is None,
         )
 
     def ask(self, action: Action) -> None:
@@ -106,6 +112,7 @@ class RunActions:
                 continue
             done += 1
             self.app.runs.marked.discard(key)
+            self.app.marks_changed()
             if len(keys) == 1:
                 self.app.notify(clean(result.message), timeout=3)
         if len(keys) > 1 and done:

@@ -39,10 +39,13 @@ __all__ = [
     "MONO_THEME",
     "STATUS_VARIABLES",
     "ThemeError",
+    "builtin_dir",
     "builtin_themes",
+    "contrast_ratio",
     "jobwatch_variables",
     "load_theme_file",
     "pick_theme",
+    "readable_on",
     "register_all",
     "status_color_var",
     "user_themes",
@@ -81,6 +84,10 @@ STATUS_VARIABLES: dict[str, str] = {
     "status-unknown": "#808080",
     "row-changed": "#2f4f6f",
     "row-marked": "#4f3f6f",
+    "row-cursor": "#d7af5f",
+    "row-cursor-text": "#000000",
+    "row-cursor-blur": "#8787af",
+    "row-cursor-blur-text": "#000000",
     "log-error": "#d75f5f",
     "log-warn": "#d7af00",
     "log-debug": "#808080",
@@ -116,6 +123,36 @@ _TINTS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("row-marked", ("secondary", "accent"), 0.3),
     ("search-match", ("accent", "warning"), 0.45),
 )
+
+# The selected row: a background from the theme and black or white text, whichever
+# reads better on it (the built-ins choose pairs that also survive 16 colours).
+_CURSORS: tuple[tuple[str, tuple[str, ...], float], ...] = (
+    ("row-cursor", ("accent", "primary"), 1.0),
+    ("row-cursor-blur", ("primary", "secondary"), 0.45),
+)
+MIN_CONTRAST = 4.5
+"""WCAG AA for text: the least a derived cursor text gets against its background."""
+
+
+def _luminance(color: Color) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.r) + 0.7152 * channel(color.g) + 0.0722 * channel(color.b)
+
+
+def contrast_ratio(a: Color, b: Color) -> float:
+    """The WCAG 2 contrast ratio of two colours: 1 (same) to 21 (black on white)."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def readable_on(background: Color) -> Color:
+    """Black or white, whichever has more contrast on ``background``."""
+    black, white = Color(0, 0, 0), Color(255, 255, 255)
+    return max((black, white), key=lambda c: contrast_ratio(c, background))
+
 
 _TOP_LEVEL_KEYS = ("name", "dark", "colors", "variables")
 
@@ -183,10 +220,22 @@ def jobwatch_variables(theme: Theme) -> dict[str, str]:
             )
             if tint is not None:
                 result[variable] = background.blend(tint, weight, alpha=1.0).hex
+        for variable, fields, weight in _CURSORS:
+            tint = next(
+                (c for f in fields if (c := _parse_rgb(getattr(theme, f))) is not None), None
+            )
+            if tint is not None:
+                cursor = background.blend(tint, weight, alpha=1.0)
+                result[variable] = cursor.hex
+                result[f"{variable}-text"] = readable_on(cursor).hex
 
     for variable in STATUS_VARIABLES:
         if variable in theme.variables:
             result[variable] = theme.variables[variable]
+    for variable, _, _ in _CURSORS:  # a cursor colour of its own, but no text for it
+        own = _parse_rgb(theme.variables.get(variable))
+        if own is not None and f"{variable}-text" not in theme.variables:
+            result[f"{variable}-text"] = readable_on(own).hex
     return result
 
 
@@ -282,17 +331,34 @@ def load_theme_file(path: str | os.PathLike[str] | Traversable) -> Theme:
     return _theme_from_data(source, data)
 
 
-def _builtin_dir() -> Traversable:
-    # Through importlib.resources, so it works from a wheel, a zip or an editable install.
-    return files("jobwatch.tui") / "themes"
+BUILTIN_MARKER = f"{DEFAULT_THEME}.toml"
+"""A file every built-in themes folder has: how a folder is known to be the one."""
+
+
+def builtin_dir() -> Traversable:
+    """The folder of the built-in themes: the repository's top-level ``themes/``.
+
+    An installed wheel carries it as package data, ``jobwatch/themes`` (the
+    ``force-include`` in ``pyproject.toml``), read through importlib.resources so a
+    zip works too. A source checkout or an editable install (whose package is
+    ``src/jobwatch``) has no copy there and reads ``<checkout>/themes`` itself.
+    """
+    packaged = files("jobwatch") / "themes"
+    if packaged.is_dir() and (packaged / BUILTIN_MARKER).is_file():
+        return packaged
+    checkout = Path(str(files("jobwatch"))).resolve().parents[1] / "themes"
+    if (checkout / BUILTIN_MARKER).is_file():
+        return checkout
+    raise ThemeError(f"built-in themes not found (looked in {packaged} and {checkout})")
 
 
 def builtin_themes() -> list[Theme]:
-    """The themes shipped inside the package, sorted by name.
+    """The built-in themes (every ``*.toml`` directly in :func:`builtin_dir`), by name.
 
-    A broken built-in is a packaging bug, so ThemeError propagates (tests catch it).
+    A broken or missing built-in is a packaging bug, so ThemeError propagates
+    (tests catch it).
     """
-    entries = [e for e in _builtin_dir().iterdir() if e.name.endswith(".toml") and e.is_file()]
+    entries = [e for e in builtin_dir().iterdir() if e.name.endswith(".toml") and e.is_file()]
     return sorted((load_theme_file(e) for e in entries), key=lambda t: t.name)
 
 

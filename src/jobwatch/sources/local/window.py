@@ -12,7 +12,8 @@ other sorts scan and keep the top of the order (measured in ``bench_store.py``).
 
 What the filter grammar says becomes SQL: ``status:`` (prefix), ``job:``,
 ``source:``, ``id:``, ``problem:``, ``label:``, ``raw:`` and free text
-(substrings, via ``LIKE``), ``!`` and faults-only. ``LIKE`` folds case for ASCII
+(substrings, via ``LIKE``), ``since:``/``before:`` (by last change), ``!`` and
+faults-only. ``LIKE`` folds case for ASCII
 only, so a term with other letters is matched by a Python ``lower()`` registered
 on the connection (slower, as exact as the monitor's own filter). A term on a
 field this module does not know is refused (:class:`ValueError`): the monitor
@@ -25,12 +26,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobwatch.core import FAULTS, RunRow, Status
-from jobwatch.core.columns import STATUS_RANK
+from jobwatch.core.columns import STATUS_RANK, last_change
 from jobwatch.sources.local.runs import RunsMixin
 from jobwatch.sources.protocol import StatusCounts, WindowTerm, WindowView
 
 WHEN = "COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0)"
 """``started_at or created_at or 0.0``: the registry's "when" of a row."""
+_START = "COALESCE(NULLIF(started_at, 0), created_at)"
+CHANGED = f"MAX(COALESCE(ended_at, {_START}), COALESCE({_START}, ended_at))"
+"""The registry's ``last_change``: the later of end and start (or creation), NULL
+when a run has neither (SQLite's two-argument ``MAX`` is NULL if either is)."""
 _NOT_RANKED = 99
 RANK = (
     "(CASE status "
@@ -42,6 +47,7 @@ RANK = (
 SORT_SQL: dict[str, tuple[str, ...]] = {
     "started": (f"-{WHEN}", "id", "source"),
     "status": (RANK, f"-{WHEN}", "id", "source"),
+    "changed": (f"-COALESCE({CHANGED}, 0.0)", "id", "source"),
     "duration": ("-COALESCE(NULLIF(duration_ms, 0), 0.0)", f"-{WHEN}", "id", "source"),
     "source": ("source", f"-{WHEN}", "id"),
     "job": (
@@ -74,6 +80,8 @@ _FIELDS: dict[str | None, tuple[str, ...]] = {
 }
 """Filter fields and the columns each is matched on (free text: all of them)."""
 _PREFIXED = frozenset({"status"})
+_TIMES = frozenset({"since", "before"})
+"""Time terms: by the row's last change, against the bound the filter computed."""
 
 
 def _when(row: RunRow) -> float:
@@ -87,6 +95,8 @@ def key_of(sort: str, row: RunRow) -> tuple[Any, ...]:
         return (when, row.id, row.source)
     if sort == "status":
         return (STATUS_RANK.get(row.status, _NOT_RANKED), when, row.id, row.source)
+    if sort == "changed":
+        return (-(last_change(row) or 0.0), row.id, row.source)
     if sort == "duration":
         return (-(row.duration_ms or 0.0), when, row.id, row.source)
     if sort == "source":
@@ -110,6 +120,9 @@ def _like(value: str) -> str:
 
 def _term(term: WindowTerm) -> tuple[str, list[Any]]:
     """One filter term as SQL, matching ``RunSet``'s Python filter."""
+    if term.at is not None and term.field in _TIMES:  # since:1h, before:2026-12-01
+        op = ">=" if term.field == "since" else "<"
+        return f"COALESCE({CHANGED} {op} ?, 0)", [term.at]
     if term.field not in _FIELDS:
         raise ValueError(f"filter field {term.field!r} has no SQL translation")
     columns = _FIELDS[term.field]
@@ -153,7 +166,9 @@ def where(view: WindowView) -> tuple[list[str], list[Any]]:
 
 def translatable(view: WindowView) -> bool:
     """Whether every term of ``view`` can be asked of the store."""
-    return view.sort in SORT_SQL and all(t.field in _FIELDS for t in view.terms)
+    return view.sort in SORT_SQL and all(
+        t.field in _FIELDS or (t.at is not None and t.field in _TIMES) for t in view.terms
+    )
 
 
 def _keyset(

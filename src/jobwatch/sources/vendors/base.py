@@ -295,7 +295,22 @@ class VendorSource(SourceBase):
     def active_runs(self) -> list[Run]:
         """Cached runs not yet finished: what a system without change cursors must
         ask about again on every poll."""
-        return [run for run in self._runs.values() if run.status.is_active]
+        return [run for run in self._runs.values() if run.status.is_active and not run.deleted]
+
+    def mark_deleted(self, run: Run) -> Run:
+        """``run`` as the system no longer having it. A finished run keeps its outcome;
+        one deleted while active ends ``unknown`` (how it ended is not known), with the
+        reason ``deleted``, so it is not asked about again."""
+        if run.deleted:
+            return run
+        if not run.status.is_active:
+            return run.evolve(deleted=True)
+        return run.evolve(
+            status=Status.UNKNOWN,
+            status_raw=None,
+            deleted=True,
+            reason=Reason(type="deleted", message=f"{self.SYSTEM} no longer has this run."),
+        )
 
     async def reread(
         self,
@@ -321,13 +336,7 @@ class VendorSource(SourceBase):
                 try:
                     return await fetch_one(run)
                 except RunNotFound:
-                    return run.evolve(
-                        status=Status.UNKNOWN,
-                        status_raw=None,
-                        reason=Reason(
-                            type="deleted", message=f"{self.SYSTEM} no longer has this run."
-                        ),
-                    )
+                    return self.mark_deleted(run)
                 except RemoteUnavailable as exc:
                     if exc.retry_after is not None:
                         raise
@@ -487,7 +496,10 @@ class VendorSource(SourceBase):
         try:
             run = await self.fetch(cached, run_id)
         except RunNotFound:
-            raise
+            if cached is None:
+                raise
+            self._remember(self.mark_deleted(cached))  # seen before: deleted since
+            return self._runs[run_id]
         except SourceError:
             if cached is None:
                 raise

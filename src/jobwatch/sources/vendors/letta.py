@@ -6,22 +6,27 @@ runs (``run-…``, one agent processing session, the main live object), jobs
 a fan-out of agent runs through ``/v1/messages/batches``). One adapter watches
 any of them; they share one cache because their ids never collide.
 
-Polling has no change cursor to lean on: a run carries no ``updated_at``, so a
-list filtered by time or status cannot show a run that has just finished. Each
-poll therefore asks for records newer than the newest id seen (``order=asc``,
-``after=<id>``) and re-reads, one GET each, the cached records that were still
-active. Everything Letta-specific (enums, stop reasons, the ``false`` a job
-cancel answers, the batch list that hides finished batches) stays in here.
+Polling has no change cursor to lean on: a run carries no ``updated_at``. Each
+poll asks for one small newest-first page (what is new), and for every record
+Letta still calls active in one list (``statuses=created&statuses=running``, or
+``active=true``); only a cached active record missing from that list (it has
+finished, or was deleted) is asked for by id. So a quiet poll costs one or two
+requests per kind, whatever the number of active runs. Servers read the list
+cursors differently (see the polling section): nothing relies on one reading.
+Everything Letta-specific (enums, stop reasons, the ``false`` a job cancel
+answers, the batch list that hides finished batches) stays in here.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 from urllib.parse import quote
 
 import httpx
@@ -119,6 +124,87 @@ JOB_LOG_NOTE = (
 KIND_OF_SETTING: dict[str, Kind] = {"runs": Kind.RUN, "jobs": Kind.JOB, "batches": Kind.BATCH}
 MAX_LOG_PAGES = 100
 MAX_LINE = 4000
+MAX_ERROR = 1000
+
+
+# -- reading list pages (whatever the server's cursor reading) ---------------------
+
+PROBE = 10
+"""Records a poll asks for to see what is new: a quiet poll costs one small page."""
+ACTIVE_LIMIT = 1000
+"""Letta's largest page: every active record in one request."""
+ACTIVE_STATUSES = ("created", "running")
+CHRONO_WALK_PAGES = 500
+SWEEP_EVERY_S = 600.0
+"""How often the whole window is listed again to find deleted older runs."""
+FLOOR = datetime.min.replace(tzinfo=UTC)
+
+Toward = Literal["older", "newer"]
+OLDER: Toward = "older"
+NEWER: Toward = "newer"
+OTHER = {"after": "before", "before": "after"}
+
+
+class Mark(NamedTuple):
+    """A record a cursor names: its id, and when it was created."""
+
+    id: str
+    when: datetime | None
+
+
+def rid_of(raw: Any) -> str | None:
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    return rid if isinstance(rid, str) else None
+
+
+def when_of(raw: Any) -> datetime | None:
+    try:
+        return parse_time(raw.get("created_at")) if isinstance(raw, dict) else None
+    except MappingError:
+        return None
+
+
+def _marks(page: list[Any]) -> list[Mark]:
+    return [Mark(rid, when_of(r)) for r in page if (rid := rid_of(r)) is not None]
+
+
+def oldest(page: list[Any]) -> Mark | None:
+    """The oldest record of a page (the last one, without creation times)."""
+    marks = [m for m in _marks(page) if m.when is not None]
+    if not marks:
+        return next(reversed(_marks(page)), None)
+    return min(marks, key=lambda m: m.when or FLOOR)
+
+
+def newest(page: list[Any]) -> Mark | None:
+    marks = [m for m in _marks(page) if m.when is not None]
+    return max(marks, key=lambda m: m.when or FLOOR) if marks else None
+
+
+def direction(page: list[Any]) -> Literal["asc", "desc"] | None:
+    """Which way a page runs, by its ``created_at``: what the server did, not what
+    it was asked."""
+    times = [t for t in (when_of(r) for r in page) if t is not None]
+    ups = sum(a < b for a, b in itertools.pairwise(times))
+    downs = sum(a > b for a, b in itertools.pairwise(times))
+    if ups == downs:
+        return None
+    return "asc" if ups > downs else "desc"
+
+
+def relative(page: list[Any], cursor: Mark) -> Toward | None:
+    """Whether a page after ``cursor`` holds older or newer records than it; ``None``
+    when it cannot tell (empty, or only records created at the same time)."""
+    if cursor.when is None:
+        return None
+    times = [t for r in page if rid_of(r) != cursor.id and (t := when_of(r)) is not None]
+    older = sum(t < cursor.when for t in times)
+    newer = sum(t > cursor.when for t in times)
+    if older and not newer:
+        return OLDER
+    if newer and not older:
+        return NEWER
+    return None
 
 
 # -- the mapper (pure: a function of the payload only) ------------------------------
@@ -156,6 +242,22 @@ def kind_of_id(run_id: str) -> Kind | None:
     return None
 
 
+def error_text(said: Any) -> str | None:
+    """What ``metadata.error`` says, for people: a string as it is; an object by its
+    ``message`` and ``type`` (the rest stays in the run's metadata). Redacted, with
+    e-mail addresses masked (provider errors echo account addresses and key ends)."""
+    if isinstance(said, dict):
+        words = [said.get(key) for key in ("type", "message")]
+        parts = [w for w in words if isinstance(w, str) and w.strip()]
+        said = ": ".join(parts) if parts else json.dumps(redact(said), default=str)
+    elif isinstance(said, list):
+        said = json.dumps(redact(said), default=str)
+    if not isinstance(said, str) or not said.strip():
+        return None
+    text = mask_email(clean(said, keep_newlines=True)).strip()
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+
+
 def _outcome(
     stop: str | None, status: Status, metadata: Mapping[str, Any] | None
 ) -> tuple[Reason | None, RunError | None]:
@@ -166,9 +268,7 @@ def _outcome(
     if not failing and status is not Status.FAILED:
         return reason, None
     said = metadata.get("error") if metadata else None  # where background runs leave it
-    if isinstance(said, dict | list):
-        said = json.dumps(redact(said), default=str)
-    message = short(clean(said), 1000) if isinstance(said, str) and said else None
+    message = error_text(said)
     code = stop if failing else None
     message = message or (STOP_REASON_TEXT.get(stop or "") if failing else None)
     if code is None and message is None:
@@ -248,7 +348,7 @@ def parse_record(raw: Any, source: str) -> Run:
         reason=reason,
         owner=mask_email(clean(owner)) if owner else None,  # an id; an e-mail, its domain
         config=redact(config) or None,
-        metadata=redact(metadata) if metadata is not None else None,
+        metadata=redact(metadata, emails=True) if metadata is not None else None,
         callback=callback,
         ttft_ms=ttft / 1e6 if ttft is not None else None,
         duration_ms=total / 1e6 if total is not None else None,
@@ -462,8 +562,21 @@ class LettaSource(VendorSource):
         self.watch = tuple(watch)
         self.agent_id = agent_id
         self.prefix = prefix
-        self._newest: dict[Kind, str | None] = {}
-        """Per kind, the id of the newest record seen: the ``after`` cursor."""
+        self._newest: dict[Kind, Mark] = {}
+        """Per kind, the newest record seen: where "new" starts."""
+        self._older: dict[Kind, str] = {}
+        self._newer: dict[Kind, str] = {}
+        """Per kind, the cursor parameter (``after``/``before``) that pages older or
+        newer records on this server, as learned from its pages."""
+        self._chrono: dict[Kind, bool] = {}
+        """Kinds this server lists oldest first whatever ``order`` asks."""
+        self._swept: dict[Kind, float] = {}
+        """Per kind, when the whole window was last listed (monotonic seconds)."""
+        self.sweep_every_s = SWEEP_EVERY_S
+        self._suspects: set[str] = set()
+        """Finished runs a list should have shown and did not: asked for by id."""
+        self._vouched: set[str] = set()
+        """Suspects Letta still had when asked by id: not asked again."""
         self._log_pos: dict[str, tuple[int, str]] = {}
         """Per run, the last log seq handed out and the message id it ended on."""
         self._missing: set[Kind] = set()
@@ -497,18 +610,25 @@ class LettaSource(VendorSource):
             return kind_of_id(run.id) or Kind.RUN
 
     # -- polling --------------------------------------------------------------------
+    #
+    # Servers disagree on what a list cursor means: the docs and the SDK read
+    # ``after``/``before`` "in the specified sort order", the open-source server reads
+    # them the other way round for runs and lists jobs oldest first whatever
+    # ``order`` says. So nothing here trusts one reading: the direction of each page
+    # is read from the ``created_at`` of what came back, and the parameter that
+    # pages older (or newer) is learned from the first page after a cursor, and
+    # learned again whenever a page contradicts it.
 
     async def _page(
         self, kind: Kind, params: dict[str, Any], errors: list[RecordError]
-    ) -> list[Any]:
+    ) -> list[Any] | None:
+        """One list page; ``None`` when the cursor record is gone (404)."""
         if kind is Kind.RUN and self.agent_id:
             params["agent_id"] = self.agent_id
         path = self._list_path(kind)
         response = await self.api.request("GET", path, params=params)
-        if response.status_code == 404 and "after" in params:
-            # The cursor record itself is gone (deleted): start over from the newest.
-            self._newest.pop(kind, None)
-            return []
+        if response.status_code == 404 and ("after" in params or "before" in params):
+            return None  # the cursor record itself was deleted
         if response.status_code == 404:
             # Not every Letta serves every list (the v1 server was retired; Cloud
             # may drop jobs or batches): say so once and stop asking, keep the rest.
@@ -538,41 +658,198 @@ class LettaSource(VendorSource):
     def _max_pages(self) -> int:
         return math.ceil(self.max_runs / self.page_size) + 1
 
-    async def _recent(self, kind: Kind, errors: list[RecordError]) -> list[Any]:
-        """The newest ``max_runs`` records of one kind, newest first."""
-        out: list[Any] = []
-        after: str | None = None
-        for _ in range(self._max_pages()):
-            limit = min(self.page_size, self.max_runs - len(out))
-            if limit <= 0:
-                break
-            params: dict[str, Any] = {"order": "desc", "limit": limit}
-            if after:
-                params["after"] = after
+    async def _step(
+        self, kind: Kind, cursor: Mark, want: Toward, limit: int, errors: list[RecordError]
+    ) -> list[Any] | None:
+        """The page of records ``want`` (older or newer) than ``cursor``, whichever
+        cursor parameter gives them on this server; ``None`` if the cursor is gone."""
+        table = self._older if want == OLDER else self._newer
+        other = self._newer if want == OLDER else self._older
+
+        def learn(param: str) -> None:
+            table[kind], other[kind] = param, OTHER[param]
+
+        known = table.get(kind)
+        if cursor.when is None:  # nothing to tell the readings apart by: the learned one,
+            param = known or "after"  # else the documented one
+            return await self._page(
+                kind, {"order": "desc", "limit": limit, param: cursor.id}, errors
+            )
+        for param in [known, OTHER[known]] if known else ["after", "before"]:
+            params: dict[str, Any] = {"order": "desc", "limit": limit, param: cursor.id}
             page = await self._page(kind, params, errors)
-            ids = self._ids(page)
-            if after is None and ids:
-                self._newest[kind] = ids[0]
-            out += page
-            if len(page) < limit or not ids:
-                break
-            after = ids[-1]
+            if page is None:
+                return None
+            verdict = relative(page, cursor)
+            if verdict == want:
+                learn(param)
+                return page
+            if verdict is None:
+                if table.get(kind) == param:
+                    return page  # nothing that way, in the reading already learned
+                continue  # cannot tell yet: the other parameter decides
+            learn(OTHER[param])  # this one pages the other way
+        return []
+
+    async def _recent(self, kind: Kind, errors: list[RecordError]) -> list[Any]:
+        """The newest ``max_runs`` records of one kind."""
+        limit = min(self.page_size, self.max_runs)
+        got: dict[str, Any] = {}
+
+        def add(page: list[Any]) -> list[Any]:
+            fresh = [r for r in page if rid_of(r) not in got]
+            for raw in fresh:
+                got[rid_of(raw) or f"#{len(got)}"] = raw
+            return fresh
+
+        page = await self._page(kind, {"order": "desc", "limit": limit}, errors) or []
+        add(page)
+        chrono = direction(page) == "asc"  # oldest first, though newest was asked
+        self._chrono[kind] = chrono
+        if len(page) >= limit and not chrono:
+            cursor = oldest(page)
+            for _ in range(self._max_pages()):
+                want = min(self.page_size, self.max_runs - len(got))
+                if want <= 0 or cursor is None:
+                    break
+                nxt = await self._step(kind, cursor, OLDER, want, errors)
+                fresh = add(nxt or [])
+                if not fresh or len(nxt or []) < want:
+                    break
+                cursor = oldest(fresh)
+        elif len(page) >= limit:
+            # Oldest first whatever was asked: walk forward to the newest, keeping
+            # the last max_runs (one walk, on the first poll only).
+            cursor = newest(page)
+            for _ in range(CHRONO_WALK_PAGES):
+                if cursor is None:
+                    break
+                nxt = await self._step(kind, cursor, NEWER, self.page_size, errors)
+                fresh = add(nxt or [])
+                if len(got) > self.max_runs:
+                    keep = sorted(got.items(), key=lambda kv: when_of(kv[1]) or FLOOR)
+                    got = dict(keep[-self.max_runs :])
+                if not fresh or len(nxt or []) < self.page_size:
+                    break
+                cursor = newest(fresh)
+            else:
+                errors.append(
+                    RecordError(
+                        source=self.name,
+                        id=f"{kind.value}s",
+                        message=f"Letta lists {kind.value}s oldest first; jobwatch stopped "
+                        f"after {CHRONO_WALK_PAGES} pages, so the newest may be missing",
+                    )
+                )
+        out = list(got.values())
+        if (top := newest(out)) is not None:
+            self._newest[kind] = top
+        self._swept[kind] = time.monotonic()
         return out
 
-    async def _newer(self, kind: Kind, newest: str, errors: list[RecordError]) -> list[Any]:
-        """Records created after ``newest``, oldest first: the cheap incremental list."""
-        out: list[Any] = []
-        after = newest
+    async def _new_since(self, kind: Kind, errors: list[RecordError]) -> list[Any]:
+        """Records created since the newest one seen: one small page when nothing is new."""
+        mark = self._newest.get(kind)
+        if mark is None:
+            return await self._recent(kind, errors)
+        if time.monotonic() - self._swept.get(kind, 0.0) >= self.sweep_every_s:
+            # Now and then the whole window again: the only way to see that an
+            # older finished run was deleted (Letta lists have no total to compare).
+            window = await self._recent(kind, errors)
+            self._check_gone(kind, window, complete=len(window) < self.max_runs)
+            return window
+        if not self._chrono.get(kind):
+            limit = min(PROBE, self.max_runs)
+            probe = await self._page(kind, {"order": "desc", "limit": limit}, errors) or []
+            if direction(probe) == "asc" and len(probe) >= limit:
+                self._chrono[kind] = True  # the server changed its mind: walk forward
+            else:
+                self._check_gone(kind, probe, complete=len(probe) < limit)
+                out = [r for r in probe if rid_of(r) not in self._runs]
+                page, fresh, cursor = probe, out, oldest(probe)
+                for _ in range(self._max_pages()):
+                    # A page holding a record already known reached what was seen.
+                    if len(page) < limit or len(fresh) < len(self._ids(page)) or cursor is None:
+                        break
+                    limit = self.page_size
+                    page = await self._step(kind, cursor, OLDER, limit, errors) or []
+                    fresh = [r for r in page if rid_of(r) not in self._runs and r not in out]
+                    out = [*out, *fresh]
+                    if not fresh:
+                        break
+                    cursor = oldest(fresh)
+                self._newest[kind] = newest([*out, *probe]) or mark
+                return out
+        out = []
+        # One record of overlap: a page that holds the newest record seen tells which
+        # way the cursor parameter pages, even when nothing is new.
+        cursor = self._before(kind, mark) or mark
         for _ in range(self._max_pages()):
-            params = {"order": "asc", "after": after, "limit": self.page_size}
-            page = await self._page(kind, params, errors)
-            ids = self._ids(page)
-            out += page
-            if ids:
-                after = self._newest[kind] = ids[-1]
-            if len(page) < self.page_size or not ids:
+            step = await self._step(kind, cursor, NEWER, self.page_size, errors)
+            if step is None:  # the newest record was deleted: list afresh next time
+                self._newest.pop(kind, None)
                 break
+            page = step
+            if cursor.when is not None and len(page) < self.page_size:
+                self._check_gone(kind, page, complete=True, after=cursor.when)
+            fresh = [r for r in page if rid_of(r) not in self._runs and r not in out]
+            out += fresh
+            if (top := newest(fresh)) is not None and (
+                mark.when is None or top.when is None or top.when >= mark.when
+            ):
+                self._newest[kind] = mark = top
+            if not fresh or len(page) < self.page_size:
+                break
+            cursor = newest(page) or cursor
         return out
+
+    def _before(self, kind: Kind, mark: Mark) -> Mark | None:
+        """The newest known record of ``kind`` created before ``mark``."""
+        if mark.when is None:
+            return None
+        older = [
+            r
+            for r in self._runs.values()
+            if r.created_at is not None
+            and r.created_at < mark.when
+            and not r.deleted
+            and self._kind(r) is kind
+        ]
+        best = max(older, key=lambda r: r.created_at or FLOOR, default=None)
+        return Mark(best.id, best.created_at) if best else None
+
+    def _check_gone(
+        self, kind: Kind, page: list[Any], *, complete: bool, after: datetime | None = None
+    ) -> None:
+        """Finished runs a page should hold but does not: they are asked for by id (a
+        404 there marks them deleted). A full newest-first page vouches only for the
+        span it covers; a short one for everything (created ``after``, if given)."""
+        floor = oldest(page)
+        listed = set(self._ids(page))
+        for run in self._runs.values():
+            if run.deleted or run.status.is_active or run.id in listed or self._kind(run) != kind:
+                continue
+            if run.id in self._vouched:
+                continue
+            if after is not None and (run.created_at is None or run.created_at <= after):
+                continue
+            if complete or (
+                floor is not None
+                and floor.when is not None
+                and run.created_at is not None
+                and run.created_at > floor.when
+            ):
+                self._suspects.add(run.id)
+
+    async def _active(self, kind: Kind, errors: list[RecordError]) -> list[Any]:
+        """Every record of ``kind`` Letta still calls active, in one request: what
+        changed among them comes back here; one that is missing has finished."""
+        params: dict[str, Any] = {"order": "desc", "limit": ACTIVE_LIMIT}
+        if kind is Kind.RUN:
+            params["statuses"] = list(ACTIVE_STATUSES)
+        if kind is not Kind.BATCH:  # the batch list is active-only already
+            params["active"] = "true"
+        return await self._page(kind, params, errors) or []
 
     async def poll(self, first: bool) -> list[Run | RecordError]:
         errors: list[RecordError] = []
@@ -580,22 +857,27 @@ class LettaSource(VendorSource):
         for kind in self.watch:
             if kind in self._missing:
                 continue
-            newest = self._newest.get(kind)
-            got = (
-                await self._newer(kind, newest, errors)
-                if newest and not first
-                else await self._recent(kind, errors)
-            )
+            if kind is Kind.BATCH:
+                got = await self._active(kind, errors)  # Letta lists only active batches
+            elif first or kind not in self._newest:
+                got = await self._recent(kind, errors)
+            else:
+                got = await self._new_since(kind, errors)
+                if any(self._kind(r) is kind for r in self.active_runs()):
+                    got += await self._active(kind, errors)
             raws += [(kind, raw) for raw in got]
         items: list[Run | RecordError] = [self.parse_safely(raw, k.value) for k, raw in raws]
         runs = [r for r in items if isinstance(r, Run)]
         if first and len(runs) > self.max_runs:
-            floor = datetime.min.replace(tzinfo=UTC)
-            runs.sort(key=lambda r: r.created_at or floor, reverse=True)
+            runs.sort(key=lambda r: r.created_at or FLOOR, reverse=True)
             runs = runs[: self.max_runs]
         seen = {r.id for r in runs}
-        stale = [r for r in self.active_runs() if r.id not in seen]
-        refreshed = await self.reread(stale, self._reread_one)
+        watched = [k for k in self.watch if k not in self._missing]
+        stale = [r for r in self.active_runs() if r.id not in seen and self._kind(r) in watched]
+        suspects = [self._runs[i] for i in sorted(self._suspects) if i in self._runs]
+        self._suspects.clear()
+        refreshed = await self.reread([*stale, *suspects], self._reread_one)
+        self._vouched.update(r.id for r in refreshed if isinstance(r, Run) and not r.deleted)
         bad = [e for e in items if isinstance(e, RecordError)]
         # Error rows first: they get the lower revisions, so even a change set cut
         # short by a limit carries them.
@@ -703,7 +985,8 @@ class LettaSource(VendorSource):
                         ts=ts or fallback,
                         stream=stream,
                         level=LogLevel.of(level),
-                        text=short(clean(text), MAX_LINE) if text else "",
+                        # Messages are conversations: people's addresses are masked.
+                        text=mask_email(short(clean(text), MAX_LINE)) if text else "",
                     )
                 )
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -69,7 +70,10 @@ STATUS_MAP: dict[str, Status] = {
 EMBEDDED_KEYS = ("jobs", "jobList", "jobResourceList", "job")
 """Where a jobs page keeps its items, most likely first (the key is undocumented)."""
 
-HAL_ACCEPT = {"Accept": "application/hal+json, application/json;q=0.9"}
+TASK_DETAILS = {"enable-task-details": "true"}
+"""Asks Matatika for ``taskName``, ``exitMessage``, ``arguments`` and ``errorMessage``,
+which it otherwise leaves null: without them a failed job shows only an exit code."""
+HAL_ACCEPT = {"Accept": "application/hal+json, application/json;q=0.9", **TASK_DETAILS}
 LOG_ACCEPT = {"Accept": "application/x-ndjson, application/stream+json;q=0.9, text/plain;q=0.5"}
 SORT = "created,desc"
 
@@ -296,6 +300,13 @@ def page_items(body: Any, size: int) -> tuple[Any, bool]:
     return items, more and count > 0
 
 
+def _total(body: Any) -> int | None:
+    """``page.totalElements`` of a collection page, when it says."""
+    page = body.get("page") if isinstance(body, dict) else None
+    total = page.get("totalElements") if isinstance(page, dict) else None
+    return total if is_int(total) else None
+
+
 # -- logs ------------------------------------------------------------------------------
 
 
@@ -424,6 +435,9 @@ class MatatikaSource(VendorSource):
         self.workspace_id = workspace_id
         self.pipeline_id = pipeline_id
         self._singular_pipeline_path = False
+        self._vouched: set[str] = set()
+        self._total: int | None = None
+        """``totalElements`` of the jobs collection at the last poll."""
         self._stopped_here: dict[str, str] = {}
         """Runs we asked to stop, and by whom: their STOPPED is no timeout."""
 
@@ -486,12 +500,20 @@ class MatatikaSource(VendorSource):
 
     async def poll(self, first: bool) -> Iterable[Run | RecordError]:
         """Newest pages first; on later polls stop at a page of runs already known and
-        finished, then re-read the runs still active that those pages did not show."""
+        finished, then re-read the runs still active that those pages did not show.
+
+        Deletions: a finished job missing from pages that cover its creation time is
+        asked for by id (a 404 marks it deleted). When the collection's
+        ``totalElements`` is smaller than the jobs known and new would make it,
+        something older was deleted: the poll reads on to ``max_runs`` to find it."""
         out: list[Run | RecordError] = []
         seen: set[str] = set()
         size = min(self.page_size, self.max_runs)
         read = 0
         page = 0
+        complete = False
+        sweep = False
+        total: int | None = None
         while read < self.max_runs:
             body = await self._list_page(page, size)
             try:
@@ -509,15 +531,56 @@ class MatatikaSource(VendorSource):
             items = [self._ours(item) for item in self.parse_all(raws, "job")]
             out += items
             runs = [item for item in items if isinstance(item, Run)]
+            if page == 0:
+                total = _total(body)
+                new = sum(1 for run in runs if self.cached(run.id) is None)
+                if not first and total is not None and self._total is not None:
+                    sweep = total < self._total + new
             seen.update(run.id for run in runs)
             settled = all(
                 self.cached(run.id) is not None and run.status.is_terminal for run in runs
             )
-            if not more or not isinstance(raws, list) or not raws or (settled and not first):
+            if not more or not isinstance(raws, list) or not raws:
+                complete = not more and read < self.max_runs
+                break
+            if settled and not first and not sweep and not self._page_on(seen, page + 1, size):
                 break
             page += 1
+        self._total = total
+        suspects = [] if first else self._gone(seen, out, complete=complete)
         stale = [run for run in self.active_runs() if run.id not in seen]
-        out += await self.reread(stale, lambda run: self._job(run.id))
+        again = await self.reread([*stale, *suspects], lambda run: self._job(run.id))
+        self._vouched.update(r.id for r in again if isinstance(r, Run) and not r.deleted)
+        return out + again
+
+    def _page_on(self, seen: set[str], pages_read: int, size: int) -> bool:
+        """Whether reading on to the oldest active run costs fewer requests than
+        asking for each active run not seen yet (Matatika has no status filter)."""
+        stale = [run for run in self.active_runs() if run.id not in seen]
+        times = [run.created_at for run in stale]
+        if not stale or None in times:
+            return False
+        floor = min(t for t in times if t is not None)
+        above = sum(1 for r in self._runs.values() if r.created_at and r.created_at >= floor)
+        return math.ceil(above / size) - pages_read < len(stale)
+
+    def _gone(
+        self, seen: set[str], listed: list[Run | RecordError], *, complete: bool
+    ) -> list[Run]:
+        """Known finished runs that the pages just read should have held: pages read
+        from the newest vouch for everything created after the oldest they hold
+        (everything at all when they were the whole collection)."""
+        times = [r.created_at for r in listed if isinstance(r, Run) and r.created_at]
+        floor = min(times) if times else None
+        errors = {e.id for e in listed if isinstance(e, RecordError)}
+        out = []
+        for run in list(self._runs.values()):
+            if run.deleted or run.status.is_active or run.id in seen or run.id in errors:
+                continue
+            if run.id in self._vouched:
+                continue  # Matatika had it when asked by id: its lists just omit it
+            if complete or (floor and run.created_at and run.created_at > floor):
+                out.append(run)
         return out
 
     async def _job(self, run_id: str) -> Run | RecordError:

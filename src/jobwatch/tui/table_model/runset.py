@@ -7,14 +7,17 @@ to what changed, and the order is re-sorted only when a sort key moved.
 
 from __future__ import annotations
 
+import re
 import shlex
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jobwatch.core import FAULTS, RunRow, Status
-from jobwatch.core.columns import COLUMNS, FILTER_FIELDS, SORTS, haystack, sort_key
+from jobwatch.core.columns import COLUMNS, FILTER_FIELDS, SORTS, haystack, last_change, sort_key
 from jobwatch.tui.table_model.sortedkeys import SortedKeys, SortKey
 
 Key = tuple[str, str]
@@ -27,11 +30,38 @@ _PREFIXED = frozenset(c.name for c in COLUMNS if c.prefixed)
 """Sorts whose keys lead with a float that orders them but for ties (``prefix``)."""
 
 
+TIME_FIELDS = ("since", "before")
+"""The time window of the filter: on a run's last change (the later of its end and
+its start), so ``since:1h`` shows what happened in the last hour."""
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_when(value: str, now: float) -> float | None:
+    """Epoch seconds for a filter's time: an age before ``now`` (``30m``, ``1h``,
+    ``2d``, ``1w``, ``90s``, or several: ``1h30m``) or an ISO date or datetime
+    (``2026-12-01``, ``2026-12-01T08:00``; local time unless it names its zone).
+    None when it is neither (the term is then reported, not applied)."""
+    text = value.strip().lower()
+    if not text:
+        return None
+    parts = _AGE.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return now - sum(float(n) * _UNIT_S[u] for n, u in parts)
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return when.timestamp()  # a naive datetime is local time
+
+
 @dataclass(frozen=True, slots=True)
 class Term:
     field: str | None  # None: free text over every field
     value: str
     negate: bool = False
+    at: float | None = None
+    """For ``since:``/``before:``: the bound in epoch seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +69,40 @@ class Filter:
     """``/`` filter: free text, ``field:value`` for every filter field of the column
     registry (``status:failed``, ``job:x``, ``source:y``, ``id:``, ``problem:``,
     ``label:``, ``raw:``) and ``!term`` to exclude; terms are ANDed and
-    comma-separated values within a field are ORed (``status:failed,timed_out``)."""
+    comma-separated values within a field are ORed (``status:failed,timed_out``).
+
+    ``since:1h`` / ``before:2026-12-01`` keep runs whose last change (the later of
+    end and start) is in that window. An age counts back from when the filter was
+    typed: the window does not slide while it stays on screen (a table that
+    dropped rows by itself as the clock ticks would hide that it did)."""
 
     text: str = ""
     terms: tuple[Term, ...] = ()
+    bad: tuple[str, ...] = ()
+    """Time terms that could not be read (shown to the user, not applied)."""
 
     @classmethod
-    def parse(cls, text: str) -> Filter:
+    def parse(cls, text: str, now: float | None = None) -> Filter:
         try:
             words = shlex.split(text)
         except ValueError:  # an open quote while typing: fall back to plain words
             words = text.split()
-        terms = []
+        terms, bad = [], []
         for word in words:
             negate = word.startswith("!")
             word = word[1:] if negate else word
             name, sep, value = word.partition(":")
-            if sep and name.lower() in FILTER_FIELDS:
+            if sep and name.lower() in TIME_FIELDS:
+                at = parse_when(value, time.time() if now is None else now)
+                if at is None:
+                    bad.append(word)
+                else:
+                    terms.append(Term(name.lower(), value.lower(), negate, at))
+            elif sep and name.lower() in FILTER_FIELDS:
                 terms.append(Term(name.lower(), value.lower(), negate))
             elif word:
                 terms.append(Term(None, word.lower(), negate))
-        return cls(text=text, terms=tuple(terms))
+        return cls(text=text, terms=tuple(terms), bad=tuple(bad))
 
     def __bool__(self) -> bool:
         return bool(self.terms)
@@ -69,6 +112,11 @@ class Filter:
 
     @staticmethod
     def _match(term: Term, row: RunRow) -> bool:
+        if term.at is not None:
+            when = last_change(row)
+            if when is None:
+                return False
+            return when >= term.at if term.field == "since" else when < term.at
         if term.field is None:
             return any(term.value in h.lower() for h in haystack(row) if h)
         column = FILTER_FIELDS[term.field]
@@ -103,6 +151,9 @@ class RunSet:
         self._order = SortedKeys(prefix=self.sort in _PREFIXED)
         self.version = 0
         """Bumped whenever rows move in the order: the table redraws all, not lines."""
+        self._relocated: dict[Key, Any] | None = {}
+        """Keys the last :meth:`apply` took out of the order and put back (their
+        sort key or visibility changed); None after a bulk merge (unknown)."""
 
     # -- reading --------------------------------------------------------------------
 
@@ -202,11 +253,18 @@ class RunSet:
         counts.subtract(Counter(gone))
         self.archived_count += archived
         self.unseen.update(faulted)
+        self._relocated = None if bulk else moved
         if bulk:
             self._rebuild()
         elif moved:
             self._move(moved)
         return faulted
+
+    def relocated(self, key: Key) -> bool:
+        """Whether the last :meth:`apply` moved ``key`` to another place of its own
+        accord (its sort key or visibility changed), rather than being shifted by
+        rows that came or went around it. After a bulk merge: assume it did."""
+        return self._relocated is None or key in self._relocated
 
     def _move(self, moved: dict[Key, tuple[bool, SortKey | None, bool, SortKey]]) -> None:
         """Take each moved key out where its old sort key says it is and put it
@@ -244,9 +302,32 @@ class RunSet:
         self._sk = {k: key_of(r) for k, r in self.rows.items()}
         self._rebuild()
 
-    def set_filter(self, text: str) -> None:
-        self.filter = Filter.parse(text)
+    def set_filter(self, text: str, now: float | None = None) -> None:
+        """``now`` is what ``since:1h`` counts back from (the monitor's clock)."""
+        self.filter = Filter.parse(text, now)
         self._rebuild()
+
+    @property
+    def unfiltered(self) -> int:
+        """How many runs the text filter chooses from: those faults-only and the
+        archived toggle let through (what "12 of 340 match" counts against)."""
+        counts = self.counts
+        if not self.faults_only:
+            return counts.total() + (self.archived_count if self.show_archived else 0)
+        if not self.show_archived:
+            return sum(counts.get(s, 0) for s in FAULTS)
+        return sum(1 for r in self.rows.values() if r.status in FAULTS)  # rare: not counted
+
+    def match_text(self) -> str | None:
+        """``12 of 340 match`` / ``no match`` while a filter is set, else None; time
+        terms that could not be read are named first."""
+        parts = []
+        if self.filter.bad:
+            parts.append(f"cannot read {', '.join(self.filter.bad)} (try 30m, 2h, 1d, 2026-12-01)")
+        if self.filter:
+            shown = len(self)
+            parts.append(f"{shown:,} of {self.unfiltered:,} match" if shown else "no match")
+        return " · ".join(parts) or None
 
     def toggle_faults(self) -> None:
         self.faults_only = not self.faults_only
@@ -273,6 +354,25 @@ class RunSet:
 
     def toggle_mark(self, key: Key) -> None:
         self.marked.symmetric_difference_update({key})
+
+    def mark_visible(self) -> int:
+        """Mark every run the table shows now; returns how many were newly marked."""
+        before = len(self.marked)
+        self.marked.update(self._order)  # type: ignore[arg-type]
+        return len(self.marked) - before
+
+    def clear_marks(self) -> int:
+        count = len(self.marked)
+        self.marked.clear()
+        return count
+
+    def hidden_marks(self) -> list[Key]:
+        """Marked runs the table does not show (filtered out, faults-only, archived).
+
+        Marks survive a filter change on purpose: mark some runs under one filter,
+        more under another, then act on all of them. So that nothing is acted on
+        unseen, the status line counts these and the confirmation names them."""
+        return [k for k in self.marked if k in self.rows and self.index_of(k) is None]
 
     def seen(self, key: Key) -> None:
         self.unseen.discard(key)

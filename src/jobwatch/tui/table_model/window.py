@@ -114,7 +114,7 @@ class WindowedRunSet(RunSet):
 
     def view(self) -> WindowView:
         """What the store is asked for: this set's filter, sort and switches."""
-        terms = tuple(WindowTerm(t.field, t.value, t.negate) for t in self.filter.terms)
+        terms = tuple(WindowTerm(t.field, t.value, t.negate, t.at) for t in self.filter.terms)
         return WindowView(self.sort, terms, self.show_archived, self.faults_only)
 
     def held(self) -> int:
@@ -252,8 +252,8 @@ class WindowedRunSet(RunSet):
         if self.on_need is not None:
             self.on_need()
 
-    def set_filter(self, text: str) -> None:
-        super().set_filter(text)
+    def set_filter(self, text: str, now: float | None = None) -> None:
+        super().set_filter(text, now)
         self._view_changed()
 
     def toggle_faults(self) -> None:

@@ -16,11 +16,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from jobwatch.core.format import GLYPHS, duration, progress_text, run_json
 from jobwatch.core.redact import clean
+from jobwatch.tui import keys
 
 if TYPE_CHECKING:
     from jobwatch.core import Run
@@ -46,25 +48,58 @@ def _grid(title: str, pairs: list[tuple[str, Any]]) -> Table | None:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    grid.title = title
-    grid.title_justify = "left"
-    grid.title_style = "bold underline"
+    if title:
+        grid.title = title
+        grid.title_justify = "left"
+        grid.title_style = "bold underline"
     for key, value in shown:
         grid.add_row(Text(key), Text(str(value)))
     return grid
 
 
+def _problem_pairs(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Error then reason, code/type and message first: what went wrong, in the
+    system's own words, before the rest of their fields."""
+    error = dict(data["error"] or {})
+    reason = dict(data["reason"] or {})
+    pairs: list[tuple[str, Any]] = [
+        ("error code", error.pop("code", None)),
+        ("error", error.pop("message", None)),
+        *((f"error {k.replace('_', ' ')}", v) for k, v in error.items()),
+        ("reason", reason.pop("type", None)),
+        ("reason text", reason.pop("message", None)),
+        *((f"reason {k.replace('_', ' ')}", v) for k, v in reason.items()),
+    ]
+    return pairs
+
+
 def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Group:
-    """The summary, error, reason and callback sections as one renderable."""
+    """The problem first (status, error, reason, when it ended, how long it ran),
+    then identity, times, counters and the callback, as one renderable: at 80x24
+    the pane shows a few lines, and those must answer "what went wrong"."""
     queue_ms = None
     if run.started_at and (run.queued_at or run.created_at):
         start = run.queued_at or run.created_at
         assert start is not None
         queue_ms = (run.started_at - start).total_seconds() * 1000
     status = f"{GLYPHS[run.status]} {run.status.value}"
+    if data["status_raw"] and data["status_raw"] != run.status.value:
+        status += f" ({data['status_raw']})"
     if run.archived:
         status += " (archived)"
+    if run.deleted:
+        status += " (deleted)"
     parts = [
+        _grid(
+            "",
+            [
+                ("status", status),
+                *_problem_pairs(data),
+                ("ended", _fmt_time(data["ended_at"])),
+                ("duration", duration(run.elapsed_ms(now))),
+                ("exit code", data["exit_code"]),
+            ],
+        ),
         _grid(
             "run",
             [
@@ -73,23 +108,21 @@ def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Grou
                 ("job", data["job"]),
                 ("label", data["label"]),
                 ("type", data["type"]),
-                ("status", status),
-                ("raw status", data["status_raw"]),
                 ("owner", data["owner"]),
                 ("created", _fmt_time(data["created_at"])),
                 ("queued", _fmt_time(data["queued_at"])),
                 ("started", _fmt_time(data["started_at"])),
-                ("ended", _fmt_time(data["ended_at"])),
                 ("queue time", duration(queue_ms) if queue_ms is not None else None),
-                ("duration", duration(run.elapsed_ms(now))),
                 ("ttft", f"{run.ttft_ms:.0f} ms" if run.ttft_ms is not None else None),
-                ("exit code", data["exit_code"]),
+            ],
+        ),
+        _grid(
+            "counters",
+            [
                 ("progress", progress_text(run)),
                 ("pending", (data["progress"] or {}).get("pending")),
             ],
         ),
-        _grid("error", list((data["error"] or {}).items())),
-        _grid("reason", list((data["reason"] or {}).items())),
         _grid(
             "callback",
             [
@@ -135,7 +168,14 @@ class ConfigTree(Tree[Any]):
 
 
 class DetailPane(VerticalScroll):
-    """Summary, error, reason, callback, configuration tree and the raw record."""
+    """The problem, identity, counters, callback, configuration tree and the raw
+    record; back at its top whenever another run is shown."""
+
+    BINDINGS = keys.DETAIL
+
+    shown_key: var[tuple[str, str] | None] = var(None)
+    """The run on show: a different one starts at the top, the same one keeps the
+    reader's place when it is shown again with new data."""
 
     def compose(self) -> ComposeResult:
         yield Static(Text("select a run", style="dim"), id="detail-summary")
@@ -153,8 +193,13 @@ class DetailPane(VerticalScroll):
             tree.show(None)
             raw.update("")
             self.border_title = "detail"
+            self.shown_key = None
+            self.scroll_home(animate=False, immediate=True)
             return
         data = run_json(run)
+        if (run.source, run.id) != self.shown_key:
+            self.shown_key = (run.source, run.id)
+            self.scroll_home(animate=False, immediate=True)
         summary_widget.update(summary(run, data, now))
         tree.show(data["config"])
         text = Text("raw record\n", style="bold underline")

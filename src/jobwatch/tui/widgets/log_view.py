@@ -73,12 +73,18 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
     """Lines that arrived while paused."""
     wrap: var[bool] = var(False)
     timestamps: var[bool] = var(False)
+    run_status: var[str | None] = var(None)
+    """The selected run's status as its row shows it (the app keeps it current)."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.source: Source | None = None
         self.term: str | None = None
         self.match_seq: int | None = None
+        self.search_from: int | None = None
+        """The top line when ``/`` was pressed: the search box then takes rows from
+        the view (a following view scrolls on), and the first match must be the
+        first one the user could see, not the first below the shrunk view."""
         self.note: str | None = "select a run to see its log"
         self._cache: LRUCache[int, LogLine] = LRUCache(CACHE_LINES)
         self._loading: tuple[int, int] | None = None
@@ -221,24 +227,38 @@ class LogView(ComponentStyles, ScrollView, can_focus=True):
             state += f", {self.new_lines:,} new (G to follow)"
         flags = [f for f, on in (("wrap", self.wrap), ("times", self.timestamps)) if on]
         # A run id is outside text: a Text title is never read as markup.
-        self.border_title = Text(f"log {clean(self.run_id or '')} — {self.count:,} lines")
+        status = f" · {self.run_status}" if self.run_status else ""
+        self.border_title = Text(f"log {clean(self.run_id or '')}{status} — {self.count:,} lines")
         self.border_subtitle = " · ".join([state, *flags])
 
-    watch_run_id = watch_first = watch_last = _update_title
+    watch_run_id = watch_first = watch_last = watch_run_status = _update_title
     watch_following = watch_new_lines = watch_wrap = watch_timestamps = _update_title
 
     # -- search, errors, toggles ---------------------------------------------------
 
     def action_search(self) -> None:
+        self.search_from = self.top_seq
         self.post_message(SearchRequested())
 
+    def action_clear_search(self) -> None:
+        """Esc in the log: forget the search (its highlights); never the table's filter."""
+        self.search_from = None
+        if self.term is not None or self.match_seq is not None:
+            self.term = None
+            self.match_seq = None
+            self._wrapped = None
+            self.refresh()
+
     async def search(self, term: str) -> None:
+        """Find ``term`` from the top of the view as it was when ``/`` was pressed."""
+        top = self.search_from if self.search_from is not None else self.top_seq
+        self.search_from = None
         self.term = term.strip() or None
         self.match_seq = None
         self._wrapped = None
         self.refresh()
         if self.term:
-            await self.find(1, start=self.top_seq - 1)
+            await self.find(1, start=top - 1)
 
     def action_find(self, direction: int) -> None:
         self.run_worker(self.find(direction), group="log-find", exclusive=True)

@@ -1,0 +1,301 @@
+"""Benchmark of the shared PostgreSQL store, on a real server it starts itself
+(tests/pg_support.py: initdb in a temporary folder, a Unix socket, no port).
+
+What it measures, each figure printed as ``name: value unit`` as it comes:
+
+* **writers**: ``--writers`` real ``jobwatch run`` processes (each its own host
+  id), each wrapping a command that prints ``--rate`` lines a second for
+  ``--seconds``; afterwards every line is counted in the database: lines
+  expected, stored, lost (the target is 0), and the rate really reached;
+* **push latency**: a writer process changes a run's status ``--changes`` times
+  (its label carries the time of the write); a poller in this process, LISTENing
+  with its fallback timer at an hour, records when each change reaches its sink:
+  p50 / p99 / max (target p99 <= 250 ms);
+* **1M runs**: ``--runs`` runs loaded with COPY, then the first page (newest 300
+  rows, what the monitor paints first), ``list_runs(limit=50)``, an idle poll,
+  and a poll after 1,000 runs changed (target <= 30 ms).
+
+Timings are informative: nothing is asserted. From the project root::
+
+    python bench/bench_postgres.py                 # 20 writers x 2,000 lines/s x 60 s
+    python bench/bench_postgres.py --seconds 10 --runs 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import psycopg
+
+from jobwatch.core import Run, RunRow, Status, utcnow
+from jobwatch.sources.poller import Poller
+from jobwatch.sources.postgres.store import HOST_ENV, PostgresStore
+from jobwatch.sources.protocol import ListQuery
+from pg_support import PgServer
+
+EMITTER = """
+import sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+total = int(rate * seconds)
+tick = 0.01
+per_tick = max(1, rate // 100)
+start = time.monotonic()
+out = sys.stdout
+i = 0
+while i < total:
+    n = min(per_tick, total - i)
+    out.write("".join(f"line {i + k} of a steady writer, padded to a plausible width\\n"
+                      for k in range(n)))
+    out.flush()
+    i += n
+    wait = start + (i / rate) - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+"""
+
+CHANGER = """
+import asyncio, sys, time
+from jobwatch.core import Run, Status, utcnow
+from jobwatch.sources.postgres.store import PostgresStore
+
+async def main():
+    store = PostgresStore(sys.argv[1])
+    await store.open()
+    count, gap = int(sys.argv[2]), float(sys.argv[3])
+    run = Run(id="run-latency", source="local", job="latency", status=Status.RUNNING,
+              created_at=utcnow())
+    for i in range(count):
+        status = Status.RUNNING if i % 2 else Status.QUEUED
+        await store.add(run.evolve(status=status, label=repr(time.time())))
+        await asyncio.sleep(gap)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+def say(name: str, value: float, unit: str) -> None:
+    shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+    print(f"{name}: {shown} {unit}")
+    sys.stdout.flush()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- writers -----------------------------------------------------------------------
+
+
+def bench_writers(server: PgServer, writers: int, rate: int, seconds: float) -> None:
+    dsn = server.new_database()
+    started = time.monotonic()
+    procs = []
+    for n in range(writers):
+        env = dict(os.environ, JOBWATCH_STORE=dsn, **{HOST_ENV: f"bench-host-{n}"})
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jobwatch",
+                    "run",
+                    "--job",
+                    f"writer-{n}",
+                    "--",
+                    sys.executable,
+                    "-c",
+                    EMITTER,
+                    str(rate),
+                    str(seconds),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    codes = []
+    errors = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=seconds * 20 + 300)
+        codes.append(proc.returncode)
+        if err.strip():
+            errors.append(err.strip().splitlines()[0])
+    wall = time.monotonic() - started
+    expected = writers * int(rate * seconds)
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT r.job, count(l.seq), COALESCE(max(l.seq), 0) FROM runs r "
+            "LEFT JOIN logs l ON l.run_id = r.id GROUP BY r.job"
+        ).fetchall()
+        statuses = conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+    stored = sum(int(r[1]) for r in rows)
+    gaps = sum(1 for r in rows if int(r[1]) != int(r[2]))
+    say("writers", writers, "processes")
+    say("lines expected", expected, "lines")
+    say("lines stored", stored, "lines")
+    say("lines lost", expected - stored, "lines")
+    say("runs with a gap in seq", gaps, "runs")
+    say("wrapper exit codes non-zero", sum(1 for c in codes if c != 0), "wrappers")
+    print(f"run states: {json.dumps(dict(statuses))}")
+    say("writers wall time", wall, "s")
+    say("lines stored per second (whole run)", stored / wall, "lines/s")
+    if errors:
+        print("wrapper messages:", *sorted(set(errors))[:5], sep="\n  ")
+
+
+# -- push latency ------------------------------------------------------------------
+
+
+async def bench_latency(server: PgServer, changes: int, gap: float) -> None:
+    dsn = server.new_database()
+    latencies: list[float] = []
+    seen_labels: set[str] = set()
+
+    def take(_feed: Any, rows: list[RunRow], _first: bool) -> None:
+        now = time.time()
+        for row in rows:
+            if row.id == "run-latency" and row.label and row.label not in seen_labels:
+                seen_labels.add(row.label)
+                latencies.append((now - float(row.label)) * 1000)
+
+    source = PostgresStore(dsn, mode="write")
+    source.pace = 3600.0
+    poller = Poller([source], on_rows=take, refresh=3600.0)
+    await poller.open(strict=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(stop=stop))
+    await asyncio.wait_for(source._listener.connected.wait(), 30)
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHANGER, dsn, str(changes), str(gap)
+    )
+    await asyncio.wait_for(writer.wait(), changes * gap * 10 + 120)
+    for _ in range(100):
+        if len(latencies) >= changes:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    poller.wake()
+    await asyncio.wait_for(task, 30)
+    await poller.close()
+    say("status changes written", changes, "changes")
+    say("changes shown (by a notification; timer at 1 h)", len(latencies), "changes")
+    say("woken by push", poller.pushes, "times")
+    if latencies:
+        say("push latency p50", statistics.median(latencies), "ms")
+        say("push latency p99", pct(latencies, 0.99), "ms")
+        say("push latency max", max(latencies), "ms")
+
+
+# -- a big store -------------------------------------------------------------------
+
+
+def load_runs(dsn: str, count: int) -> None:
+    template = Run(
+        id="run-x", source="local", job="job", status=Status.SUCCEEDED, created_at=utcnow()
+    ).model_dump_json()
+    base = time.time() - count
+    statuses = ("succeeded", "failed", "succeeded", "aborted", "succeeded")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT setval('jobwatch_revision', %s)", (count,))
+        with cur.copy(
+            "COPY runs (id, revision, source, job, status, archived, created_at, started_at, "
+            "ended_at, partial, data) FROM STDIN"
+        ) as copy:
+            buf = io.StringIO()
+            for i in range(count):
+                status = statuses[i % 5]
+                data = template.replace('"run-x"', f'"run-{i:08d}"').replace(
+                    '"succeeded"', f'"{status}"'
+                )
+                created = base + i
+                buf.write(
+                    f"run-{i:08d}\t{i + 1}\tlocal\tjob-{i % 40}\t{status}\tf\t{created}\t"
+                    f"{created}\t{created + 5}\tf\t{data}\n"
+                )
+                if i % 50_000 == 49_999:
+                    copy.write(buf.getvalue())
+                    buf = io.StringIO()
+            copy.write(buf.getvalue())
+        conn.commit()
+        cur.execute("ANALYZE runs")
+        conn.commit()
+
+
+async def timed(label: str, op: Any, repeats: int = 5) -> Any:
+    best = float("inf")
+    result = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = await op()
+        best = min(best, (time.perf_counter() - t0) * 1000)
+    say(label, best, f"ms (best of {repeats})")
+    return result
+
+
+async def bench_big(server: PgServer, runs: int) -> None:
+    dsn = server.new_database()
+    t0 = time.perf_counter()
+    await asyncio.to_thread(load_runs, dsn, runs)
+    say("runs loaded (COPY)", runs, f"runs in {time.perf_counter() - t0:.1f} s")
+    async with PostgresStore(dsn, mode="write") as store:
+        await timed("first page (newest 300 rows)", lambda: store.first_rows(300))
+        await timed("list_runs(limit=50)", lambda: store.list_runs(ListQuery(limit=50)))
+        cursor = await store.revision()
+        await timed("idle poll (row_changes at the head)", lambda: store.row_changes(cursor))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'failed', revision = nextval('jobwatch_revision') "
+                "WHERE id IN (SELECT id FROM runs ORDER BY random() LIMIT 1000)"
+            )
+        best = float("inf")
+        got = 0
+        for _ in range(5):
+            t1 = time.perf_counter()
+            delta = await store.row_changes(cursor)
+            best = min(best, (time.perf_counter() - t1) * 1000)
+            got = len(delta.rows)
+        say("poll with 1,000 changed runs (row_changes)", best, f"ms (best of 5; {got} rows)")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--writers", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=2000, help="lines a second per writer")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--changes", type=int, default=400)
+    parser.add_argument("--gap", type=float, default=0.02, help="seconds between changes")
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("writers", "latency", "big"), default=None)
+    args = parser.parse_args()
+    server = PgServer()
+    try:
+        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.make_template)
+        print(f"server: {server.bin} (cores: {os.cpu_count()})")
+        if args.only in (None, "writers"):
+            await asyncio.to_thread(bench_writers, server, args.writers, args.rate, args.seconds)
+        if args.only in (None, "latency"):
+            await bench_latency(server, args.changes, args.gap)
+        if args.only in (None, "big"):
+            await bench_big(server, args.runs)
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,173 @@
+"""The PostgreSQL store's schema and its forward migrations.
+
+``jobwatch_meta`` holds the schema version. Each entry of :data:`MIGRATIONS`
+moves a database from version ``n - 1`` to ``n``, all in one transaction under
+an advisory lock, so two processes opening a new database at once migrate it
+once. A database whose version is above :data:`SCHEMA_VERSION` was written by a
+newer jobwatch and is refused, as a newer SQLite store is.
+
+* ``runs``: the columns the table and the filters need, plus the full record
+  (``data``) and who manages it (``host_id``, ``heartbeat_at`` set while a
+  wrapper owns it, its ``pid``).
+* ``run_changes``: the append-only change feed, one row per revision of a run,
+  filled by a statement trigger on ``runs`` that also sends one ``NOTIFY`` per
+  statement (payload ``"<run id> <revision>"``, or ``"* <revision>"`` for many
+  runs): state changes notify, log lines (another table) never do.
+* ``logs``: lines by ``(run_id, seq)``.
+* ``hosts`` (version 2): each wrapper host's heartbeat, on the server's clock, so
+  hosts with skewed clocks are judged alike.
+* ``commands`` (version 2): abort requests; the run's own host claims them with
+  ``FOR UPDATE SKIP LOCKED`` and carries them out.
+
+Revisions come from one sequence, drawn under a transaction-level advisory lock
+(:data:`FEED_LOCK`), so they commit in order and a reader at revision R never
+misses a smaller one committed later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FEED_LOCK = 0x6A6F6277  # "jobw"
+MIGRATE_LOCK = FEED_LOCK + 1
+CHANNEL = "jobwatch_runs"
+"""The channel writers notify on state changes."""
+
+_FEED_FUNCTION = """
+CREATE OR REPLACE FUNCTION jobwatch_feed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    one text;
+    top bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO run_changes (revision, run_id, status)
+            SELECT revision, id, status FROM new_rows;
+        SELECT count(*), min(id), max(revision) INTO n, one, top FROM new_rows;
+    ELSE
+        INSERT INTO run_changes (revision, run_id, status)
+            SELECT nr.revision, nr.id, nr.status
+            FROM new_rows nr JOIN old_rows o ON o.id = nr.id
+            WHERE nr.revision <> o.revision;
+        SELECT count(*), min(nr.id), max(nr.revision) INTO n, one, top
+            FROM new_rows nr JOIN old_rows o ON o.id = nr.id
+            WHERE nr.revision <> o.revision;
+    END IF;
+    IF n > 0 THEN
+        PERFORM pg_notify('jobwatch_runs',
+                          (CASE WHEN n = 1 THEN one ELSE '*' END) || ' ' || top);
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS jobwatch_meta (key text PRIMARY KEY, value bigint NOT NULL)",
+        "CREATE SEQUENCE IF NOT EXISTS jobwatch_revision",
+        """CREATE TABLE IF NOT EXISTS runs (
+            id text PRIMARY KEY,
+            revision bigint NOT NULL,
+            source text NOT NULL,
+            job text,
+            label text,
+            status text NOT NULL,
+            status_raw text,
+            archived boolean NOT NULL DEFAULT false,
+            created_at double precision,
+            started_at double precision,
+            ended_at double precision,
+            duration_ms double precision,
+            p_total integer,
+            p_succeeded integer,
+            p_failed integer,
+            partial boolean NOT NULL DEFAULT false,
+            problem text,
+            host_id text,
+            heartbeat_at double precision,
+            pid integer,
+            pid_start text,
+            abort_requested_at double precision,
+            abort_requested_by text,
+            data text NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS runs_revision ON runs (revision)",
+        "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC NULLS LAST, id DESC)",
+        "CREATE INDEX IF NOT EXISTS runs_managed ON runs (host_id) WHERE heartbeat_at IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS logs (
+            run_id text NOT NULL,
+            seq bigint NOT NULL,
+            ts double precision NOT NULL,
+            stream text NOT NULL,
+            level text NOT NULL,
+            text text NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        """CREATE TABLE IF NOT EXISTS run_changes (
+            revision bigint PRIMARY KEY,
+            run_id text NOT NULL,
+            status text NOT NULL,
+            at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp())
+        )""",
+        "CREATE INDEX IF NOT EXISTS run_changes_run ON run_changes (run_id)",
+        _FEED_FUNCTION,
+        "DROP TRIGGER IF EXISTS runs_feed_insert ON runs",
+        "DROP TRIGGER IF EXISTS runs_feed_update ON runs",
+        "CREATE TRIGGER runs_feed_insert AFTER INSERT ON runs REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION jobwatch_feed()",
+        "CREATE TRIGGER runs_feed_update AFTER UPDATE ON runs "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION jobwatch_feed()",
+    ),
+    2: (
+        """CREATE TABLE IF NOT EXISTS hosts (
+            host_id text PRIMARY KEY,
+            heartbeat_at double precision NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS commands (
+            id bigserial PRIMARY KEY,
+            run_id text NOT NULL,
+            host_id text,
+            kind text NOT NULL,
+            requested_by text,
+            requested_at double precision NOT NULL,
+            claimed_at double precision,
+            claimed_by text,
+            done_at double precision
+        )""",
+        "CREATE INDEX IF NOT EXISTS commands_open ON commands (host_id, run_id) "
+        "WHERE claimed_at IS NULL",
+    ),
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+async def found_version(conn: Any) -> int | None:
+    """The schema version of the database ``conn`` is on; ``None`` when it has no
+    jobwatch tables at all (a blank database a writer may set up)."""
+    cur = await conn.execute("SELECT to_regclass('jobwatch_meta') IS NOT NULL")
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        return None
+    cur = await conn.execute("SELECT value FROM jobwatch_meta WHERE key = 'schema'")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(conn: Any, upto: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to ``upto`` in one transaction; returns the version
+    found. ``conn`` is an autocommit connection (psycopg ``AsyncConnection``)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+        found = await found_version(conn) or 0
+        for version in range(found + 1, upto + 1):
+            for statement in MIGRATIONS[version]:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO jobwatch_meta (key, value) VALUES ('schema', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (version,),
+            )
+    return found

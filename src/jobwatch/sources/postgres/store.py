@@ -1,0 +1,827 @@
+"""The shared store: every host's runs in one PostgreSQL database.
+
+The same reads and writes as the SQLite store (:mod:`jobwatch.sources.local`),
+so every verb, the monitor, ``serve`` and the ``jobwatch run`` wrapper work on
+it unchanged; what differs is what many machines need:
+
+* **Push.** A statement trigger on ``runs`` notifies on every state change; the
+  source LISTENs on a connection of its own (:mod:`.listen`) and the poller
+  races :meth:`PostgresStore.wait_change` against its (slow) timer.
+* **Aborts across hosts.** An abort of a run a wrapper owns is a row in
+  ``commands``; the wrapper's own host claims it (``FOR UPDATE SKIP LOCKED``) on
+  its next poll and stops the command; the outcome is written like any other
+  state change, and every monitor sees it.
+* **Lost hosts.** Wrappers heartbeat their host's row on the server's clock. A
+  host silent for ``lost_after`` has its running runs marked lost by whichever
+  process notices first, by one conditional UPDATE per run (on the revision it
+  read), so two noticing at once make one transition.
+
+Modes as for SQLite: ``"read"`` writes nothing (no migration, no lost marks);
+``"write"`` (every verb, the monitor) and ``"create"`` (``jobwatch run``, a
+writable ``serve``) migrate an older schema when they open it, and ``"create"``
+sets up a blank database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from jobwatch import core as models
+from jobwatch.core import ACTIVE, Action, RunRow, Status
+from jobwatch.core.errors import (
+    AmbiguousRunId,
+    NewerStoreError,
+    RunNotFound,
+    StoreError,
+    TransitionRefused,
+)
+from jobwatch.core.gcpause import gc_paused
+from jobwatch.core.rules import Capabilities
+from jobwatch.sources.local import procs
+from jobwatch.sources.local.reaper import _is_lost, _lost
+from jobwatch.sources.local.runs import RunsMixin
+from jobwatch.sources.postgres import schema
+from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_error
+from jobwatch.sources.postgres.dsn import describe
+from jobwatch.sources.postgres.listen import Listener
+from jobwatch.sources.protocol import (
+    ActionResult,
+    ChangeSet,
+    ListQuery,
+    LogBounds,
+    RowDelta,
+    SourceBase,
+)
+
+if TYPE_CHECKING:
+    from jobwatch.core import LogLine, RecordError, Run
+
+T = TypeVar("T")
+Mode = Literal["read", "write", "create"]
+Conn = psycopg.AsyncConnection[Any]
+
+HOST_ENV = "JOBWATCH_HOST_ID"
+LOST_AFTER_S = 30.0
+"""A host whose wrappers have not heartbeaten for this long has lost its runs."""
+REAP_EVERY_S = 2.0
+FALLBACK_PACE_S = 5.0
+"""Seconds between polls without a notification: the slow poll behind LISTEN."""
+POOL_WAIT_S = 5.0
+_ACTIVE = [s.value for s in ACTIVE]
+_RUN_COLS = "id, revision, data, abort_requested_at, abort_requested_by"
+_ROW_COLS = (
+    "source, id, job, label, status, status_raw, created_at, started_at, ended_at, "
+    "duration_ms, p_total, p_succeeded, p_failed, partial, archived, problem, "
+    "abort_requested_at IS NOT NULL AND status = ANY(%(active)s), revision"
+)
+_NOW = "extract(epoch FROM clock_timestamp())::double precision"
+_SINCE = (
+    "(CASE WHEN (SELECT last_value FROM jobwatch_revision) < %(since)s THEN 0 ELSE %(since)s END)"
+)
+"""The revision a read starts after: the cursor's, or 0 when the cursor is above
+this database's revisions (another database behind the same DSN)."""
+
+
+def host_id() -> str:
+    """This machine's id in the shared store: ``$JOBWATCH_HOST_ID``, else its name."""
+    return os.environ.get(HOST_ENV, "").strip() or procs.HOST
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _cursor(cursor: int | str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if isinstance(cursor, int):
+        return cursor
+    if not cursor.isdigit():
+        raise ValueError(f"not a store cursor: {cursor!r}")
+    return int(cursor)
+
+
+class PostgresStore(SourceBase):
+    """A :class:`~jobwatch.sources.protocol.Source` over a PostgreSQL database."""
+
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        abort_effect=(
+            "A run started by `jobwatch run` is stopped by its own host (SIGTERM on its "
+            "process group, then SIGKILL after its grace period); a run nobody owns "
+            "any more is marked aborted."
+        ),
+        rows=True,
+        first_rows=True,
+        query=True,
+        pace=FALLBACK_PACE_S,
+        push=True,
+    )
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        name: str = "postgres",
+        mode: Mode = "create",
+        lost_after: float = LOST_AFTER_S,
+    ) -> None:
+        if mode not in ("read", "write", "create"):
+            raise ValueError(f"store mode must be read, write or create, not {mode!r}")
+        self.dsn = dsn
+        self.name = name
+        self.mode: Mode = mode
+        self.read_only = mode == "read"
+        self.lost_after = lost_after
+        self.host = host_id()
+        self.schema_version = 0
+        self.where = describe(dsn)
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._listener = Listener(dsn)
+        self._last_reap = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            conn = await psycopg.AsyncConnection.connect(full_dsn(self.dsn), autocommit=True)
+        except psycopg.Error as exc:
+            raise source_error(self.dsn, exc) from None
+        try:
+            await self._check_schema(conn)
+        except psycopg.Error as exc:
+            raise source_error(self.dsn, exc, "cannot read") from None
+        finally:
+            await conn.close()
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            full_dsn(self.dsn),
+            min_size=1,
+            max_size=4,
+            open=False,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
+            timeout=POOL_WAIT_S,
+            name=f"jobwatch-{self.name}",
+        )
+        try:
+            await pool.open(wait=True, timeout=POOL_WAIT_S + 1)
+        except PoolTimeout:
+            await pool.close()
+            raise StoreError(f"cannot reach {self.where}: {await probe(self.dsn)}") from None
+        self._pool = pool
+
+    async def _check_schema(self, conn: Conn) -> None:
+        found = await schema.found_version(conn)
+        known = schema.SCHEMA_VERSION
+        if found is not None and found > known:
+            raise NewerStoreError(
+                f"{self.where} was written by a newer jobwatch (schema {found}, "
+                f"this version reads up to {known}); upgrade jobwatch to use it"
+            )
+        if found is None and self.mode != "create":
+            raise StoreError(
+                f"no jobwatch store in {self.where} (create one with "
+                "`jobwatch --store DSN run -- CMD` or a writable `jobwatch serve`)"
+            )
+        if found == known:
+            self.schema_version = known
+            return
+        if self.read_only:
+            raise StoreError(
+                f"{self.where} has schema {found}, older than {known}; open it once "
+                "without --read-only to migrate it"
+            )
+        await schema.migrate(conn)
+        self.schema_version = known
+
+    async def close(self) -> None:
+        await self._listener.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    # -- plumbing ------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Conn]:
+        """A pooled connection; a server that went away is one clear line."""
+        if self._pool is None:
+            raise StoreError("store is not open")
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreError(f"cannot reach {self.where}: {await probe(self.dsn)}") from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise source_error(self.dsn, exc) from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where}: {reason(exc)}") from None
+
+    async def _fetch(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        async with self._conn() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    async def _one(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        rows = await self._fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def _transaction(self, body: Callable[[Conn], Awaitable[T]], *, feed: bool = True) -> T:
+        """One transaction; ``feed``: it writes revisions, drawn under the feed lock
+        so they commit in order."""
+        self._refuse_if_read_only("write")
+        async with self._conn() as conn, conn.transaction():
+            if feed:
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.FEED_LOCK,))
+            return await body(conn)
+
+    def _refuse_if_read_only(self, verb: str) -> None:
+        if self.read_only:
+            raise TransitionRefused(f"cannot {verb}: source {self.name} is read-only")
+
+    async def set_lock_wait(self, seconds: float) -> None:
+        """The wrapper's bound on a write; the pool's wait does that here."""
+        return None
+
+    # -- push ----------------------------------------------------------------------
+
+    async def wait_change(self) -> None:
+        """Return when another process changed a run (a NOTIFY), or after the
+        listen connection came back (so the poller catches up)."""
+        await self._listener.wait()
+
+    @property
+    def notified(self) -> int:
+        return self._listener.notified
+
+    # -- reading -------------------------------------------------------------------
+
+    def _parse(self, row: Sequence[Any], *, show_abort: bool = True) -> Run | RecordError:
+        run_id, _revision, data, abort_at, abort_by = row[:5]
+        try:
+            run = models.Run.model_validate_json(data)
+        except ValueError as exc:
+            return models.RecordError(
+                source=self.name,
+                id=run_id,
+                message=f"unreadable record {run_id}: {str(exc).splitlines()[0]}",
+                raw=str(data)[:500],
+            )
+        if show_abort and abort_at is not None and run.status in ACTIVE:
+            meta = dict(run.metadata or {})
+            meta["abort_requested_at"] = datetime.fromtimestamp(abort_at, UTC).isoformat()
+            meta["abort_requested_by"] = abort_by
+            run = run.model_copy(update={"metadata": meta})
+        return run
+
+    def _sorted(self, rows: Sequence[Sequence[Any]]) -> tuple[list[Run], list[RecordError]]:
+        runs: list[Run] = []
+        errors: list[RecordError] = []
+        with gc_paused():
+            for row in rows:
+                parsed = self._parse(row)
+                if isinstance(parsed, models.Run):
+                    runs.append(parsed)
+                else:
+                    errors.append(parsed)
+        return runs, errors
+
+    async def _before_read(self) -> None:
+        now = time.monotonic()
+        if not self.read_only and now - self._last_reap >= REAP_EVERY_S:
+            self._last_reap = now
+            await self.reap_lost()
+
+    async def revision(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(revision), 0) FROM runs")
+        return int(row[0]) if row else 0
+
+    async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
+        """Runs whose revision is above ``cursor``, oldest change first. Each run
+        written gets a revision of its own, so a page never ends inside one."""
+        await self._before_read()
+        since = _cursor(cursor)
+        sql = f"SELECT {_RUN_COLS} FROM runs WHERE revision > {_SINCE} ORDER BY revision"
+        params: dict[str, Any] = {"since": since}
+        if limit is not None:
+            sql += " LIMIT %(limit)s"
+            params["limit"] = limit + 1
+        rows = await self._fetch(sql, params)
+        more = limit is not None and len(rows) > limit
+        if more:
+            rows = rows[:-1]
+        runs, errors = self._sorted(rows)
+        new_cursor = rows[-1][1] if rows else since
+        return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
+
+    async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
+        """Table rows changed after ``cursor``, from columns (no JSON parsing)."""
+        await self._before_read()
+        since = _cursor(cursor)
+        params: dict[str, Any] = {"since": since}
+        clause = f"WHERE revision > {_SINCE} ORDER BY revision"
+        if limit is not None:
+            clause += " LIMIT %(limit)s"
+            params["limit"] = limit + 1
+        rows, revisions = await self._rows_where(clause, params)
+        more = limit is not None and len(rows) > limit
+        if more:
+            rows, revisions = rows[:-1], revisions[:-1]
+        return RowDelta(rows, revisions[-1] if revisions else since, more)
+
+    async def _rows_where(
+        self, clause: str, params: dict[str, Any]
+    ) -> tuple[list[RunRow], list[int]]:
+        params = {**params, "active": _ACTIVE}
+        rows = await self._fetch(f"SELECT {_ROW_COLS} FROM runs {clause}", params)
+        statuses = {s.value: s for s in Status}
+        unknown = Status.UNKNOWN
+        with gc_paused():
+            out = [
+                RunRow(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    statuses.get(r[4], unknown),
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[11],
+                    r[12],
+                    bool(r[13]),
+                    bool(r[14]),
+                    r[15],
+                    bool(r[16]),
+                )
+                for r in rows
+            ]
+        return out, [int(r[17]) for r in rows]
+
+    async def run_count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM runs")
+        return int(row[0]) if row else 0
+
+    async def first_rows(self, limit: int) -> list[RunRow]:
+        await self._before_read()
+        rows, _ = await self._rows_where(
+            "ORDER BY created_at DESC NULLS LAST, id DESC LIMIT %(limit)s", {"limit": limit}
+        )
+        return rows
+
+    async def resolve(self, ref: str) -> str:
+        ref = ref.strip()
+        if not ref:
+            raise RunNotFound("empty run id")
+        if await self._one("SELECT 1 FROM runs WHERE id = %s", (ref,)):
+            return ref
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._fetch(
+            "SELECT id FROM runs WHERE id LIKE %s OR id LIKE %s ORDER BY id LIMIT 6",
+            (pattern, "run-" + pattern),
+        )
+        if not rows:
+            raise RunNotFound(f"no run {ref!r} in {self.where}")
+        if len(rows) > 1:
+            shown = ", ".join(r[0] for r in rows[:5])
+            raise AmbiguousRunId(f"{ref!r} matches several runs: {shown}…")
+        return str(rows[0][0])
+
+    async def get(self, run_id: str) -> Run:
+        await self._before_read()
+        run_id = await self.resolve(run_id)
+        row = await self._one(f"SELECT {_RUN_COLS} FROM runs WHERE id = %s", (run_id,))
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.where}")
+        parsed = self._parse(row)
+        if isinstance(parsed, models.RecordError):
+            raise StoreError(parsed.message)
+        return parsed
+
+    async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
+        """Newest first, filtered in SQL (``--limit 20`` reads 20 rows, by index)."""
+        await self._before_read()
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        for column, given in (
+            ("status", query.statuses),
+            ("job", query.jobs),
+            ("source", query.run_sources),
+        ):
+            if given:
+                where.append(f"{column} = ANY(%({column})s)")
+                params[column] = list(given)
+        if not query.include_archived:
+            where.append("NOT archived")
+        sql = f"SELECT {_RUN_COLS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC NULLS LAST, id DESC"
+        if query.limit is not None:
+            sql += " LIMIT %(limit)s"
+            params["limit"] = query.limit
+        return self._sorted(await self._fetch(sql, params))
+
+    # -- logs ------------------------------------------------------------------------
+
+    def _lines(self, run_id: str, rows: Sequence[Sequence[Any]]) -> list[LogLine]:
+        return [
+            models.LogLine(
+                run_id=run_id,
+                seq=r[0],
+                ts=datetime.fromtimestamp(r[1], UTC),
+                stream=r[2],
+                level=r[3],
+                text=r[4],
+            )
+            for r in rows
+        ]
+
+    async def append_logs(self, run_id: str, lines: Sequence[tuple[float, str, str, str]]) -> int:
+        """Append ``(ts, stream, level, text)`` lines; returns the last seq written."""
+        if not lines:
+            return 0
+
+        async def body(conn: Conn) -> int:
+            cur = await conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM logs WHERE run_id = %s", (run_id,)
+            )
+            row = await cur.fetchone()
+            start = int(row[0]) + 1 if row else 1
+            async with conn.cursor() as c:
+                await c.executemany(
+                    "INSERT INTO logs (run_id, seq, ts, stream, level, text) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (run_id, start + i, ts, stream, level, text.replace("\x00", "\ufffd"))
+                        for i, (ts, stream, level, text) in enumerate(lines)
+                    ],
+                )
+            return start + len(lines) - 1
+
+        return await self._transaction(body, feed=False)
+
+    async def log_bounds(self, run_id: str) -> LogBounds:
+        row = await self._one(
+            "SELECT (SELECT MIN(seq) FROM logs WHERE run_id = %(r)s), "
+            "(SELECT MAX(seq) FROM logs WHERE run_id = %(r)s)",
+            {"r": run_id},
+        )
+        if row is None or row[0] is None:
+            return LogBounds(0, 0)
+        return LogBounds(int(row[0]), int(row[1]))
+
+    async def log_lines(self, run_id: str, after: int = 0, limit: int = 500) -> list[LogLine]:
+        rows = await self._fetch(
+            "SELECT seq, ts, stream, level, text FROM logs WHERE run_id = %s AND seq > %s "
+            "ORDER BY seq LIMIT %s",
+            (run_id, after, limit),
+        )
+        return self._lines(run_id, rows)
+
+    async def log_tail(self, run_id: str, count: int) -> list[LogLine]:
+        rows = await self._fetch(
+            "SELECT seq, ts, stream, level, text FROM logs WHERE run_id = %s "
+            "ORDER BY seq DESC LIMIT %s",
+            (run_id, count),
+        )
+        return self._lines(run_id, list(reversed(rows)))
+
+    async def log_find(
+        self, run_id: str, needle: str, *, start: int, backwards: bool = False
+    ) -> int | None:
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        op, order = ("<", "DESC") if backwards else (">", "ASC")
+        row = await self._one(
+            f"SELECT seq FROM logs WHERE run_id = %s AND seq {op} %s AND text ILIKE %s "
+            f"ORDER BY seq {order} LIMIT 1",
+            (run_id, start, pattern),
+        )
+        return int(row[0]) if row else None
+
+    async def first_error(self, run_id: str) -> int | None:
+        row = await self._one(
+            "SELECT seq FROM logs WHERE run_id = %s AND level = 'error' ORDER BY seq LIMIT 1",
+            (run_id,),
+        )
+        return int(row[0]) if row else None
+
+    # -- writing runs ----------------------------------------------------------------
+
+    @staticmethod
+    def _columns(run: Run, extra: dict[str, Any]) -> dict[str, Any]:
+        cols = RunsMixin._columns(run, 0, {})
+        del cols["revision"]
+        cols["archived"] = bool(cols["archived"])
+        cols["partial"] = bool(cols["partial"])
+        cols.update(extra)
+        cols["data"] = run.model_dump_json()
+        return cols
+
+    async def _write_runs(self, conn: Conn, runs: Sequence[Run], **extra: Any) -> None:
+        """Upsert runs, each with a revision of its own, in the caller's transaction."""
+        if not runs:
+            return
+        rows = [self._columns(run, extra) for run in runs]
+        names = list(rows[0])
+        marks = ", ".join(["nextval('jobwatch_revision')", *("%s" for _ in names)])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in ["revision", *names] if c != "id")
+        sql = (
+            f"INSERT INTO runs (revision, {', '.join(names)}) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
+        async with conn.cursor() as cur:
+            await cur.executemany(sql, [tuple(r.values()) for r in rows])
+
+    def _managed(self, pid: int) -> dict[str, Any]:
+        return {
+            "heartbeat_at": time.time(),
+            "host_id": self.host,
+            "pid": pid,
+            "pid_start": procs.start_token(pid),
+        }
+
+    async def add(self, run: Run, *, managed_by: int | None = None) -> Run:
+        await self.add_many([run], managed_by=managed_by)
+        return run
+
+    async def add_many(self, runs: Sequence[Run], *, managed_by: int | None = None) -> None:
+        """Insert or replace runs in one transaction. ``managed_by``: the pid that
+        owns them on this host (heartbeats its host, carries out its commands)."""
+        extra = self._managed(managed_by) if managed_by is not None else {}
+
+        async def body(conn: Conn) -> None:
+            if managed_by is not None:
+                await self._beat(conn)
+            await self._write_runs(conn, runs, **extra)
+
+        await self._transaction(body)
+
+    async def _select(self, conn: Conn, run_id: str, *, lock: bool = True) -> tuple[Any, ...]:
+        cur = await conn.execute(
+            f"SELECT {_RUN_COLS}, heartbeat_at, host_id FROM runs WHERE id = %s"
+            + (" FOR UPDATE" if lock else ""),
+            (run_id,),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.where}")
+        return tuple(row)
+
+    async def update(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        *,
+        release: bool = False,
+        see_abort: bool = False,
+    ) -> Run:
+        """Read-modify-write one run under its row lock (see the SQLite store's)."""
+
+        async def body(conn: Conn) -> Run:
+            row = await self._select(conn, run_id)
+            current = self._parse(row, show_abort=see_abort)
+            if isinstance(current, models.RecordError):
+                raise StoreError(current.message)
+            new = change(current)
+            extra: dict[str, Any] = {}
+            if release:
+                extra = {"heartbeat_at": None, "abort_requested_at": None}
+                await conn.execute(
+                    f"UPDATE commands SET done_at = {_NOW} WHERE run_id = %s AND done_at IS NULL",
+                    (run_id,),
+                )
+            await self._write_runs(conn, [new], **extra)
+            return new
+
+        return await self._transaction(body)
+
+    # -- hosts and heartbeats --------------------------------------------------------
+
+    async def _beat(self, conn: Conn) -> None:
+        await conn.execute(
+            f"INSERT INTO hosts (host_id, heartbeat_at) VALUES (%s, {_NOW}) "
+            f"ON CONFLICT (host_id) DO UPDATE SET heartbeat_at = {_NOW}",
+            (self.host,),
+        )
+
+    async def heartbeat(self, run_ids: Sequence[str] = ()) -> None:
+        """Say this host's wrappers live (no revision: not a change of any run)."""
+
+        async def body(conn: Conn) -> None:
+            await self._beat(conn)
+
+        await self._transaction(body, feed=False)
+
+    async def rearm(self, run_id: str, owner_pid: int) -> bool:
+        """The wrapper's heartbeat: its host lives. If the run was marked lost while
+        the host was silent (a partition, a stalled machine), take it back."""
+
+        async def body(conn: Conn) -> bool:
+            await self._beat(conn)
+            row = await self._select(conn, run_id)
+            if row[5] is not None:
+                return True
+            run = self._parse(row, show_abort=False)
+            if not isinstance(run, models.Run) or not _is_lost(run):
+                return False
+            back = run.evolve(
+                status=Status.RUNNING, status_raw="running", ended_at=None, reason=None
+            )
+            await self._write_runs(conn, [back], **self._managed(owner_pid))
+            return True
+
+        return await self._transaction(body)
+
+    async def reap_lost(self) -> list[str]:
+        """Mark lost the running runs of hosts that stopped heartbeating (and of
+        wrappers on this host that died); returns the ids *this* call marked."""
+        rows = await self._fetch(
+            f"SELECT r.id, r.revision, r.data, r.abort_requested_at, r.abort_requested_by, "
+            f"r.host_id, r.pid, r.pid_start, h.heartbeat_at, {_NOW} "
+            "FROM runs r LEFT JOIN hosts h ON h.host_id = r.host_id "
+            "WHERE r.heartbeat_at IS NOT NULL AND r.status = ANY(%(active)s) "
+            "AND (r.host_id = %(me)s OR h.heartbeat_at IS NULL "
+            "OR h.heartbeat_at < " + _NOW + " - %(after)s)",
+            {"active": _ACTIVE, "me": self.host, "after": self.lost_after},
+        )
+        verdicts: list[tuple[str, int, Run, bool]] = []
+        for row in rows:
+            run_id, revision, _data, _at, _by, host, pid, pid_start, beat, now = row
+            if host == self.host and pid:
+                if procs.is_alive(pid, pid_start):
+                    continue
+                why, remote = f"its owner (pid {pid} on {host}) is gone", False
+            elif beat is None or now - beat > self.lost_after:
+                silent = f"for {now - beat:.0f} s" if beat is not None else "ever"
+                why, remote = f"no heartbeat from its host {host} {silent}", True
+            else:
+                continue
+            run = self._parse(row, show_abort=False)
+            if not isinstance(run, models.Run):
+                continue
+            last = beat if beat is not None else time.time()
+            verdicts.append((run_id, revision, _lost(run, min(last, time.time()), why), remote))
+        if not verdicts:
+            return []
+
+        async def body(conn: Conn) -> list[str]:
+            done: list[str] = []
+            for run_id, revision, lost, remote in verdicts:
+                cols = self._columns(lost, {"heartbeat_at": None, "abort_requested_at": None})
+                sets = ", ".join(f"{c} = %({c})s" for c in cols if c != "id")
+                still_silent = (
+                    " AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = runs.host_id "
+                    f"AND h.heartbeat_at >= {_NOW} - %(after)s)"
+                    if remote
+                    else ""
+                )
+                cur = await conn.execute(
+                    f"UPDATE runs SET revision = nextval('jobwatch_revision'), {sets} "
+                    "WHERE id = %(id)s AND revision = %(seen)s AND heartbeat_at IS NOT NULL"
+                    f"{still_silent} RETURNING id",
+                    {**cols, "seen": revision, "after": self.lost_after},
+                )
+                if await cur.fetchone():
+                    done.append(run_id)
+            return done
+
+        try:
+            return await self._transaction(body)
+        except StoreError:
+            return []  # showing runs matters more than reaping them
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def abort_requested(self, run_id: str) -> str | None:
+        """The wrapper's poll: claim an abort asked for ``run_id`` on this host (one
+        claimer, whoever else looks), and say who asked; ``None`` if nobody did."""
+
+        async def body(conn: Conn) -> str | None:
+            cur = await conn.execute(
+                f"UPDATE commands SET claimed_at = {_NOW}, claimed_by = %(me)s "
+                "WHERE id = (SELECT id FROM commands WHERE run_id = %(run)s "
+                "AND host_id = %(host)s AND kind = 'abort' AND claimed_at IS NULL "
+                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING requested_by",
+                {"me": f"{self.host}:{os.getpid()}", "run": run_id, "host": self.host},
+            )
+            row = await cur.fetchone()
+            return None if row is None else str(row[0] or "someone")
+
+        return await self._transaction(body, feed=False)
+
+    async def aborts_requested(self, run_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for run_id in run_ids:
+            by = await self.abort_requested(run_id)
+            if by is not None:
+                found[run_id] = by
+        return found
+
+    async def pending_commands(self, run_id: str) -> list[tuple[str, str | None, bool]]:
+        """``(kind, claimed_by, done)`` of the commands for ``run_id``, oldest first."""
+        rows = await self._fetch(
+            "SELECT kind, claimed_by, done_at IS NOT NULL FROM commands WHERE run_id = %s "
+            "ORDER BY id",
+            (run_id,),
+        )
+        return [(str(r[0]), r[1], bool(r[2])) for r in rows]
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def abort(self, run_id: str, by: str) -> ActionResult:
+        """Ask the run's own host to stop it (a command row); a run nobody owns is
+        marked aborted at once."""
+        self.refuse_early(Action.ABORT, run_id)
+        run_id = await self.resolve(run_id)
+
+        async def body(conn: Conn) -> ActionResult:
+            row = await self._select(conn, run_id)
+            run = self._parse(row, show_abort=False)
+            if isinstance(run, models.RecordError):
+                raise StoreError(run.message)
+            self.check(Action.ABORT, run)
+            owner = row[6]
+            if row[5] is not None:
+                now = time.time()
+                await conn.execute(
+                    "INSERT INTO commands (run_id, host_id, kind, requested_by, requested_at) "
+                    f"VALUES (%s, %s, 'abort', %s, {_NOW})",
+                    (run_id, owner, by),
+                )
+                await conn.execute(
+                    "UPDATE runs SET abort_requested_at = %s, abort_requested_by = %s, "
+                    "revision = nextval('jobwatch_revision') WHERE id = %s",
+                    (now, by, run_id),
+                )
+                asked = self._parse((*row[:3], now, by))
+                return ActionResult(
+                    asked if isinstance(asked, models.Run) else run,
+                    f"abort of {run_id} requested; its host {owner} stops it",
+                )
+            done = run.evolve(
+                status=Status.ABORTED,
+                ended_at=datetime.now(UTC),
+                reason=models.Reason(type="aborted", message=f"aborted by {by}"),
+            )
+            await self._write_runs(conn, [done])
+            return ActionResult(done, f"aborted {run_id}")
+
+        return await self._transaction(body)
+
+    async def archive(self, run_id: str) -> ActionResult:
+        return await self._set_archived(run_id, Action.ARCHIVE, True)
+
+    async def unarchive(self, run_id: str) -> ActionResult:
+        return await self._set_archived(run_id, Action.UNARCHIVE, False)
+
+    async def _set_archived(self, run_id: str, action: Action, value: bool) -> ActionResult:
+        self.refuse_early(action, run_id)
+        run_id = await self.resolve(run_id)
+
+        def change(run: Run) -> Run:
+            self.check(action, run)
+            return run.evolve(archived=value)
+
+        run = await self.update(run_id, change)
+        return ActionResult(run, f"{action.value}d {run_id}")
+
+    # -- pruning -----------------------------------------------------------------------
+
+    async def prune(self, before: float, *, dry_run: bool = False) -> tuple[list[str], int]:
+        """Delete finished runs created before ``before`` (epoch seconds), their
+        lines, feed entries and commands; never an active run. Returns the ids and
+        the number of log lines (what would go, with ``dry_run``)."""
+        select = (
+            "SELECT id FROM runs WHERE NOT (status = ANY(%(active)s)) "
+            "AND COALESCE(ended_at, created_at) < %(before)s ORDER BY created_at, id"
+        )
+        params = {"active": _ACTIVE, "before": before}
+        if dry_run:
+            ids = [str(r[0]) for r in await self._fetch(select, params)]
+            row = await self._one("SELECT COUNT(*) FROM logs WHERE run_id = ANY(%s)", (ids,))
+            return ids, int(row[0]) if row else 0
+
+        async def body(conn: Conn) -> tuple[list[str], int]:
+            cur = await conn.execute(select + " FOR UPDATE", params)
+            ids = [str(r[0]) for r in await cur.fetchall()]
+            cur = await conn.execute("DELETE FROM logs WHERE run_id = ANY(%s)", (ids,))
+            lines = cur.rowcount
+            await conn.execute("DELETE FROM run_changes WHERE run_id = ANY(%s)", (ids,))
+            await conn.execute("DELETE FROM commands WHERE run_id = ANY(%s)", (ids,))
+            await conn.execute("DELETE FROM runs WHERE id = ANY(%s)", (ids,))
+            return ids, lines
+
+        return await self._transaction(body)
