@@ -4,6 +4,7 @@ trip, and old and new clients and servers together, over real HTTP on loopback."
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,24 @@ def test_rows_round_trip_through_json_with_text_cleaned() -> None:
     # a status column is a dictionary of its four values, whatever the row count
     status = body["columns"][codec.FIELDS.index("status")]
     assert isinstance(status, dict) and len(status["d"]) == 4
+
+
+def test_the_fields_are_the_rows_own_in_order() -> None:
+    """Rows are built positionally: a field added to ``RunRow`` needs its column."""
+    assert tuple(f.name for f in dataclasses.fields(RunRow)) == codec.FIELDS
+
+
+def test_an_answer_without_a_later_optional_field_still_reads() -> None:
+    rows = [RunRow.from_run(r) for r in runs(3)]
+    names = [n for n in codec.FIELDS if n != "deleted"]
+    columns = codec.encode(rows, clean)
+    body = {
+        "format": codec.FORMAT,
+        "fields": names,
+        "count": 3,
+        "columns": [c for n, c in zip(codec.FIELDS, columns, strict=True) if n != "deleted"],
+    }
+    assert [r.deleted for r in codec.decode(json.loads(json.dumps(body)))] == [False] * 3
 
 
 @pytest.mark.parametrize(

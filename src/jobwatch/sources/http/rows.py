@@ -57,11 +57,26 @@ FIELDS: tuple[str, ...] = (
     "archived",
     "problem",
     "aborting",
+    "deleted",
     "error",
 )
-"""In :class:`RunRow`'s own order, so a decoded row is built positionally."""
+"""In :class:`RunRow`'s own order, so a decoded row is built positionally (a test
+keeps the two alike)."""
+OPTIONAL: dict[str, Any] = {"deleted": False}
+"""Fields a rows/1 answer may lack (added after the format), and their value then."""
 DICTIONARY = frozenset(
-    {"source", "job", "label", "status", "status_raw", "partial", "archived", "problem", "aborting"}
+    {
+        "source",
+        "job",
+        "label",
+        "status",
+        "status_raw",
+        "partial",
+        "archived",
+        "problem",
+        "aborting",
+        "deleted",
+    }
 )
 """Columns sent as a dictionary and codes (few distinct values in practice)."""
 TEXT = frozenset({"source", "id", "job", "label", "status_raw", "problem", "error"})
@@ -73,6 +88,7 @@ NUMBERS = frozenset(
 )
 
 
+FLAGS = frozenset({"partial", "archived", "aborting", "deleted"})
 MILLIS = frozenset({"created_at", "started_at", "ended_at", "duration_ms"})
 """Sent as whole milliseconds (times since the epoch, durations): printing and
 parsing 200k floats cost four times as much as integers (measured), and the table
@@ -100,7 +116,7 @@ def encode(
             distinct: list[Any] = list(index)
             if name == "status":
                 distinct = [v.value for v in distinct]
-            elif name in ("partial", "archived", "aborting"):
+            elif name in FLAGS:
                 distinct = [1 if v else 0 for v in distinct]
             elif name in TEXT:
                 distinct = [clean(v) if isinstance(v, str) else v for v in distinct]
@@ -121,6 +137,8 @@ def _column(body: dict[str, Any], name: str, count: int) -> list[Any]:
     columns = body.get("columns")
     if not isinstance(fields, list) or not isinstance(columns, list):
         raise RowsFormatError("rows answer without fields and columns")
+    if name not in fields and name in OPTIONAL:
+        return [OPTIONAL[name]] * count
     try:
         column = columns[fields.index(name)]
     except (ValueError, IndexError):
@@ -132,7 +150,7 @@ def _column(body: dict[str, Any], name: str, count: int) -> list[Any]:
         if name == "status":
             known = {s.value: s for s in Status}
             distinct = [known.get(v, Status.UNKNOWN) for v in distinct]
-        elif name in ("partial", "archived", "aborting"):
+        elif name in FLAGS:
             distinct = [v == 1 for v in distinct]
         try:
             column = [distinct[c] for c in codes]
