@@ -5,6 +5,8 @@ folder is first on ``sys.path``)."""
 from __future__ import annotations
 
 import random
+import sqlite3
+from pathlib import Path
 
 from jobwatch.core import Status
 
@@ -81,3 +83,67 @@ def log_batch(
 def log_spans(count: int) -> list[tuple[int, int]]:
     """``(first seq, size)`` of each ``append_logs`` batch for a log of ``count`` lines."""
     return [(first, min(LOG_BATCH, count - first + 1)) for first in range(1, count + 1, LOG_BATCH)]
+
+
+TEMPLATES = 2000
+"""Distinct demo runs a bulk fill copies (``bulk_fill``)."""
+
+
+async def bulk_fill(path: Path, count: int, seed: int, *, archived_share: float = 0.05) -> None:
+    """``count`` runs in a new store at ``path``, fast enough for a million: the store
+    is made by :class:`SqliteStore` (schema, triggers, indexes), ``TEMPLATES`` runs
+    come from ``Demo.make_run`` (the status mix above, live runs the newest), and
+    every stored run is a copy of one of them with its own id and times, written
+    with plain ``executemany`` in the columns ``RunsMixin._columns`` fills (its
+    document is the template's with the id replaced: the detail pane shows the
+    template's times). About 1.5 µs per run instead of ~100 µs through pydantic."""
+    from datetime import timedelta
+
+    from jobwatch.apps.demo import FLAVOURS, Demo
+    from jobwatch.core import utcnow
+    from jobwatch.sources.local import SqliteStore
+
+    rng = random.Random(seed)
+    now = utcnow()
+    statuses = [s for s, _ in STATUS_MIX]
+    weights = [w for _, w in STATUS_MIX]
+    async with SqliteStore(path) as store:
+        demo = Demo(store, seed=seed)
+        templates = []
+        for i in range(TEMPLATES):
+            status = rng.choices(statuses, weights)[0]
+            run = demo.make_run(FLAVOURS[i % len(FLAVOURS)], status, now - timedelta(hours=4))
+            templates.append((run, store._columns(run, 1, {}), run.model_dump_json()))
+        revision = await store._transaction(store._bump)
+    base = now.timestamp()
+    with sqlite3.connect(path) as db:
+        names = list(templates[0][1])
+        marks = ", ".join("?" for _ in names)
+        insert = f"INSERT INTO runs ({', '.join(names)}) VALUES ({marks})"
+        for start in range(0, count, RUN_BATCH * 5):
+            rows = []
+            docs = []
+            for n in range(start, min(count, start + RUN_BATCH * 5)):
+                run, cols, doc = templates[rng.randrange(TEMPLATES)]
+                age = (
+                    rng.uniform(30, 3 * 3600)
+                    if run.status.is_active
+                    else rng.uniform(3 * 3600, 30 * 86400)
+                )
+                created = base - age
+                shift = created - (cols["created_at"] or created)
+                new = dict(cols)
+                new["id"] = f"{run.id[:6]}{n:09d}"
+                new["revision"] = revision
+                new["created_at"] = created
+                for name in ("started_at", "ended_at"):
+                    if new[name] is not None:
+                        new[name] += shift
+                new["archived"] = int(not run.status.is_active and rng.random() < archived_share)
+                rows.append(tuple(new[c] for c in names))
+                docs.append((new["id"], doc.replace(run.id, new["id"], 1)))
+            db.executemany(insert, rows)
+            db.executemany("INSERT INTO run_docs (id, data) VALUES (?, ?)", docs)
+            db.commit()
+        db.execute("ANALYZE")
+        db.commit()

@@ -129,7 +129,9 @@ def patch_runs_table(on_data_row: Callable[[], None]) -> None:
 
     def render_line(self: RunsTable, y: int) -> Strip:
         strip = original(self, y)
-        if y >= 1 and int(self.scroll_offset.y) + y - 1 < len(self.runs):
+        index = int(self.scroll_offset.y) + y - 1
+        # a row drawn from data, not a windowed table's "…" for a row still being read
+        if y >= 1 and index < len(self.runs) and self.runs.key_at(index) in self.runs.rows:
             on_data_row()
         return strip
 
@@ -177,7 +179,8 @@ def run_monitor(
         await original(self, headless=True, size=SIZE, auto_pilot=pilot_body)
 
     JobwatchApp.run_async = run_async  # type: ignore[method-assign]
-    status = cli.main(["--store", store, "--refresh", str(refresh)])
+    where = "--source" if store.startswith(("http://", "https://")) else "--store"
+    status = cli.main([where, store, "--refresh", str(refresh)])
     if status:
         raise RuntimeError(f"jobwatch exited with status {status}")
 
@@ -209,7 +212,7 @@ def probe_paint(args: argparse.Namespace) -> None:
         await wait(painted, "a paint after the sync")
         emit("settled", rows=len(app.runs))
         peak, current = rss_mb()
-        emit("rss", peak_mb=peak, current_mb=current)
+        emit("rss", peak_mb=peak, current_mb=current, held=len(app.runs.rows))
 
     run_monitor(args.store, args.refresh, body, built)
 

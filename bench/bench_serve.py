@@ -1,7 +1,12 @@
 """Benchmark ``jobwatch serve`` over loopback.
 
 1. The first sync of a big store (default 100k runs) through the HTTP client, and
-   the cost of a poll when nothing changed.
+   the cost of a poll when nothing changed: as full runs (``/runs``, what clients
+   before ``rows/1`` read) and as table rows (``/rows``, format ``rows/1``: the
+   newest 300 for the first screen, then pages of 50k), against the targets
+   first screen <= 0.6 s and whole first sync <= 2 s.
+1b. The monitor itself on ``--source http://…`` (``bench/_tui_probe.py paint`` in a
+   child process): first paint and the whole table loaded, probe clock.
 2. Many clients (default 50) each polling once a second for a while (default 30 s)
    against one server while a writer keeps changing a few runs, with p50/p99 latency.
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -138,6 +144,84 @@ async def first_sync(url: str, page: int) -> tuple[int, int | str | None]:
         return seen, cursor
 
 
+TARGET_SCREEN_S = 0.6
+TARGET_SYNC_S = 2.0
+PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
+
+
+def verdict(value: float, target: float) -> str:
+    return "PASS" if value <= target else "MISS"
+
+
+async def rows_sync(url: str) -> None:
+    """The monitor's way: the newest rows first, then every row page by page."""
+    async with HttpSource(url, token=TOKEN, timeout=60) as client:
+        began = time.perf_counter()
+        newest = await client.first_rows(300)
+        screen = time.perf_counter() - began
+        cursor: int | str | None = None
+        seen = pages = 0
+        for _ in range(10_000):
+            delta = await client.row_changes(cursor)
+            seen += len(delta.rows)
+            pages += 1
+            cursor = delta.cursor
+            if not delta.more:
+                break
+        took = time.perf_counter() - began
+        shown = len(newest or [])
+        print(
+            f"rows/1 first screen: {shown} rows in {screen:.3f} s "
+            f"(target <= {TARGET_SCREEN_S} s: {verdict(screen, TARGET_SCREEN_S)})"
+        )
+        print(
+            f"rows/1 whole first sync: {seen} rows in {pages} pages: {took:.2f} s "
+            f"({seen / took:,.0f} rows/s; target <= {TARGET_SYNC_S} s: "
+            f"{verdict(took, TARGET_SYNC_S)})"
+        )
+        idle: list[float] = []
+        for _ in range(200):
+            t = time.perf_counter()
+            delta = await client.row_changes(cursor)
+            idle.append((time.perf_counter() - t) * 1000)
+        print(f"rows/1 unchanged poll: p50 {pct(idle, 0.5):.2f} ms, p99 {pct(idle, 0.99):.2f} ms")
+
+
+def monitor_probe(url: str, tmp: Path) -> None:
+    """``jobwatch --source URL`` headless in a child process: first paint, synced."""
+    env = dict(os.environ, JOBWATCH_TOKEN=TOKEN, XDG_CONFIG_HOME=str(tmp / "config"))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, str(PROBE), "paint", url],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    events = {}
+    for line in done.stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            events[record["event"]] = record
+    if "synced" not in events:
+        print(f"monitor probe failed: {done.stderr.strip().splitlines()[-3:]}")
+        return
+    built = events["app_built"]["t"]
+    paint = events["first_paint"]["t"]
+    synced = events["synced"]["t"]
+    print(
+        f"monitor --source: first paint {paint:.3f} s probe clock ({paint - built:.3f} s after "
+        f"the app was built; target <= {TARGET_SCREEN_S} s: {verdict(paint, TARGET_SCREEN_S)})"
+    )
+    print(
+        f"monitor --source: whole table {synced:.3f} s ({events['synced']['rows']} rows; "
+        f"{synced - built:.3f} s after the app was built; target <= {TARGET_SYNC_S} s: "
+        f"{verdict(synced, TARGET_SYNC_S)}); peak RSS {events['rss']['peak_mb']:.0f} MB"
+    )
+
+
 async def writer(store_path: Path, stop: asyncio.Event, count: int) -> int:
     """Changes a few runs every second, so polls carry real (small) changes."""
     rng = random.Random(11)
@@ -224,6 +308,8 @@ def main() -> int:
         )
         proc, url = start_server(store, Path(tmp) / "serve.log")
         try:
+            asyncio.run(rows_sync(url))
+            monitor_probe(url, Path(tmp))
             _, cursor = asyncio.run(first_sync(url, args.page))
             asyncio.run(many_clients(url, store, cursor, args.clients, args.seconds, args.runs))
         finally:

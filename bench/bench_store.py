@@ -15,7 +15,12 @@ What it measures, on a fresh store in a temporary directory:
   exactly those 1,000 runs (printed, never asserted);
 * the log reads a log screen needs, on a freshly opened store: ``log_tail(run, 50)``,
   ``log_bounds`` and ``log_lines`` from the middle of the log (50 lines);
-* store size on disk (main file + ``-wal``) and the peak RSS of the process.
+* store size on disk (main file + ``-wal``) and the peak RSS of the process;
+* with ``--bulk N`` (``1000000`` for issue 14), on a second store of N runs made by
+  bulk copies (``_fill.bulk_fill``): the windowed reads the monitor's bounded
+  window makes (first page, a jump, keyset pages either way, the last page, a
+  row's position, filtered pages and counts), ``status_counts`` and
+  ``list_runs(limit=50)``.
 
 Every figure is printed as ``name: value unit`` as soon as it is known, then once
 more in a summary table. Timings are informative only: nothing is asserted.
@@ -45,7 +50,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _fill import LOG_BATCH, RUN_BATCH, STATUS_MIX, log_batch, log_spans
+from _fill import LOG_BATCH, RUN_BATCH, STATUS_MIX, bulk_fill, log_batch, log_spans
 
 from jobwatch.apps.demo import FLAVOURS, Demo
 from jobwatch.core import Run, Status, utcnow
@@ -293,6 +298,57 @@ async def bench_logs(path: Path, run_id: str, lines: int, report: Report) -> Non
         await store.close()
 
 
+# -- windowed reads (what the monitor's bounded window asks) ---------------------------
+
+
+async def _ms(op: Awaitable[T]) -> tuple[float, T]:
+    began = time.perf_counter()
+    result = await op
+    return (time.perf_counter() - began) * 1e3, result
+
+
+async def bench_window(path: Path, report: Report) -> None:
+    """Pages, counts and positions of ``window_rows``/``window_count`` and
+    ``list_runs(limit=50)`` on a fresh read-only open of the store at ``path``."""
+    from jobwatch.sources.protocol import WindowTerm, WindowView
+
+    async with SqliteStore(path, create=False) as store:
+        total = (await store.status_counts()).total
+        label = f"[{total:,} runs]"
+        elapsed, _ = await _ms(store.list_runs(ListQuery(limit=SCREEN)))
+        report.add(
+            f"list_runs(limit={SCREEN}), first call (loads the models) {label}", elapsed, "ms"
+        )
+        elapsed, _ = await _ms(store.list_runs(ListQuery(limit=SCREEN)))
+        report.add(f"list_runs(limit={SCREEN}) {label}", elapsed, "ms")
+        elapsed, _ = await _ms(store.status_counts())
+        report.add(f"status_counts (aggregate) {label}", elapsed, "ms")
+        for sort in ("started", "status", "job"):
+            view = WindowView(sort=sort)
+            elapsed, top = await _ms(store.window_rows(view, limit=3000))
+            report.add(f"window sort={sort}: first 3,000 rows {label}", elapsed, "ms")
+            elapsed, deep = await _ms(store.window_rows(view, offset=total // 2, limit=1))
+            report.add(f"window sort={sort}: jump to the middle (offset) {label}", elapsed, "ms")
+            anchor = deep[0] if deep else top[-1]
+            elapsed, _ = await _ms(store.window_rows(view, limit=1500, after=anchor))
+            report.add(
+                f"window sort={sort}: 1,500 rows after a row mid-table {label}", elapsed, "ms"
+            )
+            elapsed, _ = await _ms(store.window_rows(view, limit=1500, before=anchor))
+            report.add(f"window sort={sort}: 1,500 rows before it {label}", elapsed, "ms")
+            elapsed, _ = await _ms(store.window_rows(view, limit=3000, from_end=True))
+            report.add(f"window sort={sort}: last 3,000 rows {label}", elapsed, "ms")
+            elapsed, _ = await _ms(store.window_count(view, before=top[-1]))
+            report.add(f"window sort={sort}: position of row 3,000 {label}", elapsed, "ms")
+        for text in (("status", "fail"), ("job", "nightly"), (None, "sync")):
+            view = WindowView(terms=(WindowTerm(*text),))
+            name = f"{text[0]}:{text[1]}" if text[0] else text[1]
+            elapsed, _ = await _ms(store.window_rows(view, limit=3000))
+            report.add(f"window filter {name!r}: first 3,000 rows {label}", elapsed, "ms")
+            elapsed, _ = await _ms(store.window_count(view))
+            report.add(f"window filter {name!r}: matching count {label}", elapsed, "ms")
+
+
 # -- main --------------------------------------------------------------------------
 
 
@@ -310,6 +366,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary store")
+    parser.add_argument(
+        "--bulk",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time windowed reads on a store of N bulk-copied runs (1000000: issue 14)",
+    )
+    parser.add_argument(
+        "--window-only", action="store_true", help="only the windowed reads (with --bulk)"
+    )
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 10_000 if args.quick else 100_000
@@ -328,6 +394,14 @@ async def bench(args: argparse.Namespace, path: Path) -> Report:
         f"python {sys.version.split()[0]}\n",
         flush=True,
     )
+    if args.bulk:
+        bulk = path.with_name("bulk.db")
+        t0 = time.perf_counter()
+        await bulk_fill(bulk, args.bulk, args.seed)
+        report.note(f"{args.bulk:,} runs bulk-filled in {time.perf_counter() - t0:.1f} s")
+        await bench_window(bulk, report)
+        if args.window_only:
+            return report
     async with SqliteStore(path) as store:
         log_run = await fill_runs(store, args.runs, args.seed, report)
         await fill_log(store, log_run, args.log_lines, args.seed, report)

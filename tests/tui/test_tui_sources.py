@@ -412,8 +412,9 @@ async def test_a_source_with_its_own_pace_is_polled_at_it_and_r_forces_it(
 async def test_a_big_remote_sync_paints_page_by_page(
     loopback_server: LoopbackServer, store_path: Path
 ) -> None:
-    """2,500 served runs in pages of 1,000: the table shows the first page after one
-    poll instead of waiting for the last, and the rest follows without a refresh."""
+    """2,500 served runs in pages of 1,000 rows: the table shows the newest rows
+    (``/rows?newest``) after one poll instead of waiting for the last page, and the
+    rest follows without a refresh."""
     async with SqliteStore(store_path, create=False) as writer:
         base = seed_runs()[0]
         await writer.add_many(
@@ -432,7 +433,7 @@ async def test_a_big_remote_sync_paints_page_by_page(
         await served.close()
 
     # The same source polled by hand: one page per poll.
-    served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, page=1000)
+    served = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN, row_page=1000)
     app = make_app(served)
     sizes: list[int] = []
     app.poller.on_rows = lambda feed, rows, first: sizes.append(len(rows))
@@ -443,7 +444,7 @@ async def test_a_big_remote_sync_paints_page_by_page(
             assert not report.failed
             if feed.synced:
                 break
-        assert sizes == [1000, 1000, 500]
+        assert sizes == [300, 1000, 1000, 500]  # the first screen, then the pages
     finally:
         await served.close()
 

@@ -80,6 +80,10 @@ class Capabilities:
     """Can hand out the newest rows first, for a first screen before the full load."""
     query: bool = False
     """Filters and limits a listing itself (``jobwatch list`` asks it, not a sync)."""
+    window: bool = False
+    """Answers windowed queries (a page of rows for a sort, filter and offset or
+    keyset, counts by aggregate): the monitor then holds a bounded window of rows
+    instead of the whole history (see :class:`~jobwatch.sources.protocol.WindowView`)."""
     pace: float = 0.0
     """Default seconds between polls; 0 follows the front end's refresh. Vendor APIs
     have request quotas that a monitor left open all night must not use up."""

@@ -43,16 +43,20 @@ from jobwatch.core.errors import (
     TransitionRefused,
 )
 from jobwatch.core.format import run_json
-from jobwatch.core.redact import clean
+from jobwatch.core.redact import clean, sanitize
+from jobwatch.sources.http import rows as row_codec
 from jobwatch.sources.local import procs
 from jobwatch.sources.poller import Poller
-from jobwatch.sources.protocol import ActionResult, Source
+from jobwatch.sources.protocol import ActionResult, RowDelta, Source
 
 log = logging.getLogger("jobwatch.server")
 
 API = "/api/v1"
 MAX_PAGE = 10_000
 DEFAULT_PAGE = 1_000
+MAX_ROWS_PAGE = 100_000
+DEFAULT_ROWS_PAGE = 50_000
+"""Table rows per page: a row is ~100 bytes in ``rows/1``, a run a kilobyte or more."""
 MAX_LOG_PAGE = 5_000
 MAX_BODY = 16 * 1024
 THREAD_ABOVE = 100
@@ -82,6 +86,17 @@ class RunsPage(BaseModel):
     revision: int | str = Field(description="pass back as `since` on the next poll")
     more: bool = Field(description="true: ask again right away, there is more")
     errors: list[RecordErrorBody]
+
+
+class RowsPage(BaseModel):
+    format: str = Field(description="rows/1")
+    fields: list[str]
+    count: int
+    columns: list[Any] = Field(
+        description="one per field: a list of values, or {d: distinct values, c: codes}"
+    )
+    revision: int | str = Field(description="pass back as `since` on the next poll")
+    more: bool
 
 
 class ActionBody(BaseModel):
@@ -200,6 +215,23 @@ class EncodedRuns:
         if len(runs) <= THREAD_ABOVE:
             return self.encode_all(runs)
         return await asyncio.to_thread(self.encode_all, runs)
+
+
+def _clean_row_text(text: str) -> str:
+    return clean(text, keep_newlines=True)  # as run_json redacts every string
+
+
+def _rows_body(delta: RowDelta) -> bytes:
+    """A ``rows/1`` answer (encoded in a thread: a first sync page is big)."""
+    body = {
+        "format": row_codec.FORMAT,
+        "fields": list(row_codec.FIELDS),
+        "count": len(delta.rows),
+        "columns": row_codec.encode(delta.rows, _clean_row_text, sanitize),
+        "revision": delta.cursor if delta.cursor is not None else 0,
+        "more": delta.more,
+    }
+    return _dumps(body)
 
 
 def _line_json(line: LogLine) -> dict[str, Any]:
@@ -449,6 +481,32 @@ def create_app(
             + _dumps(errors)
             + b"}"
         )
+
+    @api.get("/rows", responses={200: {"model": RowsPage}})
+    async def rows(
+        since: Annotated[
+            str | None, Query(max_length=200, description="revision from the last answer")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_ROWS_PAGE)] = DEFAULT_ROWS_PAGE,
+        newest: Annotated[
+            int | None, Query(ge=1, le=MAX_ROWS_PAGE, description="the newest N rows only")
+        ] = None,
+    ) -> Response:
+        """What the runs table needs, compactly (format ``rows/1``, see
+        :mod:`jobwatch.sources.http.rows`): rows changed after ``since``, paged like
+        ``/runs``; or, with ``newest``, the newest rows for a first screen (no
+        revision: sync with ``since`` afterwards). Whole runs: ``/runs/{id}``."""
+        try:
+            cursor = _cursor(since)
+            if newest is not None:
+                first = await source.first_rows(newest)
+                delta = RowDelta(first or [], None)
+            else:
+                delta = await source.row_changes(cursor, limit)
+        except ValueError:
+            message = "since: not a revision this server gave out"
+            raise ApiError(400, "bad_request", message) from None
+        return _raw(await asyncio.to_thread(_rows_body, delta))
 
     @api.get("/runs/{run_id}", responses={200: {"model": Run}})
     async def get_run(run_id: RunId) -> Response:

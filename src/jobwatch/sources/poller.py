@@ -92,6 +92,10 @@ class Feed:
     before is dropped when the new data's first rows arrive."""
     last_poll: float | None = None
     """``clock()`` when its last poll started."""
+    window: bool = False
+    """The front end holds a window of this source's rows and reads them itself
+    (``capabilities.window``): the first poll starts at the source's head instead
+    of reading every row, later polls read what changed as usual."""
     runs: dict[str, Run] = field(default_factory=dict)
     errors: dict[str, RecordError] = field(default_factory=dict)
 
@@ -342,6 +346,11 @@ class Poller:
     async def _read_rows(self, feed: Feed, report: PollReport) -> None:
         source = feed.source
         first = not feed.synced
+        if feed.window and not feed.started:
+            feed.cursor = await source.head_cursor()
+            feed.started = feed.synced = True
+            self._hand_rows(feed, [], True, report)  # a reset still reaches the front end
+            return
         if not feed.started and self.first_screen:
             feed.started = True
             rows = await source.first_rows(self.first_screen)

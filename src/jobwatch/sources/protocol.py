@@ -18,6 +18,14 @@ working default, so an adapter implements only what its system has:
   ``capabilities.query`` does it itself (the store, in SQL), the default syncs.
 * logs by sequence number, and the three actions, checked by
   :mod:`jobwatch.core.rules` before any call goes out.
+* windowed reads, for a source that declares ``capabilities.window`` (the store):
+  ``window_rows`` a page of table rows in the order of a :class:`WindowView`
+  (sort and filter), by offset or after/before a row (keyset); ``window_count``
+  how many rows match (or come before a row: its position); ``status_counts`` the
+  whole history's counts by aggregate; ``head_cursor`` a cursor after everything
+  there now, so a monitor that holds a window polls changes without a first full
+  sync. The monitor then holds a bounded window of rows and reads the rest when
+  the user scrolls, filters or sorts (``tui/table_model/window.py``).
 """
 
 from __future__ import annotations
@@ -101,6 +109,45 @@ class ListQuery:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WindowTerm:
+    """One term of the monitor's filter grammar (``!status:failed`` is
+    ``WindowTerm("status", "failed", True)``; free text has ``field=None``). Values
+    are lowercased; commas inside a field's value separate alternatives."""
+
+    field: str | None
+    value: str
+    negate: bool = False
+    at: float | None = None
+    """For ``since:``/``before:``: the bound in epoch seconds (the filter computed
+    it when it was typed), compared with the row's last change."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    """What a windowed query shows: the rows the monitor's filter keeps, in the
+    ascending order of the column registry's sort key ``sort`` (ties broken as
+    there: by id, then source). A reversed view is the same order read from the
+    end, so it is the caller's business."""
+
+    sort: str = "started"
+    terms: tuple[WindowTerm, ...] = ()
+    show_archived: bool = False
+    faults_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """The whole history by aggregate: rows not archived by status, and archived."""
+
+    by_status: dict[str, int]
+    archived: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values()) + self.archived
+
+
 def newest_first(run: Run) -> tuple[bool, float]:
     """Sort key of every listing: newest first, runs without a time last."""
     when = run.created_at or run.started_at
@@ -147,6 +194,34 @@ class Source(Protocol):
         ...
 
     async def get(self, run_id: str) -> Run: ...
+
+    async def window_rows(
+        self,
+        view: WindowView,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        after: RunRow | None = None,
+        before: RunRow | None = None,
+        from_end: bool = False,
+    ) -> list[RunRow]:
+        """At most ``limit`` rows of ``view`` in its order: from position ``offset``
+        (``from_end``: counted back from the last row), or the ones right after
+        (``after``) or right before (``before``) that row's place; always in
+        ascending order. Only with ``capabilities.window``."""
+        ...
+
+    async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
+        """How many rows ``view`` shows, or how many come before ``before``'s place."""
+        ...
+
+    async def status_counts(self) -> StatusCounts:
+        """Counts of the whole history by aggregate (cheap: read every poll)."""
+        ...
+
+    async def head_cursor(self) -> int | str | None:
+        """A cursor after every change there now: polling from it sees what comes next."""
+        ...
 
     async def wait_change(self) -> None:
         """Return when the source learns of a change (``capabilities.push`` only)."""
@@ -275,6 +350,28 @@ class SourceBase:
                 break
         return ChangeSet(list(runs.values()), cursor, errors, more=True)
 
+    async def window_rows(
+        self,
+        view: WindowView,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        after: RunRow | None = None,
+        before: RunRow | None = None,
+        from_end: bool = False,
+    ) -> list[RunRow]:
+        raise NotImplementedError(f"source {self.name} cannot answer windowed queries")
+
+    async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
+        raise NotImplementedError(f"source {self.name} cannot answer windowed queries")
+
+    async def status_counts(self) -> StatusCounts:
+        raise NotImplementedError(f"source {self.name} cannot count by aggregate")
+
+    async def head_cursor(self) -> int | str | None:
+        """Without windowed queries a monitor syncs everything: from the start."""
+        return None
+
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
         """A full sync, filtered and sorted here: for sources that cannot query."""
         changes = await self.sync()
@@ -347,6 +444,9 @@ __all__ = [
     "RowDelta",
     "Source",
     "SourceBase",
+    "StatusCounts",
+    "WindowTerm",
+    "WindowView",
     "newest_first",
     "relabel",
 ]

@@ -43,6 +43,7 @@ from jobwatch.tui.screens.help import HelpScreen, key_text
 from jobwatch.tui.screens.main import MainScreen
 from jobwatch.tui.screens.sources import SourcesScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
+from jobwatch.tui.table_model.window import WindowController, WindowedRunSet, windowed
 from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
 from jobwatch.tui.widgets.detail import DetailPane
 from jobwatch.tui.widgets.log_view import LogView
@@ -57,6 +58,9 @@ PRELOAD_S = 0.25
 """How long the first read may hold up the start before the screen shows anyway."""
 FIRST_FRAME_S = 1.0
 """The longest the full load waits for the first frame to be drawn."""
+WINDOW_FROM = 50_000
+"""Runs from which the monitor holds a window of a windowed source's rows instead
+of all of them (below, the whole table costs less than 65 MB and scrolls freely)."""
 GC_PAUSE_ROWS = 1000
 """Polls with at least this many rows are applied with the cyclic collector paused."""
 
@@ -85,6 +89,7 @@ class JobwatchApp(App[None]):
         clock: Callable[[], float] = time.time,
         columns: Sequence[str] | None = None,
         config_path: Path | None = None,
+        window_from: int = WINDOW_FROM,
     ) -> None:
         super().__init__()
         self.clock = clock
@@ -110,6 +115,10 @@ class JobwatchApp(App[None]):
         """Toasts raised while a dialog, help or the palette was up: shown after it."""
         self._failures_held = False
         self.runs = RunSet()
+        self.window: WindowController | None = None
+        """Set when the one source answers windowed queries: the table then holds a
+        bounded window of its rows (``tui/table_model/window.py``)."""
+        self._window_from = window_from
         self.actions = RunActions(self)
         self.synced = asyncio.Event()
         self.last_poll: datetime | None = None
@@ -124,6 +133,7 @@ class JobwatchApp(App[None]):
         """Of the last poll, the time spent merging rows into the table model and
         marking changed lines (synchronous; drawing them follows on its own)."""
         self._applying_ms = 0.0
+        self._window_busy = False
         self._rows_drawn = asyncio.Event()
         self._warnings = [*warnings, *register_all(self)]
         name, warning = pick_theme(theme, self.available_themes)
@@ -197,7 +207,7 @@ class JobwatchApp(App[None]):
         old, self._failure_note = self._failure_note, None
         if old is not None and old in self._notifications:
             self._unnotify(old, refresh=False)
-        rows = [self.runs.rows[k] for k in self.runs.unseen if k in self.runs.rows]
+        rows = [r for k in self.runs.unseen if (r := self.runs.rows.get(k) or self._recent(k))]
         if rows:
             rows.sort(key=lambda r: r.id)
             title, message = summary(rows)
@@ -230,7 +240,12 @@ class JobwatchApp(App[None]):
         Textual runs, its start-up work holds the event loop and a read finishing
         meanwhile waits for a second frame. A source slower than ``timeout`` goes
         on in the background and fills the table when it answers."""
+        with contextlib.suppress(Exception):  # a failing source shows as stale
+            await self._choose_window()
         await self.poll_once(wait=timeout)
+        if self.window is not None:
+            with contextlib.suppress(Exception):  # a failing source shows as stale
+                await self.window.settle()
 
     def on_mount(self) -> None:
         self._main = MainScreen(
@@ -238,6 +253,9 @@ class JobwatchApp(App[None]):
         )
         self.push_screen(self._main)
         self.screen_change_signal.subscribe(self, self._screen_changed)
+        if isinstance(self.runs, WindowedRunSet):
+            self.runs.on_need = self._settle_window
+            self._settle_window()
         for warning in self._warnings:
             self.notify(clean(warning), severity="warning", timeout=8)
         self.set_interval(STATUS_TICK_S, self.update_status)
@@ -304,6 +322,46 @@ class JobwatchApp(App[None]):
         if faulted:
             self._announce(faulted)
 
+    async def _choose_window(self) -> None:
+        """Hold a window of the rows when the one source answers windowed queries
+        and has at least ``window_from`` runs; otherwise every row, as before."""
+        source = windowed(self.poller.sources)
+        if source is None or self.window is not None or self.poller.polls:
+            return
+        if (await source.status_counts()).total < self._window_from:
+            return
+        self.runs = WindowedRunSet()
+        self.window = WindowController(
+            source, self.runs, cursor=self._cursor_row, on_changed=self._reloaded
+        )
+        self.poller.feeds[0].window = True
+
+    def _settle_window(self) -> None:
+        """The windowed set needs the store (a scroll, a filter, a poll's counts)."""
+        if self.window is not None and not self._window_busy:
+            self._window_busy = True
+            self.run_worker(self._window_worker(), group="window", exit_on_error=False)
+
+    async def _window_worker(self) -> None:
+        try:
+            assert self.window is not None
+            await self.window.settle()
+        except Exception as exc:  # a filter the store cannot ask, a store gone
+            self.notify(f"cannot read the table: {clean(str(exc))}", severity="error")
+            return
+        finally:
+            self._window_busy = False
+        runs = self.runs
+        if isinstance(runs, WindowedRunSet) and (
+            runs.need_reload or runs.need_resync or runs.need_extend
+        ):
+            self._settle_window()
+
+    def _cursor_row(self) -> RunRow | None:
+        table = self._table()
+        key = table.cursor_key if table is not None else None
+        return self.runs.rows.get(key) if key is not None else None
+
     def _forget(self, feed: Feed) -> None:
         """``feed``'s data was replaced: drop every row it showed (its new rows follow)."""
         several = len(self.feeds) > 1
@@ -337,6 +395,10 @@ class JobwatchApp(App[None]):
         self._show_failures()
         if self.bell_enabled and self._bell.due(self.clock()):
             self.bell()
+
+    def _recent(self, key: Key) -> RunRow | None:
+        """A row a windowed set dropped (it changed outside the window)."""
+        return self.runs.recent.get(key) if isinstance(self.runs, WindowedRunSet) else None
 
     def action_refresh(self) -> None:
         """Poll now, and fetch the selected run's detail again whatever its row says."""

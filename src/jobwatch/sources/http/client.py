@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import ValidationError
 
-from jobwatch.core import LogLine, RecordError, Run
+from jobwatch.core import LogLine, RecordError, Run, RunRow
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -29,6 +29,7 @@ from jobwatch.core.errors import (
     TransitionRefused,
 )
 from jobwatch.core.rules import Action, Capabilities, source_refusal
+from jobwatch.sources.http import rows as row_codec
 from jobwatch.sources.http.transport import (
     ApiClient,
     RemoteUnavailable,
@@ -36,12 +37,14 @@ from jobwatch.sources.http.transport import (
     parse_retry_after,
 )
 from jobwatch.sources.http.transport import short as _short
-from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, SourceBase
+from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, RowDelta, SourceBase
 
 __all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
 
 API = "/api/v1"
 DEFAULT_PAGE = 1000
+DEFAULT_ROW_PAGE = 50_000
+"""Table rows per ``/rows`` page: 100k runs arrive in two answers."""
 LOG_PAGE = 5000
 """The most log lines ``jobwatch serve`` hands out per request (its ``MAX_LOG_PAGE``)."""
 
@@ -61,6 +64,8 @@ class HttpSource(SourceBase):
             "`jobwatch run` gets SIGTERM on its process group, then SIGKILL after "
             "its grace period."
         ),
+        rows=True,
+        first_rows=True,
     )
 
     def __init__(
@@ -79,6 +84,7 @@ class HttpSource(SourceBase):
         retry_cap: float = 2.0,
         max_retry_after: float = 5.0,
         page: int = DEFAULT_PAGE,
+        row_page: int = DEFAULT_ROW_PAGE,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -88,6 +94,9 @@ class HttpSource(SourceBase):
         self.read_only = read_only
         self.timeout = timeout
         self.page = page
+        self.row_page = row_page
+        self._rows_api = True
+        """Until the server says it has no ``/rows`` (an older ``jobwatch serve``)."""
         self._token = token
         self._token_loader = token_loader
         self._api = ApiClient(
@@ -261,6 +270,42 @@ class HttpSource(SourceBase):
                     )
                 )
         return ChangeSet(runs=runs, cursor=revision, errors=errors, more=bool(body["more"]))
+
+    async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
+        """Table rows from ``/rows`` (compact, see :mod:`.rows`); a server without it
+        (older than ``rows/1``) is read through ``/runs``, as before."""
+        params: dict[str, Any] = {"limit": limit or self.row_page}
+        if cursor is not None and cursor != "":
+            params["since"] = str(cursor)
+        body = await self._rows(params) if self._rows_api else None
+        if body is None:
+            return await super().row_changes(cursor, limit or self.page)
+        revision = body.get("revision")
+        if isinstance(revision, bool) or not isinstance(revision, int | str):
+            raise SourceError(f"{self.name}: unexpected rows page from {self.url}")
+        return RowDelta(self._decode_rows(body), revision, bool(body.get("more")))
+
+    async def first_rows(self, limit: int) -> list[RunRow] | None:
+        """The newest rows for a first screen, ahead of the sync (``None`` from a
+        server without ``/rows``: the first page of the sync paints instead)."""
+        body = await self._rows({"newest": limit}) if self._rows_api else None
+        return None if body is None else self._decode_rows(body)
+
+    async def _rows(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        response = await self._api.request("GET", "/rows", params=params, describe=self._message)
+        if response.status_code == 404 and self._error_body(response).get("error") != "not_found":
+            self._rows_api = False  # an older server: no such route
+            return None
+        if response.status_code >= 300:
+            self._raise_for(response)
+        body = self._decode(response)
+        return self._shape(body, "format", "columns", "revision")
+
+    def _decode_rows(self, body: dict[str, Any]) -> list[RunRow]:
+        try:
+            return row_codec.decode(body)
+        except row_codec.RowsFormatError as exc:
+            raise SourceError(f"{self.name}: unexpected rows page from {self.url}: {exc}") from None
 
     async def get(self, run_id: str) -> Run:
         return self._run(await self._request("GET", self._path(run_id)))

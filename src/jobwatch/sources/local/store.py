@@ -14,11 +14,12 @@ from jobwatch.sources.local.db import LOST_AFTER_S, exposure_warning, parse_curs
 from jobwatch.sources.local.flags import FlagsMixin
 from jobwatch.sources.local.logs import LogsMixin
 from jobwatch.sources.local.reaper import ReaperMixin
+from jobwatch.sources.local.window import WindowMixin
 
 __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 
-class SqliteStore(ReaperMixin, LogsMixin, FlagsMixin):
+class SqliteStore(ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(
@@ -30,6 +31,7 @@ class SqliteStore(ReaperMixin, LogsMixin, FlagsMixin):
         rows=True,
         first_rows=True,
         query=True,
+        window=True,
     )
 
     def notices(self) -> list[str]:

@@ -185,6 +185,10 @@ class RunSet:
             return None
         return len(self._order) - 1 - i if self.reverse else i
 
+    def want(self, index: int) -> None:
+        """The table is drawing ``index``; a set holding only a window of the rows
+        reads more around it (:mod:`jobwatch.tui.table_model.window`)."""
+
     def visible(self, row: RunRow) -> bool:
         if row.archived and not self.show_archived:
             return False

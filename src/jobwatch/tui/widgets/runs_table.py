@@ -346,7 +346,12 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         if index >= len(self.runs):
             return Strip.blank(width, self.rich_style)
         key = self.runs.key_at(index)
-        row = self.runs.rows[key]
+        row = self.runs.rows.get(key)
+        self.runs.want(index)
+        if row is None:  # a windowed set is still reading it from the store
+            return Strip([Segment(" " * (MARK + columns.GAP) + "…", self.rich_style)]).crop_extend(
+                0, width, self.rich_style
+            )
         base = self.rich_style
         if key in self._flash and self._flash[key] > time.monotonic():
             base = base + self._style("runs-table--changed")

@@ -1,0 +1,230 @@
+"""The store's windowed queries against the monitor's own Python sort and filter
+(``RunSet``) over the same rows: pages by offset, by keyset either way, counts and
+positions, with ties on every sort key, missing times, empty and non-ASCII text."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from jobwatch.core import Progress, Reason, Run, RunError, RunRow, Status
+from jobwatch.core.columns import SORTS
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.local import window as store_window
+from jobwatch.sources.local.schema import MIGRATIONS
+from jobwatch.sources.protocol import WindowTerm, WindowView
+from jobwatch.tui.table_model.runset import RunSet
+from jobwatch.tui.table_model.window import WindowedRunSet
+
+T0 = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+JOBS = ("etl", "ETL", "backup", "", None, "Ünïcode-Job", "ünïcode-job", "report_2%")
+SOURCES = ("local", "letta-demo", "intuned-demo")
+FILTERS = (
+    "",
+    "status:fail",
+    "status:failed,timed_out",
+    "!status:succeeded",
+    "job:etl",
+    "job:",
+    "!job:",
+    "source:letta",
+    "id:00001",
+    "problem:exit",
+    "label:nightly",
+    "raw:DONE",
+    "etl",
+    "ünï",
+    "ÜNÏ",
+    "report_2%",
+    "!etl status:fail",
+    "job:backup,etl !source:local",
+    "since:3m",
+    "!since:3m",
+    "before:90s job:etl",
+    "since:2027-01-15T11:58",
+)
+
+
+def make_runs(count: int, seed: int = 3) -> list[Run]:
+    rng = random.Random(seed)
+    runs = []
+    for i in range(count):
+        status = rng.choice(list(Status))
+        minutes = rng.choice((0, 1, 1, 2, 5, 30))  # many ties on the time
+        when = T0 - timedelta(minutes=minutes)
+        started = None if rng.random() < 0.2 else when
+        created = None if started is not None and rng.random() < 0.3 else when
+        job = rng.choice(JOBS)
+        problem = rng.choice((None, None, "exit-2", "timeout", ""))
+        runs.append(
+            Run(
+                id=f"r{i % 7:02d}{i:05d}",
+                source=rng.choice(SOURCES),
+                job=job,
+                label=rng.choice((None, "nightly run", "")),
+                status=status,
+                status_raw=rng.choice(("done", "DONE", None)),
+                created_at=created,
+                started_at=started,
+                ended_at=when + timedelta(seconds=rng.choice((30, 90, 400))) if i % 3 else None,
+                duration_ms=rng.choice((None, 0.0, 1000.0, 1000.0, 25.5)),
+                progress=Progress(total=10, succeeded=3) if rng.random() < 0.3 else None,
+                error=RunError(code=problem, message="x") if problem else None,
+                reason=Reason(type="timeout") if problem == "" else None,
+                archived=rng.random() < 0.1,
+            )
+        )
+    return runs
+
+
+@pytest.fixture
+async def filled(tmp_path: Path) -> tuple[SqliteStore, list[RunRow]]:
+    store = SqliteStore(tmp_path / "w.db")
+    await store.open()
+    await store.add_many(make_runs(400))
+    rows = (await store.row_changes(None)).rows
+    yield store, rows
+    await store.close()
+
+
+def oracle(rows: list[RunRow], sort: str, text: str, archived: bool, faults: bool) -> RunSet:
+    runs = RunSet(sort=sort, show_archived=archived, faults_only=faults)
+    runs.set_filter(text, now=T0.timestamp())
+    runs.replace_all(rows)
+    return runs
+
+
+def view_of(runs: RunSet) -> WindowView:
+    terms = tuple(WindowTerm(t.field, t.value, t.negate, t.at) for t in runs.filter.terms)
+    return WindowView(runs.sort, terms, runs.show_archived, runs.faults_only)
+
+
+@pytest.mark.parametrize("sort", SORTS)
+async def test_pages_match_the_python_order_for_every_sort(
+    filled: tuple[SqliteStore, list[RunRow]], sort: str
+) -> None:
+    store, rows = filled
+    for archived in (False, True):
+        expected = oracle(rows, sort, "", archived, False)
+        want = expected.order
+        view = view_of(expected)
+        got = [r.key for r in await store.window_rows(view, limit=1000)]
+        assert got == want
+        assert await store.window_count(view) == len(want)
+        # pages by offset, then by keyset forwards and backwards, line up exactly
+        page = [r.key for r in await store.window_rows(view, offset=37, limit=50)]
+        assert page == want[37:87]
+        anchor = expected.rows[want[100]]
+        after = [r.key for r in await store.window_rows(view, after=anchor, limit=40)]
+        assert after == want[101:141]
+        before = [r.key for r in await store.window_rows(view, before=anchor, limit=40)]
+        assert before == want[60:100]
+        tail = [r.key for r in await store.window_rows(view, limit=30, from_end=True)]
+        assert tail == want[-30:]
+        assert await store.window_count(view, before=anchor) == 100
+
+
+@pytest.mark.parametrize("text", FILTERS)
+async def test_filters_match_the_python_filter(
+    filled: tuple[SqliteStore, list[RunRow]], text: str
+) -> None:
+    store, rows = filled
+    for sort in ("started", "status", "job", "changed"):
+        for faults in (False, True):
+            expected = oracle(rows, sort, text, False, faults)
+            view = view_of(expected)
+            got = [r.key for r in await store.window_rows(view, limit=1000)]
+            assert got == expected.order, (text, sort, faults)
+            assert await store.window_count(view) == len(expected)
+
+
+async def test_counts_by_aggregate_follow_inserts_updates_and_archiving(
+    filled: tuple[SqliteStore, list[RunRow]],
+) -> None:
+    store, rows = filled
+
+    def by_python() -> tuple[dict[str, int], int]:
+        live = [r for r in rows if not r.archived]
+        counts: dict[str, int] = {}
+        for r in live:
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        return counts, len(rows) - len(live)
+
+    counts = await store.status_counts()
+    assert (counts.by_status, counts.archived) == by_python()
+    run = await store.get(rows[0].id)
+    await store.add(run.evolve(status=Status.FAILED, archived=not run.archived))
+    await store.add(run.model_copy(update={"id": "brand-new"}))
+    rows = (await store.row_changes(None)).rows
+    counts = await store.status_counts()
+    assert (counts.by_status, counts.archived) == by_python()
+    assert counts.total == 401
+
+
+async def test_a_store_of_schema_2_is_migrated_with_its_counts(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = {v: MIGRATIONS[v] for v in (1, 2)}
+    with sqlite3.connect(path) as db:
+        for version, statements in old.items():
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+        db.execute(
+            "INSERT INTO runs (id, revision, source, status, archived) VALUES "
+            "('a', 1, 'local', 'failed', 0), ('b', 1, 'local', 'failed', 1), "
+            "('c', 1, 'local', 'running', 0)"
+        )
+    async with SqliteStore(path) as store:
+        counts = await store.status_counts()
+        assert counts.by_status == {"failed": 1, "running": 1}
+        assert counts.archived == 1
+        indexes = {r[0] for r in await store._fetchall("SELECT name FROM sqlite_master")}
+        assert {"runs_win_started", "runs_win_status", "run_counts"} <= indexes
+
+
+def test_the_migration_indexes_are_the_window_sorts() -> None:
+    """The frozen SQL of migration 3 indexes exactly the expressions the queries sort by."""
+
+    def columns(statement: str) -> str:
+        return " ".join(statement.split(" ON runs ", 1)[1].split())
+
+    frozen = [columns(s) for s in MIGRATIONS[3] if s.startswith("CREATE INDEX")]
+    assert frozen == [columns(s) for s in store_window.INDEXES]
+
+
+async def test_the_default_view_is_read_by_index(filled: tuple[SqliteStore, list[RunRow]]) -> None:
+    store, rows = filled
+    await store._conn.execute("ANALYZE")
+    expected = oracle(rows, "started", "", False, False)
+    anchor = expected.rows[expected.order[50]]
+    key = store_window.key_of("started", anchor)
+    exprs = store_window.SORT_SQL["started"]
+    conditions, params = store_window.where(WindowView())
+    store_window._keyset(conditions, params, exprs, key, ">")
+    plan = await store._fetchall(
+        f"EXPLAIN QUERY PLAN SELECT id FROM runs WHERE {' AND '.join(conditions)} "
+        f"ORDER BY {', '.join(exprs)} LIMIT 10",
+        params,
+    )
+    text = " ".join(str(r[3]) for r in plan)
+    assert "SEARCH runs USING INDEX runs_win_started" in text, text
+    assert "TEMP B-TREE" not in text
+
+
+async def test_an_unknown_filter_field_is_refused() -> None:
+    view = WindowView(terms=(WindowTerm("since", "1h"),))  # a time term without its bound
+    assert not store_window.translatable(view)
+    with pytest.raises(ValueError, match="no SQL translation"):
+        store_window.where(view)
+
+
+def test_a_windowed_set_view_carries_the_filter() -> None:
+    runs = WindowedRunSet(sort="status")
+    runs.set_filter("!job:etl status:fail")
+    view = runs.view()
+    assert view.sort == "status"
+    assert view.terms == (WindowTerm("job", "etl", True), WindowTerm("status", "fail", False))
