@@ -1,0 +1,141 @@
+"""Windowed reads of the PostgreSQL store: the same queries as the SQLite store's
+(:mod:`jobwatch.sources.local.window`), built by the same code
+(:mod:`jobwatch.sources.window_sql`) in PostgreSQL's dialect.
+
+What the dialect changes: text sorts by code point (``COLLATE "C"``, as Python
+compares strings, whatever the database's collation); case is folded for a term
+with non-ASCII letters by ICU's root locale (``und-x-icu``, as Python's
+``str.lower`` does, where the server has ICU; else by the database's own
+``lower``), ASCII terms by ``ILIKE``. The ``started`` and ``status`` sorts have
+expression indexes (schema version 3), so their pages cost a few index steps;
+the status counts come from the ``run_counts`` table the triggers keep.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jobwatch.core import RunRow
+from jobwatch.sources.local.window import counts_of
+from jobwatch.sources.protocol import StatusCounts, WindowView
+from jobwatch.sources.window_sql import (
+    Dialect,
+    before_levels,
+    key_of,
+    named,
+    tie_and_past,
+    where,
+)
+
+if TYPE_CHECKING:
+    from jobwatch.sources.postgres.store import PostgresStore
+
+ICU = "und-x-icu"
+
+
+def dialect(icu: bool) -> Dialect:
+    """PostgreSQL's spelling of the windowed queries (``icu``: the server has ICU)."""
+    return Dialect(
+        greatest="GREATEST",
+        true="true",
+        false="false",
+        not_archived="NOT archived",
+        like="ILIKE",
+        find="strpos",
+        lower=(lambda e: f'lower(({e}) COLLATE "{ICU}")') if icu else (lambda e: f"lower({e})"),
+        text=lambda e: f'({e}) COLLATE "C"',
+        flag=lambda e: f"({e})::int",
+    )
+
+
+SORT_SQL = dialect(True).sorts()
+"""The sorts in PostgreSQL's dialect (the indexed two do not fold case)."""
+INDEXED = ("started", "status")
+"""The sorts schema version 3 indexes (``runs_win_started``, ``runs_win_status``)."""
+
+
+class PgWindow:
+    """The windowed queries of :class:`~.store.PostgresStore` (``capabilities.window``)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self._dialect: Dialect | None = None
+        self._sorts: dict[str, tuple[str, ...]] = {}
+
+    async def dialect(self) -> Dialect:
+        if self._dialect is None:
+            row = await self.store._one(
+                "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = %s)", (ICU,)
+            )
+            self._dialect = dialect(bool(row and row[0]))
+            self._sorts = self._dialect.sorts()
+        return self._dialect
+
+    async def rows(
+        self,
+        view: WindowView,
+        *,
+        offset: int,
+        limit: int,
+        after: RunRow | None,
+        before: RunRow | None,
+        from_end: bool,
+    ) -> list[RunRow]:
+        d = await self.dialect()
+        conditions, params = where(view, d)
+        exprs = self._sorts[view.sort]
+        anchor = after or before
+        backwards = (before is not None and after is None) or (from_end and anchor is None)
+        direction = " DESC" if backwards else ""
+        order = ", ".join(e + direction for e in exprs)
+
+        async def page(
+            extra: list[str], values: list[Any], count: int, by: str = order
+        ) -> list[RunRow]:
+            both = [*conditions, *extra]
+            clause = ("WHERE " + " AND ".join(both) + " " if both else "") + (
+                f"ORDER BY {by} LIMIT ? OFFSET ?"
+            )
+            skip = max(0, offset) if anchor is None else 0
+            sql, bound = named(clause, [*params, *values, count, skip])
+            found, _ = await self.store._rows_where(sql, bound)
+            return found
+
+        if anchor is None:
+            rows = await page([], [], max(0, limit))
+        else:
+            (tie, tie_values), (past, past_values) = tie_and_past(
+                exprs, key_of(view.sort, anchor), ">" if after else "<", whole=True
+            )
+            rows = await page(tie, tie_values, max(0, limit))
+            if len(rows) < limit:
+                rows += await page(past, past_values, limit - len(rows))
+        if direction:
+            rows.reverse()
+        return rows
+
+    async def count(self, view: WindowView, *, before: RunRow | None) -> int:
+        d = await self.dialect()
+        if before is None and not view.terms and not view.faults_only:
+            counts = await self.status_counts()
+            shown = sum(counts.by_status.values())
+            return shown + counts.archived if view.show_archived else shown
+        conditions, params = where(view, d)
+        if before is None:
+            sql = "SELECT COUNT(*) FROM runs"
+            if conditions:
+                sql += " WHERE " + " AND ".join(conditions)
+            text, bound = named(sql, params)
+        else:
+            levels, values = before_levels(
+                self._sorts[view.sort], key_of(view.sort, before), conditions, params
+            )
+            parts = [f"(SELECT COUNT(*) FROM runs WHERE {' AND '.join(level)})" for level in levels]
+            text, bound = named("SELECT " + " + ".join(parts), values)
+        row = await self.store._one(text, bound)
+        return int(row[0]) if row else 0
+
+    async def status_counts(self) -> StatusCounts:
+        return counts_of(
+            await self.store._fetch("SELECT status, archived, n FROM run_counts WHERE n > 0")
+        )
