@@ -8,7 +8,7 @@ Placeholders are ``?``; the PostgreSQL store renames them (:func:`named`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,10 @@ class Dialect:
     lower: Callable[[str], str] = field(default=lambda e: f"jw_lower({e})")
     text: Callable[[str], str] = field(default=_same)
     flag: Callable[[str], str] = field(default=_same)
+    whole_keyset: bool = False
+    """A keyset's tie range as one row value over every expression, ordered by all
+    of them (PostgreSQL reads it from the sort's own index); else SQLite's shape,
+    see :func:`tie_and_past`."""
 
     @property
     def changed(self) -> str:
@@ -198,6 +202,57 @@ def tie_and_past(
     marks = ", ".join("?" for _ in rest)
     tie = [f"({first}) = ?", f"({rest[0]}) {op}= ?", f"({', '.join(rest)}) {op} ({marks})"]
     return (tie, [key[0], key[1], *key[1:]]), past
+
+
+Fetch = Callable[[str, list[Any]], Awaitable[list[RunRow]]]
+"""Runs the store's ``SELECT <row columns> FROM runs <clause>`` with ``?`` parameters."""
+
+
+async def read_rows(
+    view: WindowView,
+    d: Dialect,
+    fetch: Fetch,
+    *,
+    offset: int,
+    limit: int,
+    after: RunRow | None,
+    before: RunRow | None,
+    from_end: bool,
+    scan: str = "",
+) -> list[RunRow]:
+    """``window_rows`` of either store: a page by offset (``from_end``: read
+    backwards), or after/before a row by keyset; always in ascending order.
+    ``scan`` goes before the ``WHERE`` (SQLite's ``NOT INDEXED``)."""
+    conditions, params = where(view, d)
+    exprs = d.sorts()[view.sort]
+    anchor = after or before
+    backwards = (before is not None and after is None) or (from_end and anchor is None)
+    direction = " DESC" if backwards else ""
+    order = ", ".join(e + direction for e in exprs)
+
+    async def page(extra: list[str], values: list[Any], count: int, by: str) -> list[RunRow]:
+        both = [*conditions, *extra]
+        clause = scan + ("WHERE " + " AND ".join(both) + " " if both else "")
+        clause += f"ORDER BY {by} LIMIT ? OFFSET ?"
+        skip = max(0, offset) if anchor is None else 0
+        return await fetch(clause, [*params, *values, count, skip])
+
+    if anchor is None:
+        rows = await page([], [], max(0, limit), order)
+    else:
+        (tie, tie_values), (past, past_values) = tie_and_past(
+            exprs, key_of(view.sort, anchor), ">" if after else "<", whole=d.whole_keyset
+        )
+        # (SQLite's tie is ordered without the first expression: SQLite 3.40 sorts
+        # the whole range in a temporary tree when the ORDER BY names the one the
+        # range fixes)
+        tied = order if d.whole_keyset else ", ".join(e + direction for e in exprs[1:])
+        rows = await page(tie, tie_values, max(0, limit), tied)
+        if len(rows) < limit:
+            rows += await page(past, past_values, limit - len(rows), order)
+    if direction:
+        rows.reverse()
+    return rows
 
 
 def before_levels(

@@ -34,7 +34,7 @@ from jobwatch.sources.window_sql import (
     WHEN,
     before_levels,
     key_of,
-    tie_and_past,
+    read_rows,
     translatable,
     where,
 )
@@ -100,38 +100,22 @@ class WindowMixin(RunsMixin):
         await self._follow_file()
         await self._before_read()
         await self._window_functions()
-        conditions, params = where(view)
-        exprs = SORT_SQL[view.sort]
-        anchor = after or before
-        backwards = (before is not None and after is None) or (from_end and anchor is None)
-        direction = " DESC" if backwards else ""
-        order = ", ".join(e + direction for e in exprs)
 
-        async def page(
-            extra: list[str], values: list[Any], count: int, by: str = order
-        ) -> list[RunRow]:
-            both = [*conditions, *extra]
-            clause = _from(view) + ("WHERE " + " AND ".join(both) + " " if both else "")
-            clause += f"ORDER BY {by} LIMIT ? OFFSET ?"
-            skip = max(0, offset) if anchor is None else 0
-            found, _ = await self._rows_where(clause, (*params, *values, count, skip))
+        async def fetch(clause: str, params: list[Any]) -> list[RunRow]:
+            found, _ = await self._rows_where(clause, tuple(params))
             return found
 
-        if anchor is None:
-            rows = await page([], [], max(0, limit))
-        else:
-            (tie, tie_values), (past, past_values) = tie_and_past(
-                exprs, key_of(view.sort, anchor), ">" if after else "<"
-            )
-            # (ordered without the first expression: SQLite 3.40 sorts the whole range
-            # in a temporary tree when the ORDER BY names the one the range fixes)
-            tied = ", ".join(e + direction for e in exprs[1:])
-            rows = await page(tie, tie_values, max(0, limit), tied)
-            if len(rows) < limit:
-                rows += await page(past, past_values, limit - len(rows))
-        if direction:
-            rows.reverse()
-        return rows
+        return await read_rows(
+            view,
+            SQLITE,
+            fetch,
+            offset=offset,
+            limit=limit,
+            after=after,
+            before=before,
+            from_end=from_end,
+            scan=_from(view),
+        )
 
     async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
         await self._follow_file()

@@ -23,7 +23,7 @@ from jobwatch.sources.window_sql import (
     before_levels,
     key_of,
     named,
-    tie_and_past,
+    read_rows,
     where,
 )
 
@@ -45,6 +45,7 @@ def dialect(icu: bool) -> Dialect:
         lower=(lambda e: f'lower(({e}) COLLATE "{ICU}")') if icu else (lambda e: f"lower({e})"),
         text=lambda e: f'({e}) COLLATE "C"',
         flag=lambda e: f"({e})::int",
+        whole_keyset=True,
     )
 
 
@@ -82,37 +83,22 @@ class PgWindow:
         from_end: bool,
     ) -> list[RunRow]:
         d = await self.dialect()
-        conditions, params = where(view, d)
-        exprs = self._sorts[view.sort]
-        anchor = after or before
-        backwards = (before is not None and after is None) or (from_end and anchor is None)
-        direction = " DESC" if backwards else ""
-        order = ", ".join(e + direction for e in exprs)
 
-        async def page(
-            extra: list[str], values: list[Any], count: int, by: str = order
-        ) -> list[RunRow]:
-            both = [*conditions, *extra]
-            clause = ("WHERE " + " AND ".join(both) + " " if both else "") + (
-                f"ORDER BY {by} LIMIT ? OFFSET ?"
-            )
-            skip = max(0, offset) if anchor is None else 0
-            sql, bound = named(clause, [*params, *values, count, skip])
+        async def fetch(clause: str, params: list[Any]) -> list[RunRow]:
+            sql, bound = named(clause, params)
             found, _ = await self.store._rows_where(sql, bound)
             return found
 
-        if anchor is None:
-            rows = await page([], [], max(0, limit))
-        else:
-            (tie, tie_values), (past, past_values) = tie_and_past(
-                exprs, key_of(view.sort, anchor), ">" if after else "<", whole=True
-            )
-            rows = await page(tie, tie_values, max(0, limit))
-            if len(rows) < limit:
-                rows += await page(past, past_values, limit - len(rows))
-        if direction:
-            rows.reverse()
-        return rows
+        return await read_rows(
+            view,
+            d,
+            fetch,
+            offset=offset,
+            limit=limit,
+            after=after,
+            before=before,
+            from_end=from_end,
+        )
 
     async def count(self, view: WindowView, *, before: RunRow | None) -> int:
         d = await self.dialect()
