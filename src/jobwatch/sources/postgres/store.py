@@ -52,6 +52,7 @@ from jobwatch.sources.postgres import schema
 from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_error
 from jobwatch.sources.postgres.dsn import describe
 from jobwatch.sources.postgres.listen import Listener
+from jobwatch.sources.postgres.window import PgWindow
 from jobwatch.sources.protocol import (
     ActionResult,
     ChangeSet,
@@ -59,6 +60,8 @@ from jobwatch.sources.protocol import (
     LogBounds,
     RowDelta,
     SourceBase,
+    StatusCounts,
+    WindowView,
 )
 
 if TYPE_CHECKING:
@@ -123,6 +126,7 @@ class PostgresStore(SourceBase):
         query=True,
         pace=FALLBACK_PACE_S,
         push=True,
+        window=True,
     )
 
     def __init__(
@@ -146,6 +150,7 @@ class PostgresStore(SourceBase):
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listener = Listener(dsn)
         self._last_reap = 0.0
+        self._window = PgWindow(self)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -380,6 +385,34 @@ class PostgresStore(SourceBase):
             "ORDER BY created_at DESC NULLS LAST, id DESC LIMIT %(limit)s", {"limit": limit}
         )
         return rows
+
+    # -- windowed reads (window.py) ---------------------------------------------------
+
+    async def window_rows(
+        self,
+        view: WindowView,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        after: RunRow | None = None,
+        before: RunRow | None = None,
+        from_end: bool = False,
+    ) -> list[RunRow]:
+        await self._before_read()
+        return await self._window.rows(
+            view, offset=offset, limit=limit, after=after, before=before, from_end=from_end
+        )
+
+    async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
+        await self._before_read()
+        return await self._window.count(view, before=before)
+
+    async def status_counts(self) -> StatusCounts:
+        """From the ``run_counts`` table the triggers keep (a dozen rows)."""
+        return await self._window.status_counts()
+
+    async def head_cursor(self) -> int | str | None:
+        return await self.revision()
 
     async def resolve(self, ref: str) -> str:
         ref = ref.strip()
