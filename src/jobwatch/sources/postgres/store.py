@@ -37,7 +37,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from jobwatch import core as models
 from jobwatch.core import ACTIVE, Action, RunRow, Status
 from jobwatch.core.errors import (
-    AmbiguousRunId,
     NewerStoreError,
     RunNotFound,
     StoreError,
@@ -63,6 +62,7 @@ from jobwatch.sources.protocol import (
     StatusCounts,
     WindowView,
 )
+from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -415,22 +415,14 @@ class PostgresStore(SourceBase):
         return await self.revision()
 
     async def resolve(self, ref: str) -> str:
-        ref = ref.strip()
-        if not ref:
-            raise RunNotFound("empty run id")
+        ref = typed(ref)
         if await self._one("SELECT 1 FROM runs WHERE id = %s", (ref,)):
             return ref
-        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self._fetch(
-            "SELECT id FROM runs WHERE id LIKE %s OR id LIKE %s ORDER BY id LIMIT 6",
-            (pattern, "run-" + pattern),
+            f"SELECT id FROM runs WHERE id LIKE %s OR id LIKE %s ORDER BY id LIMIT {CANDIDATES}",
+            prefix_patterns(ref),
         )
-        if not rows:
-            raise RunNotFound(f"no run {ref!r} in {self.where}")
-        if len(rows) > 1:
-            shown = ", ".join(r[0] for r in rows[:5])
-            raise AmbiguousRunId(f"{ref!r} matches several runs: {shown}…")
-        return str(rows[0][0])
+        return pick(ref, [str(r[0]) for r in rows], self.where)
 
     async def get(self, run_id: str) -> Run:
         await self._before_read()
