@@ -20,6 +20,7 @@ from jobwatch.core.gcpause import gc_paused
 from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
+from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
 
 if TYPE_CHECKING:
     from jobwatch.core import RecordError, Run
@@ -269,44 +270,18 @@ class RunsMixin(Database):
     ) -> tuple[list[RunRow], int]:
         active = ", ".join(f"'{s}'" for s in _ACTIVE)
         rows = await self._fetchall(
-            "SELECT source, id, job, label, status, status_raw, created_at, started_at, "
-            "ended_at, duration_ms, p_total, p_succeeded, p_failed, partial, archived, "
-            f"problem, abort_requested_at IS NOT NULL AND status IN ({active}), revision "
-            f"FROM runs {clause}",
+            f"SELECT {ROW_COLUMNS}, abort_requested_at IS NOT NULL AND status IN ({active}), "
+            f"revision FROM runs {clause}",
             params,
         )
-        statuses = {s.value: s for s in Status}
-        unknown = Status.UNKNOWN
-        with gc_paused():
-            out = [
-                RunRow(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    statuses.get(r[4], unknown),
-                    r[5],
-                    r[6],
-                    r[7],
-                    r[8],
-                    r[9],
-                    r[10],
-                    r[11],
-                    r[12],
-                    r[13] == 1,
-                    r[14] == 1,
-                    r[15],
-                    r[16] == 1,
-                )
-                for r in rows
-            ]
-            if self._lost_shown:
-                for i, r in enumerate(rows):
-                    shown = self._lost_shown.get(r[1])
-                    if shown is not None and shown[0] == r[17]:
-                        lost = RunRow.from_run(shown[1])
-                        lost.created_at = out[i].created_at
-                        out[i] = lost
+        out = table_rows(rows)
+        if self._lost_shown:
+            for i, r in enumerate(rows):
+                shown = self._lost_shown.get(r[1])
+                if shown is not None and shown[0] == r[17]:
+                    lost = RunRow.from_run(shown[1])
+                    lost.created_at = out[i].created_at
+                    out[i] = lost
         return out, max((r[17] for r in rows), default=0)
 
     async def run_count(self) -> int:

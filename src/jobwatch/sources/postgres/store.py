@@ -63,6 +63,7 @@ from jobwatch.sources.protocol import (
     WindowView,
 )
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
+from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -80,11 +81,7 @@ FALLBACK_PACE_S = 5.0
 POOL_WAIT_S = 5.0
 _ACTIVE = [s.value for s in ACTIVE]
 _RUN_COLS = "id, revision, data, abort_requested_at, abort_requested_by"
-_ROW_COLS = (
-    "source, id, job, label, status, status_raw, created_at, started_at, ended_at, "
-    "duration_ms, p_total, p_succeeded, p_failed, partial, archived, problem, "
-    "abort_requested_at IS NOT NULL AND status = ANY(%(active)s), revision"
-)
+_ROW_COLS = f"{ROW_COLUMNS}, abort_requested_at IS NOT NULL AND status = ANY(%(active)s), revision"
 _NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _SINCE = (
     "(CASE WHEN (SELECT last_value FROM jobwatch_revision) < %(since)s THEN 0 ELSE %(since)s END)"
@@ -348,31 +345,7 @@ class PostgresStore(SourceBase):
     ) -> tuple[list[RunRow], list[int]]:
         params = {**params, "active": _ACTIVE}
         rows = await self._fetch(f"SELECT {_ROW_COLS} FROM runs {clause}", params)
-        statuses = {s.value: s for s in Status}
-        unknown = Status.UNKNOWN
-        with gc_paused():
-            out = [
-                RunRow(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    statuses.get(r[4], unknown),
-                    r[5],
-                    r[6],
-                    r[7],
-                    r[8],
-                    r[9],
-                    r[10],
-                    r[11],
-                    r[12],
-                    bool(r[13]),
-                    bool(r[14]),
-                    r[15],
-                    bool(r[16]),
-                )
-                for r in rows
-            ]
+        out = table_rows(rows)
         return out, [int(r[17]) for r in rows]
 
     async def run_count(self) -> int:

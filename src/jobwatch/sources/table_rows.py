@@ -1,0 +1,50 @@
+"""Table rows straight from a store's columns, for both stores (SQLite and
+PostgreSQL): the monitor's fast path builds :class:`RunRow` by position, without
+JSON or pydantic, so what each column means is said once, here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from jobwatch.core import RunRow, Status
+from jobwatch.core.gcpause import gc_paused
+
+ROW_COLUMNS = (
+    "source, id, job, label, status, status_raw, created_at, started_at, ended_at, "
+    "duration_ms, p_total, p_succeeded, p_failed, partial, archived, problem"
+)
+"""The first columns of every table-row query, in the order :func:`table_rows`
+reads them; the store adds whether an abort is pending and the revision."""
+
+_STATUSES = {s.value: s for s in Status}
+
+
+def table_rows(records: Sequence[Sequence[Any]]) -> list[RunRow]:
+    """One :class:`RunRow` per record of ``ROW_COLUMNS``, then ``aborting`` (any
+    truthy value), then the revision (not read here). An unknown status word is
+    ``unknown``, never an error: the row still shows."""
+    unknown = Status.UNKNOWN
+    with gc_paused():
+        return [
+            RunRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                _STATUSES.get(r[4], unknown),
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                bool(r[13]),
+                bool(r[14]),
+                r[15],
+                bool(r[16]),
+            )
+            for r in records
+        ]
