@@ -138,6 +138,9 @@ async def test_no_toast_over_a_modal_and_the_summary_after_it(
         await pilot.press("a")  # the cursor is on a running run: the abort dialog
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
+        await pilot.pause()
+        # Not over the dialog, nor left standing on the dimmed screen beside it.
+        assert list(app.main.query(Toast)) == []
         await fail(store_path, "run-a", "nightly")
         await app.poll_once()
         await pilot.pause()

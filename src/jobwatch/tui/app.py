@@ -189,6 +189,8 @@ class JobwatchApp(App[None]):
                     self._held.append((note.message, note.title, note.severity, note.time_left))
             self._failure_note = None
             self.clear_notifications()
+            # The main screen's own toasts stay drawn under a modal otherwise.
+            self.main.query("Toast").remove()
             return
         held, self._held = self._held, []
         for message, title, severity, timeout in held:
