@@ -97,6 +97,8 @@ class HttpSource(SourceBase):
         self.row_page = row_page
         self._rows_api = True
         """Until the server says it has no ``/rows`` (an older ``jobwatch serve``)."""
+        self._ahead: tuple[dict[str, Any], asyncio.Task[dict[str, Any] | None]] | None = None
+        """The next rows page, asked for before the caller wants it (see :meth:`_read_ahead`)."""
         self._token = token
         self._token_loader = token_loader
         self._api = ApiClient(
@@ -134,6 +136,7 @@ class HttpSource(SourceBase):
         await self._api.open()
 
     async def close(self) -> None:
+        self._drop_ahead()
         await self._api.close()
 
     # -- plumbing ----------------------------------------------------------------
@@ -277,19 +280,55 @@ class HttpSource(SourceBase):
         params: dict[str, Any] = {"limit": limit or self.row_page}
         if cursor is not None and cursor != "":
             params["since"] = str(cursor)
-        body = await self._rows(params) if self._rows_api else None
+        body = await self._rows_page(params) if self._rows_api else None
         if body is None:
             return await super().row_changes(cursor, limit or self.page)
         revision = body.get("revision")
         if isinstance(revision, bool) or not isinstance(revision, int | str):
             raise SourceError(f"{self.name}: unexpected rows page from {self.url}")
-        return RowDelta(self._decode_rows(body), revision, bool(body.get("more")))
+        more = bool(body.get("more"))
+        if more:
+            self._read_ahead({"limit": params["limit"], "since": str(revision)})
+        return RowDelta(self._decode_rows(body), revision, more)
 
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         """The newest rows for a first screen, ahead of the sync (``None`` from a
         server without ``/rows``: the first page of the sync paints instead)."""
         body = await self._rows({"newest": limit}) if self._rows_api else None
+        if body is not None:
+            self._read_ahead({"limit": self.row_page})  # the sync's first page
         return None if body is None else self._decode_rows(body)
+
+    def _read_ahead(self, params: dict[str, Any]) -> None:
+        """Ask for the page a first sync reads next while this one is decoded and
+        shown: the server reads and encodes it on its own core meanwhile (a 50k-row
+        page costs it about half a second). One page at most; a caller that asks
+        for another cursor drops it."""
+        self._drop_ahead()
+        self._ahead = (params, asyncio.ensure_future(self._rows(params)))
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            _, task = self._ahead
+            self._ahead = None
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: a failed read-ahead is not an error
+            else:
+                task.cancel()
+
+    async def _rows_page(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The page for ``params``: the one read ahead if it is that one."""
+        ahead = self._ahead
+        if ahead is not None and ahead[0] == params:
+            self._ahead = None
+            try:
+                return await ahead[1]
+            except (SourceError, httpx.HTTPError):
+                pass  # read again now, with this call's own retries and error
+        else:
+            self._drop_ahead()
+        return await self._rows(params)
 
     async def _rows(self, params: dict[str, Any]) -> dict[str, Any] | None:
         response = await self._api.request("GET", "/rows", params=params, describe=self._message)
