@@ -104,6 +104,10 @@ def test_an_answer_without_a_later_optional_field_still_reads() -> None:
         lambda b: b["columns"][codec.FIELDS.index("started_at")].__setitem__(0, "soon"),
         lambda b: b["columns"][codec.FIELDS.index("status")]["c"].__setitem__(0, 99),
         lambda b: b["columns"][codec.FIELDS.index("id")].pop(),
+        lambda b: b["columns"][codec.FIELDS.index("id")].__setitem__(1, 7),
+        lambda b: b["columns"][codec.FIELDS.index("job")]["d"].__setitem__(0, ["etl"]),
+        lambda b: b["columns"][codec.FIELDS.index("total")].__setitem__(2, True),
+        lambda b: b["columns"][codec.FIELDS.index("error")].__setitem__(3, {"x": 1}),
     ],
 )
 def test_a_malformed_rows_answer_is_refused(spoil: Any) -> None:

@@ -28,6 +28,7 @@ from jobwatch.core.errors import (
     SourceError,
     TransitionRefused,
 )
+from jobwatch.core.gcpause import gc_paused
 from jobwatch.core.rules import Action, Capabilities, source_refusal
 from jobwatch.sources.http import rows as row_codec
 from jobwatch.sources.http.transport import (
@@ -337,12 +338,14 @@ class HttpSource(SourceBase):
             return None
         if response.status_code >= 300:
             self._raise_for(response)
-        body = self._decode(response)
+        with gc_paused():  # a page of 50k rows is a million small objects
+            body = self._decode(response)
         return self._shape(body, "format", "columns", "revision")
 
     def _decode_rows(self, body: dict[str, Any]) -> list[RunRow]:
         try:
-            return row_codec.decode(body)
+            with gc_paused():  # none of the rows is garbage: a collection only walks them
+                return row_codec.decode(body)
         except row_codec.RowsFormatError as exc:
             raise SourceError(f"{self.name}: unexpected rows page from {self.url}: {exc}") from None
 
