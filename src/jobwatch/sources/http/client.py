@@ -98,7 +98,7 @@ class HttpSource(SourceBase):
         self.row_page = row_page
         self._rows_api = True
         """Until the server says it has no ``/rows`` (an older ``jobwatch serve``)."""
-        self._ahead: tuple[dict[str, Any], asyncio.Task[dict[str, Any] | None]] | None = None
+        self._ahead: tuple[dict[str, Any], asyncio.Task[httpx.Response]] | None = None
         """The next rows page, asked for before the caller wants it (see :meth:`_read_ahead`)."""
         self._token = token
         self._token_loader = token_loader
@@ -296,17 +296,16 @@ class HttpSource(SourceBase):
         """The newest rows for a first screen, ahead of the sync (``None`` from a
         server without ``/rows``: the first page of the sync paints instead)."""
         body = await self._rows({"newest": limit}) if self._rows_api else None
-        if body is not None:
-            self._read_ahead({"limit": self.row_page})  # the sync's first page
         return None if body is None else self._decode_rows(body)
 
     def _read_ahead(self, params: dict[str, Any]) -> None:
         """Ask for the page a first sync reads next while this one is decoded and
         shown: the server reads and encodes it on its own core meanwhile (a 50k-row
-        page costs it about half a second). One page at most; a caller that asks
-        for another cursor drops it."""
+        page costs it about half a second). Only the bytes arrive meanwhile: they
+        are parsed when asked for, so the first frame never waits for that. One page
+        at most; a caller that asks for another cursor drops it."""
         self._drop_ahead()
-        self._ahead = (params, asyncio.ensure_future(self._rows(params)))
+        self._ahead = (params, asyncio.ensure_future(self._get_rows(params)))
 
     def _drop_ahead(self) -> None:
         if self._ahead is not None:
@@ -324,15 +323,20 @@ class HttpSource(SourceBase):
         if ahead is not None and ahead[0] == params:
             self._ahead = None
             try:
-                return await ahead[1]
+                return self._rows_body(await ahead[1])
             except (SourceError, httpx.HTTPError):
                 pass  # read again now, with this call's own retries and error
         else:
             self._drop_ahead()
         return await self._rows(params)
 
+    async def _get_rows(self, params: dict[str, Any]) -> httpx.Response:
+        return await self._api.request("GET", "/rows", params=params, describe=self._message)
+
     async def _rows(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        response = await self._api.request("GET", "/rows", params=params, describe=self._message)
+        return self._rows_body(await self._get_rows(params))
+
+    def _rows_body(self, response: httpx.Response) -> dict[str, Any] | None:
         if response.status_code == 404 and self._error_body(response).get("error") != "not_found":
             self._rows_api = False  # an older server: no such route
             return None
