@@ -13,7 +13,13 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
   p50 / p99 / max (target p99 <= 250 ms);
 * **1M runs**: ``--runs`` runs loaded with COPY, then the first page (newest 300
   rows, what the monitor paints first), ``list_runs(limit=50)``, an idle poll,
-  and a poll after 1,000 runs changed (target <= 30 ms).
+  and a poll after 1,000 runs changed (target <= 30 ms);
+* **the monitor's window** over those runs (``tui/table_model/window.py``, the
+  headless part): its first read and the whole window, pages of the ``started``
+  and ``status`` sorts (a jump, after/before a row mid-table, the end, a
+  position), which index PostgreSQL reads a keyset page by (``EXPLAIN``), a poll
+  with 1,000 changed runs merged into the window, and the process's RSS before
+  and after holding it, with its peak.
 
 Timings are informative: nothing is asserted. From the project root::
 
@@ -28,6 +34,7 @@ import asyncio
 import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +49,8 @@ import psycopg
 from jobwatch.core import Run, RunRow, Status, utcnow
 from jobwatch.sources.poller import Poller
 from jobwatch.sources.postgres.store import HOST_ENV, PostgresStore
-from jobwatch.sources.protocol import ListQuery
+from jobwatch.sources.protocol import ListQuery, WindowView
+from jobwatch.tui.table_model.window import WindowController, WindowedRunSet
 from pg_support import PgServer
 
 EMITTER = """
@@ -247,6 +255,60 @@ async def timed(label: str, op: Any, repeats: int = 5) -> Any:
     return result
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def ms(op: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = await op
+    return (time.perf_counter() - t0) * 1000, result
+
+
+async def bench_window_pages(store: PostgresStore, total: int) -> None:
+    say("status_counts (trigger-kept table)", (await ms(store.status_counts()))[0], "ms")
+    for sort in ("started", "status"):
+        view = WindowView(sort=sort)
+        elapsed, top = await ms(store.window_rows(view, limit=3000))
+        say(f"window sort={sort}: first 3,000 rows", elapsed, "ms")
+        elapsed, deep = await ms(store.window_rows(view, offset=total // 2, limit=1))
+        say(f"window sort={sort}: jump to the middle (offset)", elapsed, "ms")
+        anchor = deep[0] if deep else top[-1]
+        elapsed, _ = await ms(store.window_rows(view, limit=1500, after=anchor))
+        say(f"window sort={sort}: 1,500 rows after a row mid-table", elapsed, "ms")
+        elapsed, _ = await ms(store.window_rows(view, limit=1500, before=anchor))
+        say(f"window sort={sort}: 1,500 rows before it", elapsed, "ms")
+        elapsed, _ = await ms(store.window_rows(view, limit=3000, from_end=True))
+        say(f"window sort={sort}: last 3,000 rows", elapsed, "ms")
+        elapsed, _ = await ms(store.window_count(view, before=anchor))
+        say(f"window sort={sort}: position of a row mid-table", elapsed, "ms")
+        print(f"window sort={sort}: keyset page plan: {await keyset_plan(store, view, anchor)}")
+
+
+async def keyset_plan(store: PostgresStore, view: WindowView, anchor: RunRow) -> str:
+    """The scans of the SQL the store really sends for a page after ``anchor``."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    real = store._rows_where
+
+    async def record(clause: str, params: dict[str, Any]) -> Any:
+        sent.append((clause, params))
+        return await real(clause, params)
+
+    store._rows_where = record  # type: ignore[method-assign]
+    try:
+        await store.window_rows(view, limit=1500, after=anchor)
+    finally:
+        store._rows_where = real  # type: ignore[method-assign]
+    clause, params = sent[0]
+    plan = await store._fetch(f"EXPLAIN SELECT id FROM runs {clause}", params)
+    return "; ".join(r[0].strip().lstrip("-> ") for r in plan if "Scan" in r[0])
+
+
 async def bench_big(server: PgServer, runs: int) -> None:
     dsn = server.new_database()
     t0 = time.perf_counter()
@@ -257,6 +319,16 @@ async def bench_big(server: PgServer, runs: int) -> None:
         await timed("list_runs(limit=50)", lambda: store.list_runs(ListQuery(limit=50)))
         cursor = await store.revision()
         await timed("idle poll (row_changes at the head)", lambda: store.row_changes(cursor))
+        await bench_window_pages(store, runs)
+        before = rss_mb()
+        window_runs = WindowedRunSet()
+        window = WindowController(store, window_runs)
+        elapsed, _ = await ms(window.settle())
+        say("window: first read (one screen, counts, height)", elapsed, "ms")
+        window_runs.want(0)
+        elapsed, _ = await ms(window.settle())
+        say("window: the rest of the window", elapsed, f"ms ({window_runs.held():,} rows held)")
+        say("window: RSS before / after holding it", before, f"MB / {rss_mb():,.1f} MB")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(
                 "UPDATE runs SET status = 'failed', revision = nextval('jobwatch_revision') "
@@ -270,6 +342,16 @@ async def bench_big(server: PgServer, runs: int) -> None:
             best = min(best, (time.perf_counter() - t1) * 1000)
             got = len(delta.rows)
         say("poll with 1,000 changed runs (row_changes)", best, f"ms (best of 5; {got} rows)")
+        t1 = time.perf_counter()
+        delta = await store.row_changes(cursor)
+        window_runs.apply(delta.rows)
+        await window.settle()
+        say(
+            "poll with 1,000 changed runs, merged into the window",
+            (time.perf_counter() - t1) * 1000,
+            f"ms ({window_runs.held():,} rows held of {len(window_runs):,})",
+        )
+        say("peak RSS of this process", peak_rss_mb(), "MB")
 
 
 async def main() -> None:

@@ -1,6 +1,7 @@
 """The store's windowed queries against the monitor's own Python sort and filter
 (``RunSet``) over the same rows: pages by offset, by keyset either way, counts and
-positions, with ties on every sort key, missing times, empty and non-ASCII text."""
+positions, with ties on every sort key, missing times, empty and non-ASCII text.
+Every such test runs on both store kinds: a SQLite file and a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from jobwatch.core.columns import SORTS
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local import window as store_window
 from jobwatch.sources.local.schema import MIGRATIONS
+from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.sources.protocol import WindowTerm, WindowView
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import WindowedRunSet
@@ -81,9 +83,17 @@ def make_runs(count: int, seed: int = 3) -> list[Run]:
     return runs
 
 
-@pytest.fixture
-async def filled(tmp_path: Path) -> tuple[SqliteStore, list[RunRow]]:
-    store = SqliteStore(tmp_path / "w.db")
+Store = SqliteStore | PostgresStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def filled(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, list[RunRow]]:
+    """400 runs in a store of each kind (PostgreSQL: a fresh database on the server)."""
+    store: Store
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "w.db")
+    else:
+        store = PostgresStore(request.getfixturevalue("pg_dsn"), mode="write")
     await store.open()
     await store.add_many(make_runs(400))
     rows = (await store.row_changes(None)).rows
@@ -105,7 +115,7 @@ def view_of(runs: RunSet) -> WindowView:
 
 @pytest.mark.parametrize("sort", SORTS)
 async def test_pages_match_the_python_order_for_every_sort(
-    filled: tuple[SqliteStore, list[RunRow]], sort: str
+    filled: tuple[Store, list[RunRow]], sort: str
 ) -> None:
     store, rows = filled
     for archived in (False, True):
@@ -130,7 +140,7 @@ async def test_pages_match_the_python_order_for_every_sort(
 
 @pytest.mark.parametrize("text", FILTERS)
 async def test_filters_match_the_python_filter(
-    filled: tuple[SqliteStore, list[RunRow]], text: str
+    filled: tuple[Store, list[RunRow]], text: str
 ) -> None:
     store, rows = filled
     for sort in ("started", "status", "job", "changed"):
@@ -143,7 +153,7 @@ async def test_filters_match_the_python_filter(
 
 
 async def test_counts_by_aggregate_follow_inserts_updates_and_archiving(
-    filled: tuple[SqliteStore, list[RunRow]],
+    filled: tuple[Store, list[RunRow]],
 ) -> None:
     store, rows = filled
 
@@ -196,7 +206,8 @@ def test_the_migration_indexes_are_the_window_sorts() -> None:
     assert frozen == [columns(s) for s in store_window.INDEXES]
 
 
-async def test_the_default_view_is_read_by_index(filled: tuple[SqliteStore, list[RunRow]]) -> None:
+@pytest.mark.parametrize("filled", ["sqlite"], indirect=True)
+async def test_the_default_view_is_read_by_index(filled: tuple[Store, list[RunRow]]) -> None:
     store, rows = filled
     await store._conn.execute("ANALYZE")
     expected = oracle(rows, "started", "", False, False)

@@ -1,5 +1,6 @@
 """The monitor's bounded window over a real store: what it holds, where, and that
-it never holds more than its cap, checked against the whole table in memory."""
+it never holds more than its cap, checked against the whole table in memory; on
+both store kinds (a SQLite file, a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from jobwatch.core import Run, RunRow, Status
 from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import PENDING, WindowController, WindowedRunSet
 
@@ -36,16 +38,23 @@ def history(count: int = COUNT) -> list[Run]:
     ]
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "big.db")
+Store = SqliteStore | PostgresStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    store: Store
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "big.db")
+    else:
+        store = PostgresStore(request.getfixturevalue("pg_dsn"), mode="write")
     await store.open()
     await store.add_many(history())
     yield store
     await store.close()
 
 
-async def everything(store: SqliteStore, runs: WindowedRunSet) -> RunSet:
+async def everything(store: Store, runs: WindowedRunSet) -> RunSet:
     """The same view with every row in memory: what the window must agree with."""
     whole = RunSet(sort=runs.sort, show_archived=runs.show_archived, reverse=runs.reverse)
     whole.set_filter(runs.filter.text)
@@ -53,7 +62,7 @@ async def everything(store: SqliteStore, runs: WindowedRunSet) -> RunSet:
     return whole
 
 
-def make(store: SqliteStore) -> tuple[WindowedRunSet, WindowController]:
+def make(store: Store) -> tuple[WindowedRunSet, WindowController]:
     runs = WindowedRunSet(cap=CAP, margin=MARGIN)
     return runs, WindowController(store, runs)
 
@@ -63,7 +72,7 @@ def shown(runs: RunSet, start: int, stop: int) -> list[tuple[str, str]]:
 
 
 async def test_the_first_read_holds_the_top_and_counts_the_whole_history(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     runs, window = make(store)
     await window.settle()
@@ -80,7 +89,7 @@ async def test_the_first_read_holds_the_top_and_counts_the_whole_history(
 
 
 async def test_scrolling_past_the_edge_reads_the_next_rows_and_never_holds_more(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     runs, window = make(store)
     await window.settle()
@@ -99,7 +108,7 @@ async def test_scrolling_past_the_edge_reads_the_next_rows_and_never_holds_more(
     assert runs.base > 0
 
 
-async def test_a_jump_reads_the_rows_there(store: SqliteStore) -> None:
+async def test_a_jump_reads_the_rows_there(store: Store) -> None:
     runs, window = make(store)
     await window.settle()
     whole = await everything(store, runs)
@@ -113,7 +122,7 @@ async def test_a_jump_reads_the_rows_there(store: SqliteStore) -> None:
     assert runs.held() <= CAP
 
 
-async def test_a_filter_or_sort_change_reads_the_view_again(store: SqliteStore) -> None:
+async def test_a_filter_or_sort_change_reads_the_view_again(store: Store) -> None:
     runs, window = make(store)
     await window.settle()
     reads = window.reads
@@ -137,7 +146,7 @@ async def test_a_filter_or_sort_change_reads_the_view_again(store: SqliteStore) 
     assert runs.held() <= CAP
 
 
-async def changed(store: SqliteStore, runs: list[Run]) -> list[RunRow]:
+async def changed(store: Store, runs: list[Run]) -> list[RunRow]:
     """Write ``runs`` and read them back as the poller does."""
     cursor = await store.head_cursor()
     await store.add_many(runs)
@@ -145,7 +154,7 @@ async def changed(store: SqliteStore, runs: list[Run]) -> list[RunRow]:
 
 
 async def test_a_poll_merges_rows_inside_the_window_and_drops_the_rest(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     runs, window = make(store)
     await window.settle()
@@ -172,7 +181,7 @@ async def test_a_poll_merges_rows_inside_the_window_and_drops_the_rest(
     assert len(runs) == len(whole)
 
 
-async def test_a_poll_far_down_the_table_keeps_the_window_in_place(store: SqliteStore) -> None:
+async def test_a_poll_far_down_the_table_keeps_the_window_in_place(store: Store) -> None:
     runs, window = make(store)
     await window.settle()
     runs.want(1200)
@@ -194,7 +203,7 @@ async def test_a_poll_far_down_the_table_keeps_the_window_in_place(store: Sqlite
     assert runs.held() <= CAP
 
 
-async def test_a_batch_bigger_than_the_window_is_held_to_the_cap(store: SqliteStore) -> None:
+async def test_a_batch_bigger_than_the_window_is_held_to_the_cap(store: Store) -> None:
     runs, window = make(store)
     await window.settle()
     fresh = [
@@ -209,7 +218,7 @@ async def test_a_batch_bigger_than_the_window_is_held_to_the_cap(store: SqliteSt
     assert Counter(runs.counts) == Counter(whole.counts)
 
 
-async def test_a_held_row_that_sorts_beyond_the_window_leaves_it(store: SqliteStore) -> None:
+async def test_a_held_row_that_sorts_beyond_the_window_leaves_it(store: Store) -> None:
     runs, window = make(store)
     await window.settle()
     old = {r.id: r for r in history()}

@@ -1,5 +1,6 @@
 """The monitor over a store bigger than its window, driven with Pilot: it scrolls
-the whole history while holding a bounded number of rows."""
+the whole history while holding a bounded number of rows, on a SQLite store and
+on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from jobwatch.core import Run, Status
 from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import WINDOW_ROWS, WindowedRunSet
@@ -20,8 +22,11 @@ from tui_support import NOW, make_app, ready, settle
 COUNT = WINDOW_ROWS + 1500
 
 
-@pytest.fixture
-async def big(store_path: Path) -> AsyncIterator[SqliteStore]:
+Store = SqliteStore | PostgresStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def big(request: pytest.FixtureRequest, store_path: Path) -> AsyncIterator[Store]:
     runs = [
         Run(
             id=f"run-{i:06d}",
@@ -33,6 +38,13 @@ async def big(store_path: Path) -> AsyncIterator[SqliteStore]:
         )
         for i in range(COUNT)
     ]
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("pg_dsn")
+        async with PostgresStore(dsn) as pg_writer:
+            await pg_writer.add_many(runs)
+        async with PostgresStore(dsn, mode="write") as pg_opened:
+            yield pg_opened
+        return
     async with SqliteStore(store_path) as writer:
         await writer.add_many(runs)
     async with SqliteStore(store_path, create=False) as opened:
@@ -49,9 +61,7 @@ async def window_settled(app: JobwatchApp, pilot: object) -> None:
     raise AssertionError("the window never settled")
 
 
-async def test_end_scrolls_to_the_oldest_run_holding_a_window(
-    big: SqliteStore, store_path: Path
-) -> None:
+async def test_end_scrolls_to_the_oldest_run_holding_a_window(big: Store, store_path: Path) -> None:
     app = make_app(big, window_from=0)
     await app.preload()
     assert isinstance(app.runs, WindowedRunSet)
@@ -81,7 +91,7 @@ async def test_end_scrolls_to_the_oldest_run_holding_a_window(
         )
 
 
-async def test_a_small_store_keeps_every_row(big: SqliteStore) -> None:
+async def test_a_small_store_keeps_every_row(big: Store) -> None:
     app = make_app(big)  # the default threshold is far above this store
     await app.preload()
     assert type(app.runs) is RunSet

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from jobwatch import core as models
 from jobwatch.core import ACTIVE, Action, RunRow, Status
 from jobwatch.core.errors import (
-    AmbiguousRunId,
     RunNotFound,
     StoreError,
 )
 from jobwatch.core.gcpause import gc_paused
 from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta
+from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
 
 if TYPE_CHECKING:
     from jobwatch.core import RecordError, Run
@@ -323,22 +323,15 @@ class RunsMixin(Database):
 
     async def resolve(self, ref: str) -> str:
         """Turn a full id or a unique prefix (with or without ``run-``) into an id."""
-        ref = ref.strip()
-        if not ref:
-            raise RunNotFound("empty run id")
+        ref = typed(ref)
         if await self._fetchone("SELECT 1 FROM runs WHERE id = ?", (ref,)):
             return ref
-        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self._fetchall(
-            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' LIMIT 6",
-            (pattern, "run-" + pattern),
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"
+            f" LIMIT {CANDIDATES}",
+            prefix_patterns(ref),
         )
-        if not rows:
-            raise RunNotFound(f"no run {ref!r} in {self.path}")
-        if len(rows) > 1:
-            shown = ", ".join(r[0] for r in rows[:5])
-            raise AmbiguousRunId(f"{ref!r} matches several runs: {shown}…")
-        return str(rows[0][0])
+        return pick(ref, [str(r[0]) for r in rows], str(self.path))
 
     async def get(self, run_id: str) -> Run:
         await self._follow_file()

@@ -19,7 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -284,8 +284,15 @@ async def import_spools(store: SqliteStore) -> list[str]:
     """Import every spool of ``store`` whose writer is gone (its lock is free) and
     delete each once its transaction has committed. Returns the run ids imported.
     A file that fails to import stays for the next try."""
+    return await import_each(store.path, lambda path: import_spool(store, path))
+
+
+async def import_each(key: Path, importer: Callable[[Path], Awaitable[str | None]]) -> list[str]:
+    """Every spool named after ``key`` whose writer is gone (its lock is free) given
+    to ``importer`` under that lock, and deleted once imported: the walk both
+    stores share (each store imports a file its own way)."""
     imported: list[str] = []
-    for folder in spool_dirs(store.path):
+    for folder in spool_dirs(key):
         try:
             paths = sorted(folder.glob(f"*{SUFFIX}"))
         except OSError:
@@ -303,7 +310,7 @@ async def import_spools(store: SqliteStore) -> list[str]:
                 if os.fstat(fd).st_nlink == 0:
                     continue  # imported and deleted while we waited
                 try:
-                    run_id = await import_spool(store, path)
+                    run_id = await importer(path)
                 except Exception:
                     continue
                 if run_id is not None:

@@ -10,10 +10,7 @@ lines or ignores them by ``(run_id, seq)``, in one transaction.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +19,7 @@ from platformdirs import user_data_path
 from jobwatch import core as models
 from jobwatch.core import ACTIVE
 from jobwatch.core.paths import APP
-from jobwatch.sources.local.spool import SUFFIX, _Parsed, _replaceable, _store_key, spool_dirs
+from jobwatch.sources.local.spool import _Parsed, _replaceable, _store_key, import_each
 from jobwatch.sources.postgres.sink import rows
 
 if TYPE_CHECKING:
@@ -75,32 +72,4 @@ async def import_spool(store: PostgresStore, path: Path) -> str | None:
 async def import_spools(store: PostgresStore) -> list[str]:
     """Import every spool of ``store`` whose writer is gone (its lock is free),
     deleting each after its commit; a file that fails stays for the next try."""
-    imported: list[str] = []
-    for folder in spool_dirs(spool_key(store.dsn)):
-        try:
-            paths = sorted(folder.glob(f"*{SUFFIX}"))
-        except OSError:
-            continue
-        for path in paths:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    continue  # its wrapper is still writing it
-                if os.fstat(fd).st_nlink == 0:
-                    continue
-                try:
-                    run_id = await import_spool(store, path)
-                except Exception:
-                    continue
-                if run_id is not None:
-                    imported.append(run_id)
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-            finally:
-                os.close(fd)
-    return imported
+    return await import_each(spool_key(store.dsn), lambda path: import_spool(store, path))

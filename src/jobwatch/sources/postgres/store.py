@@ -37,7 +37,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from jobwatch import core as models
 from jobwatch.core import ACTIVE, Action, RunRow, Status
 from jobwatch.core.errors import (
-    AmbiguousRunId,
     NewerStoreError,
     RunNotFound,
     StoreError,
@@ -52,6 +51,7 @@ from jobwatch.sources.postgres import schema
 from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_error
 from jobwatch.sources.postgres.dsn import describe
 from jobwatch.sources.postgres.listen import Listener
+from jobwatch.sources.postgres.window import PgWindow
 from jobwatch.sources.protocol import (
     ActionResult,
     ChangeSet,
@@ -59,7 +59,10 @@ from jobwatch.sources.protocol import (
     LogBounds,
     RowDelta,
     SourceBase,
+    StatusCounts,
+    WindowView,
 )
+from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -123,6 +126,7 @@ class PostgresStore(SourceBase):
         query=True,
         pace=FALLBACK_PACE_S,
         push=True,
+        window=True,
     )
 
     def __init__(
@@ -146,6 +150,7 @@ class PostgresStore(SourceBase):
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listener = Listener(dsn)
         self._last_reap = 0.0
+        self._window = PgWindow(self)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -381,23 +386,43 @@ class PostgresStore(SourceBase):
         )
         return rows
 
+    # -- windowed reads (window.py) ---------------------------------------------------
+
+    async def window_rows(
+        self,
+        view: WindowView,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        after: RunRow | None = None,
+        before: RunRow | None = None,
+        from_end: bool = False,
+    ) -> list[RunRow]:
+        await self._before_read()
+        return await self._window.rows(
+            view, offset=offset, limit=limit, after=after, before=before, from_end=from_end
+        )
+
+    async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
+        await self._before_read()
+        return await self._window.count(view, before=before)
+
+    async def status_counts(self) -> StatusCounts:
+        """From the ``run_counts`` table the triggers keep (a dozen rows)."""
+        return await self._window.status_counts()
+
+    async def head_cursor(self) -> int | str | None:
+        return await self.revision()
+
     async def resolve(self, ref: str) -> str:
-        ref = ref.strip()
-        if not ref:
-            raise RunNotFound("empty run id")
+        ref = typed(ref)
         if await self._one("SELECT 1 FROM runs WHERE id = %s", (ref,)):
             return ref
-        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self._fetch(
-            "SELECT id FROM runs WHERE id LIKE %s OR id LIKE %s ORDER BY id LIMIT 6",
-            (pattern, "run-" + pattern),
+            f"SELECT id FROM runs WHERE id LIKE %s OR id LIKE %s ORDER BY id LIMIT {CANDIDATES}",
+            prefix_patterns(ref),
         )
-        if not rows:
-            raise RunNotFound(f"no run {ref!r} in {self.where}")
-        if len(rows) > 1:
-            shown = ", ".join(r[0] for r in rows[:5])
-            raise AmbiguousRunId(f"{ref!r} matches several runs: {shown}…")
-        return str(rows[0][0])
+        return pick(ref, [str(r[0]) for r in rows], self.where)
 
     async def get(self, run_id: str) -> Run:
         await self._before_read()
