@@ -3,6 +3,7 @@ trip, and old and new clients and servers together, over real HTTP on loopback."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -103,6 +104,10 @@ def test_an_answer_without_a_later_optional_field_still_reads() -> None:
         lambda b: b["columns"][codec.FIELDS.index("started_at")].__setitem__(0, "soon"),
         lambda b: b["columns"][codec.FIELDS.index("status")]["c"].__setitem__(0, 99),
         lambda b: b["columns"][codec.FIELDS.index("id")].pop(),
+        lambda b: b["columns"][codec.FIELDS.index("id")].__setitem__(1, 7),
+        lambda b: b["columns"][codec.FIELDS.index("job")]["d"].__setitem__(0, ["etl"]),
+        lambda b: b["columns"][codec.FIELDS.index("total")].__setitem__(2, True),
+        lambda b: b["columns"][codec.FIELDS.index("error")].__setitem__(3, {"x": 1}),
     ],
 )
 def test_a_malformed_rows_answer_is_refused(spoil: Any) -> None:
@@ -236,3 +241,47 @@ async def test_a_new_client_falls_back_to_runs_on_an_old_server(
         assert sizes == [1000, 1000, 500]  # pages of full runs, as before
         assert set(got) == {r.key for r in filled}
         assert not source._rows_api  # asked once, then remembered
+
+
+async def read_ahead_landed(source: HttpSource) -> None:
+    """Wait for the page the client asked for ahead of time (bounded)."""
+    ahead = source._ahead
+    assert ahead is not None, "no page was read ahead"
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(ahead[1]), 20)
+
+
+async def test_the_next_page_of_a_first_sync_is_read_ahead(
+    filled: list[RunRow], loopback_server: LoopbackServer
+) -> None:
+    """While the caller shows one page the server prepares the next: that page
+    arrives even if the server went away meanwhile."""
+    async with client(loopback_server, row_page=700) as source:
+        newest = await source.first_rows(5)
+        assert newest is not None
+        assert source._ahead is None  # nothing competes with drawing the first screen
+        first = await source.row_changes(None)
+        assert len(first.rows) == 700 and first.more
+        await read_ahead_landed(source)
+        loopback_server.stop()
+        second = await source.row_changes(first.cursor)
+        assert len(second.rows) == 700
+        assert not {r.key for r in first.rows} & {r.key for r in second.rows}
+        loopback_server.start()
+        got, _ = await sync_rows(source)  # a sync from the start is not given a later page
+        assert set(got) == {r.key for r in filled}
+
+
+async def test_a_read_ahead_that_failed_is_read_again(
+    filled: list[RunRow], loopback_server: LoopbackServer
+) -> None:
+    async with client(loopback_server, row_page=700, attempts=1) as source:
+        first = await source.row_changes(None)
+        assert first.more
+        loopback_server.faults.reset_hits()
+        loopback_server.faults.status, loopback_server.faults.times = 500, 1
+        await read_ahead_landed(source)
+        assert loopback_server.faults.hits == 1  # the read-ahead got the error
+        second = await source.row_changes(first.cursor)
+        assert len(second.rows) == 700
+        assert not {r.key for r in first.rows} & {r.key for r in second.rows}

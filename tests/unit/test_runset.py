@@ -407,3 +407,47 @@ def test_relocated_tells_a_run_that_moved_itself_from_one_shifted() -> None:
     rs.apply([row(9, Status.RUNNING), row(2, Status.SUCCEEDED)])
     assert rs.relocated(("local", "run-0002")) and rs.relocated(("local", "run-0009"))
     assert not rs.relocated(("local", "run-0001"))  # only shifted by the new row
+
+
+_new_row = st.tuples(
+    st.integers(0, 199), st.sampled_from(list(Status)), st.booleans(), st.booleans()
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pages=st.lists(st.lists(_new_row, min_size=1, max_size=60), min_size=1, max_size=4),
+    column=st.sampled_from(["started", "status", "duration"]),
+    filtered=st.booleans(),
+)
+def test_a_first_sync_page_by_page_equals_one_load(
+    pages: list[list[tuple[int, Status, bool, bool]]], column: str, filtered: bool
+) -> None:
+    """Pages of rows not held yet (the rest of a first sync, merged in one go)
+    give the order and the counts of loading every row at once; a page that
+    repeats a run or brings one again is merged as any poll."""
+    rs = RunSet()
+    rs.set_sort(column)
+    if filtered:
+        rs.set_filter("!job:job1")
+    rs.replace_all([row(500)])
+    every: dict[tuple[str, str], RunRow] = {("local", "run-0500"): row(500)}
+    for page in pages:
+        batch = [
+            RunRow.broken("local", f"run-{i:04d}", "bad") if broken else row(i, s, archived=a)
+            for i, s, a, broken in page
+        ]
+        rs.apply(batch, notice=False)
+        every.update((r.key, r) for r in batch)
+        fresh = RunSet()
+        fresh.set_sort(column)
+        fresh.replace_all(every.values())
+        if filtered:
+            fresh.set_filter("!job:job1")
+        assert rs.order == fresh.order
+        assert (+rs.counts, rs.archived_count, rs.unreadable_count) == (
+            +fresh.counts,
+            fresh.archived_count,
+            fresh.unreadable_count,
+        )
+        assert not rs.unseen

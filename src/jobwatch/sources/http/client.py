@@ -28,6 +28,7 @@ from jobwatch.core.errors import (
     SourceError,
     TransitionRefused,
 )
+from jobwatch.core.gcpause import gc_paused
 from jobwatch.core.rules import Action, Capabilities, source_refusal
 from jobwatch.sources.http import rows as row_codec
 from jobwatch.sources.http.transport import (
@@ -97,6 +98,8 @@ class HttpSource(SourceBase):
         self.row_page = row_page
         self._rows_api = True
         """Until the server says it has no ``/rows`` (an older ``jobwatch serve``)."""
+        self._ahead: tuple[dict[str, Any], asyncio.Task[httpx.Response]] | None = None
+        """The next rows page, asked for before the caller wants it (see :meth:`_read_ahead`)."""
         self._token = token
         self._token_loader = token_loader
         self._api = ApiClient(
@@ -134,6 +137,7 @@ class HttpSource(SourceBase):
         await self._api.open()
 
     async def close(self) -> None:
+        self._drop_ahead()
         await self._api.close()
 
     # -- plumbing ----------------------------------------------------------------
@@ -277,13 +281,16 @@ class HttpSource(SourceBase):
         params: dict[str, Any] = {"limit": limit or self.row_page}
         if cursor is not None and cursor != "":
             params["since"] = str(cursor)
-        body = await self._rows(params) if self._rows_api else None
+        body = await self._rows_page(params) if self._rows_api else None
         if body is None:
             return await super().row_changes(cursor, limit or self.page)
         revision = body.get("revision")
         if isinstance(revision, bool) or not isinstance(revision, int | str):
             raise SourceError(f"{self.name}: unexpected rows page from {self.url}")
-        return RowDelta(self._decode_rows(body), revision, bool(body.get("more")))
+        more = bool(body.get("more"))
+        if more:
+            self._read_ahead({"limit": params["limit"], "since": str(revision)})
+        return RowDelta(self._decode_rows(body), revision, more)
 
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         """The newest rows for a first screen, ahead of the sync (``None`` from a
@@ -291,19 +298,58 @@ class HttpSource(SourceBase):
         body = await self._rows({"newest": limit}) if self._rows_api else None
         return None if body is None else self._decode_rows(body)
 
+    def _read_ahead(self, params: dict[str, Any]) -> None:
+        """Ask for the page a first sync reads next while this one is decoded and
+        shown: the server reads and encodes it on its own core meanwhile (a 50k-row
+        page costs it about half a second). Only the bytes arrive meanwhile: they
+        are parsed when asked for, so the first frame never waits for that. One page
+        at most; a caller that asks for another cursor drops it."""
+        self._drop_ahead()
+        self._ahead = (params, asyncio.ensure_future(self._get_rows(params)))
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            _, task = self._ahead
+            self._ahead = None
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: a failed read-ahead is not an error
+            else:
+                task.cancel()
+
+    async def _rows_page(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The page for ``params``: the one read ahead if it is that one."""
+        ahead = self._ahead
+        if ahead is not None and ahead[0] == params:
+            self._ahead = None
+            try:
+                return self._rows_body(await ahead[1])
+            except (SourceError, httpx.HTTPError):
+                pass  # read again now, with this call's own retries and error
+        else:
+            self._drop_ahead()
+        return await self._rows(params)
+
+    async def _get_rows(self, params: dict[str, Any]) -> httpx.Response:
+        return await self._api.request("GET", "/rows", params=params, describe=self._message)
+
     async def _rows(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        response = await self._api.request("GET", "/rows", params=params, describe=self._message)
+        return self._rows_body(await self._get_rows(params))
+
+    def _rows_body(self, response: httpx.Response) -> dict[str, Any] | None:
         if response.status_code == 404 and self._error_body(response).get("error") != "not_found":
             self._rows_api = False  # an older server: no such route
             return None
         if response.status_code >= 300:
             self._raise_for(response)
-        body = self._decode(response)
+        with gc_paused():  # a page of 50k rows is a million small objects
+            body = self._decode(response)
         return self._shape(body, "format", "columns", "revision")
 
     def _decode_rows(self, body: dict[str, Any]) -> list[RunRow]:
         try:
-            return row_codec.decode(body)
+            with gc_paused():  # none of the rows is garbage: a collection only walks them
+                return row_codec.decode(body)
         except row_codec.RowsFormatError as exc:
             raise SourceError(f"{self.name}: unexpected rows page from {self.url}: {exc}") from None
 

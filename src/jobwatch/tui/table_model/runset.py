@@ -208,6 +208,11 @@ class RunSet:
         rows = rows if isinstance(rows, list) else list(rows)
         known = self.rows
         bulk = len(rows) >= BULK_SHARE * len(known)
+        if bulk and not notice:
+            keys = [(r.source, r.id) for r in rows]
+            if known.keys().isdisjoint(keys) and len(set(keys)) == len(keys):
+                self._add_new(rows, keys)
+                return []
         # key -> (in the order before this poll, sort key there, in it after, sort key)
         moved: dict[Key, tuple[bool, SortKey | None, bool, SortKey]] = {}
         faulted: list[Key] = []
@@ -267,6 +272,20 @@ class RunSet:
         elif moved:
             self._move(moved)
         return faulted
+
+    def _add_new(self, rows: list[RunRow], keys: list[Key]) -> None:
+        """A first sync's next page: rows none of which is held yet, merged by
+        dictionary updates and counts over the whole batch instead of one row at
+        a time (the per-row loop was most of merging a 50k-row page, measured)."""
+        self.rows.update(zip(keys, rows, strict=True))
+        self._sk.update(zip(keys, map(self._key_of, rows), strict=True))
+        plain = [r.status for r in rows if not r.archived and not r.error]
+        archived = sum(1 for r in rows if r.archived)
+        self.counts.update(plain)
+        self.archived_count += archived
+        self.unreadable_count += len(rows) - archived - len(plain)
+        self._relocated = None
+        self._rebuild()
 
     def relocated(self, key: Key) -> bool:
         """Whether the last :meth:`apply` moved ``key`` to another place of its own
