@@ -17,6 +17,7 @@ from jobwatch.core.errors import (
     StoreError,
 )
 from jobwatch.core.gcpause import gc_paused
+from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
@@ -57,7 +58,7 @@ def _sort_into(parsed: Run | RecordError, runs: list[Run], errors: list[RecordEr
         errors.append(parsed)
 
 
-class RunsMixin(Database):
+class RunsMixin(Database, StoreArchiving):
     @staticmethod
     def _columns(run: Run, revision: int, extra: dict[str, Any]) -> dict[str, Any]:
         row = RunRow.from_run(run)
@@ -545,20 +546,3 @@ class RunsMixin(Database):
             )
 
         return await self._transaction(body)
-
-    async def archive(self, run_id: str) -> ActionResult:
-        return await self._set_archived(run_id, Action.ARCHIVE, True)
-
-    async def unarchive(self, run_id: str) -> ActionResult:
-        return await self._set_archived(run_id, Action.UNARCHIVE, False)
-
-    async def _set_archived(self, run_id: str, action: Action, value: bool) -> ActionResult:
-        self.refuse_early(action, run_id)
-        run_id = await self.resolve(run_id)
-
-        def change(run: Run) -> Run:
-            self.check(action, run)
-            return run.evolve(archived=value)
-
-        run = await self.update(run_id, change)
-        return ActionResult(run, f"{action.value}d {run_id}")

@@ -44,6 +44,7 @@ from jobwatch.core.errors import (
 )
 from jobwatch.core.gcpause import gc_paused
 from jobwatch.core.rules import Capabilities
+from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
 from jobwatch.sources.local.reaper import _is_lost, _lost
 from jobwatch.sources.local.runs import RunsMixin
@@ -58,7 +59,6 @@ from jobwatch.sources.protocol import (
     ListQuery,
     LogBounds,
     RowDelta,
-    SourceBase,
     StatusCounts,
     WindowView,
 )
@@ -109,7 +109,7 @@ def _cursor(cursor: int | str | None) -> int:
     return int(cursor)
 
 
-class PostgresStore(SourceBase):
+class PostgresStore(StoreArchiving):
     """A :class:`~jobwatch.sources.protocol.Source` over a PostgreSQL database."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(
@@ -778,23 +778,6 @@ class PostgresStore(SourceBase):
             return ActionResult(done, f"aborted {run_id}")
 
         return await self._transaction(body)
-
-    async def archive(self, run_id: str) -> ActionResult:
-        return await self._set_archived(run_id, Action.ARCHIVE, True)
-
-    async def unarchive(self, run_id: str) -> ActionResult:
-        return await self._set_archived(run_id, Action.UNARCHIVE, False)
-
-    async def _set_archived(self, run_id: str, action: Action, value: bool) -> ActionResult:
-        self.refuse_early(action, run_id)
-        run_id = await self.resolve(run_id)
-
-        def change(run: Run) -> Run:
-            self.check(action, run)
-            return run.evolve(archived=value)
-
-        run = await self.update(run_id, change)
-        return ActionResult(run, f"{action.value}d {run_id}")
 
     # -- pruning -----------------------------------------------------------------------
 
