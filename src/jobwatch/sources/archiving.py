@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from jobwatch.core import Action, Run
+from jobwatch.core import Action
 from jobwatch.sources.protocol import ActionResult, SourceBase
+
+if TYPE_CHECKING:
+    from jobwatch.core import Run  # the model loads pydantic: not on the start path
 
 
 class StoreArchiving(SourceBase):
