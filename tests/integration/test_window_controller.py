@@ -243,3 +243,25 @@ def test_a_row_still_being_read_is_no_selection() -> None:
     assert runs.key_at(5) == PENDING and not PENDING
     runs.toggle_mark(PENDING)
     assert not runs.marked
+
+
+async def test_a_marked_run_the_window_lets_go_of_stays_marked_and_known(store: Store) -> None:
+    """Mark a run at the top, jump to the end: the window no longer holds the row,
+    but the mark still names it (counted as hidden, acted on), and a poll that
+    changes it keeps what the set knows of it current."""
+    runs, window = make(store)
+    await window.settle()
+    key = ("local", "run-000001")
+    runs.toggle_mark(key)
+    runs.want(len(runs) - 1)  # End: the stretch moves to the oldest runs
+    await window.settle()
+    assert key not in runs.rows and runs.held() <= CAP
+    assert runs.row_of(key) is not None
+    assert runs.hidden_marks() == [key]
+    old = {r.id: r for r in history()}
+    await changed(store, [old["run-000001"].evolve(status=Status.ABORTED)])
+    runs.apply(await changed(store, [old["run-000001"].evolve(status=Status.FAILED)]))
+    row = runs.row_of(key)
+    assert row is not None and row.status is Status.FAILED
+    runs.toggle_mark(key)  # unmarked: let go of
+    assert runs.row_of(key) is None and not runs.pinned

@@ -14,6 +14,7 @@ from jobwatch.core import Run, Status
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.tui.app import JobwatchApp
+from jobwatch.tui.screens.confirm import ConfirmScreen
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import WINDOW_ROWS, WindowedRunSet
 from jobwatch.tui.widgets.runs_table import RunsTable
@@ -89,6 +90,31 @@ async def test_end_scrolls_to_the_oldest_run_holding_a_window(big: Store, store_
         assert table.cursor_key is not None and app.runs.rows[table.cursor_key].status is (
             Status.FAILED
         )
+
+
+async def test_a_marked_run_scrolled_out_of_the_window_is_still_acted_on(
+    big: Store,
+) -> None:
+    """A mark at the top, then End: the row is gone from the window, and archiving
+    must still reach it (it used to be dropped without a word)."""
+    app = make_app(big, window_from=0)
+    await app.preload()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("space")  # marks run-000000, the top row
+        await pilot.press("end")
+        await window_settled(app, pilot)
+        assert ("local", "run-000000") not in app.runs.rows
+        assert app._marks_flag() == ["1 marked, 1 hidden"]
+        await pilot.press("A")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(app, pilot, "actions")
+        await window_settled(app, pilot)
+        assert not app.runs.marked, [n.message for n in app._notifications]
+    run = await big.get("run-000000")
+    assert run is not None and run.archived
 
 
 async def test_a_small_store_keeps_every_row(big: Store) -> None:

@@ -387,7 +387,7 @@ class JobwatchApp(App[None]):
 
     def feed_for(self, key: Key | None) -> Feed | None:
         """The source that owns a run: where its detail, log and actions go."""
-        if key is None or key not in self.runs.rows:
+        if key is None or self.runs.row_of(key) is None:
             return None
         return self.poller.feed_for(key)
 

@@ -36,7 +36,7 @@ class RunActions:
         then the ones the filter hides), else the selected one. Marks survive a
         filter change (see :meth:`RunSet.hidden_marks`)."""
         runs = self.app.runs
-        marked = [k for k in runs.marked if k in runs.rows]
+        marked = [k for k in runs.marked if runs.row_of(k) is not None]
         if marked:
             where = {k: runs.index_of(k) for k in marked}
             return sorted(marked, key=lambda k: (where[k] is None, where[k] or 0, k))
@@ -45,7 +45,8 @@ class RunActions:
 
     def target(self, key: Key) -> Target:
         """What the rules and the confirmation see of the run shown at ``key``."""
-        row = self.app.runs.rows[key]
+        row = self.app.runs.row_of(key)
+        assert row is not None  # _targets only names runs it knows
         feed = self.app.feed_for(key)
         return Target(
             row,
@@ -96,7 +97,7 @@ class RunActions:
         done, failed = 0, []
         by = f"{self._who()} (jobwatch monitor)"
         for key in keys:
-            row = self.app.runs.rows.get(key)
+            row = self.app.runs.row_of(key)
             if row is None or self.app.feed_for(key) is None:
                 failed.append(f"{clean(key[1])}: no longer shown")
                 continue

@@ -395,13 +395,19 @@ class RunSet:
         self.marked.clear()
         return count
 
+    def row_of(self, key: Key) -> RunRow | None:
+        """The newest row known for ``key``: a held row, or a marked one the set
+        keeps apart (a window lets go of rows it no longer shows, never of marks)."""
+        return self.rows.get(key)
+
     def hidden_marks(self) -> list[Key]:
-        """Marked runs the table does not show (filtered out, faults-only, archived).
+        """Marked runs the table does not show (filtered out, faults-only, archived,
+        or scrolled out of a window).
 
         Marks survive a filter change on purpose: mark some runs under one filter,
         more under another, then act on all of them. So that nothing is acted on
         unseen, the status line counts these and the confirmation names them."""
-        return [k for k in self.marked if k in self.rows and self.index_of(k) is None]
+        return [k for k in self.marked if self.row_of(k) is not None and self.index_of(k) is None]
 
     def seen(self, key: Key) -> None:
         self.unseen.discard(key)

@@ -70,6 +70,9 @@ class WindowedRunSet(RunSet):
     """Ascending position of the row drawn last: the window stays around it."""
     on_need: Callable[[], None] | None = None
     recent: dict[Key, RunRow] = field(default_factory=dict)
+    pinned: dict[Key, RunRow] = field(default_factory=dict)
+    """Marked rows the stretch let go of: still acted on and counted, kept up to
+    date by polls, bounded by the marks, not by the history."""
 
     # -- positions --------------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class WindowedRunSet(RunSet):
 
     def load(self, rows: list[RunRow], base: int, total: int) -> None:
         """A stretch read afresh: ``rows`` in ascending order from position ``base``."""
+        self._pin(list(self.rows))
         self.rows = {r.key: r for r in rows}
         self._sk = {k: self._key_of(r) for k, r in self.rows.items()}
         self.base, self.total, self.loaded = base, total, True
@@ -172,6 +176,8 @@ class WindowedRunSet(RunSet):
         kept: list[RunRow] = []
         faulted: list[Key] = []
         for row in rows:
+            if row.key in self.pinned:
+                self.pinned[row.key] = row
             if row.key in held or inside(row):
                 kept.append(row)
             elif notice and row.status in FAULTS and not row.archived:
@@ -217,9 +223,15 @@ class WindowedRunSet(RunSet):
         while len(self.recent) > RECENT:
             del self.recent[next(iter(self.recent))]
 
+    def _pin(self, keys: list[Key]) -> None:
+        for key in keys:
+            if key in self.marked and key in self.rows:
+                self.pinned[key] = self.rows[key]
+
     def _drop(self, keys: list[Key]) -> None:
         if not keys:
             return
+        self._pin(keys)
         for key in keys:
             self.rows.pop(key, None)
             self._sk.pop(key, None)
@@ -271,6 +283,16 @@ class WindowedRunSet(RunSet):
     def toggle_mark(self, key: Key) -> None:
         if key != PENDING:
             super().toggle_mark(key)
+            if key not in self.marked:
+                self.pinned.pop(key, None)
+
+    def clear_marks(self) -> int:
+        self.pinned.clear()
+        return super().clear_marks()
+
+    def row_of(self, key: Key) -> RunRow | None:
+        row = self.rows.get(key)
+        return row if row is not None else self.pinned.get(key)
 
 
 class WindowController:
