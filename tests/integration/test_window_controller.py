@@ -265,3 +265,29 @@ async def test_a_marked_run_the_window_lets_go_of_stays_marked_and_known(store: 
     assert row is not None and row.status is Status.FAILED
     runs.toggle_mark(key)  # unmarked: let go of
     assert runs.row_of(key) is None and not runs.pinned
+
+
+async def test_a_failure_outside_the_window_is_announced_once(store: Store) -> None:
+    """A row the window does not hold has no old state to compare with: without a
+    memory of it, every later change of a failed run far down was a new failure."""
+    runs, window = make(store)
+    await window.settle()
+    old = {r.id: r for r in history()}
+    far = old["run-001700"]
+    assert ("local", far.id) not in runs.rows
+    first = runs.apply(await changed(store, [far.evolve(status=Status.FAILED)]))
+    assert ("local", far.id) in first
+    again = runs.apply(await changed(store, [far.evolve(status=Status.FAILED, label="retry 1")]))
+    assert ("local", far.id) not in again
+    # a held failure scrolled out of the window is known too
+    top_failed = next(k for k, r in runs.rows.items() if r.status is Status.FAILED)
+    runs.want(len(runs) - 1)
+    await window.settle()
+    assert top_failed not in runs.rows
+    row = old[top_failed[1]]
+    later = runs.apply(await changed(store, [row.evolve(label="touched")]))
+    assert top_failed not in later
+    # a run that stops being a fault can fail anew, and is announced again
+    runs.apply(await changed(store, [far.evolve(status=Status.RUNNING)]))
+    anew = runs.apply(await changed(store, [far.evolve(status=Status.FAILED)]))
+    assert ("local", far.id) in anew

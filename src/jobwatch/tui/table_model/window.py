@@ -49,6 +49,9 @@ MARGIN = 600
 """Rows left between the viewport and the stretch's edge before more are read."""
 RECENT = 200
 """Rows a poll dropped (outside the stretch) kept for a toast about them."""
+FAULTS_KNOWN = 10_000
+"""Faults remembered outside the stretch, so that one is announced once, not at
+every later change of a row the window does not hold (bounded, oldest first out)."""
 SETTLE_ROUNDS = 8
 
 
@@ -71,6 +74,8 @@ class WindowedRunSet(RunSet):
     on_need: Callable[[], None] | None = None
     recent: dict[Key, RunRow] = field(default_factory=dict)
     pinned: dict[Key, RunRow] = field(default_factory=dict)
+    faults_known: dict[Key, None] = field(default_factory=dict)
+    """Runs known to be faults already (announced, or let go of while one)."""
     """Marked rows the stretch let go of: still acted on and counted, kept up to
     date by polls, bounded by the marks, not by the history."""
 
@@ -184,9 +189,11 @@ class WindowedRunSet(RunSet):
                 faulted.append(row.key)
         away = [r for r in rows if r.key not in held and not inside(r)]
         counts, archived = self.counts.copy(), self.archived_count
+        unseen = self.unseen.copy()
         faulted += super().apply(kept, notice=notice)
         self.counts, self.archived_count = counts, archived  # the store's aggregate decides
-        self.unseen.update(faulted)
+        faulted = self._first_news(rows, faulted)
+        self.unseen = unseen | set(faulted)
         outside = [r.key for r in kept if not inside(r) or not self.visible(r)]
         self._remember(away + [held[k] for k in outside])
         self._drop(outside)
@@ -217,6 +224,26 @@ class WindowedRunSet(RunSet):
         high = None if self.at_end else self._sk[last]  # type: ignore[index]
         return low, high
 
+    def _first_news(self, rows: list[RunRow], faulted: list[Key]) -> list[Key]:
+        """Of the faults a poll brought, the ones not known before: a row the window
+        did not hold has no old state to compare with, so what is known of it is
+        kept here (a run that stops being a fault is forgotten, so it can fail anew)."""
+        known = self.faults_known
+        for row in rows:
+            if row.status not in FAULTS:
+                known.pop(row.key, None)
+        news = [k for k in dict.fromkeys(faulted) if k not in known]
+        self._know(news)
+        return news
+
+    def _know(self, keys: Iterable[Key]) -> None:
+        known = self.faults_known
+        for key in keys:
+            known.pop(key, None)
+            known[key] = None
+        while len(known) > FAULTS_KNOWN:
+            del known[next(iter(known))]
+
     def _remember(self, rows: list[RunRow]) -> None:
         for row in rows:
             self.recent[row.key] = row
@@ -224,9 +251,15 @@ class WindowedRunSet(RunSet):
             del self.recent[next(iter(self.recent))]
 
     def _pin(self, keys: list[Key]) -> None:
+        """Rows about to be let go of: marked ones are kept apart, faults remembered."""
+        rows = self.rows
         for key in keys:
-            if key in self.marked and key in self.rows:
-                self.pinned[key] = self.rows[key]
+            row = rows.get(key)
+            if row is None:
+                continue
+            if key in self.marked:
+                self.pinned[key] = row
+        self._know(k for k in keys if (r := rows.get(k)) is not None and r.status in FAULTS)
 
     def _drop(self, keys: list[Key]) -> None:
         if not keys:
