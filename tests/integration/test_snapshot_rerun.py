@@ -305,3 +305,19 @@ def test_rerun_of_a_run_without_a_kept_command_says_why(store_path: Path) -> Non
 def test_help_names_the_verbs(store_path: Path, verb: str) -> None:
     result = run_cli(store_path, verb, "--help")
     assert result.returncode == 0 and "RUN" in result.stdout
+
+
+def test_a_rerun_is_detached_and_outlives_the_caller(store_path: Path, tmp_path: Path) -> None:
+    slow = "sleep 3; exit 3"
+    assert jw(store_path, "run", "--", "sh", "-c", slow, cwd=tmp_path).returncode == 3
+    original = runs_json(store_path)[0]["id"]
+    asked = jw(store_path, "rerun", original, "--yes")  # returns while the rerun runs
+    assert asked.returncode == 0, asked.stderr
+    new = runs_json(store_path)[0]
+    assert new["id"] != original and new["status"] in ("queued", "running")
+    wrapper = wait_for(lambda: runs_json(store_path)[0]["metadata"].get("wrapper_pid"))
+    # A session of its own: the caller's terminal, its hang-up and its exit never reach it.
+    fields = Path(f"/proc/{wrapper}/stat").read_text().rsplit(")", 1)[-1].split()
+    assert fields[0] != "Z" and int(fields[3]) == wrapper  # state, ppid, pgrp, session
+    done = wait_for(lambda: finished(store_path, 2))
+    assert done[0]["exit_code"] == 3 and done[0]["metadata"]["rerun_of"] == original

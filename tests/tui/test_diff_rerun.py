@@ -13,7 +13,7 @@ from jobwatch.tui.app import JobwatchApp
 from jobwatch.tui.screens.confirm import ConfirmScreen
 from jobwatch.tui.screens.diff import DiffScreen
 from jobwatch.tui.widgets.runs_table import RunsTable
-from tui_support import make_app, plain, ready, settle
+from tui_support import loaded, make_app, plain, ready, settle
 
 SECRET_A = "sekrit-value-one"
 SECRET_B = "sekrit-value-two"
@@ -105,6 +105,10 @@ async def test_rerun_through_the_dialog_shows_the_new_run_at_once(
                 if app.runs.rows[new[0]].status is Status.FAILED:
                     break
             assert app.runs.rows[new[0]].status is Status.FAILED
+            assert table(app).select_key(new[0])
+            await loaded(app, pilot)
+            summary = plain(app.screen.query_one("#detail-summary").content)
+            assert "rerun of" in summary and original in summary
 
 
 async def test_read_only_monitor_refuses_rerun(store_path: Path, tmp_path: Path) -> None:
