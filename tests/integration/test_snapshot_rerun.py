@@ -321,3 +321,37 @@ def test_a_rerun_is_detached_and_outlives_the_caller(store_path: Path, tmp_path:
     assert fields[0] != "Z" and int(fields[3]) == wrapper  # state, ppid, pgrp, session
     done = wait_for(lambda: finished(store_path, 2))
     assert done[0]["exit_code"] == 3 and done[0]["metadata"]["rerun_of"] == original
+
+
+async def test_diff_over_jobwatch_serve_keeps_the_fingerprints_and_refuses_rerun(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """The fingerprints travel with the (redacted) run, so a remote monitor tells a
+    changed secret from an unchanged one too; the command line never travels."""
+    from conftest import TEST_TOKEN, LoopbackServer
+    from jobwatch.core.errors import TransitionRefused
+    from jobwatch.sources.http.client import HttpSource
+    from jobwatch.sources.snapshot_pair import compare
+
+    work = tmp_path / "work"
+    work.mkdir()
+    write_files(work, SECRET_A)
+    assert wrapped(store_path, work, SECRET_A).returncode == 0
+    assert wrapped(store_path, work, SECRET_A, code=1).returncode == 1
+    same = runs_json(store_path)[0]["id"]
+    write_files(work, SECRET_B)
+    assert wrapped(store_path, work, SECRET_B, code=2).returncode == 2
+    newest = runs_json(store_path)[0]["id"]
+    server = LoopbackServer(store_path).start()
+    try:
+        async with HttpSource(server.url, token=TEST_TOKEN) as remote:
+            unchanged = await compare(remote, await remote.get(same))
+            changed = await compare(remote, await remote.get(newest))
+            with pytest.raises(TransitionRefused, match="never sends a command line"):
+                await remote.rerun(newest, "tester")
+    finally:
+        server.stop()
+    assert not any(c.secret for c in unchanged.diff.changes)
+    kinds = {c.path: c.kind for c in changed.diff.changes if c.secret}
+    assert kinds[("env", "DEPLOY_TOKEN")] == "changed" and changed.diff.not_comparable == 0
+    assert SECRET_A not in str(changed.as_json()) and SECRET_B not in str(changed.text_lines())
