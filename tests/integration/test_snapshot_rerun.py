@@ -355,3 +355,15 @@ async def test_diff_over_jobwatch_serve_keeps_the_fingerprints_and_refuses_rerun
     kinds = {c.path: c.kind for c in changed.diff.changes if c.secret}
     assert kinds[("env", "DEPLOY_TOKEN")] == "changed" and changed.diff.not_comparable == 0
     assert SECRET_A not in str(changed.as_json()) and SECRET_B not in str(changed.text_lines())
+
+
+def test_prune_takes_the_kept_command_line_with_the_run(store_path: Path) -> None:
+    assert (
+        jw(store_path, "run", "--", "sh", "-c", "exit 0", "x", "--token", SECRET_A).returncode == 0
+    )
+    with sqlite3.connect(store_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM run_commands").fetchone()[0] == 1
+    pruned = run_cli(store_path, "prune", "--older-than", "0s")
+    assert pruned.returncode == 0, pruned.stderr
+    with sqlite3.connect(store_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM run_commands").fetchone()[0] == 0
