@@ -51,6 +51,8 @@ async def test_diff_screen_shows_the_tree_without_the_secret(
         app = make_app(store)
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(app, pilot)
+            palette = {c.title for c in app.get_system_commands(app.screen)}
+            assert {"Rerun", "Snapshot diff"} <= palette
             assert table(app).select_key(("local", newest))
             await pilot.press("D")
             await settle(app, pilot, "diff")
