@@ -367,3 +367,23 @@ def test_prune_takes_the_kept_command_line_with_the_run(store_path: Path) -> Non
     assert pruned.returncode == 0, pruned.stderr
     with sqlite3.connect(store_path) as db:
         assert db.execute("SELECT COUNT(*) FROM run_commands").fetchone()[0] == 0
+
+
+def test_snapshot_files_lose_pem_blocks_token_shapes_and_url_credentials(
+    store_path: Path, tmp_path: Path
+) -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    content = {
+        "tls": pem,
+        "endpoint": "https://deploy:pw-in-url@db.example.com/x?sig=query-secret",
+        "comment": f"uses {token} for pushes",
+    }
+    (tmp_path / "c.json").write_text(json.dumps(content))
+    argv = ("sh", "-c", "exit 0", "x", f"--api-key={token}")
+    result = jw(store_path, "run", "--snapshot", "c.json", "--", *argv, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stored = stored_text(store_path)
+    for secret in ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "pw-in-url", "query-secret", token):
+        assert secret not in stored
+    assert "db.example.com" in stored  # what is not secret stays readable
