@@ -252,6 +252,11 @@ class IntunedStandIn(StandIn):
             self.route(prefix, self._list),
             self.route(prefix + "/{run}", self._get),
             self.route(prefix + "/{run}/terminate", self._terminate, ["POST"]),
+            self.route(
+                "/api/v1/workspace/{workspace}/projects/{project}/jobs/{job}/trigger",
+                self._trigger,
+                ["POST"],
+            ),
         ]
 
     def error(self, request: Request, status: int, message: str) -> Response:
@@ -300,6 +305,13 @@ class IntunedStandIn(StandIn):
         if record["id"] in self.results and record.get("status") not in ACTIVE:
             body["results"] = self.results[record["id"]]
         return JSONResponse(body)
+
+    async def _trigger(self, request: Request) -> Response:
+        """``POST …/jobs/{jobId}/trigger``: a new run of the job, ``{jobRunId, message}``."""
+        job = request.path_params["job"]
+        run_id = f"{job}-triggered-{len(self.jobs[job]) + 1}"
+        self.add(job_run(run_id, job_id=job, status="PENDING", minutes=None, start=BASE_TIME))
+        return JSONResponse({"jobRunId": run_id, "message": "Job triggered successfully."})
 
     async def _terminate(self, request: Request) -> Response:
         record = self.find(request.path_params["job"], request.path_params["run"])

@@ -80,6 +80,7 @@ class MatatikaStandIn(StandIn):
         return [
             self.route("/api/workspaces/{ws}/jobs", self.workspace_jobs),
             self.route("/api/pipelines/{pid}/jobs", self.pipeline_jobs),
+            self.route("/api/pipelines/{pid}/jobs", self.run_pipeline, ["POST"]),
             self.route("/api/pipeline/{pid}/jobs", self.pipeline_jobs),
             self.route("/api/jobs/{id}", self.job, ["GET", "DELETE"]),
             self.route("/api/jobs/{id}/logs", self.job_logs),
@@ -137,6 +138,28 @@ class MatatikaStandIn(StandIn):
             if j.get("_embedded", {}).get("pipeline", {}).get("id") == self.pipeline_id
         ]
         return self._collection(request, jobs)
+
+    async def run_pipeline(self, request: Request) -> Response:
+        """``POST /api/pipelines/{id}/jobs``: 201 with the new job. The pipeline must
+        exist and "not already be running" (one job per pipeline at a time)."""
+        pid = request.path_params["pid"]
+        if pid != self.pipeline_id:
+            return spring_error(request, 404, "Not Found", "Pipeline not found")
+        for job in self.jobs.values():
+            on = job.get("_embedded", {}).get("pipeline", {}).get("id")
+            if on == pid and job.get("status") in ("QUEUED", "RUNNING"):
+                return spring_error(request, 409, "Conflict", f"Pipeline {pid} is already running")
+        n = len(self.jobs) + 1
+        base = str(request.base_url).rstrip("/")
+        job = make_job(
+            f"mt-started-{n:03d}",
+            "QUEUED",
+            created="2024-04-10T16:00:00",
+            start=None,
+            base_url=base,
+        )
+        self.add(job)
+        return JSONResponse(self.shown(request, job), status_code=201, media_type=HAL)
 
     async def job(self, request: Request) -> Response:
         found = self.jobs.get(request.path_params["id"])

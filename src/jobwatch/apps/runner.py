@@ -34,7 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 from jobwatch.apps.capture import classify
 from jobwatch.apps.pipeline import EOF, Backlog, Say, Writer, describe, read_pipe
+from jobwatch.apps.snapshot import build_snapshot
 from jobwatch.core import Reason, Run, RunError, Status, utcnow
+from jobwatch.core.fingerprints import FP_META, fingerprints
+from jobwatch.core.redact import clean, redact
 from jobwatch.sources.local import SqliteStore, procs
 from jobwatch.sources.local.logsink import LOCK_WAIT_S
 from jobwatch.sources.local.spool import import_spool, import_spools
@@ -97,6 +100,10 @@ class Wrapper:
         lock_wait: float = LOCK_WAIT_S,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
+        run_id: str | None = None,
+        rerun_of: str | None = None,
+        snapshot_env: Sequence[str] = (),
+        snapshot_files: Sequence[str] = (),
     ) -> None:
         self.dsn = str(store_path) if is_dsn(str(store_path)) else None
         if self.dsn is not None:
@@ -111,9 +118,27 @@ class Wrapper:
         self.lock_wait = lock_wait
         self.argv = list(argv)
         self.job = job or Path(self.argv[0]).name
-        self.label = label or shlex.join(self.argv)
+        # The default label is the command line, redacted: the run document never
+        # holds the argv in clear (a rerun reads it from the store's own table).
+        self.label = label or clean(shlex.join(self.argv))
         self.grace = grace
-        self.run_id = new_run_id()
+        self.run_id = run_id or new_run_id()
+        self.rerun_of = rerun_of
+        self.cwd = os.getcwd()
+        self.snapshot_env = tuple(snapshot_env)
+        self.snapshot_files = tuple(snapshot_files)
+        self._rerun_spec: dict[str, Any] = {
+            "argv": self.argv,
+            "cwd": self.cwd,
+            "host": procs.HOST,
+            "job": job,
+            "label": label,
+            "grace": grace,
+            "snapshot_env": list(self.snapshot_env),
+            "snapshot_files": list(self.snapshot_files),
+        }
+        self._snapshot_raw: dict[str, Any] = {}
+        self._config: dict[str, Any] | None = None
         self.say = Say(stderr_fd)
         self._fds = (stdout_fd, stderr_fd)
         self._abort_by: str | None = None
@@ -140,8 +165,45 @@ class Wrapper:
             self._interrupted = sig
         self.request_abort(by)
 
+    def _snapshot(self) -> dict[str, Any]:
+        """The configuration snapshot, redacted (what the run document holds)."""
+        self._snapshot_raw = build_snapshot(
+            self.argv,
+            cwd=self.cwd,
+            env_names=self.snapshot_env,
+            files=self.snapshot_files,
+            warn=self.say,
+        )
+        shown: dict[str, Any] = redact(self._snapshot_raw)
+        return {**shown, "grace_s": self.grace}
+
+    async def _fingerprinted(self, store: Store, run: Run) -> Run:
+        """The run with salted fingerprints of its snapshot's hidden values (a local
+        store only: its key stays in that store; see core/fingerprints.py)."""
+        if not isinstance(store, SqliteStore) or run.config is None:
+            return run
+        try:
+            key = await asyncio.wait_for(store.fingerprint_key(), self.lock_wait)
+        except Exception:
+            return run  # no fingerprints: the diff says "not comparable"
+        shown = {k: v for k, v in run.config.items() if k != "grace_s"}
+        meta = dict(run.metadata or {})
+        meta[FP_META] = fingerprints(self._snapshot_raw, shown, key)
+        return run.evolve(metadata=meta)
+
+    async def _keep_command(self, store: Store) -> None:
+        """What a rerun needs, in the local store's own table only."""
+        if not isinstance(store, SqliteStore):
+            return  # the shared store keeps no command lines (see sources/local/commands)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                store.keep_command(self.run_id, self._rerun_spec), self.lock_wait
+            )
+
     def _run_record(self, started: Any) -> Run:
         meta: dict[str, Any] = {"wrapper_pid": os.getpid(), "host": procs.HOST}
+        if self.rerun_of is not None:
+            meta["rerun_of"] = self.rerun_of
         if self._group is not None:
             # What identifies the command's group, even after the wrapper is gone.
             pgid, token = self._group
@@ -158,11 +220,18 @@ class Wrapper:
             started_at=started,
             updated_at=started,
             owner=f"{getpass.getuser()}@{procs.HOST}",
-            config={"argv": self.argv, "cwd": os.getcwd(), "grace_s": self.grace},
+            config=self._config,
             metadata=meta,
         )
 
     async def run(self) -> int:
+        # Before the command starts, so the files are read as it will find them.
+        # Reading them never stops it: a bad file is a warning and a note.
+        try:
+            self._config = self._snapshot()
+        except Exception as exc:  # a bug: the command still runs
+            self.say(f"jobwatch: warning: no configuration snapshot: {exc!r}")
+            self._config = {"argv": redact(self.argv), "cwd": self.cwd, "grace_s": self.grace}
         started = utcnow()
         proc: asyncio.subprocess.Process | None = None
         pipes = [os.pipe(), os.pipe()]
@@ -213,6 +282,9 @@ class Wrapper:
         importing: asyncio.Future[list[str]] | None = None
         if store is not None:
             writer.use_store()
+            run = await self._fingerprinted(store, run)
+            writer.run_record = run
+            await self._keep_command(store)
             if proc is not None:  # (a command that never started is recorded at its end)
                 record = store.add(run, managed_by=os.getpid())
                 added = await self._attempt(record, writer, "record")
@@ -460,9 +532,24 @@ async def run_command(
     label: str | None = None,
     grace: float = 10.0,
     lock_wait: float = LOCK_WAIT_S,
+    run_id: str | None = None,
+    rerun_of: str | None = None,
+    snapshot_env: Sequence[str] = (),
+    snapshot_files: Sequence[str] = (),
 ) -> int:
     """Entry point of ``jobwatch run``: wrap ``argv`` and return its exit code."""
-    wrapper = Wrapper(store_path, argv, job=job, label=label, grace=grace, lock_wait=lock_wait)
+    wrapper = Wrapper(
+        store_path,
+        argv,
+        job=job,
+        label=label,
+        grace=grace,
+        lock_wait=lock_wait,
+        run_id=run_id,
+        rerun_of=rerun_of,
+        snapshot_env=snapshot_env,
+        snapshot_files=snapshot_files,
+    )
     loop = asyncio.get_running_loop()
     for sig, who in (
         (signal.SIGINT, "Ctrl-C on the wrapper"),

@@ -97,6 +97,7 @@ def show(run: Run) -> str:
         "source": data["source"],
         "job": data["job"],
         "label": data["label"],
+        "rerun of": (data["metadata"] or {}).get("rerun_of"),
         "type": data["type"],
         "status": f"{status_word(run)}  (raw: {data['status_raw'] or '-'})",
         "owner": data["owner"],

@@ -23,9 +23,11 @@ from jobwatch.cli.verbs import (
     cmd_abort,
     cmd_archive,
     cmd_demo,
+    cmd_diff,
     cmd_list,
     cmd_logs,
     cmd_prune,
+    cmd_rerun,
     cmd_run,
     cmd_serve,
     cmd_show,
@@ -250,7 +252,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long for a store another process keeps locked, then spool the "
         "run (default 30)",
     )
+    p.add_argument(
+        "--snapshot-env",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="record this variable in the run's snapshot, redacted (repeatable)",
+    )
+    p.add_argument(
+        "--snapshot",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="record this JSON, TOML or YAML file's content in the snapshot, redacted "
+        "(repeatable; one that cannot be read is a warning, the command runs anyway)",
+    )
+    p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # set by a rerun
+    p.add_argument("--rerun-of", default=None, help=argparse.SUPPRESS)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS…]")
+
+    p = verb("diff", cmd_diff, "what changed in a run's configuration snapshot")
+    p.add_argument("run", metavar="RUN", help="run id or a unique prefix")
+    p.add_argument(
+        "other",
+        metavar="OTHER",
+        nargs="?",
+        help="the run to compare with (default: the last succeeded run of the same job before RUN)",
+    )
+    p.add_argument("--json", action="store_true", help="the structured diff")
+
+    p = verb("rerun", cmd_rerun, "start a finished run's job again (a new, linked run)")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
     p = verb("prune", cmd_prune, "delete finished runs older than an age (never active ones)")
     p.add_argument("--older-than", type=age, required=True, metavar="AGE", help="e.g. 30d, 12h")

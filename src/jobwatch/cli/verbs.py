@@ -182,6 +182,16 @@ async def cmd_unarchive(args: argparse.Namespace) -> int:
     return await _act(args, Action.UNARCHIVE)
 
 
+async def cmd_rerun(args: argparse.Namespace) -> int:
+    return await _act(args, Action.RERUN)
+
+
+async def cmd_diff(args: argparse.Namespace) -> int:
+    from jobwatch.cli.diff import diff_verb
+
+    return await diff_verb(args)
+
+
 async def cmd_watch(args: argparse.Namespace) -> int:
     """Wait for the run to end, printing each status change."""
     async with opened(selection(args), mode="runs") as poller:
@@ -218,6 +228,10 @@ async def cmd_run(args: argparse.Namespace) -> int:
         label=args.label,
         grace=args.grace,
         lock_wait=args.lock_wait,
+        run_id=args.run_id,
+        rerun_of=args.rerun_of,
+        snapshot_env=args.snapshot_env,
+        snapshot_files=args.snapshot,
     )
 
 

@@ -42,6 +42,18 @@ class Action(StrEnum):
     ABORT = "abort"
     ARCHIVE = "archive"
     UNARCHIVE = "unarchive"
+    RERUN = "rerun"
+    """Start the run's job again: a new run, linked to this one (``rerun_of``)."""
+
+
+BASIC_ACTIONS = frozenset({Action.ABORT, Action.ARCHIVE, Action.UNARCHIVE})
+"""What a source can do unless it declares otherwise: rerun is opt-in, since only a
+source that can start its job again (the local store, two vendor APIs) has it."""
+RERUNNABLE = TERMINAL | {Status.UNKNOWN}
+"""What may be rerun: a run that is over (a second copy of a live one is a mistake
+more often than not: abort it first)."""
+RERUN_EFFECT = "A new run of the same job starts; this one stays as it is."
+NO_RERUN = "it cannot start a run again"
 
 
 ABORTABLE = ACTIVE
@@ -65,11 +77,15 @@ class Capabilities:
     confirmation says what the action really does *there*.
     """
 
-    actions: frozenset[Action] = frozenset(Action)
+    actions: frozenset[Action] = BASIC_ACTIONS
     """Actions the source can carry out at all."""
     abort_effect: str = "The run is stopped."
     """What an abort does in this system, one sentence for the confirmation."""
     archive_effect: str = ARCHIVE_EFFECT
+    rerun_effect: str = RERUN_EFFECT
+    """What a rerun does there, for the confirmation."""
+    rerun_refusal: str = NO_RERUN
+    """Why this source cannot rerun, when ``actions`` lacks it (named in the refusal)."""
     logs: bool = True
     """Whether runs have a log to read by sequence number."""
     logs_note: str | None = None
@@ -154,7 +170,20 @@ def refusal(
         return f"cannot archive {run.id}: {_STILL.get(status, f'it is {status}')}"
     if action is Action.UNARCHIVE:
         return None if run.archived else f"cannot unarchive {run.id}: it is not archived"
+    if action is Action.RERUN:
+        if status in RERUNNABLE:
+            return None
+        return f"cannot rerun {run.id}: {_STILL.get(status, f'it is {status}')} (abort it first)"
     raise ValueError(f"unknown action {action!r}")
+
+
+def no_command_kept(run_id: str) -> str:
+    """The store's refusal for a run it cannot start again: only a run made by
+    ``jobwatch run`` on this host, into this store, has its command line kept."""
+    return (
+        f"cannot rerun {run_id}: no command line kept for it (only runs made by "
+        "`jobwatch run` into this local store can be rerun)"
+    )
 
 
 def source_refusal(
@@ -170,6 +199,9 @@ def source_refusal(
         if source.read_only:
             return f"cannot {verb} {run_id}: source {source.name} is read-only"
         if not source.capabilities.supports(action):
+            if action is Action.RERUN:
+                why = source.capabilities.rerun_refusal
+                return f"cannot rerun {run_id}: source {source.name}: {why}"
             return f"cannot {verb} {run_id}: source {source.name} cannot {verb} runs"
     return None
 
@@ -299,6 +331,8 @@ def _confirmation(
     for source in sources:
         caps = source.capabilities if source is not None else Capabilities()
         effect = caps.abort_effect if action is Action.ABORT else caps.archive_effect
+        if action is Action.RERUN:
+            effect = caps.rerun_effect
         prefix = f"{source.name}: " if len(sources) > 1 and source is not None else ""
         effects.append(prefix + effect)
     if action is Action.ABORT:

@@ -614,6 +614,8 @@ class Poller:
             result = await source.abort(key.id, by)
         elif action is Action.ARCHIVE:
             result = await source.archive(key.id)
+        elif action is Action.RERUN:
+            result = await source.rerun(key.id, by)  # the result is the new run
         else:
             result = await source.unarchive(key.id)
         self.apply_result(feed, result)

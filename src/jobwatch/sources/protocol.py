@@ -258,6 +258,10 @@ class Source(Protocol):
 
     async def unarchive(self, run_id: str) -> ActionResult: ...
 
+    async def rerun(self, run_id: str, by: str) -> ActionResult:
+        """Start the run's job again; the result is the new run (``rerun_of`` set)."""
+        ...
+
 
 class SourceBase:
     """Defaults for the optional parts of :class:`Source`; subclasses set
@@ -390,6 +394,9 @@ class SourceBase:
 
     async def unarchive(self, run_id: str) -> ActionResult:
         return await self._cannot(Action.UNARCHIVE, run_id)
+
+    async def rerun(self, run_id: str, by: str) -> ActionResult:
+        return await self._cannot(Action.RERUN, run_id)
 
     def refuse_early(self, action: Action, run_id: str) -> None:
         """What the rules can say before the run is read (read-only, capability): an

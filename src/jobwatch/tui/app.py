@@ -50,7 +50,7 @@ from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable
 from jobwatch.tui.widgets.status_line import StatusLine, StatusState
 
-READ_ONLY_HIDDEN = frozenset({"abort", "archive", "unarchive"})
+READ_ONLY_HIDDEN = frozenset({"abort", "archive", "unarchive", "rerun"})
 """Actions the footer and the palette do not offer in read-only mode."""
 STATUS_TICK_S = 1.0
 """How often the status line is redrawn between polls (a retry countdown is live)."""
@@ -661,6 +661,12 @@ class JobwatchApp(App[None]):
 
     def action_copy_id(self) -> None:
         self.actions.copy_id()
+
+    def action_rerun(self) -> None:
+        self.actions.ask(Action.RERUN)
+
+    def action_diff(self) -> None:
+        self.actions.show_diff()
 
     # -- help and palette ----------------------------------------------------------
 

@@ -22,6 +22,8 @@ APP: list[BindingType] = [
     Binding("a", "abort", "Abort", id="run.abort"),
     Binding("A", "archive", "Archive", id="run.archive"),
     Binding("u", "unarchive", "Unarchive", show=False, id="run.unarchive"),
+    Binding("R", "rerun", "Rerun", show=False, id="run.rerun"),
+    Binding("D", "diff", "Snapshot diff", show=False, id="run.diff"),
     Binding("y", "copy_id", "Copy id", show=False, id="run.copy_id"),
     Binding("r", "refresh", "Refresh", show=False, id="app.refresh"),
     Binding("x", "dismiss_toasts", "Dismiss toasts", show=False, id="app.dismiss"),
@@ -85,6 +87,10 @@ COLUMNS: list[BindingType] = [
 ]
 
 HELP: list[BindingType] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+DIFF: list[BindingType] = [
+    Binding("escape,q,D", "dismiss", "Close", id="diff.close"),
+]
 
 SOURCES: list[BindingType] = [
     Binding("escape,q,h", "dismiss", "Close", id="sources.close"),

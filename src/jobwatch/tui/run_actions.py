@@ -22,6 +22,7 @@ from jobwatch.tui.screens.confirm import ConfirmScreen
 from jobwatch.tui.table_model.runset import Key
 
 if TYPE_CHECKING:
+    from jobwatch.sources.protocol import Source
     from jobwatch.tui.app import JobwatchApp
 
 
@@ -128,6 +129,31 @@ class RunActions:
             return getpass.getuser()
         except Exception:
             return "someone"
+
+    def show_diff(self) -> None:
+        """The selected run's snapshot against its job's last success (``D``)."""
+        table = self.app._table()
+        key = table.cursor_key if table is not None else None
+        feed = self.app.feed_for(key)
+        if key is None or feed is None:
+            self.app.notify("nothing to diff: no run selected", severity="warning")
+            return
+        self.app.run_worker(
+            self._diff(feed.source, key), group="diff", exclusive=True, exit_on_error=False
+        )
+
+    async def _diff(self, source: Source, key: Key) -> None:
+        from jobwatch.sources.snapshot_pair import compare
+        from jobwatch.tui.screens.diff import DiffScreen
+
+        try:
+            compared = await compare(source, await source.get(key[1]))
+        except Exception as exc:
+            self.app.notify(clean(str(exc)), title="cannot diff", severity="error")
+            return
+        lines = compared.text_lines()
+        title = f"snapshot diff {clean(key[1])}"
+        self.app.push_screen(DiffScreen(title, lines, header=len(compared.header())))
 
     def copy_id(self) -> None:
         table = self.app._table()

@@ -67,6 +67,10 @@ class HttpSource(SourceBase):
         ),
         rows=True,
         first_rows=True,
+        rerun_refusal=(
+            "jobwatch serve never sends a command line, so a rerun is started on the "
+            "server's host (`jobwatch rerun` there)"
+        ),
     )
 
     def __init__(

@@ -363,7 +363,15 @@ class Database(SourceBase):
             except OSError as exc:
                 raise StoreError(f"cannot create store {self.path}: {exc.strerror or exc}") from exc
         before = self._stat()
-        if await asyncio.to_thread(inspect_file, self.path) is None and not create:
+        # Not looked at again when this process has it open already (a "write" store
+        # taking its first write): the look opens and closes the file, and closing
+        # any descriptor of a file drops every POSIX lock the process holds on it —
+        # the open connection's shared lock too, so the next writer elsewhere to
+        # close would take itself for the last one and delete the -wal and -shm
+        # under this connection (reads then went stale or failed with a disk I/O
+        # error after the monitor's first abort, archive or rerun).
+        held = self._db is not None and self._file is not None and before.st_ino == self._file[1]
+        if not held and await asyncio.to_thread(inspect_file, self.path) is None and not create:
             raise not_a_store(self.path, "an empty file")
         try:
             db = await aiosqlite.connect(

@@ -27,6 +27,8 @@ async def prune_sqlite(
         cur = await conn.execute(f"DELETE FROM logs WHERE run_id IN ({_OLD})", params)
         lines = cur.rowcount
         await conn.execute(f"DELETE FROM run_docs WHERE id IN ({_OLD})", params)
+        if store.schema_version >= 4:  # a pruned run can no longer be rerun
+            await conn.execute(f"DELETE FROM run_commands WHERE run_id IN ({_OLD})", params)
         await conn.execute(f"DELETE FROM runs WHERE id IN ({_OLD})", params)
         return gone, lines
 

@@ -106,6 +106,20 @@ MIGRATIONS[3] = (
     "-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0), id, source)",
 )
 
+# Reruns and snapshot fingerprints (sources/local/commands.py): the command line of
+# each `jobwatch run`, kept only here (never in a run document, never served), and
+# the store's random key for the salted fingerprints of snapshot secrets.
+MIGRATIONS[4] = (
+    """CREATE TABLE IF NOT EXISTS run_commands (
+        run_id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS store_keys (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID""",
+)
+
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

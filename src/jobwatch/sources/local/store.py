@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from jobwatch.core.rules import Capabilities
+from jobwatch.core.rules import BASIC_ACTIONS, Action, Capabilities
+from jobwatch.sources.local.commands import CommandsMixin
 from jobwatch.sources.local.db import LOST_AFTER_S, exposure_warning, parse_cursor
 from jobwatch.sources.local.flags import FlagsMixin
 from jobwatch.sources.local.logs import LogsMixin
@@ -19,7 +20,7 @@ from jobwatch.sources.local.window import WindowMixin
 __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 
-class SqliteStore(ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
+class SqliteStore(CommandsMixin, ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(
@@ -32,6 +33,12 @@ class SqliteStore(ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
         first_rows=True,
         query=True,
         window=True,
+        actions=BASIC_ACTIONS | {Action.RERUN},
+        rerun_effect=(
+            "`jobwatch run` starts the same command line again in the same working "
+            "directory (with this environment), detached: it goes on if you quit. "
+            "The new run is linked to this one (rerun_of)."
+        ),
     )
 
     def notices(self) -> list[str]:

@@ -124,6 +124,12 @@ class PostgresStore(StoreArchiving):
         pace=FALLBACK_PACE_S,
         push=True,
         window=True,
+        # Decided: a command line never leaves the host that ran it, and the shared
+        # store is not on that host, so nothing here keeps one: no rerun from it.
+        rerun_refusal=(
+            "the shared store keeps no command lines (one never leaves the host that "
+            "ran it), so its runs cannot be rerun; run the command again on that host"
+        ),
     )
 
     def __init__(

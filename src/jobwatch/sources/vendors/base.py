@@ -257,6 +257,11 @@ class VendorSource(SourceBase):
         """Only for ``REMOTE_ARCHIVE`` systems."""
         raise NotImplementedError
 
+    async def remote_rerun(self, run: Run, by: str) -> tuple[Run, str]:
+        """Start ``run``'s job again; return the new run (as the system first tells
+        of it) and what it said. Only for systems declaring ``Action.RERUN``."""
+        raise TransitionRefused(f"cannot rerun {run.id}: {self.CAPABILITIES.rerun_refusal}")
+
     def parse(self, raw: Any) -> Run:
         """Map one raw record; may raise anything (caught by :meth:`parse_safely`)."""
         raise NotImplementedError
@@ -553,6 +558,15 @@ class VendorSource(SourceBase):
         with contextlib.suppress(SourceError):
             run = await self.get(run.id)
         return ActionResult(run, said or f"asked {self.SYSTEM} to stop {run.id}")
+
+    async def rerun(self, run_id: str, by: str) -> ActionResult:
+        self.refuse_early(Action.RERUN, run_id)
+        run = await self.get(run_id)
+        self.check(Action.RERUN, run)
+        new, said = await self.remote_rerun(run, by)
+        new = new.evolve(metadata={**(new.metadata or {}), "rerun_of": run.id})
+        self._remember(new)
+        return ActionResult(self._runs.get(new.id, new), said)
 
     async def archive(self, run_id: str) -> ActionResult:
         return await self._set_archived(run_id, True)

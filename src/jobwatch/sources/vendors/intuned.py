@@ -34,9 +34,9 @@ from pydantic import Field, field_validator, model_validator
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import Callback, Progress, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import RunNotFound, SourceError
+from jobwatch.core.errors import RunNotFound, SourceError, TransitionRefused
 from jobwatch.core.redact import REDACTED, mask_email, mask_url, redact
-from jobwatch.core.rules import Capabilities
+from jobwatch.core.rules import BASIC_ACTIONS, Action, Capabilities
 from jobwatch.sources.http.transport import ApiClient, decode_json, short
 from jobwatch.sources.vendors.base import (
     LOCAL_ARCHIVE,
@@ -241,6 +241,11 @@ class IntunedSource(VendorSource):
         logs=False,
         logs_note=LOGS_NOTE,
         pace=POLL_EVERY_S,
+        actions=BASIC_ACTIONS | {Action.RERUN},
+        rerun_effect=(
+            "jobwatch asks Intuned to trigger the job again (POST …/jobs/{id}/trigger): "
+            "a new job run with the job's configuration as it is now."
+        ),
     )
 
     def __init__(
@@ -378,6 +383,31 @@ class IntunedSource(VendorSource):
                 return short(said)
             return f"Intuned terminated {run.id}"
         raise RunNotFound(f"{self.name}: Intuned has no job run {run.id!r}")
+
+    async def remote_rerun(self, run: Run, by: str) -> tuple[Run, str]:
+        """``POST …/jobs/{job}/trigger`` answers ``{jobRunId, message}``; the new run
+        is read at once when Intuned has it, else shown queued until the next poll."""
+        if not run.job:
+            raise TransitionRefused(f"cannot rerun {run.id}: Intuned did not say its job")
+        response = await self.api.request("POST", f"/jobs/{_q(run.job)}/trigger")
+        self.raise_for(
+            response,
+            doing=f"triggering job {run.job}",
+            not_found=f"Intuned has no job {run.job}",
+            refusal=f"Intuned refused to trigger job {run.job}",
+        )
+        body = decode_json(response, self.name) if response.content else None
+        new_id = body.get("jobRunId") if isinstance(body, Mapping) else None
+        if not isinstance(new_id, str) or not new_id:
+            raise SourceError(f"{self.name}: Intuned triggered job {run.job} but named no run")
+        said = body.get("message") if isinstance(body, Mapping) else None
+        found = await self._detail(new_id, [run.job])
+        if isinstance(found, Run):
+            new = found
+        else:
+            new = Run(id=new_id, source=self.name, job=run.job, status=Status.QUEUED)
+        text = short(said) if isinstance(said, str) and said else f"Intuned triggered {run.job}"
+        return new, f"{text} (new run {new_id})"
 
 
 # -- config ------------------------------------------------------------------------------

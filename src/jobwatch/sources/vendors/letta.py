@@ -545,6 +545,10 @@ class LettaSource(VendorSource):
         logs_note=JOB_LOG_NOTE,
         pace=POLL_EVERY_S,
         kinds=("runs", "jobs", "batches"),
+        rerun_refusal=(
+            "Letta has no call to start a run, job or batch again (a new one is a new "
+            "message to the agent, which jobwatch does not send)"
+        ),
     )
 
     def __init__(

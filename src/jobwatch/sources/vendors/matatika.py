@@ -41,10 +41,10 @@ from pydantic import model_validator
 
 from jobwatch.config.schema import register_kind
 from jobwatch.core import LogLine, Reason, RecordError, Run, RunError, Status
-from jobwatch.core.errors import SourceError
+from jobwatch.core.errors import SourceError, TransitionRefused
 from jobwatch.core.levels import LogLevel
 from jobwatch.core.redact import clean, mask_email, mask_values, redact
-from jobwatch.core.rules import Capabilities
+from jobwatch.core.rules import BASIC_ACTIONS, Action, Capabilities
 from jobwatch.core.text import MAX_TEXT, cap_text
 from jobwatch.sources.http.transport import ApiClient, decode_json, error_message
 from jobwatch.sources.vendors.base import (
@@ -416,6 +416,11 @@ class MatatikaSource(VendorSource):
         abort_effect="jobwatch asks Matatika to stop the job (PUT /api/jobs/{id}/stopped).",
         archive_effect=LOCAL_ARCHIVE.format(system="Matatika"),
         pace=POLL_EVERY_S,
+        actions=BASIC_ACTIONS | {Action.RERUN},
+        rerun_effect=(
+            "jobwatch asks Matatika to run the job's pipeline again (POST "
+            "/api/pipelines/{id}/jobs): a new job; Matatika refuses while the pipeline runs."
+        ),
     )
 
     def __init__(
@@ -626,6 +631,29 @@ class MatatikaSource(VendorSource):
         self._stopped_here[run.id] = by
         said = error_message(response)
         return f"Matatika accepted the stop of {run.id}" + (f": {said}" if said else "")
+
+    async def remote_rerun(self, run: Run, by: str) -> tuple[Run, str]:
+        """``POST /api/pipelines/{pipeline}/jobs``: a new job of the run's pipeline
+        (the run's ``job`` is its pipeline's id)."""
+        pipeline = run.job or self.pipeline_id
+        if not pipeline:
+            raise TransitionRefused(f"cannot rerun {run.id}: Matatika did not say its pipeline")
+        response = await self.api.request(
+            "POST", f"/pipelines/{quote(pipeline, safe='')}/jobs", headers=HAL_ACCEPT
+        )
+        self.raise_for(
+            response,
+            doing=f"starting pipeline {pipeline} again",
+            not_found=f"Matatika has no pipeline {pipeline}",
+            refusal=f"Matatika refused to run pipeline {pipeline} again",
+        )
+        body = decode_json(response, self.name) if response.content else None
+        new = self.parse_safely(body, "job") if isinstance(body, dict) else None
+        if not isinstance(new, Run):
+            raise SourceError(
+                f"{self.name}: Matatika started pipeline {pipeline} but its answer names no job"
+            )
+        return new, f"Matatika started pipeline {pipeline} again as job {new.id}"
 
 
 # -- config ----------------------------------------------------------------------------

@@ -290,6 +290,10 @@ class ModzySource(VendorSource):
         ),
         archive_effect=LOCAL_ARCHIVE.format(system="Modzy"),
         pace=POLL_EVERY_S,
+        rerun_refusal=(
+            "Modzy has no call to run a job again, and a new job needs its inputs, "
+            "which jobwatch never keeps"
+        ),
     )
     ID_KEYS: ClassVar[tuple[str, ...]] = ("jobIdentifier", "identifier", "id")
 

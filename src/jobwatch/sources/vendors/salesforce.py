@@ -396,6 +396,10 @@ class SalesforceSource(VendorSource):
         # Nothing can take a run out of Archived (Completed and Failed are system-set).
         actions=frozenset({Action.ABORT, Action.ARCHIVE}),
         pace=POLL_EVERY_S,
+        rerun_refusal=(
+            "an AiJobRun runs once; starting the batch again means creating a new "
+            "AiJobRun with its items, which jobwatch does not do"
+        ),
     )
     REMOTE_ARCHIVE: ClassVar[bool] = True
     ID_KEYS: ClassVar[tuple[str, ...]] = ("Id",)

@@ -107,6 +107,7 @@ def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Grou
                 ("source", data["source"]),
                 ("job", data["job"]),
                 ("label", data["label"]),
+                ("rerun of", (data["metadata"] or {}).get("rerun_of")),
                 ("type", data["type"]),
                 ("owner", data["owner"]),
                 ("created", _fmt_time(data["created_at"])),
