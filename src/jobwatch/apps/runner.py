@@ -97,6 +97,7 @@ class Wrapper:
         lock_wait: float = LOCK_WAIT_S,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
+        every: tuple[float, float] | None = None,
     ) -> None:
         self.dsn = str(store_path) if is_dsn(str(store_path)) else None
         if self.dsn is not None:
@@ -113,6 +114,9 @@ class Wrapper:
         self.job = job or Path(self.argv[0]).name
         self.label = label or shlex.join(self.argv)
         self.grace = grace
+        self.every = every
+        """``(every_s, grace_s)`` from ``--every``/``--late-grace``: recorded in the
+        store's ``schedules`` so a missed start shows as late."""
         self.run_id = new_run_id()
         self.say = Say(stderr_fd)
         self._fds = (stdout_fd, stderr_fd)
@@ -220,6 +224,8 @@ class Wrapper:
                     asyncio.ensure_future(self._heartbeat(store)),
                     asyncio.ensure_future(self._poll_abort(store)),
                 ]
+            if self.every is not None:
+                await self._record_schedule(store)
             importing = asyncio.ensure_future(_import_spools(store))
         returncode = await exited if exited is not None else None
         for step in (reading, writing):
@@ -308,6 +314,21 @@ class Wrapper:
         with contextlib.suppress(Exception):
             await store.set_lock_wait(self.lock_wait)
         return store
+
+    async def _record_schedule(self, store: Store) -> None:
+        """What the next start is expected by; a failure to record it is said and
+        does not touch the run (its lines and outcome matter more)."""
+        from jobwatch.sources.activity import Schedule
+
+        assert self.every is not None
+        every_s, grace_s = self.every
+        try:
+            await asyncio.wait_for(
+                store.set_schedule(Schedule("local", self.job, every_s, None, grace_s)),
+                self.lock_wait,
+            )
+        except Exception as exc:
+            self.say(f"jobwatch: cannot record the schedule of {self.job}: {describe(exc)}")
 
     async def _attempt(self, op: Awaitable[Any], writer: Writer, what: str) -> bool:
         """Run a store write; on failure the run goes to a spool (said once)."""
@@ -460,9 +481,12 @@ async def run_command(
     label: str | None = None,
     grace: float = 10.0,
     lock_wait: float = LOCK_WAIT_S,
+    every: tuple[float, float] | None = None,
 ) -> int:
     """Entry point of ``jobwatch run``: wrap ``argv`` and return its exit code."""
-    wrapper = Wrapper(store_path, argv, job=job, label=label, grace=grace, lock_wait=lock_wait)
+    wrapper = Wrapper(
+        store_path, argv, job=job, label=label, grace=grace, lock_wait=lock_wait, every=every
+    )
     loop = asyncio.get_running_loop()
     for sig, who in (
         (signal.SIGINT, "Ctrl-C on the wrapper"),

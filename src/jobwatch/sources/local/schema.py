@@ -106,6 +106,35 @@ MIGRATIONS[3] = (
     "-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0), id, source)",
 )
 
+# Stuck runs and late jobs (triage/stuck.py, triage/schedules.py): when a run last
+# wrote a log line and its longest quiet gap (the log sink, once per block), when its
+# progress counters last moved (a trigger, so no writer has to remember), and what
+# `jobwatch run --every` said to expect.
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    "ALTER TABLE runs ADD COLUMN last_output_at REAL",
+    "ALTER TABLE runs ADD COLUMN quiet_max_ms REAL",
+    "ALTER TABLE runs ADD COLUMN progress_at REAL",
+    """CREATE TRIGGER IF NOT EXISTS runs_progress_moved
+    AFTER UPDATE OF p_total, p_succeeded, p_failed ON runs
+    WHEN OLD.p_total IS NOT NEW.p_total OR OLD.p_succeeded IS NOT NEW.p_succeeded
+        OR OLD.p_failed IS NOT NEW.p_failed BEGIN
+        UPDATE runs SET progress_at = (julianday('now') - 2440587.5) * 86400.0
+        WHERE id = NEW.id;
+    END""",
+    """CREATE TABLE IF NOT EXISTS schedules (
+        source TEXT NOT NULL,
+        job TEXT NOT NULL,
+        every_s REAL,
+        cron TEXT,
+        grace_s REAL NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (source, job)
+    ) WITHOUT ROWID""",
+)
+
+LIVE_VERSION = max(MIGRATIONS)
+"""From this version on the store has what stuck runs and late jobs read."""
+
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

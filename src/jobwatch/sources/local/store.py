@@ -12,6 +12,7 @@ from typing import ClassVar
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.local.db import LOST_AFTER_S, exposure_warning, parse_cursor
 from jobwatch.sources.local.flags import FlagsMixin
+from jobwatch.sources.local.live import LiveMixin
 from jobwatch.sources.local.logs import LogsMixin
 from jobwatch.sources.local.reaper import ReaperMixin
 from jobwatch.sources.local.window import WindowMixin
@@ -19,7 +20,7 @@ from jobwatch.sources.local.window import WindowMixin
 __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 
-class SqliteStore(ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
+class SqliteStore(ReaperMixin, WindowMixin, LogsMixin, FlagsMixin, LiveMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(

@@ -192,7 +192,7 @@ class RunSet:
     def visible(self, row: RunRow) -> bool:
         if row.archived and not self.show_archived:
             return False
-        if self.faults_only and row.status not in FAULTS:
+        if self.faults_only and row.status not in FAULTS and not row.stuck:
             return False
         return not self.filter or self.filter.matches(row)
 
