@@ -152,6 +152,8 @@ async def watch_events(sel: Selection, args: argparse.Namespace) -> int:
     deadline = None if args.for_s is None else time.monotonic() + args.for_s
     async with opened(sel, mode="rows", on_rows=intake, pages=50) as poller:
         await sync(poller, intake)
+        n = len(poller.feeds)
+        print(f"jobwatch: watching {n} source{'s' if n != 1 else ''}", file=sys.stderr, flush=True)
         try:
             while True:
                 report = await live.check(poller.feeds)

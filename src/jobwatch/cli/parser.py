@@ -100,17 +100,22 @@ def count(low: int, high: int, what: str = "a whole number") -> Callable[[str], 
     return parse
 
 
-def span(text: str) -> float:
-    """An argparse ``type``: ``90``, ``90s``, ``10m``, ``1h``, ``2d`` in seconds (above 0)."""
+def span(text: str, *, zero: bool = False) -> float:
+    """An argparse ``type``: ``90``, ``90s``, ``10m``, ``1h``, ``2d`` in seconds (above
+    0, or also 0 with ``zero``)."""
     from jobwatch.config.live import parse_span
 
     try:
         value = parse_span(text) if len(text) <= 32 else -1.0
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if value < 0 or (value == 0 and not zero):
         raise argparse.ArgumentTypeError(f"{clean(text)!r} is not a duration such as 10m or 1h")
     return value
+
+
+def span_or_zero(text: str) -> float:
+    return span(text, zero=True)
 
 
 REFRESH = seconds(0.1, 3600)
@@ -276,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--late-grace",
-        type=span,
+        type=span_or_zero,
         metavar="SPAN",
         help="with --every: slack before a missed start counts as late (e.g. 10m)",
     )

@@ -46,6 +46,9 @@ class Schedule:
     grace_s: float = 0.0
     origin: str = "store"
     """``store`` (recorded by ``jobwatch run --every``) or ``config``."""
+    since: float | None = None
+    """When the expectation was recorded (the store's), standing in for the last
+    start of a job that never ran; None: when this process first saw it."""
 
     @property
     def key(self) -> JobKey:

@@ -156,7 +156,7 @@ class LiveWatch:
             recorded = await source.schedules()
             if feed.label:
                 recorded = [
-                    Schedule(feed.label, s.job, s.every_s, s.cron, s.grace_s, s.origin)
+                    Schedule(feed.label, s.job, s.every_s, s.cron, s.grace_s, s.origin, s.since)
                     for s in recorded
                 ]
             self.schedules.update(recorded, now=now)

@@ -130,7 +130,10 @@ class Schedules:
             if old is not None and old.origin == "config" and schedule.origin != "config":
                 continue
             self.by_key[schedule.key] = schedule
-            self.since.setdefault(schedule.key, now)
+            if schedule.since is not None:
+                self.since[schedule.key] = schedule.since
+            else:
+                self.since.setdefault(schedule.key, now)
 
     def __len__(self) -> int:
         return len(self.by_key)

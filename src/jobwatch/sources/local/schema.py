@@ -121,6 +121,14 @@ MIGRATIONS[len(MIGRATIONS) + 1] = (
         UPDATE runs SET progress_at = (julianday('now') - 2440587.5) * 86400.0
         WHERE id = NEW.id;
     END""",
+    # `jobwatch run` starts the command first: its first lines may be stored before
+    # its run is, and the log sink's update then finds no row. A running run that
+    # arrives takes its last line's time from the log (one range read of its lines).
+    """CREATE TRIGGER IF NOT EXISTS runs_output_known AFTER INSERT ON runs
+    WHEN NEW.status = 'running' AND NEW.last_output_at IS NULL BEGIN
+        UPDATE runs SET last_output_at = (SELECT MAX(ts) FROM logs WHERE run_id = NEW.id)
+        WHERE id = NEW.id;
+    END""",
     """CREATE TABLE IF NOT EXISTS schedules (
         source TEXT NOT NULL,
         job TEXT NOT NULL,

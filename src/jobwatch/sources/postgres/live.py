@@ -67,9 +67,10 @@ class PgLiveMixin:
         if self.schema_version < LIVE_VERSION:
             return []
         rows = await self._fetch(
-            "SELECT source, job, every_s, cron, grace_s FROM schedules ORDER BY source, job"
+            "SELECT source, job, every_s, cron, grace_s, updated_at FROM schedules "
+            "ORDER BY source, job"
         )
-        return [Schedule(s, j, e, c, float(g or 0.0)) for s, j, e, c, g in rows]
+        return [Schedule(s, j, e, c, float(g or 0.0), "store", u) for s, j, e, c, g, u in rows]
 
     async def set_schedule(self, schedule: Schedule) -> None:
         self._refuse_if_read_only("record a schedule")
