@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.drivers.headless_driver import HeadlessDriver
 
 from jobwatch.config.live import Hooks, LiveConfig
 from jobwatch.core import Run, RunError, Status
@@ -208,13 +209,15 @@ async def test_a_job_that_missed_its_slot_is_late_in_the_status_line_once(
         assert len([n for n in app._notifications if "late" in n.title]) == 1
 
 
-async def test_terminal_notifications_go_through_the_driver(store: SqliteStore) -> None:
+async def test_terminal_notifications_go_through_the_driver(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[str] = []
+    # What the app's driver writes to its terminal, from the first frame on.
+    monkeypatch.setattr(HeadlessDriver, "write", lambda self, data: written.append(data))
     app = make_app(store, live=LiveConfig(stuck_after=600.0, terminal_notify="osc777"))
     async with app.run_test() as pilot:
-        written: list[str] = []
-        driver = app._driver
-        assert driver is not None
-        driver.write = written.append  # type: ignore[method-assign]
+        assert isinstance(app._driver, HeadlessDriver)
         await ready(app, pilot)
         await checked(app, pilot)
         await wait_until(pilot, lambda: written)
