@@ -151,15 +151,19 @@ class LiveWatch:
         return acts
 
     async def _store_schedules(self, feed: Feed, source: LiveReads, now: float) -> None:
-        if now - self._schedules_read.get(feed.name, -1e18) >= SCHEDULES_EVERY_S:
-            self._schedules_read[feed.name] = now
-            recorded = await source.schedules()
-            if feed.label:
-                recorded = [
-                    Schedule(feed.label, s.job, s.every_s, s.cron, s.grace_s, s.origin, s.since)
-                    for s in recorded
-                ]
-            self.schedules.update(recorded, now=now)
+        """The store's schedules and its scheduled jobs' last starts, every
+        :data:`SCHEDULES_EVERY_S` (the last starts scan the runs of those jobs);
+        in between, the rows of each batch keep the last starts current."""
+        if now - self._schedules_read.get(feed.name, -1e18) < SCHEDULES_EVERY_S:
+            return
+        self._schedules_read[feed.name] = now
+        recorded = await source.schedules()
+        if feed.label:
+            recorded = [
+                Schedule(feed.label, s.job, s.every_s, s.cron, s.grace_s, s.origin, s.since)
+                for s in recorded
+            ]
+        self.schedules.update(recorded, now=now)
         shown = {feed.label} if feed.label else {s for s, _ in self.schedules.by_key}
         jobs = sorted({j for s, j in self.schedules.by_key if s in shown})
         if not jobs:
