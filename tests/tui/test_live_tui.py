@@ -21,6 +21,7 @@ from jobwatch.core.columns import BY_NAME, Cell
 from jobwatch.sources.activity import Schedule
 from jobwatch.sources.local import SqliteStore
 from jobwatch.tui.app import JobwatchApp
+from jobwatch.tui.table_model.window import WindowedRunSet
 from jobwatch.tui.widgets.detail import DetailPane
 from jobwatch.tui.widgets.status_line import StatusLine
 from tui_support import CLOCK, at, make_app, plain, ready, settle
@@ -226,3 +227,20 @@ async def test_terminal_notifications_go_through_the_driver(
             sequence == f"\x1b]777;notify;jobwatch: quiet stuck;{STUCK[1]}: no output for 20m\x07"
         )
         assert app.live.terminal_notices == [sequence]
+
+
+async def test_faults_only_over_a_windowed_store_keeps_the_stuck_run(store: SqliteStore) -> None:
+    app = make_app(store, window_from=0, live=LiveConfig(stuck_after=600.0))
+    await app.preload()
+    assert isinstance(app.runs, WindowedRunSet)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        await checked(app, pilot)
+        assert app.runs.stuck_ids == {STUCK[1]}
+        await pilot.press("f")
+        for _ in range(50):  # bounded: each round waits for the window's worker
+            await settle(app, pilot, "window", "detail")
+            runs = app.runs
+            if not (runs.need_reload or runs.need_resync or runs.need_extend or app._window_busy):
+                break
+        assert len(app.runs) == 1 and app.runs.row_at(0).key == STUCK

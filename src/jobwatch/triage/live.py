@@ -118,8 +118,14 @@ class LiveWatch:
                 activity += await self._store_activity(feed, source, now)
             with contextlib.suppress(Exception):
                 await self._store_schedules(feed, source, now)
+        newest: dict[tuple[str, str], Activity] = {}
+        for act in activity:  # a store's run seen in its rows too: the newest sign wins
+            key = (act.source, act.id)
+            old = newest.get(key)
+            if old is None or (act.active_at or 0.0) > (old.active_at or 0.0):
+                newest[key] = act
         report = LiveReport()
-        found = self.stuck.check(activity, now)
+        found = self.stuck.check(newest.values(), now)
         report.stuck, report.new_stuck = found.stuck, found.new
         report.late = self.schedules.late(self.last_starts, now)
         report.new_late = self.schedules.news(report.late)

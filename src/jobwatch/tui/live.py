@@ -110,6 +110,7 @@ class LiveMonitor:
             if row is not None and row.stuck_since is not None:
                 changed.append(replace(row, stuck_since=None))
         self._stamped = {k: s.quiet_since for k, s in report.stuck.items()}
+        runs.set_stuck(frozenset(k[1] for k in report.stuck))
         if changed:
             runs.apply(changed, notice=False)
             table = self.app._table()
