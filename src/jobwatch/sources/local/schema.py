@@ -12,6 +12,8 @@ read for one run at a time.
 
 from __future__ import annotations
 
+import sqlite3
+
 import aiosqlite
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -160,6 +162,12 @@ async def migrate(
     found = int(row[0]) if row else 0
     for version in range(found + 1, max(migrations) + 1):
         for statement in migrations[version]:
-            await db.execute(statement)
+            try:
+                await db.execute(statement)
+            except sqlite3.OperationalError as exc:
+                # Every step may run again on a store that has it (SQLite has no
+                # ADD COLUMN IF NOT EXISTS): a column that is there is done.
+                if not (statement.startswith("ALTER TABLE") and "duplicate column" in str(exc)):
+                    raise
         await db.execute(f"PRAGMA user_version = {version}")
     return found
