@@ -79,7 +79,8 @@ def test_rows_round_trip_through_json_with_text_cleaned() -> None:
 
 def test_the_fields_are_the_rows_own_in_order() -> None:
     """Rows are built positionally: a field added to ``RunRow`` needs its column."""
-    assert tuple(f.name for f in dataclasses.fields(RunRow)) == codec.FIELDS
+    own = tuple(f.name for f in dataclasses.fields(RunRow))
+    assert own == codec.FIELDS + codec.LOCAL_FIELDS
 
 
 def test_an_answer_without_a_later_optional_field_still_reads() -> None:

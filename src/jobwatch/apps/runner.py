@@ -104,6 +104,7 @@ class Wrapper:
         rerun_of: str | None = None,
         snapshot_env: Sequence[str] = (),
         snapshot_files: Sequence[str] = (),
+        every: tuple[float, float] | None = None,
     ) -> None:
         self.dsn = str(store_path) if is_dsn(str(store_path)) else None
         if self.dsn is not None:
@@ -139,6 +140,9 @@ class Wrapper:
         }
         self._snapshot_raw: dict[str, Any] = {}
         self._config: dict[str, Any] | None = None
+        self.every = every
+        """``(every_s, grace_s)`` from ``--every``/``--late-grace``: recorded in the
+        store's ``schedules`` so a missed start shows as late."""
         self.say = Say(stderr_fd)
         self._fds = (stdout_fd, stderr_fd)
         self._abort_by: str | None = None
@@ -292,6 +296,8 @@ class Wrapper:
                     asyncio.ensure_future(self._heartbeat(store)),
                     asyncio.ensure_future(self._poll_abort(store)),
                 ]
+            if self.every is not None:
+                await self._record_schedule(store)
             importing = asyncio.ensure_future(_import_spools(store))
         returncode = await exited if exited is not None else None
         for step in (reading, writing):
@@ -380,6 +386,21 @@ class Wrapper:
         with contextlib.suppress(Exception):
             await store.set_lock_wait(self.lock_wait)
         return store
+
+    async def _record_schedule(self, store: Store) -> None:
+        """What the next start is expected by; a failure to record it is said and
+        does not touch the run (its lines and outcome matter more)."""
+        from jobwatch.sources.activity import Schedule
+
+        assert self.every is not None
+        every_s, grace_s = self.every
+        try:
+            await asyncio.wait_for(
+                store.set_schedule(Schedule("local", self.job, every_s, None, grace_s)),
+                self.lock_wait,
+            )
+        except Exception as exc:
+            self.say(f"jobwatch: cannot record the schedule of {self.job}: {describe(exc)}")
 
     async def _attempt(self, op: Awaitable[Any], writer: Writer, what: str) -> bool:
         """Run a store write; on failure the run goes to a spool (said once)."""
@@ -536,6 +557,7 @@ async def run_command(
     rerun_of: str | None = None,
     snapshot_env: Sequence[str] = (),
     snapshot_files: Sequence[str] = (),
+    every: tuple[float, float] | None = None,
 ) -> int:
     """Entry point of ``jobwatch run``: wrap ``argv`` and return its exit code."""
     wrapper = Wrapper(
@@ -549,6 +571,7 @@ async def run_command(
         rerun_of=rerun_of,
         snapshot_env=snapshot_env,
         snapshot_files=snapshot_files,
+        every=every,
     )
     loop = asyncio.get_running_loop()
     for sig, who in (

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobwatch.config import default_config_path
+from jobwatch.config.live import LiveConfig
 from jobwatch.sources.protocol import Source
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class MonitorOptions:
     columns: list[str] | None = None
     config_path: Path | None = None
     """Where the column chooser saves: the config file read, else the default one."""
+    live: LiveConfig | None = None
+    """Stuck runs, schedules, hooks, terminal notifications (config/live.py)."""
 
 
 def monitor_options(args: argparse.Namespace) -> MonitorOptions:
@@ -57,6 +60,7 @@ def monitor_options(args: argparse.Namespace) -> MonitorOptions:
         keys=config.keys,
         columns=config.columns,
         config_path=config.path or default_config_path(),
+        live=config.live,
     )
 
 
@@ -75,6 +79,7 @@ def monitor_app(options: MonitorOptions) -> JobwatchApp:
         warnings=options.warnings,
         columns=options.columns,
         config_path=options.config_path,
+        live=options.live,
     )
 
 

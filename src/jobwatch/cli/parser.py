@@ -29,6 +29,7 @@ from jobwatch.cli.verbs import (
     cmd_prune,
     cmd_rerun,
     cmd_run,
+    cmd_schedules,
     cmd_serve,
     cmd_show,
     cmd_unarchive,
@@ -99,6 +100,24 @@ def count(low: int, high: int, what: str = "a whole number") -> Callable[[str], 
         return value
 
     return parse
+
+
+def span(text: str, *, zero: bool = False) -> float:
+    """An argparse ``type``: ``90``, ``90s``, ``10m``, ``1h``, ``2d`` in seconds (above
+    0, or also 0 with ``zero``)."""
+    from jobwatch.config.live import parse_span
+
+    try:
+        value = parse_span(text) if len(text) <= 32 else -1.0
+    except ValueError:
+        value = -1.0
+    if value < 0 or (value == 0 and not zero):
+        raise argparse.ArgumentTypeError(f"{clean(text)!r} is not a duration such as 10m or 1h")
+    return value
+
+
+def span_or_zero(text: str) -> float:
+    return span(text, zero=True)
 
 
 REFRESH = seconds(0.1, 3600)
@@ -229,10 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("unarchive", cmd_unarchive, "bring an archived run back")
     p.add_argument("run", metavar="RUN")
 
-    p = verb("watch", cmd_watch, "wait for a run to end")
-    p.add_argument("run", metavar="RUN")
+    p = verb("watch", cmd_watch, "wait for a run to end; without RUN, watch every run")
+    p.add_argument("run", metavar="RUN", nargs="?", help="omit to watch all runs (hooks fire)")
     p.add_argument("--exit-status", action="store_true", help="exit 1 unless it succeeded")
     p.add_argument("--interval", type=INTERVAL, default=1.0, metavar="SECONDS")
+    p.add_argument(
+        "--late",
+        action="store_true",
+        help="check once whether a scheduled job is late; exit 1 while one is",
+    )
+    p.add_argument("--json", action="store_true", help="events (or --late's answer) as JSON")
+    p.add_argument(
+        "--for", dest="for_s", type=DEMO_SECONDS, metavar="S", help="stop after S seconds"
+    )
+
+    p = verb("schedules", cmd_schedules, "list scheduled jobs: expected next, last start, late")
+    p.add_argument("--json", action="store_true")
 
     p = verb("run", cmd_run, "run a command as a watched run")
     p.add_argument("--job", metavar="NAME", help="default: the command's name")
@@ -243,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="after SIGTERM on abort, wait this long before SIGKILL",
+    )
+    p.add_argument(
+        "--every",
+        type=span,
+        metavar="SPAN",
+        help="expect a run of this job every SPAN (e.g. 1h): later than that it is late",
+    )
+    p.add_argument(
+        "--late-grace",
+        type=span_or_zero,
+        metavar="SPAN",
+        help="with --every: slack before a missed start counts as late (e.g. 10m)",
     )
     p.add_argument(
         "--lock-wait",

@@ -193,7 +193,12 @@ async def cmd_diff(args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
-    """Wait for the run to end, printing each status change."""
+    """Wait for the run to end, printing each status change; without a run, watch
+    them all (``cli/live_verbs.py``: events, hooks, ``--late``)."""
+    if args.late or args.run is None:
+        from jobwatch.cli.live_verbs import watch_all
+
+        return await watch_all(args)
     async with opened(selection(args), mode="runs") as poller:
         feed, run = await poller.find(args.run)
         shown: list[Status] = []
@@ -232,6 +237,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         rerun_of=args.rerun_of,
         snapshot_env=args.snapshot_env,
         snapshot_files=args.snapshot,
+        every=(args.every, args.late_grace or 0.0) if args.every else None,
     )
 
 
@@ -359,3 +365,9 @@ def fmt_time(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def cmd_schedules(args: argparse.Namespace) -> int:
+    from jobwatch.cli.live_verbs import cmd_schedules as schedules
+
+    return await schedules(args)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from jobwatch.config.live import LiveConfig
 from jobwatch.core.errors import JobwatchError
 from jobwatch.core.paths import config_dir
 
@@ -132,6 +133,8 @@ class Config:
     """``[keys]``: binding id → key(s), checked against the bindings by the monitor."""
     columns: list[str] | None = None
     """The monitor's columns in order (``None``: the registry's default ones)."""
+    live: LiveConfig = field(default_factory=LiveConfig)
+    """``stuck_after``, ``[[schedules]]``, ``[hooks]``, ``terminal_notify`` (config/live.py)."""
     path: Path | None = None
     """The file this was read from (``None`` when there was none)."""
     warnings: list[str] = field(default_factory=list)

@@ -209,6 +209,11 @@ class ConfigFile(BaseModel):
     belong to the monitor, which warns about a bad entry and ignores it)."""
     columns: list[str] | None = DEFAULTS.columns
     """The monitor's columns, in order (the column chooser writes it)."""
+    stuck_after: Any = None
+    schedules: Any = None
+    hooks: Any = None
+    terminal_notify: Any = None
+    """Checked by :mod:`jobwatch.config.live_schema` (stuck runs, late jobs, hooks)."""
 
     @field_validator("columns")
     @classmethod
@@ -301,6 +306,14 @@ def parse(text: str, *, path: Path | None = None) -> Config:
     except ValidationError as exc:
         raise ConfigValueError(f"{where}: {clean(_describe_error(exc))}") from None
 
+    from jobwatch.config.live_schema import LiveFile
+
+    try:
+        live = LiveFile.model_validate(
+            {k: data[k] for k in LiveFile.model_fields if k in data}
+        ).build()
+    except ValidationError as exc:
+        raise ConfigValueError(f"{where}: {clean(_describe_error(exc))}") from None
     warnings: list[str] = []
     base = path.parent if path else Path.cwd()
     sources = {name: src.rebase(base) for name, src in checked.sources.items()}
@@ -332,6 +345,7 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         notify=checked.notify,
         keys=keys,
         columns=checked.columns,
+        live=live,
         path=path,
         warnings=warnings,
     )

@@ -162,6 +162,14 @@ _PROBLEM_STYLE: dict[Severity | None, str | None] = {
 fault; which ones are is decided in :mod:`jobwatch.core.reasons`."""
 
 
+def _problem(row: RunRow, cell: Cell) -> str:
+    """The problem word; a stuck run says for how long it has been quiet."""
+    if row.stuck and row.stuck_since is not None:
+        quiet = f"stuck {ago(cell.now - row.stuck_since)}"
+        return f"{quiet} {clean(row.problem)}" if row.problem else quiet
+    return clean(row.problem or "")
+
+
 def last_change(row: RunRow) -> float | None:
     """When a run last changed as far as its times tell: the later of its end and
     its start (or creation). A long run that just failed has an old start but a
@@ -301,12 +309,12 @@ COLUMNS: tuple[Column, ...] = (
         "problem",
         "PROBLEM",
         Width(12, 40, flex=3),
-        lambda r, c: clean(r.problem or ""),
+        lambda r, c: _problem(r, c),
         priority_several=2,
         style=lambda r: _PROBLEM_STYLE[row_severity(r)],
         sort=lambda r: (r.problem is None, r.problem or "", -_when(r), r.id, r.source),
         filter="problem",
-        values=lambda r: (r.problem,),
+        values=lambda r: (r.problem, "stuck" if r.stuck else None),
     ),
     Column(
         "changed",

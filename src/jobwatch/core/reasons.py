@@ -75,5 +75,7 @@ def severity(problem: str | None, status: Status) -> Severity | None:
 
 
 def row_severity(row: RunRow) -> Severity | None:
-    """:func:`severity` of a table row's problem column."""
+    """:func:`severity` of a table row's problem column (a stuck run is a fault)."""
+    if row.stuck:
+        return Severity.FAULT
     return severity(row.problem, row.status)

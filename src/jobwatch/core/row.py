@@ -45,6 +45,13 @@ class RunRow:
     """The system no longer has it (see :attr:`Run.deleted`)."""
     error: str | None = None
     """Set when the record could not be read: the row shows this instead of data."""
+    stuck_since: float | None = None
+    """Set on a running run found stuck (``triage/stuck.py``): its last sign of life.
+    Not from the store: the monitor stamps it after each check."""
+
+    @property
+    def stuck(self) -> bool:
+        return self.stuck_since is not None and self.status is Status.RUNNING
 
     @property
     def key(self) -> tuple[str, str]:

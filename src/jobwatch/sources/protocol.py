@@ -134,6 +134,8 @@ class WindowView:
     terms: tuple[WindowTerm, ...] = ()
     show_archived: bool = False
     faults_only: bool = False
+    also: tuple[str, ...] = ()
+    """Run ids faults-only keeps besides the faults: the runs found stuck."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,7 +170,11 @@ def where(view: WindowView, d: Dialect = SQLITE) -> tuple[list[str], list[Any]]:
     if not view.show_archived:
         conditions.append(d.not_archived)
     if view.faults_only:
-        conditions.append("status IN (" + ", ".join(f"'{s.value}'" for s in FAULTS) + ")")
+        faults = "status IN (" + ", ".join(f"'{s.value}'" for s in FAULTS) + ")"
+        if view.also:  # stuck runs are faults too (triage/stuck.py)
+            faults = f"({faults} OR id IN ({', '.join('?' for _ in view.also)}))"
+            params += list(view.also)
+        conditions.append(faults)
     for term in view.terms:
         sql, values = _term(term, d)
         conditions.append(f"NOT {sql}" if term.negate else sql)

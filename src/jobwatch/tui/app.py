@@ -27,6 +27,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 
 from jobwatch.config import ConfigError
+from jobwatch.config.live import LiveConfig
 from jobwatch.core import Action, RunRow
 from jobwatch.core.format import GLYPHS
 from jobwatch.core.gcpause import freeze_loaded, gc_paused
@@ -35,6 +36,7 @@ from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
 from jobwatch.tui import keys
 from jobwatch.tui.keymap import check_keymap, with_keymap
+from jobwatch.tui.live import LiveMonitor
 from jobwatch.tui.messages import CursorMoved, MarksChanged, RowsDrawn, SearchRequested
 from jobwatch.tui.notices import FAILURE_TOAST_S, Bell, summary
 from jobwatch.tui.run_actions import RunActions
@@ -90,6 +92,7 @@ class JobwatchApp(App[None]):
         columns: Sequence[str] | None = None,
         config_path: Path | None = None,
         window_from: int = WINDOW_FROM,
+        live: LiveConfig | None = None,
     ) -> None:
         super().__init__()
         self.clock = clock
@@ -115,6 +118,8 @@ class JobwatchApp(App[None]):
         """Toasts raised while a dialog, help or the palette was up: shown after it."""
         self._failures_held = False
         self.runs = RunSet()
+        self.live = LiveMonitor(self, live)
+        """Stuck runs, late jobs, hooks and terminal notifications (tui/live.py)."""
         self.window: WindowController | None = None
         """Set when the one source answers windowed queries: the table then holds a
         bounded window of its rows (``tui/table_model/window.py``)."""
@@ -295,6 +300,7 @@ class JobwatchApp(App[None]):
                 freeze_loaded()
             self.synced.set()
         self.update_status()
+        self.live.after_poll()
 
     def _apply(self, feed: Feed, rows: list[RunRow], first: bool) -> None:
         """The poller's sink: merge changed rows into the table model and mark the
@@ -308,6 +314,7 @@ class JobwatchApp(App[None]):
         self._applying_ms += (time.perf_counter() - started) * 1000
 
     def _apply_rows(self, rows: list[RunRow], *, first: bool) -> None:
+        self.live.observe(rows, first=first)
         table = self._table()
         if not self.runs.rows:
             self.runs.replace_all(rows)
@@ -460,6 +467,8 @@ class JobwatchApp(App[None]):
             refresh=self.refresh_s,
             retry={f.name: f.tracker.wait() for f in self.feeds},
             unreadable=self.runs.unreadable_count,
+            notes=self.live.notes(),
+            late=self.live.late_count(),
         )
         status.show(state, self.theme_variables)
         # The filter box counts its matches while it is typed in ("12 of 340 match").
@@ -514,7 +523,11 @@ class JobwatchApp(App[None]):
                 self._wanted = None  # try again on the next change or selection
                 detail.show(None, error=f"cannot load {clean(key[1])}: {clean(str(exc))}")
             else:
-                detail.show(run, now=datetime.fromtimestamp(self.clock(), UTC))
+                detail.show(
+                    run,
+                    now=datetime.fromtimestamp(self.clock(), UTC),
+                    stuck=self.live.report.stuck.get(key),
+                )
         await log.show_run(feed.source, key[1])
         log.run_status = f"{GLYPHS[row.status]} {row.status.value}" if row is not None else None
         self.loaded_key = key

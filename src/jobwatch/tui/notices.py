@@ -1,4 +1,5 @@
-"""What the monitor says when runs fail: one summary toast and a rate-limited bell.
+"""What the monitor says when runs fail (or go stuck): one summary toast and a
+rate-limited bell.
 
 A toast per failure flooded an 80x24 screen (23 toasts and 14 bells in 30 s of the
 demo, covering half the rows). Failures are summed up in one short toast instead
@@ -36,7 +37,8 @@ def summary(rows: Sequence[RunRow]) -> tuple[str, str]:
     if len(rows) == 1:
         row = rows[0]
         what = clean(row.job or row.label or "") or "run"
-        title = _cut(f"{GLYPHS[row.status]} {what} {row.status.value}", LINE)
+        word = "stuck" if row.stuck else row.status.value
+        title = _cut(f"{GLYPHS[row.status]} {what} {word}", LINE)
         problem = f" — {clean(row.problem)}" if row.problem else ""
         return title, _cut(f"{clean(row.id)}{problem}", 2 * LINE)
     jobs = Counter(clean(r.job or r.label or "") or "?" for r in rows)
@@ -49,7 +51,9 @@ def summary(rows: Sequence[RunRow]) -> tuple[str, str]:
             parts.append(f"+{len(jobs) - n} more")
             break
         parts.append(part)
-    return f"{len(rows)} runs failed", ", ".join(parts)
+    stuck = sum(1 for r in rows if r.stuck)
+    word = "stuck" if stuck == len(rows) else "failed or stuck" if stuck else "failed"
+    return f"{len(rows)} runs {word}", ", ".join(parts)
 
 
 def summary_text(rows: Sequence[RunRow]) -> str:

@@ -62,6 +62,9 @@ FIELDS: tuple[str, ...] = (
 )
 """In :class:`RunRow`'s own order, so a decoded row is built positionally (a test
 keeps the two alike)."""
+LOCAL_FIELDS: tuple[str, ...] = ("stuck_since",)
+""":class:`RunRow` fields after :data:`FIELDS` that the monitor sets itself (the
+stuck stamp, ``tui/live.py``): never sent, left at their defaults when decoded."""
 OPTIONAL: dict[str, Any] = {"deleted": False}
 """Fields a rows/1 answer may lack (added after the format), and their value then."""
 DICTIONARY = frozenset(

@@ -68,11 +68,35 @@ def statements(run_id: str, batch: LineBatch, *, or_ignore: bool = False) -> Ite
         )
 
 
+class OutputActivity:
+    """When a run last wrote and its longest quiet gap so far, kept in memory by the
+    writer and stored once per transaction (never per line): what tells a stuck run
+    from a slow one (``triage/stuck.py``). Lines of one block share its read time,
+    so the gaps are between blocks; the first is measured from the writer's start."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.last = time.time() if start is None else start
+        self.quiet_max_ms = 0.0
+        self.wrote = False
+
+    def seen(self, batches: Sequence[LineBatch]) -> tuple[float | None, float]:
+        """``(last output time or None if no line, longest gap in ms)`` after ``batches``."""
+        for batch in batches:
+            gap = (batch.ts - self.last) * 1000.0
+            if gap > self.quiet_max_ms:
+                self.quiet_max_ms = gap
+            if batch.ts > self.last:
+                self.last = batch.ts
+            self.wrote = True
+        return (self.last if self.wrote else None), self.quiet_max_ms
+
+
 class StoreSink:
     """A plain (synchronous) connection of its own, for one writer thread."""
 
     def __init__(self, path: Path, run_id: str, *, lock_wait: float = LOCK_WAIT_S) -> None:
         self.run_id = run_id
+        self.activity = OutputActivity()
         self._db = sqlite3.connect(
             path, timeout=lock_wait, isolation_level=None, check_same_thread=False
         )
@@ -86,6 +110,7 @@ class StoreSink:
     def write(self, batches: Iterable[LineBatch]) -> None:
         """Store ``batches`` in one transaction, which also counts as a heartbeat.
         On any error nothing is known to be stored: the caller keeps the batches."""
+        batches = list(batches)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -95,9 +120,11 @@ class StoreSink:
                         db.executemany(sql, params)
                     else:
                         db.execute(sql, params)  # type: ignore[arg-type]
+            last, quiet = self.activity.seen(batches)
             db.execute(
-                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at IS NOT NULL",
-                (time.time(), self.run_id),
+                "UPDATE runs SET heartbeat_at = CASE WHEN heartbeat_at IS NOT NULL THEN ? END, "
+                "last_output_at = COALESCE(?, last_output_at), quiet_max_ms = ? WHERE id = ?",
+                (time.time(), last, quiet, self.run_id),
             )
             db.execute("COMMIT")
         except BaseException:

@@ -12,6 +12,8 @@ read for one run at a time.
 
 from __future__ import annotations
 
+import sqlite3
+
 import aiosqlite
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -120,6 +122,43 @@ MIGRATIONS[4] = (
     ) WITHOUT ROWID""",
 )
 
+# Stuck runs and late jobs (triage/stuck.py, triage/schedules.py): when a run last
+# wrote a log line and its longest quiet gap (the log sink, once per block), when its
+# progress counters last moved (a trigger, so no writer has to remember), and what
+# `jobwatch run --every` said to expect.
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    "ALTER TABLE runs ADD COLUMN last_output_at REAL",
+    "ALTER TABLE runs ADD COLUMN quiet_max_ms REAL",
+    "ALTER TABLE runs ADD COLUMN progress_at REAL",
+    """CREATE TRIGGER IF NOT EXISTS runs_progress_moved
+    AFTER UPDATE OF p_total, p_succeeded, p_failed ON runs
+    WHEN OLD.p_total IS NOT NEW.p_total OR OLD.p_succeeded IS NOT NEW.p_succeeded
+        OR OLD.p_failed IS NOT NEW.p_failed BEGIN
+        UPDATE runs SET progress_at = (julianday('now') - 2440587.5) * 86400.0
+        WHERE id = NEW.id;
+    END""",
+    # `jobwatch run` starts the command first: its first lines may be stored before
+    # its run is, and the log sink's update then finds no row. A running run that
+    # arrives takes its last line's time from the log (one range read of its lines).
+    """CREATE TRIGGER IF NOT EXISTS runs_output_known AFTER INSERT ON runs
+    WHEN NEW.status = 'running' AND NEW.last_output_at IS NULL BEGIN
+        UPDATE runs SET last_output_at = (SELECT MAX(ts) FROM logs WHERE run_id = NEW.id)
+        WHERE id = NEW.id;
+    END""",
+    """CREATE TABLE IF NOT EXISTS schedules (
+        source TEXT NOT NULL,
+        job TEXT NOT NULL,
+        every_s REAL,
+        cron TEXT,
+        grace_s REAL NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (source, job)
+    ) WITHOUT ROWID""",
+)
+
+LIVE_VERSION = max(MIGRATIONS)
+"""From this version on the store has what stuck runs and late jobs read."""
+
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -137,6 +176,12 @@ async def migrate(
     found = int(row[0]) if row else 0
     for version in range(found + 1, max(migrations) + 1):
         for statement in migrations[version]:
-            await db.execute(statement)
+            try:
+                await db.execute(statement)
+            except sqlite3.OperationalError as exc:
+                # Every step may run again on a store that has it (SQLite has no
+                # ADD COLUMN IF NOT EXISTS): a column that is there is done.
+                if not (statement.startswith("ALTER TABLE") and "duplicate column" in str(exc)):
+                    raise
         await db.execute(f"PRAGMA user_version = {version}")
     return found

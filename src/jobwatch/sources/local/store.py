@@ -13,6 +13,7 @@ from jobwatch.core.rules import BASIC_ACTIONS, Action, Capabilities
 from jobwatch.sources.local.commands import CommandsMixin
 from jobwatch.sources.local.db import LOST_AFTER_S, exposure_warning, parse_cursor
 from jobwatch.sources.local.flags import FlagsMixin
+from jobwatch.sources.local.live import LiveMixin
 from jobwatch.sources.local.logs import LogsMixin
 from jobwatch.sources.local.reaper import ReaperMixin
 from jobwatch.sources.local.window import WindowMixin
@@ -20,7 +21,7 @@ from jobwatch.sources.local.window import WindowMixin
 __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 
-class SqliteStore(CommandsMixin, ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
+class SqliteStore(CommandsMixin, ReaperMixin, WindowMixin, LogsMixin, FlagsMixin, LiveMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(

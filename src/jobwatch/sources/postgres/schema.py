@@ -203,6 +203,44 @@ MIGRATIONS[3] = (
     '((id) COLLATE "C"), ((source) COLLATE "C"))',
 )
 
+# Stuck runs and late jobs (triage/): the log sink's activity lives in a table of its
+# own so that log lines still never touch ``runs`` (an update there notifies every
+# monitor); progress moves are stamped by a row trigger; ``schedules`` is what
+# `jobwatch run --every` said to expect.
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    """CREATE TABLE IF NOT EXISTS run_activity (
+        run_id text PRIMARY KEY,
+        last_output_at double precision,
+        quiet_max_ms double precision
+    )""",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS progress_at double precision",
+    """CREATE OR REPLACE FUNCTION jobwatch_progress() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.p_total IS DISTINCT FROM NEW.p_total
+        OR OLD.p_succeeded IS DISTINCT FROM NEW.p_succeeded
+        OR OLD.p_failed IS DISTINCT FROM NEW.p_failed THEN
+        NEW.progress_at := extract(epoch FROM clock_timestamp());
+    END IF;
+    RETURN NEW;
+END
+$$""",
+    "DROP TRIGGER IF EXISTS runs_progress_moved ON runs",
+    "CREATE TRIGGER runs_progress_moved BEFORE UPDATE ON runs "
+    "FOR EACH ROW EXECUTE FUNCTION jobwatch_progress()",
+    """CREATE TABLE IF NOT EXISTS schedules (
+        source text NOT NULL,
+        job text NOT NULL,
+        every_s double precision,
+        cron text,
+        grace_s double precision NOT NULL DEFAULT 0,
+        updated_at double precision NOT NULL,
+        PRIMARY KEY (source, job)
+    )""",
+)
+
+LIVE_VERSION = max(MIGRATIONS)
+"""From this version on the store has what stuck runs and late jobs read."""
+
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -14,10 +14,17 @@ from collections.abc import Iterable, Iterator
 
 import psycopg
 
-from jobwatch.sources.local.logsink import LineBatch
+from jobwatch.sources.local.logsink import LineBatch, OutputActivity
 from jobwatch.sources.postgres.connect import full_dsn
 
 COPY_LOGS = "COPY logs (run_id, seq, ts, stream, level, text) FROM STDIN"
+ACTIVITY = (
+    "INSERT INTO run_activity (run_id, last_output_at, quiet_max_ms) VALUES (%s, %s, %s) "
+    "ON CONFLICT (run_id) DO UPDATE SET last_output_at = "
+    "COALESCE(excluded.last_output_at, run_activity.last_output_at), "
+    "quiet_max_ms = excluded.quiet_max_ms"
+)
+"""Once per transaction, in a table of its own: ``runs`` is not touched (no notify)."""
 
 
 def rows(run_id: str, batch: LineBatch) -> Iterator[tuple[str, int, float, str, str, str]]:
@@ -32,6 +39,7 @@ class PgSink:
 
     def __init__(self, dsn: str, run_id: str, *, lock_wait: float = 30.0) -> None:
         self.run_id = run_id
+        self.activity = OutputActivity()
         self._db = psycopg.connect(full_dsn(dsn), autocommit=False)
         try:
             ms = max(1, int(lock_wait * 1000))
@@ -44,12 +52,15 @@ class PgSink:
 
     def write(self, batches: Iterable[LineBatch]) -> None:
         """Store ``batches`` in one transaction; on any error nothing is stored."""
+        batches = list(batches)
         db = self._db
         try:
             with db.cursor() as cur, cur.copy(COPY_LOGS) as copy:
                 for batch in batches:
                     for row in rows(self.run_id, batch):
                         copy.write_row(row)
+            last, quiet = self.activity.seen(batches)
+            db.execute(ACTIVITY, (self.run_id, last, quiet))
             db.commit()
         except BaseException:
             with contextlib.suppress(psycopg.Error):

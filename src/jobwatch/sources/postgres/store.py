@@ -52,6 +52,7 @@ from jobwatch.sources.postgres import schema
 from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_error
 from jobwatch.sources.postgres.dsn import describe
 from jobwatch.sources.postgres.listen import Listener
+from jobwatch.sources.postgres.live import PgLiveMixin
 from jobwatch.sources.postgres.window import PgWindow
 from jobwatch.sources.protocol import (
     ActionResult,
@@ -109,7 +110,7 @@ def _cursor(cursor: int | str | None) -> int:
     return int(cursor)
 
 
-class PostgresStore(StoreArchiving):
+class PostgresStore(StoreArchiving, PgLiveMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a PostgreSQL database."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(

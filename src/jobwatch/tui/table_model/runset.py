@@ -146,6 +146,8 @@ class RunSet:
     """Runs by status, archived ones and unreadable records left out."""
     archived_count: int = 0
     unreadable_count: int = 0
+    stuck_ids: frozenset[str] = frozenset()
+    """Runs found stuck, by id: what a windowed faults-only view asks the store for."""
     """Error rows (records a source could not read): counted apart, not as unknown."""
 
     def __post_init__(self) -> None:
@@ -192,7 +194,7 @@ class RunSet:
     def visible(self, row: RunRow) -> bool:
         if row.archived and not self.show_archived:
             return False
-        if self.faults_only and row.status not in FAULTS:
+        if self.faults_only and row.status not in FAULTS and not self._stuck(row):
             return False
         return not self.filter or self.filter.matches(row)
 
@@ -357,6 +359,14 @@ class RunSet:
             shown = len(self)
             parts.append(f"{shown:,} of {self.unfiltered:,} match" if shown else "no match")
         return " · ".join(parts) or None
+
+    def _stuck(self, row: RunRow) -> bool:
+        """Stamped stuck, or found stuck by id (a row just read from a store)."""
+        return row.stuck or (row.status is Status.RUNNING and row.id in self.stuck_ids)
+
+    def set_stuck(self, ids: frozenset[str]) -> None:
+        """The ids of the runs found stuck (faults-only keeps them; rows say it too)."""
+        self.stuck_ids = ids
 
     def toggle_faults(self) -> None:
         self.faults_only = not self.faults_only

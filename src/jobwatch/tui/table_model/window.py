@@ -123,7 +123,8 @@ class WindowedRunSet(RunSet):
     def view(self) -> WindowView:
         """What the store is asked for: this set's filter, sort and switches."""
         terms = tuple(WindowTerm(t.field, t.value, t.negate, t.at) for t in self.filter.terms)
-        return WindowView(self.sort, terms, self.show_archived, self.faults_only)
+        also = tuple(sorted(self.stuck_ids)) if self.faults_only else ()
+        return WindowView(self.sort, terms, self.show_archived, self.faults_only, also)
 
     def held(self) -> int:
         """Rows held now (what the memory bound is about)."""
@@ -304,6 +305,12 @@ class WindowedRunSet(RunSet):
     def toggle_faults(self) -> None:
         super().toggle_faults()
         self._view_changed()
+
+    def set_stuck(self, ids: frozenset[str]) -> None:
+        changed = ids != self.stuck_ids
+        super().set_stuck(ids)
+        if changed and self.faults_only:
+            self._view_changed()
 
     def toggle_archived(self) -> None:
         super().toggle_archived()

@@ -20,12 +20,14 @@ from textual.reactive import var
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from jobwatch.core.columns import ago
 from jobwatch.core.format import GLYPHS, duration, progress_text, run_json
 from jobwatch.core.redact import clean
 from jobwatch.tui import keys
 
 if TYPE_CHECKING:
     from jobwatch.core import Run
+    from jobwatch.triage.stuck import StuckRun
 
 _MAX_TREE_NODES = 2000
 """A pathological config cannot flood the tree; the raw JSON still has it all."""
@@ -73,7 +75,19 @@ def _problem_pairs(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
-def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Group:
+def stuck_text(stuck: StuckRun | None, now: datetime | None) -> str | None:
+    """``no output or progress for 22m (stuck after 15m)``."""
+    if stuck is None:
+        return None
+    at = (now or datetime.now(UTC)).timestamp()
+    return (
+        f"no output or progress for {ago(stuck.quiet_for(at))} (stuck after {ago(stuck.threshold)})"
+    )
+
+
+def summary(
+    run: Run, data: dict[str, Any], now: datetime | None = None, stuck: StuckRun | None = None
+) -> Group:
     """The problem first (status, error, reason, when it ended, how long it ran),
     then identity, times, counters and the callback, as one renderable: at 80x24
     the pane shows a few lines, and those must answer "what went wrong"."""
@@ -94,6 +108,7 @@ def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Grou
             "",
             [
                 ("status", status),
+                ("stuck", stuck_text(stuck, now) if run.status.is_active else None),
                 *_problem_pairs(data),
                 ("ended", _fmt_time(data["ended_at"])),
                 ("duration", duration(run.elapsed_ms(now))),
@@ -184,7 +199,12 @@ class DetailPane(VerticalScroll):
         yield Static(id="detail-raw")
 
     def show(
-        self, run: Run | None, *, error: str | None = None, now: datetime | None = None
+        self,
+        run: Run | None,
+        *,
+        error: str | None = None,
+        now: datetime | None = None,
+        stuck: StuckRun | None = None,
     ) -> None:
         summary_widget = self.query_one("#detail-summary", Static)
         raw = self.query_one("#detail-raw", Static)
@@ -201,7 +221,7 @@ class DetailPane(VerticalScroll):
         if (run.source, run.id) != self.shown_key:
             self.shown_key = (run.source, run.id)
             self.scroll_home(animate=False, immediate=True)
-        summary_widget.update(summary(run, data, now))
+        summary_widget.update(summary(run, data, now, stuck))
         tree.show(data["config"])
         text = Text("raw record\n", style="bold underline")
         text.append(json.dumps(data, indent=2, ensure_ascii=False))

@@ -47,6 +47,8 @@ class StatusState:
     """Short parts other pieces of the monitor add ("3 marked", "↑ 12 new")."""
     unreadable: int = 0
     """Records the sources could not read (error rows), counted apart from statuses."""
+    late: int = 0
+    """Scheduled jobs with no run started by their expected time plus grace."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,11 @@ def parts_of(state: StatusState, colors: Mapping[str, str]) -> list[Part]:
     parts = [count_parts(state, colors)]
     if state.unseen:
         parts.append(Part(1, Text(f"! {state.unseen} unseen", style="bold reverse")))
+    if state.late:
+        word = "job" if state.late == 1 else "jobs"
+        parts.append(
+            Part(1, Text(f"{state.late} {word} late", style="bold"), Text(f"{state.late} late"))
+        )
     if state.unreadable:
         parts.append(Part(1, Text(f"! {state.unreadable:,} unreadable", style="bold")))
     parts += [p for p in health_parts(state) if p.rank < 9]
