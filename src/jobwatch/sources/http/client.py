@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import ValidationError
 
-from jobwatch.core import LogLine, RecordError, Run, RunRow
+from jobwatch import core as models
+from jobwatch.core import RunRow
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -39,6 +39,9 @@ from jobwatch.sources.http.transport import (
 )
 from jobwatch.sources.http.transport import short as _short
 from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, RowDelta, SourceBase
+
+if TYPE_CHECKING:
+    from jobwatch.core import LogLine, RecordError, Run
 
 __all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
 
@@ -208,8 +211,10 @@ class HttpSource(SourceBase):
         return data
 
     def _run(self, data: Any) -> Run:
+        from pydantic import ValidationError  # not at import: the monitor starts without it
+
         try:
-            return Run.model_validate(data)
+            return models.Run.model_validate(data)
         except ValidationError as exc:
             raise SourceError(
                 f"{self.name}: unreadable run from {self.url}: "
@@ -217,12 +222,14 @@ class HttpSource(SourceBase):
             ) from None
 
     def _lines(self, data: Any) -> list[LogLine]:
+        from pydantic import ValidationError
+
         body = self._shape(data, "lines")
         lines = body["lines"]
         if not isinstance(lines, list):
             raise SourceError(f"{self.name}: unexpected log response from {self.url}")
         try:
-            return [LogLine.model_validate(line) for line in lines]
+            return [models.LogLine.model_validate(line) for line in lines]
         except ValidationError:
             raise SourceError(f"{self.name}: unreadable log lines from {self.url}") from None
 
@@ -234,6 +241,8 @@ class HttpSource(SourceBase):
 
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """One page of changes; ``more`` says whether to ask again right away."""
+        from pydantic import ValidationError
+
         params: dict[str, Any] = {"limit": limit or self.page}
         if cursor is not None and cursor != "":
             params["since"] = str(cursor)
@@ -251,13 +260,13 @@ class HttpSource(SourceBase):
         errors: list[RecordError] = []
         for item in raw_runs:
             try:
-                runs.append(Run.model_validate(item))
+                runs.append(models.Run.model_validate(item))
             except ValidationError as exc:
                 run_id = item.get("id") if isinstance(item, dict) else None
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ())) or "record"
                 errors.append(
-                    RecordError(
+                    models.RecordError(
                         source=self.name,
                         id=str(run_id) if run_id is not None else None,
                         message=_short(f"unreadable record: {where}: {first.get('msg')}"),
@@ -267,7 +276,7 @@ class HttpSource(SourceBase):
         for item in body.get("errors") or []:
             if isinstance(item, dict):
                 errors.append(
-                    RecordError(
+                    models.RecordError(
                         source=_short(str(item.get("source") or self.name), 100),
                         id=_short(str(item["id"]), 200) if item.get("id") is not None else None,
                         message=_short(str(item.get("message") or "unreadable record")),
