@@ -75,7 +75,7 @@ class RowRecords:
     serve`` encodes these column by column without a row object per record."""
 
     fields: tuple[str, ...]
-    records: list[Sequence[Any]]
+    records: Sequence[Sequence[Any]]
     cursor: int | str | None
     more: bool = False
 

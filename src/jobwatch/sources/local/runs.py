@@ -22,6 +22,7 @@ from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta, RowRecords
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
 from jobwatch.sources.table_rows import ROW_COLUMNS, ROW_FIELDS, row_record, table_rows
+from jobwatch.sources.window_sql import list_where
 
 if TYPE_CHECKING:
     from jobwatch.core import RecordError, Run
@@ -346,24 +347,8 @@ class RunsMixin(Database, StoreArchiving):
         lost keeps its place but not a status filter it no longer matches."""
         await self._follow_file()
         await self._before_read()
-        where: list[str] = []
-        params: list[Any] = []
         statuses = list(query.statuses)
-        for column, given in (
-            ("status", statuses),
-            ("job", query.jobs),
-            ("source", query.run_sources),
-        ):
-            values = list(given)
-            if values:
-                test = f"{column} IN ({', '.join('?' for _ in values)})"
-                if column == "status" and self._lost_shown:  # shown lost, stored active
-                    test = f"({test} OR id IN ({', '.join('?' for _ in self._lost_shown)}))"
-                    values += list(self._lost_shown)
-                where.append(test)
-                params += values
-        if not query.include_archived:
-            where.append("archived = 0")
+        where, params = list_where(query, shown_ids=list(self._lost_shown))
         sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -53,17 +53,20 @@ from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_er
 from jobwatch.sources.postgres.dsn import describe
 from jobwatch.sources.postgres.listen import Listener
 from jobwatch.sources.postgres.window import PgWindow
+from jobwatch.sources.postgres.window import dialect as pg_dialect
 from jobwatch.sources.protocol import (
     ActionResult,
     ChangeSet,
     ListQuery,
     LogBounds,
     RowDelta,
+    RowRecords,
     StatusCounts,
     WindowView,
 )
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
+from jobwatch.sources.table_rows import ROW_COLUMNS, ROW_FIELDS, table_rows
+from jobwatch.sources.window_sql import list_where, named
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -82,6 +85,8 @@ POOL_WAIT_S = 5.0
 _ACTIVE = [s.value for s in ACTIVE]
 _RUN_COLS = "id, revision, data, abort_requested_at, abort_requested_by"
 _ROW_COLS = f"{ROW_COLUMNS}, abort_requested_at IS NOT NULL AND status = ANY(%(active)s), revision"
+PG_DIALECT = pg_dialect(False)
+"""For ``jobwatch list``'s filter (the shared builder in ``window_sql``)."""
 _NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _SINCE = (
     "(CASE WHEN (SELECT last_value FROM jobwatch_revision) < %(since)s THEN 0 ELSE %(since)s END)"
@@ -340,6 +345,18 @@ class PostgresStore(StoreArchiving):
             rows, revisions = rows[:-1], revisions[:-1]
         return RowDelta(rows, revisions[-1] if revisions else since, more)
 
+    async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords:
+        """:meth:`row_changes` as the records read (``jobwatch serve`` encodes them
+        without a RunRow each)."""
+        await self._before_read()
+        since = _cursor(cursor)
+        params = {"since": since, "limit": max(1, limit) + 1, "active": _ACTIVE}
+        sql = f"SELECT {_ROW_COLS} FROM runs WHERE revision > {_SINCE} ORDER BY revision"
+        records = await self._fetch(sql + " LIMIT %(limit)s", params)
+        more = len(records) > limit
+        records = records[:limit]
+        return RowRecords(ROW_FIELDS, records, int(records[-1][17]) if records else since, more)
+
     async def _rows_where(
         self, clause: str, params: dict[str, Any]
     ) -> tuple[list[RunRow], list[int]]:
@@ -411,26 +428,15 @@ class PostgresStore(StoreArchiving):
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
         """Newest first, filtered in SQL (``--limit 20`` reads 20 rows, by index)."""
         await self._before_read()
-        where: list[str] = []
-        params: dict[str, Any] = {}
-        for column, given in (
-            ("status", query.statuses),
-            ("job", query.jobs),
-            ("source", query.run_sources),
-        ):
-            if given:
-                where.append(f"{column} = ANY(%({column})s)")
-                params[column] = list(given)
-        if not query.include_archived:
-            where.append("NOT archived")
+        where, values = list_where(query, PG_DIALECT)
         sql = f"SELECT {_RUN_COLS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC NULLS LAST, id DESC"
         if query.limit is not None:
-            sql += " LIMIT %(limit)s"
-            params["limit"] = query.limit
-        return self._sorted(await self._fetch(sql, params))
+            sql += " LIMIT ?"
+            values.append(query.limit)
+        return self._sorted(await self._fetch(*named(sql, values)))
 
     # -- logs ------------------------------------------------------------------------
 
