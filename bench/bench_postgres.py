@@ -14,6 +14,8 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
 * **1M runs**: ``--runs`` runs loaded with COPY, then the first page (newest 300
   rows, what the monitor paints first), ``list_runs(limit=50)``, an idle poll,
   and a poll after 1,000 runs changed (target <= 30 ms);
+* **the monitor itself** on ``--store DSN`` over those runs (``_tui_probe.py
+  paint`` in a child process): first paint and peak RSS (targets 0.6 s, 250 MB);
 * **the monitor's window** over those runs (``tui/table_model/window.py``, the
   headless part): its first read and the whole window, pages of the ``started``
   and ``status`` sorts (a jump, after/before a row mid-table, the end, a
@@ -38,6 +40,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -309,11 +312,70 @@ async def keyset_plan(store: PostgresStore, view: WindowView, anchor: RunRow) ->
     return "; ".join(r[0].strip().lstrip("-> ") for r in plan if "Scan" in r[0])
 
 
-async def bench_big(server: PgServer, runs: int) -> None:
+TARGET_PAINT_S = 0.6
+TARGET_RSS_MB = 250.0
+PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
+
+
+def monitor_probe(dsn: str, repeats: int) -> None:
+    """The monitor itself on ``--store DSN`` (``bench/_tui_probe.py paint`` in a
+    fresh child process, as ``bench_tui.py`` measures SQLite): first paint, the
+    window loaded, peak RSS; median of ``repeats``, against the issue's targets."""
+    paints: list[float] = []
+    synced: list[float] = []
+    peaks: list[float] = []
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="jobwatch-probe-") as tmp:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "PG"))}
+            env["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+            done = subprocess.run(
+                [sys.executable, str(PROBE), "paint", dsn],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        events: dict[str, Any] = {}
+        for line in done.stdout.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            events[record["event"]] = record
+        if "rss" not in events:
+            print(f"monitor probe failed: {done.stderr.strip().splitlines()[-3:]}")
+            return
+        paints.append(events["first_paint"]["t"])
+        synced.append(events["synced"]["t"])
+        peaks.append(events["rss"]["peak_mb"])
+    paint = statistics.median(paints)
+    peak = max(peaks)
+    verdict = "PASS" if paint <= TARGET_PAINT_S else "MISS"
+    each = ", ".join(f"{p:.3f}" for p in paints)
+    say(
+        f"monitor --store postgresql: first paint, probe clock (median of {repeats})",
+        paint,
+        f"s (target <= {TARGET_PAINT_S} s: {verdict}; each {each})",
+    )
+    say("monitor --store postgresql: window loaded (app.synced)", statistics.median(synced), "s")
+    verdict = "PASS" if peak <= TARGET_RSS_MB else "MISS"
+    say(
+        "monitor --store postgresql: peak RSS",
+        peak,
+        f"MB (target <= {TARGET_RSS_MB:.0f} MB: {verdict})",
+    )
+
+
+async def bench_big(server: PgServer, runs: int, probes: int = 3) -> None:
     dsn = server.new_database()
     t0 = time.perf_counter()
     await asyncio.to_thread(load_runs, dsn, runs)
     say("runs loaded (COPY)", runs, f"runs in {time.perf_counter() - t0:.1f} s")
+    if probes:
+        await asyncio.to_thread(monitor_probe, dsn, probes)
     async with PostgresStore(dsn, mode="write") as store:
         await timed("first page (newest 300 rows)", lambda: store.first_rows(300))
         await timed("list_runs(limit=50)", lambda: store.list_runs(ListQuery(limit=50)))
@@ -363,6 +425,7 @@ async def main() -> None:
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between changes")
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--only", choices=("writers", "latency", "big"), default=None)
+    parser.add_argument("--probes", type=int, default=3, help="monitor probes over 1M runs")
     args = parser.parse_args()
     server = PgServer()
     try:
@@ -374,7 +437,7 @@ async def main() -> None:
         if args.only in (None, "latency"):
             await bench_latency(server, args.changes, args.gap)
         if args.only in (None, "big"):
-            await bench_big(server, args.runs)
+            await bench_big(server, args.runs, args.probes)
     finally:
         server.cleanup()
 
