@@ -245,13 +245,16 @@ class PostgresSourceConfig(SourceConfig):
         return conninfo.make_conninfo(self.dsn, passfile=str(self.passfile))
 
     def build(self, name: str, *, read_only: bool = False) -> SourceBase:
+        from jobwatch.sources.protocol import SourceBase
         from jobwatch.sources.select import store_source
 
         try:
             dsn = self.connection_string()
         except ModuleNotFoundError:
             dsn = self.dsn  # store_source says which extra is missing
-        return store_source(dsn, read_only=read_only or self.read_only, name=name)
+        source = store_source(dsn, read_only=read_only or self.read_only, name=name)
+        assert isinstance(source, SourceBase)  # the PostgreSQL store is one
+        return source
 
 
 def _is_name(name: str) -> bool:
