@@ -7,6 +7,9 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
   id), each wrapping a command that prints ``--rate`` lines a second for
   ``--seconds``; afterwards every line is counted in the database: lines
   expected, stored, lost (the target is 0), and the rate really reached;
+* **abort latency**: ``--aborts`` times, a real ``jobwatch run`` on its own host
+  id, an abort asked from another, and the time until the run is ``aborted``
+  (the wrapper LISTENs on its host's commands channel; its poll is the fallback);
 * **push latency**: a writer process changes a run's status ``--changes`` times
   (its label carries the time of the write); a poller in this process, LISTENing
   with its fallback timer at an hour, records when each change reaches its sink:
@@ -167,6 +170,67 @@ def bench_writers(server: PgServer, writers: int, rate: int, seconds: float) -> 
     say("lines stored per second (whole run)", stored / wall, "lines/s")
     if errors:
         print("wrapper messages:", *sorted(set(errors))[:5], sep="\n  ")
+
+
+# -- abort latency -----------------------------------------------------------------
+
+SLEEPER = "import time\nfor _ in range(6000):\n    time.sleep(0.01)\n"
+
+
+async def bench_abort(server: PgServer, aborts: int) -> None:
+    """An abort asked from another host until the wrapper (a real ``jobwatch run``
+    of a command that would run a minute) has stopped its command and written
+    the run ``aborted``: the wrapper LISTENs for its host's commands (before: it
+    polled the commands table every 0.5 s). Seen by polling the run every 5 ms."""
+    dsn = server.new_database()
+    took: list[float] = []
+    async with PostgresStore(dsn, mode="write") as monitor:
+        monitor.host = "bench-monitor"
+        for n in range(aborts):
+            env = dict(os.environ, JOBWATCH_STORE=dsn, **{HOST_ENV: f"bench-abort-{n}"})
+            wrap = ["run", "--job", f"abort-{n}", "--grace", "5", "--"]
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "jobwatch", *wrap, sys.executable, "-c", SLEEPER],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                run_id = None
+                for _ in range(3000):  # bounded: 30 s for the wrapper to start
+                    rows = await monitor._fetch(
+                        "SELECT id FROM runs WHERE job = %s AND status = 'running' "
+                        "AND heartbeat_at IS NOT NULL",
+                        (f"abort-{n}",),
+                    )
+                    if rows:
+                        run_id = str(rows[0][0])
+                        break
+                    await asyncio.sleep(0.01)
+                if run_id is None:
+                    print(f"abort bench: wrapper {n} never started")
+                    continue
+                await asyncio.sleep(0.3 + (n % 5) * 0.1)  # not in step with any poll
+                t0 = time.perf_counter()
+                await monitor.abort(run_id, "bench")
+                for _ in range(6000):  # bounded: 30 s
+                    row = await monitor._fetch("SELECT status FROM runs WHERE id = %s", (run_id,))
+                    if row and row[0][0] == "aborted":
+                        took.append((time.perf_counter() - t0) * 1000)
+                        break
+                    await asyncio.sleep(0.005)
+                proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+    if took:
+        say(
+            f"abort asked -> run aborted by its wrapper ({len(took)} aborts)",
+            statistics.median(took),
+            f"ms median, p90 {pct(took, 0.9):.0f} ms, max {max(took):.0f} ms",
+        )
 
 
 # -- push latency ------------------------------------------------------------------
@@ -424,7 +488,8 @@ async def main() -> None:
     parser.add_argument("--changes", type=int, default=400)
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between changes")
     parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=("writers", "latency", "big"), default=None)
+    parser.add_argument("--aborts", type=int, default=10)
+    parser.add_argument("--only", choices=("writers", "latency", "abort", "big"), default=None)
     parser.add_argument("--probes", type=int, default=3, help="monitor probes over 1M runs")
     args = parser.parse_args()
     server = PgServer()
@@ -436,6 +501,8 @@ async def main() -> None:
             await asyncio.to_thread(bench_writers, server, args.writers, args.rate, args.seconds)
         if args.only in (None, "latency"):
             await bench_latency(server, args.changes, args.gap)
+        if args.only in (None, "abort"):
+            await bench_abort(server, args.aborts)
         if args.only in (None, "big"):
             await bench_big(server, args.runs, args.probes)
     finally:

@@ -24,6 +24,7 @@ sets up a blank database.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -151,6 +152,8 @@ class PostgresStore(StoreArchiving):
         self.where = describe(dsn)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listener = Listener(dsn)
+        self._commands: Listener | None = None
+        """Made by the first :meth:`wait_command` (only a wrapper waits for commands)."""
         self._last_reap = 0.0
         self._window = PgWindow(self)
 
@@ -212,6 +215,8 @@ class PostgresStore(StoreArchiving):
 
     async def close(self) -> None:
         await self._listener.stop()
+        if self._commands is not None:
+            await self._commands.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -726,6 +731,20 @@ class PostgresStore(StoreArchiving):
 
         return await self._transaction(body, feed=False)
 
+    async def wait_command(self, timeout: float) -> None:
+        """Return when a command for this host may be waiting (a NOTIFY on its
+        channel, or the listening connection (re)connected, which may have missed
+        one), or after ``timeout`` seconds: the caller's slow fallback poll."""
+        if self._commands is None:
+            self._commands = Listener(self.dsn, schema.commands_channel(self.host))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._commands.wait(), timeout)
+
+    @property
+    def command_notifies(self) -> int:
+        """Notifications on this host's commands channel (what tests read)."""
+        return 0 if self._commands is None else self._commands.notified
+
     async def aborts_requested(self, run_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for run_id in run_ids:
@@ -765,6 +784,9 @@ class PostgresStore(StoreArchiving):
                     f"VALUES (%s, %s, 'abort', %s, {_NOW})",
                     (run_id, owner, by),
                 )
+                if owner is not None:  # delivered at commit: its wrapper claims it at once
+                    channel = schema.commands_channel(str(owner))
+                    await conn.execute("SELECT pg_notify(%s, %s)", (channel, run_id))
                 await conn.execute(
                     "UPDATE runs SET abort_requested_at = %s, abort_requested_by = %s, "
                     "revision = nextval('jobwatch_revision') WHERE id = %s",
