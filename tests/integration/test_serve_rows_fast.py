@@ -150,3 +150,19 @@ async def test_no_read_ahead_when_switched_off(size: int) -> None:
     await pages.page(None, 10)
     await settle(pages)
     assert reader.reads == [None]
+
+
+async def test_the_first_page_is_read_while_the_first_screen_is_drawn() -> None:
+    """After the newest rows, the server starts the sync's first page (the page
+    size the client named), so the client's first page request finds it."""
+    reader = Reader()
+    pages = PagesAhead(reader)
+    pages.prefetch(None, 10)
+    await settle(pages)
+    assert reader.reads == [None]
+    first = await pages.page(None, 10)
+    assert pages.hits == 1 and first.cursor == 10
+    pages.prefetch(None, 10)  # once handed out, a prefetch reads it afresh
+    await settle(pages)
+    assert reader.reads.count(None) == 2
+    pages.close()

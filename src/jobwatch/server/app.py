@@ -528,7 +528,10 @@ def create_app(
             cursor = _cursor(since)
             if newest is not None:
                 first = await source.first_rows(newest)
-                return _raw(await asyncio.to_thread(_rows_body, RowDelta(first or [], None)))
+                body = await asyncio.to_thread(_rows_body, RowDelta(first or [], None))
+                # a monitor paints these, then syncs from the start: begin its first page
+                pages.prefetch(None, limit)
+                return _raw(body)
             page = await pages.page(cursor, limit)
         except ValueError:
             message = "since: not a revision this server gave out"

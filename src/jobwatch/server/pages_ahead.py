@@ -70,6 +70,13 @@ class PagesAhead:
             self._start(page.cursor, limit)
         return page
 
+    def prefetch(self, cursor: Cursor, limit: int) -> None:
+        """Start reading the page a client is about to ask for (after the newest
+        rows of a first screen, the first page of its sync)."""
+        self._expire()
+        if self.size > 0:
+            self._start(cursor, limit)
+
     def _start(self, cursor: Cursor, limit: int) -> None:
         key = (cursor, limit)
         if key in self._ahead:
