@@ -33,10 +33,12 @@ to full runs from ``/runs``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, mul
 from typing import Any
 
 from jobwatch.core import RunRow, Status
+from jobwatch.core.redact import sanitize, sanitize_many
 
 FORMAT = "rows/1"
 FIELDS: tuple[str, ...] = (
@@ -154,13 +156,18 @@ def encode_columns(
             columns.append({"d": distinct, "c": list(map(index.__getitem__, values))})
         elif name in TEXT:
             tidy = ids if name == "id" and ids is not None else clean
-            if name == "id" or None not in values:
+            if name == "id" and tidy is sanitize:
+                columns.append(sanitize_many(list(values)))  # one search for them all
+            elif name == "id" or None not in values:
                 columns.append(list(map(tidy, values)))
             else:
                 columns.append([tidy(v) if isinstance(v, str) else v for v in values])
         elif name in MILLIS:
-            scale = 1 if name == "duration_ms" else 1000
-            columns.append([None if v is None else round(v * scale) for v in values])
+            scale = 1.0 if name == "duration_ms" else 1000.0
+            if None in values:
+                columns.append([None if v is None else round(v * scale) for v in values])
+            else:  # in C: a comprehension cost twice as much (measured)
+                columns.append(list(map(round, map(mul, values, repeat(scale)))))
         else:
             columns.append(values if isinstance(values, list) else list(values))
     return columns
