@@ -7,6 +7,9 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
   id), each wrapping a command that prints ``--rate`` lines a second for
   ``--seconds``; afterwards every line is counted in the database: lines
   expected, stored, lost (the target is 0), and the rate really reached;
+* **abort latency**: ``--aborts`` times, a real ``jobwatch run`` on its own host
+  id, an abort asked from another, and the time until the run is ``aborted``
+  (the wrapper LISTENs on its host's commands channel; its poll is the fallback);
 * **push latency**: a writer process changes a run's status ``--changes`` times
   (its label carries the time of the write); a poller in this process, LISTENing
   with its fallback timer at an hour, records when each change reaches its sink:
@@ -14,6 +17,8 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
 * **1M runs**: ``--runs`` runs loaded with COPY, then the first page (newest 300
   rows, what the monitor paints first), ``list_runs(limit=50)``, an idle poll,
   and a poll after 1,000 runs changed (target <= 30 ms);
+* **the monitor itself** on ``--store DSN`` over those runs (``_tui_probe.py
+  paint`` in a child process): first paint and peak RSS (targets 0.6 s, 250 MB);
 * **the monitor's window** over those runs (``tui/table_model/window.py``, the
   headless part): its first read and the whole window, pages of the ``started``
   and ``status`` sorts (a jump, after/before a row mid-table, the end, a
@@ -38,6 +43,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +170,67 @@ def bench_writers(server: PgServer, writers: int, rate: int, seconds: float) -> 
     say("lines stored per second (whole run)", stored / wall, "lines/s")
     if errors:
         print("wrapper messages:", *sorted(set(errors))[:5], sep="\n  ")
+
+
+# -- abort latency -----------------------------------------------------------------
+
+SLEEPER = "import time\nfor _ in range(6000):\n    time.sleep(0.01)\n"
+
+
+async def bench_abort(server: PgServer, aborts: int) -> None:
+    """An abort asked from another host until the wrapper (a real ``jobwatch run``
+    of a command that would run a minute) has stopped its command and written
+    the run ``aborted``: the wrapper LISTENs for its host's commands (before: it
+    polled the commands table every 0.5 s). Seen by polling the run every 5 ms."""
+    dsn = server.new_database()
+    took: list[float] = []
+    async with PostgresStore(dsn, mode="write") as monitor:
+        monitor.host = "bench-monitor"
+        for n in range(aborts):
+            env = dict(os.environ, JOBWATCH_STORE=dsn, **{HOST_ENV: f"bench-abort-{n}"})
+            wrap = ["run", "--job", f"abort-{n}", "--grace", "5", "--"]
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "jobwatch", *wrap, sys.executable, "-c", SLEEPER],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                run_id = None
+                for _ in range(3000):  # bounded: 30 s for the wrapper to start
+                    rows = await monitor._fetch(
+                        "SELECT id FROM runs WHERE job = %s AND status = 'running' "
+                        "AND heartbeat_at IS NOT NULL",
+                        (f"abort-{n}",),
+                    )
+                    if rows:
+                        run_id = str(rows[0][0])
+                        break
+                    await asyncio.sleep(0.01)
+                if run_id is None:
+                    print(f"abort bench: wrapper {n} never started")
+                    continue
+                await asyncio.sleep(0.3 + (n % 5) * 0.1)  # not in step with any poll
+                t0 = time.perf_counter()
+                await monitor.abort(run_id, "bench")
+                for _ in range(6000):  # bounded: 30 s
+                    row = await monitor._fetch("SELECT status FROM runs WHERE id = %s", (run_id,))
+                    if row and row[0][0] == "aborted":
+                        took.append((time.perf_counter() - t0) * 1000)
+                        break
+                    await asyncio.sleep(0.005)
+                proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+    if took:
+        say(
+            f"abort asked -> run aborted by its wrapper ({len(took)} aborts)",
+            statistics.median(took),
+            f"ms median, p90 {pct(took, 0.9):.0f} ms, max {max(took):.0f} ms",
+        )
 
 
 # -- push latency ------------------------------------------------------------------
@@ -309,11 +376,70 @@ async def keyset_plan(store: PostgresStore, view: WindowView, anchor: RunRow) ->
     return "; ".join(r[0].strip().lstrip("-> ") for r in plan if "Scan" in r[0])
 
 
-async def bench_big(server: PgServer, runs: int) -> None:
+TARGET_PAINT_S = 0.6
+TARGET_RSS_MB = 250.0
+PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
+
+
+def monitor_probe(dsn: str, repeats: int) -> None:
+    """The monitor itself on ``--store DSN`` (``bench/_tui_probe.py paint`` in a
+    fresh child process, as ``bench_tui.py`` measures SQLite): first paint, the
+    window loaded, peak RSS; median of ``repeats``, against the issue's targets."""
+    paints: list[float] = []
+    synced: list[float] = []
+    peaks: list[float] = []
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="jobwatch-probe-") as tmp:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "PG"))}
+            env["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+            done = subprocess.run(
+                [sys.executable, str(PROBE), "paint", dsn],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        events: dict[str, Any] = {}
+        for line in done.stdout.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            events[record["event"]] = record
+        if "rss" not in events:
+            print(f"monitor probe failed: {done.stderr.strip().splitlines()[-3:]}")
+            return
+        paints.append(events["first_paint"]["t"])
+        synced.append(events["synced"]["t"])
+        peaks.append(events["rss"]["peak_mb"])
+    paint = statistics.median(paints)
+    peak = max(peaks)
+    verdict = "PASS" if paint <= TARGET_PAINT_S else "MISS"
+    each = ", ".join(f"{p:.3f}" for p in paints)
+    say(
+        f"monitor --store postgresql: first paint, probe clock (median of {repeats})",
+        paint,
+        f"s (target <= {TARGET_PAINT_S} s: {verdict}; each {each})",
+    )
+    say("monitor --store postgresql: window loaded (app.synced)", statistics.median(synced), "s")
+    verdict = "PASS" if peak <= TARGET_RSS_MB else "MISS"
+    say(
+        "monitor --store postgresql: peak RSS",
+        peak,
+        f"MB (target <= {TARGET_RSS_MB:.0f} MB: {verdict})",
+    )
+
+
+async def bench_big(server: PgServer, runs: int, probes: int = 3) -> None:
     dsn = server.new_database()
     t0 = time.perf_counter()
     await asyncio.to_thread(load_runs, dsn, runs)
     say("runs loaded (COPY)", runs, f"runs in {time.perf_counter() - t0:.1f} s")
+    if probes:
+        await asyncio.to_thread(monitor_probe, dsn, probes)
     async with PostgresStore(dsn, mode="write") as store:
         await timed("first page (newest 300 rows)", lambda: store.first_rows(300))
         await timed("list_runs(limit=50)", lambda: store.list_runs(ListQuery(limit=50)))
@@ -362,7 +488,9 @@ async def main() -> None:
     parser.add_argument("--changes", type=int, default=400)
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between changes")
     parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=("writers", "latency", "big"), default=None)
+    parser.add_argument("--aborts", type=int, default=10)
+    parser.add_argument("--only", choices=("writers", "latency", "abort", "big"), default=None)
+    parser.add_argument("--probes", type=int, default=3, help="monitor probes over 1M runs")
     args = parser.parse_args()
     server = PgServer()
     try:
@@ -373,8 +501,10 @@ async def main() -> None:
             await asyncio.to_thread(bench_writers, server, args.writers, args.rate, args.seconds)
         if args.only in (None, "latency"):
             await bench_latency(server, args.changes, args.gap)
+        if args.only in (None, "abort"):
+            await bench_abort(server, args.aborts)
         if args.only in (None, "big"):
-            await bench_big(server, args.runs)
+            await bench_big(server, args.runs, args.probes)
     finally:
         server.cleanup()
 

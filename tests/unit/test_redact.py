@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobwatch.core.redact import REDACTED, clean, is_secret_key, redact, redact_text, sanitize
+from jobwatch.core.redact import (
+    REDACTED,
+    clean,
+    is_secret_key,
+    redact,
+    redact_text,
+    sanitize,
+    sanitize_many,
+)
 
 GOOGLE_KEY = "AIza" + "SyA1234567890" + "abcdefghijklmnopqrstuv"  # AIza + 35 chars
 GITHUB_PAT = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" + "K1l2M3n4O5p6Q7r8"
@@ -592,3 +600,16 @@ def test_an_argument_list_hides_the_value_after_a_secret_flag() -> None:
         "-v",
     ]
     assert redact(["--password", "--verbose"]) == ["--password", "--verbose"]
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["run-1", "run-2", "a b\tc"],
+        ["run-1", "evil\x1b[2Jid", "zw\u200bsp", "bidi\u202eid", "tab\there"],
+        [],
+    ],
+)
+def test_sanitize_many_is_sanitize_of_each(texts: list[str]) -> None:
+    """One search over the lot decides; an unsafe one anywhere cleans them each."""
+    assert sanitize_many(texts) == [sanitize(t) for t in texts]

@@ -54,6 +54,9 @@ __all__ = ["Wrapper", "classify", "new_run_id", "run_command"]
 
 HEARTBEAT_EVERY_S = 2.0
 POLL_ABORT_EVERY_S = 0.5
+COMMANDS_FALLBACK_S = 5.0
+"""On PostgreSQL the wrapper LISTENs for its host's commands; it still looks this
+often, in case a notification was lost (a writer older than the channel)."""
 LATE_ABORT = "abort requested after it had finished"
 
 
@@ -501,8 +504,14 @@ class Wrapper:
                 await store.rearm(self.run_id, os.getpid())
 
     async def _poll_abort(self, store: Store) -> None:
+        """Claim an abort asked for this run: on PostgreSQL when this host's
+        commands channel says one was asked (a slow poll as the fallback), on
+        SQLite by polling."""
         while True:
-            await asyncio.sleep(POLL_ABORT_EVERY_S)
+            if isinstance(store, SqliteStore):
+                await asyncio.sleep(POLL_ABORT_EVERY_S)
+            else:
+                await store.wait_command(COMMANDS_FALLBACK_S)
             try:
                 by = await store.abort_requested(self.run_id)
             except Exception:

@@ -188,6 +188,75 @@ class JobwatchSourceConfig(RemoteSourceConfig):
         )
 
 
+@register_kind
+class PostgresSourceConfig(SourceConfig):
+    """The shared PostgreSQL store, beside vendors in one config. ``dsn`` is what
+    libpq takes (``postgresql://db/jobs``, ``host=db dbname=jobs``,
+    ``service=jobs``) and everything libpq reads comes with it: ``PG*`` variables,
+    ``~/.pgpass``, service files. Never a password: a config file is copied and
+    shown around; it goes in ``passfile`` (a libpq password file), ``PGPASSFILE``,
+    ``PGPASSWORD`` or a service file, as for ``--store``."""
+
+    KIND: ClassVar[str] = "postgres"
+
+    dsn: str
+    passfile: Path | None = None
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        from jobwatch.core.errors import UsageError
+        from jobwatch.sources.postgres.dsn import check_dsn, is_dsn
+
+        if not is_dsn(value):
+            raise ValueError("not a PostgreSQL connection string (postgresql://… or key=value)")
+        try:
+            return check_dsn(value, where="dsn")
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        except ModuleNotFoundError:  # no postgres extra: building the source says so
+            return value.strip()
+
+    @field_validator("passfile")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    def rebase(self, base: Path) -> SourceConfig:
+        if self.passfile is None:
+            return self
+        return self.model_copy(update={"passfile": rebase_path(self.passfile, base)})
+
+    def check(self) -> list[str]:
+        if self.passfile is not None and readable_by_others(self.passfile):
+            # libpq ignores such a file, so the connection would fail without a password
+            return [
+                f"password file {self.passfile} is readable by other users (libpq ignores "
+                f"it); chmod 600 {self.passfile}"
+            ]
+        return []
+
+    def connection_string(self) -> str:
+        """The DSN with ``passfile`` in it (libpq reads the file when it connects)."""
+        if self.passfile is None:
+            return self.dsn
+        from psycopg import conninfo
+
+        return conninfo.make_conninfo(self.dsn, passfile=str(self.passfile))
+
+    def build(self, name: str, *, read_only: bool = False) -> SourceBase:
+        from jobwatch.sources.protocol import SourceBase
+        from jobwatch.sources.select import store_source
+
+        try:
+            dsn = self.connection_string()
+        except ModuleNotFoundError:
+            dsn = self.dsn  # store_source says which extra is missing
+        source = store_source(dsn, read_only=read_only or self.read_only, name=name)
+        assert isinstance(source, SourceBase)  # the PostgreSQL store is one
+        return source
+
+
 def _is_name(name: str) -> bool:
     return bool(name) and set(name) <= _NAME_CHARS and not name.startswith("-")
 

@@ -34,7 +34,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 from jobwatch.core.errors import TransitionRefused
 from jobwatch.core.row import RunRow
@@ -64,6 +64,18 @@ class RowDelta:
     (:meth:`RunRow.broken`), so nothing is dropped from the table."""
 
     rows: list[RunRow]
+    cursor: int | str | None
+    more: bool = False
+
+
+@dataclass(slots=True)
+class RowRecords:
+    """:class:`RowDelta` as the store read it: one tuple per row, its values named
+    by ``fields`` (:class:`RunRow` field names) and the revision last. ``jobwatch
+    serve`` encodes these column by column without a row object per record."""
+
+    fields: tuple[str, ...]
+    records: Sequence[Sequence[Any]]
     cursor: int | str | None
     more: bool = False
 
@@ -193,6 +205,11 @@ class Source(Protocol):
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         """The newest ``limit`` rows ahead of the full load, or ``None`` if the source
         cannot tell which are newest without reading everything."""
+        ...
+
+    async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords | None:
+        """:meth:`row_changes` as the store's records, or ``None`` (see
+        :class:`SourceBase`)."""
         ...
 
     async def get(self, run_id: str) -> Run: ...
@@ -326,6 +343,11 @@ class SourceBase:
         return [RunRow.broken(e.source, e.row_id, clean(e.message)) for e in errors]
 
     async def first_rows(self, limit: int) -> list[RunRow] | None:
+        return None
+
+    async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords | None:
+        """:meth:`row_changes` as raw records, for a store that reads them from
+        columns; ``None`` (the default): use :meth:`row_changes`."""
         return None
 
     async def wait_change(self) -> None:

@@ -16,8 +16,38 @@ ROW_COLUMNS = (
 )
 """The first columns of every table-row query, in the order :func:`table_rows`
 reads them; the store adds whether an abort is pending and the revision."""
+ROW_FIELDS: tuple[str, ...] = (
+    "source",
+    "id",
+    "job",
+    "label",
+    "status",
+    "status_raw",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "total",
+    "succeeded",
+    "failed",
+    "partial",
+    "archived",
+    "problem",
+    "aborting",
+)
+"""The :class:`RunRow` field each record column holds (``ROW_COLUMNS``, then
+``aborting``): ``jobwatch serve`` encodes records column by column by these names
+without building a row object per record (see :mod:`jobwatch.sources.http.rows`)."""
 
 _STATUSES = {s.value: s for s in Status}
+
+
+def row_record(row: RunRow, revision: int = 0) -> tuple[Any, ...]:
+    """``row`` as a record of ``ROW_FIELDS`` and a revision (the inverse of
+    :func:`table_rows`, for a row a store shows other than it stored it)."""
+    values = [getattr(row, name) for name in ROW_FIELDS]
+    values[ROW_FIELDS.index("status")] = row.status.value
+    return (*values, revision)
 
 
 def table_rows(records: Sequence[Sequence[Any]]) -> list[RunRow]:

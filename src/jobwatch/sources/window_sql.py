@@ -1,20 +1,21 @@
 """The SQL of windowed reads, for both stores (SQLite and PostgreSQL): each sort of
 the column registry as ascending SQL expressions, the filter grammar as SQL
-conditions, and the keyset tuple of a row. One builder, a :class:`Dialect` for
-what the two engines spell differently, so the two stores cannot drift apart.
+conditions, and the keyset tuple of a row; and ``jobwatch list``'s filter. One
+builder, a :class:`Dialect` for what the two engines spell differently, so the
+two stores cannot drift apart.
 
 Placeholders are ``?``; the PostgreSQL store renames them (:func:`named`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobwatch.core import FAULTS, RunRow
 from jobwatch.core.columns import STATUS_RANK, last_change
-from jobwatch.sources.protocol import WindowTerm, WindowView
+from jobwatch.sources.protocol import ListQuery, WindowTerm, WindowView
 
 NOT_RANKED = 99
 RANK = (
@@ -179,6 +180,34 @@ def where(view: WindowView, d: Dialect = SQLITE) -> tuple[list[str], list[Any]]:
         sql, values = _term(term, d)
         conditions.append(f"NOT {sql}" if term.negate else sql)
         params += values
+    return conditions, params
+
+
+def list_where(
+    query: ListQuery, d: Dialect = SQLITE, *, shown_ids: Sequence[str] = ()
+) -> tuple[list[str], list[Any]]:
+    """``jobwatch list``'s filter (exact statuses, jobs, run sources; archived or
+    not) as SQL conditions (ANDed) and their parameters. ``shown_ids`` pass the
+    status test whatever their stored status (SQLite's runs shown lost, stored
+    active: the caller checks their shown status)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, given in (
+        ("status", query.statuses),
+        ("job", query.jobs),
+        ("source", query.run_sources),
+    ):
+        values = list(given)
+        if not values:
+            continue
+        test = f"{column} IN ({', '.join('?' for _ in values)})"
+        if column == "status" and shown_ids:
+            test = f"({test} OR id IN ({', '.join('?' for _ in shown_ids)}))"
+            values += list(shown_ids)
+        conditions.append(test)
+        params += values
+    if not query.include_archived:
+        conditions.append(d.not_archived)
     return conditions, params
 
 

@@ -12,15 +12,18 @@ own message, so a refusal reads the same locally and remotely.
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import random
+import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import ValidationError
 
-from jobwatch.core import LogLine, RecordError, Run, RunRow
+from jobwatch import core as models
+from jobwatch.core import RunRow
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -40,7 +43,32 @@ from jobwatch.sources.http.transport import (
 from jobwatch.sources.http.transport import short as _short
 from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, RowDelta, SourceBase
 
+if TYPE_CHECKING:
+    from jobwatch.core import LogLine, RecordError, Run
+
 __all__ = ["API", "HttpSource", "RemoteUnavailable", "parse_retry_after"]
+
+
+@functools.cache
+def _orjson_loads() -> Callable[[httpx.Response], Any] | None:
+    """orjson's parser for big rows pages where it is installed (the server extra
+    brings it): 5 MB in 40-50 ms against the stdlib's 60-130 (measured). Looked
+    up at the first page, not at import: importing it costs the first paint 20 ms."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+
+    def loads(response: httpx.Response) -> Any:
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return decode_json(response, "rows")  # the stdlib's error, as everywhere
+
+    return loads
+
 
 API = "/api/v1"
 DEFAULT_PAGE = 1000
@@ -212,8 +240,10 @@ class HttpSource(SourceBase):
         return data
 
     def _run(self, data: Any) -> Run:
+        from pydantic import ValidationError  # not at import: the monitor starts without it
+
         try:
-            return Run.model_validate(data)
+            return models.Run.model_validate(data)
         except ValidationError as exc:
             raise SourceError(
                 f"{self.name}: unreadable run from {self.url}: "
@@ -221,12 +251,14 @@ class HttpSource(SourceBase):
             ) from None
 
     def _lines(self, data: Any) -> list[LogLine]:
+        from pydantic import ValidationError
+
         body = self._shape(data, "lines")
         lines = body["lines"]
         if not isinstance(lines, list):
             raise SourceError(f"{self.name}: unexpected log response from {self.url}")
         try:
-            return [LogLine.model_validate(line) for line in lines]
+            return [models.LogLine.model_validate(line) for line in lines]
         except ValidationError:
             raise SourceError(f"{self.name}: unreadable log lines from {self.url}") from None
 
@@ -238,6 +270,8 @@ class HttpSource(SourceBase):
 
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """One page of changes; ``more`` says whether to ask again right away."""
+        from pydantic import ValidationError
+
         params: dict[str, Any] = {"limit": limit or self.page}
         if cursor is not None and cursor != "":
             params["since"] = str(cursor)
@@ -255,13 +289,13 @@ class HttpSource(SourceBase):
         errors: list[RecordError] = []
         for item in raw_runs:
             try:
-                runs.append(Run.model_validate(item))
+                runs.append(models.Run.model_validate(item))
             except ValidationError as exc:
                 run_id = item.get("id") if isinstance(item, dict) else None
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ())) or "record"
                 errors.append(
-                    RecordError(
+                    models.RecordError(
                         source=self.name,
                         id=str(run_id) if run_id is not None else None,
                         message=_short(f"unreadable record: {where}: {first.get('msg')}"),
@@ -271,7 +305,7 @@ class HttpSource(SourceBase):
         for item in body.get("errors") or []:
             if isinstance(item, dict):
                 errors.append(
-                    RecordError(
+                    models.RecordError(
                         source=_short(str(item.get("source") or self.name), 100),
                         id=_short(str(item["id"]), 200) if item.get("id") is not None else None,
                         message=_short(str(item.get("message") or "unreadable record")),
@@ -299,7 +333,10 @@ class HttpSource(SourceBase):
     async def first_rows(self, limit: int) -> list[RunRow] | None:
         """The newest rows for a first screen, ahead of the sync (``None`` from a
         server without ``/rows``: the first page of the sync paints instead)."""
-        body = await self._rows({"newest": limit}) if self._rows_api else None
+        # ``limit``: the page size the sync will ask for, so the server can start
+        # reading its first page meanwhile (an older server ignores it)
+        params = {"newest": limit, "limit": self.row_page}
+        body = await self._rows(params) if self._rows_api else None
         return None if body is None else self._decode_rows(body)
 
     def _read_ahead(self, params: dict[str, Any]) -> None:
@@ -347,7 +384,8 @@ class HttpSource(SourceBase):
         if response.status_code >= 300:
             self._raise_for(response)
         with gc_paused():  # a page of 50k rows is a million small objects
-            body = self._decode(response)
+            loads = _orjson_loads()
+            body = loads(response) if loads is not None else self._decode(response)
         return self._shape(body, "format", "columns", "revision")
 
     def _decode_rows(self, body: dict[str, Any]) -> list[RunRow]:
@@ -358,7 +396,12 @@ class HttpSource(SourceBase):
             raise SourceError(f"{self.name}: unexpected rows page from {self.url}: {exc}") from None
 
     async def get(self, run_id: str) -> Run:
-        return self._run(await self._request("GET", self._path(run_id)))
+        data = await self._request("GET", self._path(run_id))
+        if "jobwatch.core.run" not in sys.modules:
+            # The detail pane asks as the monitor mounts: importing the run models
+            # (0.2-0.3 s) on the event loop would hold back the first frame.
+            await asyncio.to_thread(importlib.import_module, "jobwatch.core.run")
+        return self._run(data)
 
     async def log_bounds(self, run_id: str) -> LogBounds:
         body = self._shape(

@@ -19,9 +19,10 @@ from jobwatch.core.errors import (
 from jobwatch.core.gcpause import gc_paused
 from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
-from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta
+from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta, RowRecords
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
+from jobwatch.sources.table_rows import ROW_COLUMNS, ROW_FIELDS, row_record, table_rows
+from jobwatch.sources.window_sql import list_where
 
 if TYPE_CHECKING:
     from jobwatch.core import RecordError, Run
@@ -236,9 +237,24 @@ class RunsMixin(Database, StoreArchiving):
 
     async def _row_page(self, cursor: int | str | None, limit: int) -> RowDelta:
         """One page of rows changed after ``cursor``, with :meth:`changes`' cursors."""
+        records, new_cursor, more = await self._record_page(cursor, limit)
+        return RowDelta(table_rows(records), new_cursor, more)
+
+    async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords:
+        """:meth:`row_changes` with a ``limit`` as the records read (``jobwatch
+        serve`` encodes them as they are: a RunRow per record cost it a fifth of a
+        50k-row page, measured)."""
+        await self._follow_file(poll=True)
+        await self._before_read()
+        records, new_cursor, more = await self._record_page(cursor, limit)
+        return RowRecords(ROW_FIELDS, records, new_cursor, more)
+
+    async def _record_page(
+        self, cursor: int | str | None, limit: int
+    ) -> tuple[list[Sequence[Any]], int | str, bool]:
         since, after_row = parse_cursor(cursor)
         after = after_row if after_row is not None else 1 << 62
-        rows, _ = await self._rows_where(
+        rows, _ = await self._records_where(
             f"WHERE revision >= {_SINCE} AND NOT (revision = {_SINCE} AND rowid <= ?) "
             "ORDER BY revision, rowid LIMIT ?",
             (since, since, since, since, after, max(1, limit) + 1),
@@ -250,40 +266,47 @@ class RunsMixin(Database, StoreArchiving):
         if tail:
             marks = ", ".join("?" for _ in tail)
             found = await self._fetchall(
-                f"SELECT id, revision, rowid FROM runs WHERE id IN ({marks})", [r.id for r in tail]
+                f"SELECT id, revision, rowid FROM runs WHERE id IN ({marks})", [r[1] for r in tail]
             )
             at = {r[0]: (int(r[1]), int(r[2])) for r in found}
-            last = at.get(tail[0].id if more else tail[-1].id)
-            following = at.get(tail[-1].id) if more else None
+            last = at.get(tail[0][1] if more else tail[-1][1])
+            following = at.get(tail[-1][1]) if more else None
             if last is not None:
                 mid_revision = following is not None and following[0] == last[0]
                 new_cursor = f"{last[0]}:{last[1]}" if mid_revision else last[0]
         if not more and self._lost_unsent:
-            extra = self._unsent_ids({r.id for r in rows})
+            extra = self._unsent_ids({r[1] for r in rows})
             if extra:
                 marks = ", ".join("?" for _ in extra)
-                more_rows, _ = await self._rows_where(f"WHERE id IN ({marks})", extra)
+                more_rows, _ = await self._records_where(f"WHERE id IN ({marks})", extra)
                 rows += more_rows
-        return RowDelta(rows, new_cursor, more)
+        return rows, new_cursor, more
 
     async def _rows_where(
         self, clause: str, params: Sequence[Any] = ()
     ) -> tuple[list[RunRow], int]:
+        records, revision = await self._records_where(clause, params)
+        return table_rows(records), revision
+
+    async def _records_where(
+        self, clause: str, params: Sequence[Any] = ()
+    ) -> tuple[list[Sequence[Any]], int]:
+        """Records of ``ROW_FIELDS`` and the revision; a run shown as lost (not yet
+        written so) is its shown row."""
         active = ", ".join(f"'{s}'" for s in _ACTIVE)
-        rows = await self._fetchall(
+        rows: list[Sequence[Any]] = await self._fetchall(
             f"SELECT {ROW_COLUMNS}, abort_requested_at IS NOT NULL AND status IN ({active}), "
             f"revision FROM runs {clause}",
             params,
-        )
-        out = table_rows(rows)
+        )  # type: ignore[assignment]  # sqlite3 gives plain tuples here
         if self._lost_shown:
             for i, r in enumerate(rows):
                 shown = self._lost_shown.get(r[1])
                 if shown is not None and shown[0] == r[17]:
                     lost = RunRow.from_run(shown[1])
-                    lost.created_at = out[i].created_at
-                    out[i] = lost
-        return out, max((r[17] for r in rows), default=0)
+                    lost.created_at = r[6]
+                    rows[i] = row_record(lost, r[17])
+        return rows, max((r[17] for r in rows), default=0)
 
     async def run_count(self) -> int:
         row = await self._fetchone("SELECT COUNT(*) FROM runs")
@@ -324,24 +347,8 @@ class RunsMixin(Database, StoreArchiving):
         lost keeps its place but not a status filter it no longer matches."""
         await self._follow_file()
         await self._before_read()
-        where: list[str] = []
-        params: list[Any] = []
         statuses = list(query.statuses)
-        for column, given in (
-            ("status", statuses),
-            ("job", query.jobs),
-            ("source", query.run_sources),
-        ):
-            values = list(given)
-            if values:
-                test = f"{column} IN ({', '.join('?' for _ in values)})"
-                if column == "status" and self._lost_shown:  # shown lost, stored active
-                    test = f"({test} OR id IN ({', '.join('?' for _ in self._lost_shown)}))"
-                    values += list(self._lost_shown)
-                where.append(test)
-                params += values
-        if not query.include_archived:
-            where.append("archived = 0")
+        where, params = list_where(query, shown_ids=list(self._lost_shown))
         sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)

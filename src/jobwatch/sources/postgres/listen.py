@@ -30,10 +30,12 @@ MAX_ROUNDS = 10_000_000
 
 
 class Listener:
-    """Sets :attr:`changed` on each notification on :data:`CHANNEL`."""
+    """Sets :attr:`changed` on each notification on ``channel`` (default
+    :data:`CHANNEL`; a wrapper listens on its host's commands channel)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, channel: str = CHANNEL) -> None:
         self.dsn = dsn
+        self.channel = channel
         self.changed = asyncio.Event()
         self.notified = 0
         """Notifications received (what tests and the bench read)."""
@@ -62,7 +64,7 @@ class Listener:
                 delay = min(delay * 2, BACKOFF_S[1])
                 continue
             try:
-                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                 self.connects += 1
                 self.connected.set()
                 self.changed.set()  # catch up on what happened while away

@@ -37,6 +37,16 @@ MIGRATE_LOCK = FEED_LOCK + 1
 CHANNEL = "jobwatch_runs"
 """The channel writers notify on state changes."""
 
+
+def commands_channel(host_id: str) -> str:
+    """The channel an abort for a run of ``host_id`` is announced on (payload: the
+    run id), so a wrapper wakes for its own host's commands only. A digest: a host
+    id may be any text, a channel name is an identifier of at most 63 bytes."""
+    import hashlib
+
+    return "jobwatch_cmd_" + hashlib.blake2b(host_id.encode(), digest_size=8).hexdigest()
+
+
 _FEED_FUNCTION = """
 CREATE OR REPLACE FUNCTION jobwatch_feed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE

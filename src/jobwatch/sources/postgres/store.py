@@ -24,6 +24,7 @@ sets up a blank database.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -54,17 +55,20 @@ from jobwatch.sources.postgres.dsn import describe
 from jobwatch.sources.postgres.listen import Listener
 from jobwatch.sources.postgres.live import PgLiveMixin
 from jobwatch.sources.postgres.window import PgWindow
+from jobwatch.sources.postgres.window import dialect as pg_dialect
 from jobwatch.sources.protocol import (
     ActionResult,
     ChangeSet,
     ListQuery,
     LogBounds,
     RowDelta,
+    RowRecords,
     StatusCounts,
     WindowView,
 )
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
+from jobwatch.sources.table_rows import ROW_COLUMNS, ROW_FIELDS, table_rows
+from jobwatch.sources.window_sql import list_where, named
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -83,6 +87,8 @@ POOL_WAIT_S = 5.0
 _ACTIVE = [s.value for s in ACTIVE]
 _RUN_COLS = "id, revision, data, abort_requested_at, abort_requested_by"
 _ROW_COLS = f"{ROW_COLUMNS}, abort_requested_at IS NOT NULL AND status = ANY(%(active)s), revision"
+PG_DIALECT = pg_dialect(False)
+"""For ``jobwatch list``'s filter (the shared builder in ``window_sql``)."""
 _NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _SINCE = (
     "(CASE WHEN (SELECT last_value FROM jobwatch_revision) < %(since)s THEN 0 ELSE %(since)s END)"
@@ -153,6 +159,8 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         self.where = describe(dsn)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listener = Listener(dsn)
+        self._commands: Listener | None = None
+        """Made by the first :meth:`wait_command` (only a wrapper waits for commands)."""
         self._last_reap = 0.0
         self._window = PgWindow(self)
 
@@ -214,6 +222,8 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
 
     async def close(self) -> None:
         await self._listener.stop()
+        if self._commands is not None:
+            await self._commands.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -347,6 +357,18 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
             rows, revisions = rows[:-1], revisions[:-1]
         return RowDelta(rows, revisions[-1] if revisions else since, more)
 
+    async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords:
+        """:meth:`row_changes` as the records read (``jobwatch serve`` encodes them
+        without a RunRow each)."""
+        await self._before_read()
+        since = _cursor(cursor)
+        params = {"since": since, "limit": max(1, limit) + 1, "active": _ACTIVE}
+        sql = f"SELECT {_ROW_COLS} FROM runs WHERE revision > {_SINCE} ORDER BY revision"
+        records = await self._fetch(sql + " LIMIT %(limit)s", params)
+        more = len(records) > limit
+        records = records[:limit]
+        return RowRecords(ROW_FIELDS, records, int(records[-1][17]) if records else since, more)
+
     async def _rows_where(
         self, clause: str, params: dict[str, Any]
     ) -> tuple[list[RunRow], list[int]]:
@@ -418,26 +440,15 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
         """Newest first, filtered in SQL (``--limit 20`` reads 20 rows, by index)."""
         await self._before_read()
-        where: list[str] = []
-        params: dict[str, Any] = {}
-        for column, given in (
-            ("status", query.statuses),
-            ("job", query.jobs),
-            ("source", query.run_sources),
-        ):
-            if given:
-                where.append(f"{column} = ANY(%({column})s)")
-                params[column] = list(given)
-        if not query.include_archived:
-            where.append("NOT archived")
+        where, values = list_where(query, PG_DIALECT)
         sql = f"SELECT {_RUN_COLS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC NULLS LAST, id DESC"
         if query.limit is not None:
-            sql += " LIMIT %(limit)s"
-            params["limit"] = query.limit
-        return self._sorted(await self._fetch(sql, params))
+            sql += " LIMIT ?"
+            values.append(query.limit)
+        return self._sorted(await self._fetch(*named(sql, values)))
 
     # -- logs ------------------------------------------------------------------------
 
@@ -727,6 +738,20 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
 
         return await self._transaction(body, feed=False)
 
+    async def wait_command(self, timeout: float) -> None:
+        """Return when a command for this host may be waiting (a NOTIFY on its
+        channel, or the listening connection (re)connected, which may have missed
+        one), or after ``timeout`` seconds: the caller's slow fallback poll."""
+        if self._commands is None:
+            self._commands = Listener(self.dsn, schema.commands_channel(self.host))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._commands.wait(), timeout)
+
+    @property
+    def command_notifies(self) -> int:
+        """Notifications on this host's commands channel (what tests read)."""
+        return 0 if self._commands is None else self._commands.notified
+
     async def aborts_requested(self, run_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for run_id in run_ids:
@@ -766,6 +791,9 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
                     f"VALUES (%s, %s, 'abort', %s, {_NOW})",
                     (run_id, owner, by),
                 )
+                if owner is not None:  # delivered at commit: its wrapper claims it at once
+                    channel = schema.commands_channel(str(owner))
+                    await conn.execute("SELECT pg_notify(%s, %s)", (channel, run_id))
                 await conn.execute(
                     "UPDATE runs SET abort_requested_at = %s, abort_requested_by = %s, "
                     "revision = nextval('jobwatch_revision') WHERE id = %s",
