@@ -59,10 +59,11 @@ FIELDS: tuple[str, ...] = (
     "aborting",
     "deleted",
     "error",
+    "message",
 )
 """In :class:`RunRow`'s own order, so a decoded row is built positionally (a test
 keeps the two alike)."""
-OPTIONAL: dict[str, Any] = {"deleted": False}
+OPTIONAL: dict[str, Any] = {"deleted": False, "message": None}
 """Fields a rows/1 answer may lack (added after the format), and their value then."""
 DICTIONARY = frozenset(
     {
@@ -79,7 +80,7 @@ DICTIONARY = frozenset(
     }
 )
 """Columns sent as a dictionary and codes (few distinct values in practice)."""
-TEXT = frozenset({"source", "id", "job", "label", "status_raw", "problem", "error"})
+TEXT = frozenset({"source", "id", "job", "label", "status_raw", "problem", "error", "message"})
 """Columns of outside text: redacted and cleaned by the server before they leave."""
 
 

@@ -22,6 +22,8 @@ newer jobwatch and is refused, as a newer SQLite store is.
   triggers, so a monitor over a million runs reads a dozen rows for its status
   line; and indexes in the order of the monitor's two usual sorts (the windowed
   reads of :mod:`.window`).
+* ``runs.message`` (version 4): the start of a run's error message, for failure
+  groups (:mod:`jobwatch.triage`).
 
 Revisions come from one sequence, drawn under a transaction-level advisory lock
 (:data:`FEED_LOCK`), so they commit in order and a reader at revision R never
@@ -201,6 +203,16 @@ MIGRATIONS[3] = (
     "WHEN 'aborted' THEN 7 WHEN 'succeeded' THEN 8 ELSE 99 END)), "
     "(-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0)), "
     '((id) COLLATE "C"), ((source) COLLATE "C"))',
+)
+
+# Failure groups (jobwatch.triage): the start of each run's error message on the
+# fast path, as in the SQLite store (filled on write; older failures from their
+# document, raw: the row reader redacts every message).
+MIGRATIONS[4] = (
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS message text",
+    "UPDATE runs SET message = substr(data::jsonb #>> '{error,message}', 1, 2000) "
+    "WHERE status NOT IN ('new', 'queued', 'running', 'paused', 'succeeded')",
+    "CREATE INDEX IF NOT EXISTS runs_job ON runs (source, job)",
 )
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -60,10 +60,12 @@ from jobwatch.sources.protocol import (
     LogBounds,
     RowDelta,
     StatusCounts,
+    TriageFill,
     WindowView,
 )
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
+from jobwatch.sources.table_rows import REVISION_AT, ROW_COLUMNS, table_rows
+from jobwatch.sources.triage_sql import before_query, rows_clause
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -346,7 +348,16 @@ class PostgresStore(StoreArchiving):
         params = {**params, "active": _ACTIVE}
         rows = await self._fetch(f"SELECT {_ROW_COLS} FROM runs {clause}", params)
         out = table_rows(rows)
-        return out, [int(r[17]) for r in rows]
+        return out, [int(r[REVISION_AT]) for r in rows]
+
+    async def triage_rows(self, *, per_job: int, since: float) -> TriageFill:
+        """The triage fill: each job's newest runs and the window's failures in one
+        query, the failure shapes seen before it in another (``triage_sql``)."""
+        await self._before_read()
+        params = {"per_job": per_job, "since": since}
+        rows, _ = await self._rows_where(rows_clause("id", "%(per_job)s", "%(since)s"), params)
+        before = await self._fetch(before_query("%(since)s"), params)
+        return TriageFill(rows, [(r[0], r[1], r[2], float(r[3])) for r in before])
 
     async def run_count(self) -> int:
         row = await self._one("SELECT COUNT(*) FROM runs")
