@@ -14,12 +14,13 @@ from jobwatch.sources.local.db import LOST_AFTER_S, exposure_warning, parse_curs
 from jobwatch.sources.local.flags import FlagsMixin
 from jobwatch.sources.local.logs import LogsMixin
 from jobwatch.sources.local.reaper import ReaperMixin
+from jobwatch.sources.local.triage import TriageMixin
 from jobwatch.sources.local.window import WindowMixin
 
 __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 
-class SqliteStore(ReaperMixin, WindowMixin, LogsMixin, FlagsMixin):
+class SqliteStore(ReaperMixin, WindowMixin, TriageMixin, LogsMixin, FlagsMixin):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(

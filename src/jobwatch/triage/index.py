@@ -1,0 +1,484 @@
+"""The one triage index every front end shares: jobs, failure groups, slow runs.
+
+Fed with :class:`RunRow` batches (:meth:`TriageIndex.apply`), the cost of a batch
+follows the batch, never the history: per job (source + job) it keeps a bounded
+recent history (the last :data:`HISTORY` finished runs and the active ones), and
+per failure signature the failures inside the index's horizon plus when the
+signature was first and last seen. Memory is bounded by jobs and signatures, not
+by how many runs the store holds.
+
+Summaries are computed on demand and cached per job; a batch marks only the jobs
+and signatures it touched (:class:`Touched`), so a screen redraws those and
+nothing else recomputes on a tick.
+
+Durations for p50/p95 and the slow mark come from a job's *succeeded* runs: a
+failing run often ends early, and counting it would make every normal run look
+slow next to it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from jobwatch.core.row import RunRow, short_message
+from jobwatch.core.status import FAULTS, Status
+from jobwatch.triage.signature import Signature, signature
+
+HISTORY = 200
+"""Finished runs kept per job."""
+SPARK = 30
+"""Runs a job's sparkline shows."""
+WINDOW_S = 24 * 3600.0
+"""The jobs view's window ("runs in the window") and failures' default ``since``."""
+HORIZON_S = 7 * 24 * 3600.0
+"""How far back failures are kept per signature (``failures --since`` up to this)."""
+MIN_EARLIER = 5
+"""Earlier succeeded runs a job needs before a run of it can be called slow."""
+SLOW_FACTOR = 2.0
+WEEK_S = 7 * 24 * 3600.0
+TREND_MIN_RUNS = 3
+TREND_MIN_PCT = 20
+SUMMARY_TTL_S = 60.0
+"""A cached summary is recomputed after this long even untouched ("runs in the
+window" and the trend move with the clock)."""
+GROUP_KEYS = 200
+"""Run keys a failure group hands out (newest first) for "filter to the group"."""
+
+JobKey = tuple[str, str]
+RunKey = tuple[str, str]
+LateOf = Callable[[JobKey], "str | None"]
+
+
+def no_lateness(key: JobKey) -> str | None:
+    """The default ``late_of``: schedules (``triage/schedules.py``) plug in here."""
+    return None
+
+
+def job_name(row: RunRow) -> str:
+    """The job a run belongs to: its job, else its label, else empty."""
+    return row.job or row.label or ""
+
+
+def when(row: RunRow) -> float:
+    """When a run happened, for ordering its job's history: its end, else start."""
+    return row.ended_at or row.started_at or row.created_at or 0.0
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return None
+    rank = max(1, min(len(ordered), round(q * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@dataclass(slots=True)
+class _Entry:
+    at: float
+    status: Status
+    duration_ms: float | None
+
+
+@dataclass(slots=True)
+class _Job:
+    source: str
+    name: str
+    order: list[tuple[float, str]] = field(default_factory=list)
+    """``(when, run id)`` of the finished runs kept, oldest first."""
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    active: dict[str, RunRow] = field(default_factory=dict)
+    last_success: float | None = None
+    version: int = 0
+    baseline: list[float] | None = None
+    """Ascending durations of the succeeded runs kept (cached until a change)."""
+
+    def forget(self, run_id: str) -> None:
+        entry = self.entries.pop(run_id, None)
+        if entry is not None:
+            at = bisect.bisect_left(self.order, (entry.at, run_id))
+            if at < len(self.order) and self.order[at] == (entry.at, run_id):
+                del self.order[at]
+
+    def durations(self) -> list[float]:
+        if self.baseline is None:
+            self.baseline = sorted(
+                e.duration_ms
+                for e in self.entries.values()
+                if e.status is Status.SUCCEEDED and e.duration_ms is not None
+            )
+        return self.baseline
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """One row of the jobs view and of ``jobwatch jobs``."""
+
+    source: str
+    job: str
+    last_status: Status | None
+    last_at: float | None
+    active: int
+    runs_in_window: int
+    window_full: bool
+    """The kept history did not reach back to the window's start: "at least"."""
+    success_rate: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    spark: tuple[tuple[float | None, Status], ...]
+    """The last :data:`SPARK` finished runs, oldest first: (duration, outcome)."""
+    last_success_at: float | None
+    trend: str | None
+    late: str | None = None
+    """Set by the schedules (``late_of``): "late 12m", "missed 02:00"."""
+
+    @property
+    def key(self) -> JobKey:
+        return (self.source, self.job)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failures of one signature: one row of the failure-groups view."""
+
+    signature: Signature
+    count: int
+    first_seen: float
+    last_seen: float
+    jobs: tuple[str, ...]
+    example: RunKey
+    keys: tuple[RunKey, ...]
+    """The group's runs in the window, newest first (at most :data:`GROUP_KEYS`)."""
+    new: bool
+    """The signature was not seen before the window."""
+
+    @property
+    def text(self) -> str:
+        return self.signature.text()
+
+
+@dataclass(slots=True)
+class _Group:
+    sig: Signature
+    first_seen: float
+    last_seen: float
+    runs: dict[RunKey, tuple[float, str]] = field(default_factory=dict)
+    """Failures inside the horizon: run key -> (when, job)."""
+
+
+@dataclass(slots=True)
+class Touched:
+    """What one batch changed: the screens recompute only these."""
+
+    jobs: set[JobKey] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.jobs or self.groups)
+
+    def update(self, other: Touched) -> None:
+        self.jobs |= other.jobs
+        self.groups |= other.groups
+
+
+class TriageIndex:
+    """Jobs, failure groups and slowness, kept up to date batch by batch."""
+
+    def __init__(
+        self,
+        *,
+        kinds: Mapping[str, str] | None = None,
+        horizon_s: float = HORIZON_S,
+        history: int = HISTORY,
+        clock: Callable[[], float] = time.time,
+        late_of: LateOf = no_lateness,
+    ) -> None:
+        self.kinds = dict(kinds or {})
+        """Row source -> kind of source (``sqlite``, ``letta``, …) for signatures;
+        a source not named is its own kind."""
+        self.horizon_s = horizon_s
+        self.history = history
+        self.clock = clock
+        self.late_of = late_of
+        self._jobs: dict[JobKey, _Job] = {}
+        self._groups: dict[str, _Group] = {}
+        self._run_group: dict[RunKey, str] = {}
+        """Which group each failure in the horizon is counted in."""
+        self._seen_before: dict[str, float] = {}
+        """Signatures seen before what the index holds (a store's older failures)."""
+        self._summaries: dict[JobKey, tuple[float, int, JobSummary]] = {}
+        self._slow: dict[RunKey, tuple[int, float, str | None]] = {}
+        self._pruned_at = 0.0
+        self.version = 0
+        """Bumped by every batch that changed something."""
+
+    # -- feeding --------------------------------------------------------------------
+
+    def apply(self, rows: Iterable[RunRow]) -> Touched:
+        """Merge changed rows; returns the jobs and groups they touched."""
+        touched = Touched()
+        cutoff = self.clock() - self.horizon_s
+        for row in rows:
+            if row.error is not None:
+                continue  # an unreadable record belongs to no job
+            self._apply_one(row, cutoff, touched)
+        if touched:
+            self.version += 1
+        now = self.clock()
+        if now - self._pruned_at > 60.0:
+            self._pruned_at = now
+            touched.groups |= self._prune(cutoff)
+        return touched
+
+    def _apply_one(self, row: RunRow, cutoff: float, touched: Touched) -> None:
+        jk = (row.source, job_name(row))
+        job = self._jobs.get(jk)
+        if job is None:
+            job = self._jobs[jk] = _Job(row.source, jk[1])
+        rid = row.id
+        job.forget(rid)
+        job.active.pop(rid, None)
+        if not row.deleted:
+            if row.status.is_active:
+                job.active[rid] = row
+            else:
+                at = when(row)
+                if len(job.order) < self.history or at > job.order[0][0]:
+                    job.entries[rid] = _Entry(at, row.status, row.duration_ms)
+                    bisect.insort(job.order, (at, rid))
+                    while len(job.order) > self.history:
+                        _, old = job.order.pop(0)
+                        del job.entries[old]
+                if row.status is Status.SUCCEEDED:
+                    job.last_success = max(job.last_success or at, at)
+        job.version += 1
+        job.baseline = None
+        touched.jobs.add(jk)
+        self._group_row(row, cutoff, touched)
+
+    def _group_row(self, row: RunRow, cutoff: float, touched: Touched) -> None:
+        key = row.key
+        failed = row.status in FAULTS and not row.deleted
+        old = self._run_group.get(key)
+        sig = self.signature_of(row) if failed else None
+        if old is not None and (sig is None or sig.key != old):
+            group = self._groups.get(old)
+            if group is not None:
+                group.runs.pop(key, None)
+                touched.groups.add(old)
+            del self._run_group[key]
+        if sig is None:
+            return
+        at = when(row)
+        group = self._groups.get(sig.key)
+        if group is None:
+            first = min(at, self._seen_before.get(sig.key, at))
+            group = self._groups[sig.key] = _Group(sig, first, at)
+        group.first_seen = min(group.first_seen, at)
+        group.last_seen = max(group.last_seen, at)
+        if at >= cutoff:
+            group.runs[key] = (at, job_name(row))
+            self._run_group[key] = sig.key
+        touched.groups.add(sig.key)
+
+    def signature_of(self, row: RunRow) -> Signature:
+        return signature(self.kinds.get(row.source, row.source), row.problem, row.message)
+
+    def signature_of_parts(
+        self, source: str, problem: str | None, message: str | None
+    ) -> Signature:
+        """As :meth:`signature_of`, for a store's raw columns (the message cut and
+        redacted as a row's is, so the two agree)."""
+        return signature(self.kinds.get(source, source), problem, short_message(message))
+
+    def seen_before(self, signatures: Iterable[tuple[Signature, float]]) -> None:
+        """Signatures a store had before the failures it handed over (with when
+        each was first seen): what tells a new failure from an old one."""
+        for sig, first in signatures:
+            known = self._seen_before.get(sig.key)
+            self._seen_before[sig.key] = first if known is None else min(known, first)
+            group = self._groups.get(sig.key)
+            if group is not None:
+                group.first_seen = min(group.first_seen, first)
+
+    def _prune(self, cutoff: float) -> set[str]:
+        """Drop failures older than the horizon (the groups' first/last stay)."""
+        changed: set[str] = set()
+        for name, group in self._groups.items():
+            old = [k for k, (at, _) in group.runs.items() if at < cutoff]
+            for k in old:
+                del group.runs[k]
+                self._run_group.pop(k, None)
+            if old:
+                changed.add(name)
+        return changed
+
+    # -- reading --------------------------------------------------------------------
+
+    def job_keys(self) -> list[JobKey]:
+        return list(self._jobs)
+
+    def jobs(self, now: float | None = None, window_s: float = WINDOW_S) -> list[JobSummary]:
+        """Every job's summary, newest activity first."""
+        now = self.clock() if now is None else now
+        out = [self.summary(k, now, window_s) for k in self._jobs]
+        found = [s for s in out if s is not None]
+        found.sort(key=lambda s: (-(s.last_at or 0.0), s.source, s.job))
+        return found
+
+    def summary(
+        self, key: JobKey, now: float | None = None, window_s: float = WINDOW_S
+    ) -> JobSummary | None:
+        job = self._jobs.get(key)
+        if job is None:
+            return None
+        now = self.clock() if now is None else now
+        cached = self._summaries.get(key)
+        if cached is not None and cached[1] == job.version and now - cached[0] < SUMMARY_TTL_S:
+            return cached[2]
+        made = self._summarize(job, now, window_s)
+        self._summaries[key] = (now, job.version, made)
+        return made
+
+    def _summarize(self, job: _Job, now: float, window_s: float) -> JobSummary:
+        entries = [job.entries[rid] for _, rid in job.order]
+        start = now - window_s
+        in_window = [e for e in entries if e.at >= start]
+        outcomes = [e for e in in_window if e.status.is_terminal or e.status in FAULTS]
+        ok = sum(1 for e in outcomes if e.status is Status.SUCCEEDED)
+        durations = job.durations()
+        last_status: Status | None = None
+        last_at: float | None = None
+        if job.active:
+            newest = max(job.active.values(), key=lambda r: r.started_at or r.created_at or 0.0)
+            last_status, last_at = newest.status, newest.started_at or newest.created_at
+        elif entries:
+            last_status, last_at = entries[-1].status, entries[-1].at
+        return JobSummary(
+            source=job.source,
+            job=job.name,
+            last_status=last_status,
+            last_at=last_at,
+            active=len(job.active),
+            runs_in_window=len(in_window),
+            window_full=len(entries) >= self.history and bool(entries) and entries[0].at >= start,
+            success_rate=ok / len(outcomes) if outcomes else None,
+            p50_ms=percentile(durations, 0.5),
+            p95_ms=percentile(durations, 0.95),
+            spark=tuple((e.duration_ms, e.status) for e in entries[-SPARK:]),
+            last_success_at=job.last_success,
+            trend=_trend(entries, now),
+            late=self.late_of((job.source, job.name)),
+        )
+
+    def failures(self, since: float, now: float | None = None) -> list[FailureGroup]:
+        """Failure groups with a failure at or after ``since``, most failures first."""
+        found = [g for name in self._groups if (g := self.group(name, since)) is not None]
+        found.sort(key=lambda g: (-g.count, -g.last_seen, g.text))
+        return found
+
+    def group(self, name: str, since: float) -> FailureGroup | None:
+        group = self._groups.get(name)
+        if group is None:
+            return None
+        inside = [(at, k, job) for k, (at, job) in group.runs.items() if at >= since]
+        if not inside:
+            return None
+        inside.sort(reverse=True)
+        first = min(group.first_seen, self._seen_before.get(name, group.first_seen))
+        return FailureGroup(
+            signature=group.sig,
+            count=len(inside),
+            first_seen=first,
+            last_seen=inside[0][0],
+            jobs=tuple(sorted({job for _, _, job in inside})),
+            example=inside[0][1],
+            keys=tuple(k for _, k, _ in inside[:GROUP_KEYS]),
+            new=first >= since,
+        )
+
+    def group_of(self, key: RunKey) -> str | None:
+        """The group a failure in the horizon is counted in."""
+        return self._run_group.get(key)
+
+    def slowness(self, row: RunRow, now: float | None = None) -> str | None:
+        """``"3.2x this job's median"`` (with a real times sign) when the run took
+        (or, running, has taken) at least :data:`SLOW_FACTOR` times its job's p50
+        and more than its p95, judged against at least :data:`MIN_EARLIER` earlier
+        succeeded runs."""
+        job = self._jobs.get((row.source, job_name(row)))
+        if job is None:
+            return None
+        running = row.status.is_active
+        if not running:
+            cached = self._slow.get(row.key)
+            if cached is not None and cached[0] == job.version:
+                return cached[2]
+        now = self.clock() if now is None else now
+        elapsed = row.elapsed_ms(now)
+        said: str | None = None
+        if elapsed is not None and elapsed > 0:
+            if running:
+                earlier = job.durations()
+            else:
+                at = when(row)
+                earlier = sorted(
+                    e.duration_ms
+                    for rid, e in job.entries.items()
+                    if e.status is Status.SUCCEEDED
+                    and e.duration_ms is not None
+                    and e.at < at
+                    and rid != row.id
+                )
+            said = _slow_text(elapsed, earlier)
+        if not running:
+            if len(self._slow) > 50_000:
+                self._slow.clear()
+            self._slow[row.key] = (job.version, now, said)
+        return said
+
+
+def _slow_text(elapsed: float, earlier: list[float]) -> str | None:
+    if len(earlier) < MIN_EARLIER:
+        return None
+    p50 = percentile(earlier, 0.5)
+    p95 = percentile(earlier, 0.95)
+    if not p50 or p95 is None or elapsed < SLOW_FACTOR * p50 or elapsed <= p95:
+        return None
+    return f"{elapsed / p50:.1f}\N{MULTIPLICATION SIGN} this job's median"
+
+
+def _trend(entries: list[_Entry], now: float) -> str | None:
+    """One phrase for where a job is heading: a failure streak first, else the
+    week's p50 against the week before."""
+    streak = 0
+    for e in reversed(entries):
+        if e.status in FAULTS:
+            streak += 1
+        else:
+            break
+    if streak >= 2:
+        return f"{streak} failed in a row"
+    this_week = sorted(
+        e.duration_ms
+        for e in entries
+        if e.status is Status.SUCCEEDED and e.duration_ms is not None and e.at >= now - WEEK_S
+    )
+    week_before = sorted(
+        e.duration_ms
+        for e in entries
+        if e.status is Status.SUCCEEDED
+        and e.duration_ms is not None
+        and now - 2 * WEEK_S <= e.at < now - WEEK_S
+    )
+    if len(this_week) < TREND_MIN_RUNS or len(week_before) < TREND_MIN_RUNS:
+        return "failed" if streak == 1 else None
+    now_p50, then_p50 = percentile(this_week, 0.5), percentile(week_before, 0.5)
+    if not now_p50 or not then_p50:
+        return None
+    pct = round((now_p50 - then_p50) / then_p50 * 100)
+    if abs(pct) < TREND_MIN_PCT:
+        return "failed" if streak == 1 else None
+    return f"p50 {pct:+d} % vs the week before"
