@@ -73,7 +73,9 @@ def _problem_pairs(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
-def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Group:
+def summary(
+    run: Run, data: dict[str, Any], now: datetime | None = None, slow: str | None = None
+) -> Group:
     """The problem first (status, error, reason, when it ended, how long it ran),
     then identity, times, counters and the callback, as one renderable: at 80x24
     the pane shows a few lines, and those must answer "what went wrong"."""
@@ -97,6 +99,7 @@ def summary(run: Run, data: dict[str, Any], now: datetime | None = None) -> Grou
                 *_problem_pairs(data),
                 ("ended", _fmt_time(data["ended_at"])),
                 ("duration", duration(run.elapsed_ms(now))),
+                ("slow", slow),
                 ("exit code", data["exit_code"]),
             ],
         ),
@@ -183,8 +186,14 @@ class DetailPane(VerticalScroll):
         yield Static(id="detail-raw")
 
     def show(
-        self, run: Run | None, *, error: str | None = None, now: datetime | None = None
+        self,
+        run: Run | None,
+        *,
+        error: str | None = None,
+        now: datetime | None = None,
+        slow: str | None = None,
     ) -> None:
+        """``slow``: what the triage index says of the run's duration, if anything."""
         summary_widget = self.query_one("#detail-summary", Static)
         raw = self.query_one("#detail-raw", Static)
         tree = self.query_one(ConfigTree)
@@ -200,7 +209,7 @@ class DetailPane(VerticalScroll):
         if (run.source, run.id) != self.shown_key:
             self.shown_key = (run.source, run.id)
             self.scroll_home(animate=False, immediate=True)
-        summary_widget.update(summary(run, data, now))
+        summary_widget.update(summary(run, data, now, slow))
         tree.show(data["config"])
         text = Text("raw record\n", style="bold underline")
         text.append(json.dumps(data, indent=2, ensure_ascii=False))
