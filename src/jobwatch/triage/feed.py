@@ -14,11 +14,17 @@ row twice is harmless, so nothing falls between the two.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
+from jobwatch.core.row import RunRow
 from jobwatch.sources.poller import Feed
 from jobwatch.sources.protocol import Source, relabel
-from jobwatch.triage.index import TriageIndex
+from jobwatch.triage.index import Touched, TriageIndex
+
+CHUNK = 2000
+"""Rows applied between two yields to the event loop: a fill of 100k rows takes
+about a second, which a monitor must not spend frozen."""
 
 
 def source_kind(source: Source) -> str:
@@ -45,10 +51,22 @@ async def fill(index: TriageIndex, feed: Feed, since: float) -> bool:
         return False
     if feed.label is not None:
         relabel(got.rows, feed.label)
-    index.apply(got.rows)
+    await apply_chunked(index, got.rows)
     name = feed.label
-    index.seen_before(
-        (index.signature_of_parts(name or source, problem, message), first)
-        for source, problem, message, first in got.before
-    )
+    for at in range(0, len(got.before), CHUNK):
+        index.seen_before(
+            (index.signature_of_parts(name or source, problem, message), first)
+            for source, problem, message, first in got.before[at : at + CHUNK]
+        )
+        await asyncio.sleep(0)
     return True
+
+
+async def apply_chunked(index: TriageIndex, rows: list[RunRow]) -> Touched:
+    """:meth:`TriageIndex.apply` in chunks, yielding to the event loop between them."""
+    touched = Touched()
+    for at in range(0, len(rows), CHUNK):
+        touched.update(index.apply(rows[at : at + CHUNK]))
+        if at + CHUNK < len(rows):
+            await asyncio.sleep(0)
+    return touched

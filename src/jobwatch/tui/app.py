@@ -33,7 +33,7 @@ from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
-from jobwatch.triage.feed import fill, kinds_of
+from jobwatch.triage.feed import apply_chunked, fill, kinds_of
 from jobwatch.triage.index import WINDOW_S, Touched, TriageIndex
 from jobwatch.tui import keys
 from jobwatch.tui.keymap import check_keymap, with_keymap
@@ -66,6 +66,8 @@ WINDOW_FROM = 50_000
 of all of them (below, the whole table costs less than 65 MB and scrolls freely)."""
 GC_PAUSE_ROWS = 1000
 """Polls with at least this many rows are applied with the cyclic collector paused."""
+TRIAGE_INLINE_ROWS = 2000
+"""A first-load batch above this many rows reaches the triage index by a worker."""
 
 
 class JobwatchApp(App[None]):
@@ -112,6 +114,7 @@ class JobwatchApp(App[None]):
         self.triage = TriageIndex(kinds=kinds_of(self.poller.feeds), clock=self.clock)
         """Jobs, failure groups and slow runs (``J``, ``F``, the slow mark): fed by
         the sink below, filled by a windowed store itself."""
+        self._triage_backlog: list[list[RunRow]] = []
         self.read_only = read_only
         self.bell_enabled = bell
         self.toasts_enabled = toasts
@@ -309,16 +312,36 @@ class JobwatchApp(App[None]):
         started = time.perf_counter()
         if len(rows) < GC_PAUSE_ROWS:
             self._apply_rows(rows, first=first)
-            touched = self.triage.apply(rows)
+            self._feed_triage(rows, first)
         else:
             with gc_paused():  # a big batch allocates a lot and frees nothing yet
                 self._apply_rows(rows, first=first)
-                touched = self.triage.apply(rows)
-        if touched:
-            self._triage_touched(touched)
+                self._feed_triage(rows, first)
         self._applying_ms += (time.perf_counter() - started) * 1000
 
     # -- triage (jobs, failure groups, slow runs: jobwatch.triage) --------------------
+
+    def _feed_triage(self, rows: list[RunRow], first: bool) -> None:
+        """The index gets every batch, in order; a big first load (or anything
+        after it while it is still going in) is applied by a worker in chunks, so
+        the table's first screen never waits for the jobs view."""
+        if self._triage_backlog or (first and len(rows) > TRIAGE_INLINE_ROWS):
+            self._triage_backlog.append(rows)
+            if len(self._triage_backlog) == 1:
+                self.run_worker(self._drain_triage(), group="triage", exit_on_error=False)
+            return
+        touched = self.triage.apply(rows)
+        if touched:
+            self._triage_touched(touched)
+
+    async def _drain_triage(self) -> None:
+        touched = Touched()
+        while self._triage_backlog:
+            touched.update(await apply_chunked(self.triage, self._triage_backlog[0]))
+            self._triage_backlog.pop(0)
+        freeze_loaded()  # the history now lives as long as the app, as the rows do
+        if touched:
+            self._triage_touched(None)
 
     def _triage_touched(self, touched: Touched | None) -> None:
         """Open triage screens redraw what a batch touched (``None``: everything)."""
@@ -341,6 +364,7 @@ class JobwatchApp(App[None]):
                 except Exception as exc:  # the views stay empty; the table goes on
                     self.notify(f"jobs view: {clean(str(exc))}", severity="warning")
         if filled:
+            freeze_loaded()
             self._triage_touched(None)
 
     def slow_of(self, row: RunRow) -> str | None:
