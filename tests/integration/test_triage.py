@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,53 @@ def test_cli_jobs_and_failures_json(seeded: Path) -> None:
     assert [(g["count"], g["new"]) for g in wide] == [(4, True), (1, True)]
     table = run_cli(seeded, "jobs")
     assert table.returncode == 0 and "backup\t✗ failed" in table.stdout
+
+
+async def test_failure_groups_over_jobwatch_serve(seeded: Path, loopback_server: Any) -> None:
+    """rows/1 carries the message: a monitor of ``jobwatch serve`` groups failures
+    as one of the store does (the message redacted on the way)."""
+    from conftest import TEST_TOKEN
+    from jobwatch.sources.http.client import HttpSource
+
+    source = HttpSource(loopback_server.url, name="served", token=TEST_TOKEN)
+    await source.open()
+    try:
+        rows: list[RunRow] = []
+        cursor: int | str | None = None
+        for _ in range(20):
+            delta = await source.row_changes(cursor)
+            rows += delta.rows
+            cursor = delta.cursor
+            if not delta.more:
+                break
+    finally:
+        await source.close()
+    index = TriageIndex(clock=lambda: NOW)
+    index.apply(rows)
+    groups = index.failures(NOW - WINDOW_S, NOW)
+    local = (await fed(seeded)).failures(NOW - WINDOW_S, NOW)
+    assert [(g.text, g.count, g.new) for g in groups] == [(g.text, g.count, g.new) for g in local]
+    assert all("sk-live" not in (r.message or "") for r in rows)
+    assert any(r.message for r in rows)
+
+
+async def test_a_big_first_load_reaches_the_jobs_view(store_path: Path) -> None:
+    """More rows than the sink applies inline: a worker feeds the index in chunks
+    after the table has them, and the jobs view still counts every job."""
+    from jobwatch.tui.screens.triage import JobsScreen
+    from tui_support import make_app, ready, settle
+
+    many = [r for j in range(30) for r in steady(f"bulk-{j:02d}", 100, first_hours_ago=100)]
+    async with SqliteStore(store_path) as store:
+        await store.add_many(many)
+    async with SqliteStore(store_path, create=False) as store:
+        app = make_app(store, clock=lambda: NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            await settle(app, pilot, "triage")
+            assert len(app.runs) == 3000 and not app._triage_backlog
+            await pilot.press("J")
+            await pilot.pause()
+            assert isinstance(app.screen, JobsScreen) and app.screen.table.row_count == 30
+            summary = app.triage.summary(("local", "bulk-07"), NOW)
+            assert summary is not None and summary.runs_in_window == 24
