@@ -230,3 +230,15 @@ async def test_a_big_first_load_reaches_the_jobs_view(store_path: Path) -> None:
             assert isinstance(app.screen, JobsScreen) and app.screen.table.row_count == 30
             summary = app.triage.summary(("local", "bulk-07"), NOW)
             assert summary is not None and summary.runs_in_window == 24
+
+
+async def test_the_same_failure_in_two_stores_is_one_group(seeded: Path, tmp_path: Path) -> None:
+    """Signatures key on the source's kind, not its name: two stores' failures of
+    one shape are one group, with runs from both."""
+    other = tmp_path / "other.db"
+    async with SqliteStore(other) as store:
+        await store.add_many(history())
+    got = run_cli(seeded, "failures", "--source", str(seeded), "--source", str(other), "--json")
+    assert got.returncode == 0, got.stderr
+    groups = json.loads(got.stdout)
+    assert [(g["kind"], g["count"]) for g in groups] == [("sqlite", 6), ("sqlite", 2)]

@@ -20,7 +20,7 @@ from jobwatch.core.redact import clean
 from jobwatch.core.row import RunRow
 from jobwatch.sources.poller import Feed, Poller
 from jobwatch.triage import text
-from jobwatch.triage.feed import fill, fills_itself, kinds_of
+from jobwatch.triage.feed import fill, fills_itself, know_kinds
 from jobwatch.triage.index import HORIZON_S, WINDOW_S, TriageIndex
 
 SYNC_POLLS = 10_000
@@ -57,7 +57,7 @@ async def build_index(args: argparse.Namespace, since: float) -> tuple[TriageInd
         index.apply(rows)
 
     async with opened(sel, mode="rows", on_rows=sink, page=5000, pages=100) as poller:
-        index.kinds.update(kinds_of(poller.feeds))
+        know_kinds(index, poller.feeds)
         for feed in poller.feeds:
             feed.window = fills_itself(feed)  # its first poll starts at its head
         await _sync(poller)

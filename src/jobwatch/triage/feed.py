@@ -39,6 +39,14 @@ def kinds_of(feeds: Iterable[Feed]) -> dict[str, str]:
     return {feed.label: source_kind(feed.source) for feed in feeds if feed.label}
 
 
+def know_kinds(index: TriageIndex, feeds: list[Feed]) -> None:
+    """Tell ``index`` each row's source kind: several sources stamp their rows with
+    their names; one source's rows are all of its kind, whatever they say."""
+    index.kinds.update(kinds_of(feeds))
+    if len(feeds) == 1:
+        index.default_kind = source_kind(feeds[0].source)
+
+
 def fills_itself(feed: Feed) -> bool:
     return bool(feed.source.capabilities.window)
 

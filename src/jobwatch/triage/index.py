@@ -169,9 +169,11 @@ class _Job:
         return [p[2] for p in self.order[-count:]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobSummary:
-    """One row of the jobs view and of ``jobwatch jobs``."""
+    """One row of the jobs view and of ``jobwatch jobs``. Treated as immutable;
+    not ``frozen``, which constructs about three times slower (a busy poll
+    recomputes hundreds of these)."""
 
     source: str
     job: str
@@ -272,7 +274,8 @@ class TriageIndex:
     ) -> None:
         self.kinds = dict(kinds or {})
         """Row source -> kind of source (``sqlite``, ``letta``, …) for signatures;
-        a source not named is its own kind."""
+        a source not named is of ``default_kind``, else its own kind."""
+        self.default_kind: str | None = None
         self.horizon_s = horizon_s
         self.history = history
         self.clock = clock
@@ -354,14 +357,16 @@ class TriageIndex:
         touched.groups.add(sig.key)
 
     def signature_of(self, row: RunRow) -> Signature:
-        return signature(self.kinds.get(row.source, row.source), row.problem, row.message)
+        kind = self.kinds.get(row.source) or self.default_kind or row.source
+        return signature(kind, row.problem, row.message)
 
     def signature_of_parts(
         self, source: str, problem: str | None, message: str | None
     ) -> Signature:
         """As :meth:`signature_of`, for a store's raw columns (the message cut and
         redacted as a row's is, so the two agree)."""
-        return signature(self.kinds.get(source, source), problem, short_message(message))
+        kind = self.kinds.get(source) or self.default_kind or source
+        return signature(kind, problem, short_message(message))
 
     def seen_before(self, signatures: Iterable[tuple[Signature, float]]) -> None:
         """Signatures a store had before the failures it handed over (with when

@@ -33,7 +33,7 @@ from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
-from jobwatch.triage.feed import apply_chunked, fill, kinds_of
+from jobwatch.triage.feed import apply_chunked, fill, know_kinds
 from jobwatch.triage.index import WINDOW_S, Touched, TriageIndex
 from jobwatch.tui import keys
 from jobwatch.tui.keymap import check_keymap, with_keymap
@@ -111,7 +111,8 @@ class JobwatchApp(App[None]):
             on_settled=self.update_status,
             on_reset=self._forget,
         )
-        self.triage = TriageIndex(kinds=kinds_of(self.poller.feeds), clock=self.clock)
+        self.triage = TriageIndex(clock=self.clock)
+        know_kinds(self.triage, self.poller.feeds)
         """Jobs, failure groups and slow runs (``J``, ``F``, the slow mark): fed by
         the sink below, filled by a windowed store itself."""
         self._triage_backlog: list[list[RunRow]] = []
