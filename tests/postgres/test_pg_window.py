@@ -73,7 +73,7 @@ async def test_a_store_of_schema_2_is_migrated_with_its_counts(pg_server: Any) -
     finally:
         await conn.close()
     async with PostgresStore(dsn, mode="write") as store:
-        assert store.schema_version == 3
+        assert store.schema_version == schema.SCHEMA_VERSION
         counts = await store.status_counts()
         assert counts.by_status == {"failed": 1, "running": 1}
         assert counts.archived == 1
