@@ -242,3 +242,37 @@ async def test_the_same_failure_in_two_stores_is_one_group(seeded: Path, tmp_pat
     assert got.returncode == 0, got.stderr
     groups = json.loads(got.stdout)
     assert [(g["kind"], g["count"]) for g in groups] == [("sqlite", 6), ("sqlite", 2)]
+
+
+def test_the_trend_compares_the_week_with_the_week_before() -> None:
+    """``p50 +100 % vs the week before``, and a late-arriving run of the week before
+    (a vendor's late commit) changes the figure: nothing stale is kept."""
+    index = TriageIndex(clock=lambda: NOW)
+    before = [run(f"run-w1-{i}", "nightly", hours_ago=24 * (8 + i), seconds=60) for i in range(4)]
+    this = [run(f"run-w2-{i}", "nightly", hours_ago=24 * (1 + i), seconds=120) for i in range(4)]
+    index.apply(RunRow.from_run(r) for r in [*before, *this])
+    summary = index.summary(("local", "nightly"), NOW)
+    assert summary is not None and summary.trend == "p50 +100 % vs the week before"
+    late = [run(f"run-w1-late{i}", "nightly", hours_ago=24 * 9 + i, seconds=100) for i in range(5)]
+    index.apply(RunRow.from_run(r) for r in late)
+    summary = index.summary(("local", "nightly"), NOW)
+    assert summary is not None and summary.trend == "p50 +20 % vs the week before"
+    quick = [run(f"run-w2-q{i}", "nightly", hours_ago=2 + i, seconds=104) for i in range(5)]
+    index.apply(RunRow.from_run(r) for r in quick)
+    summary = index.summary(("local", "nightly"), NOW)
+    assert summary is not None and summary.trend is None  # +4 %: steady, no word
+
+
+def test_a_run_of_the_week_before_read_again_moves_the_trend() -> None:
+    """A run of the week before that changes in place (same time, same place in
+    the history) still reaches the kept p50 of that week."""
+    index = TriageIndex(clock=lambda: NOW)
+    before = [run(f"run-w1-{i}", "nightly", hours_ago=24 * (8 + i), seconds=60) for i in range(4)]
+    this = [run(f"run-w2-{i}", "nightly", hours_ago=24 * (1 + i), seconds=120) for i in range(4)]
+    index.apply(RunRow.from_run(r) for r in [*before, *this])
+    summary = index.summary(("local", "nightly"), NOW)
+    assert summary is not None and summary.trend == "p50 +100 % vs the week before"
+    again = [run(f"run-w1-{i}", "nightly", hours_ago=24 * (8 + i), seconds=200) for i in range(3)]
+    index.apply(RunRow.from_run(r) for r in again)
+    summary = index.summary(("local", "nightly"), NOW)
+    assert summary is not None and summary.trend == "p50 -40 % vs the week before"

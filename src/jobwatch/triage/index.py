@@ -120,6 +120,11 @@ class _Job:
     plain floats (three times quicker than through the entries, measured)."""
     wins: list[int] = field(default_factory=list)
     """Position by position: 1 succeeded, 0 another outcome, -1 no outcome."""
+    changed_from: float = float("inf")
+    """The oldest ``when`` of a run added or dropped since the trend last looked:
+    the week before's p50 is kept until a change reaches back into that week."""
+    week_before: tuple[int, int, float | None] | None = None
+    """(start, end) positions of the week before in ``order`` and its p50."""
 
     def forget(self, run_id: str) -> None:
         entry = self.entries.pop(run_id, None)
@@ -131,10 +136,12 @@ class _Job:
             del self.order[at]
             del self.oks[at]
             del self.wins[at]
+        self.changed_from = min(self.changed_from, entry.at)
         self._unbase(entry)
 
     def add(self, entry: _Entry, keep: int) -> None:
         self.entries[entry.id] = entry
+        self.changed_from = min(self.changed_from, entry.at)
         place = (entry.at, entry.id, entry)
         at = bisect.bisect_right(self.order, place)
         self.order.insert(at, place)
@@ -152,6 +159,7 @@ class _Job:
             old = self.order.pop(0)[2]
             del self.oks[0]
             del self.wins[0]
+            self.changed_from = min(self.changed_from, old.at)
             del self.entries[old.id]
             self._unbase(old)
 
@@ -536,13 +544,20 @@ def _trend(job: _Job, now: float) -> str | None:
     order, oks = job.order, job.oks
     lo = bisect.bisect_left(order, (now - 2 * WEEK_S,))
     mid = bisect.bisect_left(order, (now - WEEK_S,), lo)
-    week_before = sorted([ms for ms in oks[lo:mid] if ms is not None])
-    if len(week_before) < TREND_MIN_RUNS:
+    kept = job.week_before
+    if kept is not None and kept[:2] == (lo, mid) and job.changed_from >= now - WEEK_S:
+        then_p50 = kept[2]  # nothing in the week before changed: its p50 stands
+    else:
+        week_before = sorted([ms for ms in oks[lo:mid] if ms is not None])
+        then_p50 = percentile(week_before, 0.5) if len(week_before) >= TREND_MIN_RUNS else None
+        job.week_before = (lo, mid, then_p50)
+    job.changed_from = float("inf")
+    if then_p50 is None:
         return said
     this_week = sorted([ms for ms in oks[mid:] if ms is not None])
     if len(this_week) < TREND_MIN_RUNS:
         return said
-    now_p50, then_p50 = percentile(this_week, 0.5), percentile(week_before, 0.5)
+    now_p50 = percentile(this_week, 0.5)
     if not now_p50 or not then_p50:
         return said
     pct = round((now_p50 - then_p50) / then_p50 * 100)
