@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from jobwatch import __version__
 from jobwatch.cli.monitor import cmd_monitor
+from jobwatch.cli.triage_verbs import cmd_failures, cmd_jobs
 from jobwatch.cli.verbs import (
     EXIT_USAGE,
     cmd_abort,
@@ -226,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="started",
         help="order as the monitor's s does (changed: the later of end and start)",
     )
+
+    p = verb("jobs", cmd_jobs, "one line per job: last status, success rate, p50/p95, trend")
+    p.add_argument("--json", action="store_true", help="for scripts, redacted")
+
+    p = verb("failures", cmd_failures, "failures grouped by signature, most frequent first")
+    p.add_argument("--since", type=age, default=86_400.0, metavar="AGE", help="default 24h")
+    p.add_argument("--json", action="store_true", help="for scripts, redacted")
 
     p = verb("show", cmd_show, "show one run in detail")
     p.add_argument("run", metavar="RUN", help="run id or a unique prefix")

@@ -60,6 +60,12 @@ class Cell:
     mode: Mode = Mode.TABLE
     width: int = 0
     """The cells the column got (a progress bar fills what it has)."""
+    slow: Callable[[RunRow], str | None] | None = None
+    """Whether a run is slow for its job (the triage index answers; the core
+    cannot know): the duration column marks it with :data:`SLOW_MARK`."""
+
+
+SLOW_MARK = "↑"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +300,7 @@ COLUMNS: tuple[Column, ...] = (
         "duration",
         "DURATION",
         Width(9, 9),
-        lambda r, c: duration(r.elapsed_ms(c.now)),
+        lambda r, c: duration(r.elapsed_ms(c.now)) + (SLOW_MARK if c.slow and c.slow(r) else ""),
         sort=lambda r: (-(r.duration_ms or 0.0), -_when(r), r.id, r.source),
     ),
     Column(

@@ -16,6 +16,20 @@ from jobwatch.core.status import Status
 if TYPE_CHECKING:
     from jobwatch.core.run import Run
 
+MESSAGE_CHARS = 300
+"""Characters of an error message a row carries: enough to tell failures apart,
+little enough that 100k rows stay a few MB."""
+
+
+def short_message(text: str | None) -> str | None:
+    """An error message as a row carries it: redacted and cleaned first (a secret is
+    masked whole, never cut in two and then missed), then cut."""
+    if not text:
+        return None
+    from jobwatch.core.redact import clean
+
+    return clean(text)[:MESSAGE_CHARS] or None
+
 
 @dataclass(slots=True)
 class RunRow:
@@ -45,6 +59,9 @@ class RunRow:
     """The system no longer has it (see :attr:`Run.deleted`)."""
     error: str | None = None
     """Set when the record could not be read: the row shows this instead of data."""
+    message: str | None = None
+    """The start of the run's error message (:data:`MESSAGE_CHARS`), redacted: what
+    failure groups are told apart by (``jobwatch.triage.signature``)."""
     stuck_since: float | None = None
     """Set on a running run found stuck (``triage/stuck.py``): its last sign of life.
     Not from the store: the monitor stamps it after each check."""
@@ -91,6 +108,7 @@ class RunRow:
             problem="deleted" if run.deleted else problem,
             aborting=aborting or bool(meta.get("abort_requested_at")),
             deleted=run.deleted,
+            message=short_message(run.error.message if run.error else None),
         )
 
     @classmethod

@@ -26,6 +26,12 @@ working default, so an adapter implements only what its system has:
   there now, so a monitor that holds a window polls changes without a first full
   sync. The monitor then holds a bounded window of rows and reads the rest when
   the user scrolls, filters or sorts (``tui/table_model/window.py``).
+* the triage fill, for the same sources (``capabilities.window``):
+  ``triage_rows`` each job's newest finished runs, the active ones and the
+  failures since a time, in one query, and the failure shapes seen before it
+  (:class:`TriageFill`), so the jobs and failure views start without the monitor
+  loading the history. Other sources answer ``None``: their rows reach the
+  triage index through the poller, whole, anyway.
 """
 
 from __future__ import annotations
@@ -162,6 +168,17 @@ class StatusCounts:
         return sum(self.by_status.values()) + self.archived
 
 
+@dataclass(slots=True)
+class TriageFill:
+    """What a store hands the triage index (:mod:`jobwatch.triage`) at the start."""
+
+    rows: list[RunRow]
+    """Each job's newest finished runs (``per_job``), every active run, and every
+    failure at or after ``since``."""
+    before: list[tuple[str, str | None, str | None, float]]
+    """Failures before ``since`` by (source, problem, message): when first seen."""
+
+
 def newest_first(run: Run) -> tuple[bool, float]:
     """Sort key of every listing: newest first, runs without a time last."""
     when = run.created_at or run.started_at
@@ -244,6 +261,10 @@ class Source(Protocol):
 
     async def wait_change(self) -> None:
         """Return when the source learns of a change (``capabilities.push`` only)."""
+        ...
+
+    async def triage_rows(self, *, per_job: int, since: float) -> TriageFill | None:
+        """The triage index's first fill, or ``None`` (then it is fed the rows)."""
         ...
 
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
@@ -348,6 +369,10 @@ class SourceBase:
     async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords | None:
         """:meth:`row_changes` as raw records, for a store that reads them from
         columns; ``None`` (the default): use :meth:`row_changes`."""
+        return None
+
+    async def triage_rows(self, *, per_job: int, since: float) -> TriageFill | None:
+        """Without windowed queries the poller hands the triage index every row."""
         return None
 
     async def wait_change(self) -> None:
@@ -476,6 +501,7 @@ __all__ = [
     "Source",
     "SourceBase",
     "StatusCounts",
+    "TriageFill",
     "WindowTerm",
     "WindowView",
     "newest_first",

@@ -9,10 +9,11 @@ from typing import Any
 
 from jobwatch.core import RunRow, Status
 from jobwatch.core.gcpause import gc_paused
+from jobwatch.core.row import short_message
 
 ROW_COLUMNS = (
     "source, id, job, label, status, status_raw, created_at, started_at, ended_at, "
-    "duration_ms, p_total, p_succeeded, p_failed, partial, archived, problem"
+    "duration_ms, p_total, p_succeeded, p_failed, partial, archived, problem, message"
 )
 """The first columns of every table-row query, in the order :func:`table_rows`
 reads them; the store adds whether an abort is pending and the revision."""
@@ -33,11 +34,15 @@ ROW_FIELDS: tuple[str, ...] = (
     "partial",
     "archived",
     "problem",
+    "message",
     "aborting",
 )
 """The :class:`RunRow` field each record column holds (``ROW_COLUMNS``, then
-``aborting``): ``jobwatch serve`` encodes records column by column by these names
-without building a row object per record (see :mod:`jobwatch.sources.http.rows`)."""
+``aborting``; the revision follows, at :data:`REVISION_AT`): ``jobwatch serve``
+encodes records column by column by these names without building a row object per
+record (see :mod:`jobwatch.sources.http.rows`)."""
+REVISION_AT = len(ROW_FIELDS)
+"""Where the revision is in a record of ``ROW_COLUMNS`` plus the two the store adds."""
 
 _STATUSES = {s.value: s for s in Status}
 
@@ -53,7 +58,8 @@ def row_record(row: RunRow, revision: int = 0) -> tuple[Any, ...]:
 def table_rows(records: Sequence[Sequence[Any]]) -> list[RunRow]:
     """One :class:`RunRow` per record of ``ROW_COLUMNS``, then ``aborting`` (any
     truthy value), then the revision (not read here). An unknown status word is
-    ``unknown``, never an error: the row still shows."""
+    ``unknown``, never an error: the row still shows. The message is cleaned
+    again: a store migrated from before the column holds raw text there."""
     unknown = Status.UNKNOWN
     with gc_paused():
         return [
@@ -74,7 +80,8 @@ def table_rows(records: Sequence[Sequence[Any]]) -> list[RunRow]:
                 bool(r[13]),
                 bool(r[14]),
                 r[15],
-                bool(r[16]),
+                bool(r[17]),
+                message=short_message(r[16]) if r[16] else None,
             )
             for r in records
         ]

@@ -34,6 +34,8 @@ from jobwatch.core.gcpause import freeze_loaded, gc_paused
 from jobwatch.core.redact import clean
 from jobwatch.sources.poller import FIRST_SCREEN_ROWS, Feed, Poller, PollReport
 from jobwatch.sources.protocol import Source
+from jobwatch.triage.feed import apply_chunked, fill, know_kinds
+from jobwatch.triage.index import WINDOW_S, Touched, TriageIndex
 from jobwatch.tui import keys
 from jobwatch.tui.keymap import check_keymap, with_keymap
 from jobwatch.tui.live import LiveMonitor
@@ -44,6 +46,7 @@ from jobwatch.tui.screens.columns import ColumnsScreen
 from jobwatch.tui.screens.help import HelpScreen, key_text
 from jobwatch.tui.screens.main import MainScreen
 from jobwatch.tui.screens.sources import SourcesScreen
+from jobwatch.tui.screens.triage import FailuresScreen, JobsScreen, TriageScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.table_model.window import WindowController, WindowedRunSet, windowed
 from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
@@ -65,6 +68,8 @@ WINDOW_FROM = 50_000
 of all of them (below, the whole table costs less than 65 MB and scrolls freely)."""
 GC_PAUSE_ROWS = 1000
 """Polls with at least this many rows are applied with the cyclic collector paused."""
+TRIAGE_INLINE_ROWS = 2000
+"""A first-load batch above this many rows reaches the triage index by a worker."""
 
 
 class JobwatchApp(App[None]):
@@ -109,6 +114,11 @@ class JobwatchApp(App[None]):
             on_settled=self.update_status,
             on_reset=self._forget,
         )
+        self.triage = TriageIndex(clock=self.clock)
+        know_kinds(self.triage, self.poller.feeds)
+        """Jobs, failure groups and slow runs (``J``, ``F``, the slow mark): fed by
+        the sink below, filled by a windowed store itself."""
+        self._triage_backlog: list[list[RunRow]] = []
         self.read_only = read_only
         self.bell_enabled = bell
         self.toasts_enabled = toasts
@@ -120,6 +130,7 @@ class JobwatchApp(App[None]):
         self.runs = RunSet()
         self.live = LiveMonitor(self, live)
         """Stuck runs, late jobs, hooks and terminal notifications (tui/live.py)."""
+        self.triage.late_of = self.live.late_text
         self.window: WindowController | None = None
         """Set when the one source answers windowed queries: the table then holds a
         bounded window of its rows (``tui/table_model/window.py``)."""
@@ -267,6 +278,7 @@ class JobwatchApp(App[None]):
             self.notify(clean(warning), severity="warning", timeout=8)
         self.set_interval(STATUS_TICK_S, self.update_status)
         self.run_worker(self._poll_loop(), group="poll", exclusive=True, exit_on_error=False)
+        self.run_worker(self._fill_triage(), group="triage", exit_on_error=False)
 
     # -- polling -------------------------------------------------------------------
 
@@ -308,10 +320,85 @@ class JobwatchApp(App[None]):
         started = time.perf_counter()
         if len(rows) < GC_PAUSE_ROWS:
             self._apply_rows(rows, first=first)
+            self._feed_triage(rows, first)
         else:
             with gc_paused():  # a big batch allocates a lot and frees nothing yet
                 self._apply_rows(rows, first=first)
+                self._feed_triage(rows, first)
         self._applying_ms += (time.perf_counter() - started) * 1000
+
+    # -- triage (jobs, failure groups, slow runs: jobwatch.triage) --------------------
+
+    def _feed_triage(self, rows: list[RunRow], first: bool) -> None:
+        """The index gets every batch, in order; a big first load (or anything
+        after it while it is still going in) is applied by a worker in chunks, so
+        the table's first screen never waits for the jobs view."""
+        if self._triage_backlog or (first and len(rows) > TRIAGE_INLINE_ROWS):
+            self._triage_backlog.append(rows)
+            if len(self._triage_backlog) == 1:
+                self.run_worker(self._drain_triage(), group="triage", exit_on_error=False)
+            return
+        touched = self.triage.apply(rows)
+        if touched:
+            self._triage_touched(touched)
+
+    async def _drain_triage(self) -> None:
+        touched = Touched()
+        while self._triage_backlog:
+            touched.update(await apply_chunked(self.triage, self._triage_backlog[0]))
+            self._triage_backlog.pop(0)
+        freeze_loaded()  # the history now lives as long as the app, as the rows do
+        if touched:
+            self._triage_touched(None)
+
+    def _triage_touched(self, touched: Touched | None) -> None:
+        """Open triage screens redraw what a batch touched (``None``: everything)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, TriageScreen) and screen.is_mounted:
+                if touched is None:
+                    screen.rebuild()
+                else:
+                    screen.touched(touched)
+
+    async def _fill_triage(self) -> None:
+        """A windowed store fills the index itself once its first poll is done (the
+        rows of the history never reach the sink); changes since reach it anyway."""
+        await self.synced.wait()
+        filled = False
+        for feed in self.feeds:
+            if feed.window and feed.opened:
+                try:
+                    filled = await fill(self.triage, feed, self.clock() - WINDOW_S) or filled
+                except Exception as exc:  # the views stay empty; the table goes on
+                    self.notify(f"jobs view: {clean(str(exc))}", severity="warning")
+        if filled:
+            freeze_loaded()
+            self._triage_touched(None)
+
+    def slow_of(self, row: RunRow) -> str | None:
+        """The runs table's slow mark and the detail pane's text."""
+        return self.triage.slowness(row, self.clock())
+
+    def action_jobs(self) -> None:
+        if not isinstance(self.screen, JobsScreen):
+            several = len(self.feeds) > 1
+            self.push_screen(JobsScreen(self.triage, self.clock, several), self._triage_chosen)
+
+    def action_failures(self) -> None:
+        if not isinstance(self.screen, FailuresScreen):
+            several = len(self.feeds) > 1
+            screen = FailuresScreen(self.triage, self.clock, several)
+            self.push_screen(screen, self._triage_chosen)
+
+    def _triage_chosen(self, text: str | None) -> None:
+        """Enter on a job or a group: the runs table shows its runs."""
+        if not text:
+            return
+        box = self.main.query_one("#filter", Input)
+        box.value = text
+        self.runs.set_filter(text, now=self.clock())
+        self._reloaded()
+        self.main.query_one(RunsTable).focus()
 
     def _apply_rows(self, rows: list[RunRow], *, first: bool) -> None:
         self.live.observe(rows, first=first)
@@ -527,6 +614,7 @@ class JobwatchApp(App[None]):
                     run,
                     now=datetime.fromtimestamp(self.clock(), UTC),
                     stuck=self.live.report.stuck.get(key),
+                    slow=self.slow_of(row) if row is not None else None,
                 )
         await log.show_run(feed.source, key[1])
         log.run_status = f"{GLYPHS[row.status]} {row.status.value}" if row is not None else None

@@ -29,6 +29,8 @@ APP: list[BindingType] = [
     Binding("x", "dismiss_toasts", "Dismiss toasts", show=False, id="app.dismiss"),
     Binding("h", "sources", "Sources", show=False, id="app.sources"),
     Binding("C", "choose_columns", "Columns", show=False, id="app.columns"),
+    Binding("J", "jobs", "Jobs", show=False, id="app.jobs"),
+    Binding("F", "failures", "Failure groups", show=False, id="app.failures"),
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
@@ -94,6 +96,10 @@ DIFF: list[BindingType] = [
 
 SOURCES: list[BindingType] = [
     Binding("escape,q,h", "dismiss", "Close", id="sources.close"),
+]
+
+TRIAGE: list[BindingType] = [
+    Binding("escape,q", "dismiss", "Close", id="triage.close"),
 ]
 
 SECTIONS: tuple[tuple[str, str | None, list[BindingType]], ...] = (

@@ -167,5 +167,12 @@ class LiveMonitor:
     def notes(self) -> list[str]:
         return [self.hook_warning] if self.hook_warning else []
 
+    def late_text(self, key: tuple[str, str]) -> str | None:
+        """What the jobs view says of a late job (its ``late_of``): ``late 12m``."""
+        for late in self.watch.report.late:
+            if late.key == key:
+                return f"late {ago(late.late_by)}"
+        return None
+
     def late_count(self) -> int:
         return len(self.watch.report.late)

@@ -61,13 +61,14 @@ FIELDS: tuple[str, ...] = (
     "aborting",
     "deleted",
     "error",
+    "message",
 )
 """In :class:`RunRow`'s own order, so a decoded row is built positionally (a test
 keeps the two alike)."""
 LOCAL_FIELDS: tuple[str, ...] = ("stuck_since",)
 """:class:`RunRow` fields after :data:`FIELDS` that the monitor sets itself (the
 stuck stamp, ``tui/live.py``): never sent, left at their defaults when decoded."""
-OPTIONAL: dict[str, Any] = {"deleted": False, "error": None}
+OPTIONAL: dict[str, Any] = {"deleted": False, "error": None, "message": None}
 """Fields a rows/1 answer may lack (added after the format, or the same in every
 row), and their value then. A field the client does not know is ignored."""
 _DEFAULTS: dict[str, Any] = {"aborting": False, "deleted": False, "error": None}
@@ -87,7 +88,7 @@ DICTIONARY = frozenset(
     }
 )
 """Columns sent as a dictionary and codes (few distinct values in practice)."""
-TEXT = frozenset({"source", "id", "job", "label", "status_raw", "problem", "error"})
+TEXT = frozenset({"source", "id", "job", "label", "status_raw", "problem", "error", "message"})
 """Columns of outside text: redacted and cleaned by the server before they leave."""
 
 

@@ -21,7 +21,7 @@ from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta, RowRecords
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import ROW_COLUMNS, ROW_FIELDS, row_record, table_rows
+from jobwatch.sources.table_rows import REVISION_AT, ROW_COLUMNS, ROW_FIELDS, row_record, table_rows
 from jobwatch.sources.window_sql import list_where
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class RunsMixin(Database, StoreArchiving):
             "p_failed": row.failed,
             "partial": int(row.partial),
             "problem": row.problem,
+            "message": row.message,
             **extra,
         }
 
@@ -302,11 +303,11 @@ class RunsMixin(Database, StoreArchiving):
         if self._lost_shown:
             for i, r in enumerate(rows):
                 shown = self._lost_shown.get(r[1])
-                if shown is not None and shown[0] == r[17]:
+                if shown is not None and shown[0] == r[REVISION_AT]:
                     lost = RunRow.from_run(shown[1])
                     lost.created_at = r[6]
-                    rows[i] = row_record(lost, r[17])
-        return rows, max((r[17] for r in rows), default=0)
+                    rows[i] = row_record(lost, r[REVISION_AT])
+        return rows, max((r[REVISION_AT] for r in rows), default=0)
 
     async def run_count(self) -> int:
         row = await self._fetchone("SELECT COUNT(*) FROM runs")

@@ -159,7 +159,31 @@ MIGRATIONS[len(MIGRATIONS) + 1] = (
 LIVE_VERSION = max(MIGRATIONS)
 """From this version on the store has what stuck runs and late jobs read."""
 
+# Failure groups (jobwatch.triage): the start of each run's error message, so the
+# fast path carries what tells failures apart without reading documents. Filled on
+# write; older failures get theirs from the document here (raw text: the row
+# reader redacts it, as it does every message).
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    "ALTER TABLE runs ADD COLUMN message TEXT",
+    "UPDATE runs SET message = (SELECT substr(json_extract(d.data, '$.error.message'), 1, 2000) "
+    "FROM run_docs d WHERE d.id = runs.id) "
+    "WHERE status NOT IN ('new', 'queued', 'running', 'paused', 'succeeded')",
+    # the triage fill reads each job's newest finished runs (ROW_NUMBER per job)
+    "CREATE INDEX IF NOT EXISTS runs_job ON runs (source, job)",
+)
+
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+async def _execute(db: aiosqlite.Connection, statement: str) -> None:
+    """Every statement here may run twice (a store set back to an older version
+    still has the newer tables): SQLite has no ``ADD COLUMN IF NOT EXISTS``, so a
+    column that is there already counts as added."""
+    try:
+        await db.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if not (statement.startswith("ALTER TABLE") and "duplicate column" in str(exc)):
+            raise
 
 
 async def migrate(
@@ -176,12 +200,6 @@ async def migrate(
     found = int(row[0]) if row else 0
     for version in range(found + 1, max(migrations) + 1):
         for statement in migrations[version]:
-            try:
-                await db.execute(statement)
-            except sqlite3.OperationalError as exc:
-                # Every step may run again on a store that has it (SQLite has no
-                # ADD COLUMN IF NOT EXISTS): a column that is there is done.
-                if not (statement.startswith("ALTER TABLE") and "duplicate column" in str(exc)):
-                    raise
+            await _execute(db, statement)
         await db.execute(f"PRAGMA user_version = {version}")
     return found

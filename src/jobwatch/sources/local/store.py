@@ -16,12 +16,15 @@ from jobwatch.sources.local.flags import FlagsMixin
 from jobwatch.sources.local.live import LiveMixin
 from jobwatch.sources.local.logs import LogsMixin
 from jobwatch.sources.local.reaper import ReaperMixin
+from jobwatch.sources.local.triage import TriageMixin
 from jobwatch.sources.local.window import WindowMixin
 
 __all__ = ["LOST_AFTER_S", "SqliteStore", "parse_cursor"]
 
 
-class SqliteStore(CommandsMixin, ReaperMixin, WindowMixin, LogsMixin, FlagsMixin, LiveMixin):
+class SqliteStore(
+    CommandsMixin, ReaperMixin, WindowMixin, TriageMixin, LogsMixin, FlagsMixin, LiveMixin
+):
     """A :class:`~jobwatch.sources.protocol.Source` over a local SQLite file."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities(

@@ -22,6 +22,8 @@ newer jobwatch and is refused, as a newer SQLite store is.
   triggers, so a monitor over a million runs reads a dozen rows for its status
   line; and indexes in the order of the monitor's two usual sorts (the windowed
   reads of :mod:`.window`).
+* ``runs.message`` (version 4): the start of a run's error message, for failure
+  groups (:mod:`jobwatch.triage`).
 
 Revisions come from one sequence, drawn under a transaction-level advisory lock
 (:data:`FEED_LOCK`), so they commit in order and a reader at revision R never
@@ -250,6 +252,16 @@ $$""",
 
 LIVE_VERSION = max(MIGRATIONS)
 """From this version on the store has what stuck runs and late jobs read."""
+
+# Failure groups (jobwatch.triage): the start of each run's error message on the
+# fast path, as in the SQLite store (filled on write; older failures from their
+# document, raw: the row reader redacts every message).
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS message text",
+    "UPDATE runs SET message = substr(data::jsonb #>> '{error,message}', 1, 2000) "
+    "WHERE status NOT IN ('new', 'queued', 'running', 'paused', 'succeeded')",
+    "CREATE INDEX IF NOT EXISTS runs_job ON runs (source, job)",
+)
 
 SCHEMA_VERSION = max(MIGRATIONS)
 

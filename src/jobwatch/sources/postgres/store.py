@@ -64,10 +64,12 @@ from jobwatch.sources.protocol import (
     RowDelta,
     RowRecords,
     StatusCounts,
+    TriageFill,
     WindowView,
 )
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import ROW_COLUMNS, ROW_FIELDS, table_rows
+from jobwatch.sources.table_rows import REVISION_AT, ROW_COLUMNS, ROW_FIELDS, table_rows
+from jobwatch.sources.triage_sql import before_query, rows_clause
 from jobwatch.sources.window_sql import list_where, named
 
 if TYPE_CHECKING:
@@ -367,7 +369,9 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         records = await self._fetch(sql + " LIMIT %(limit)s", params)
         more = len(records) > limit
         records = records[:limit]
-        return RowRecords(ROW_FIELDS, records, int(records[-1][17]) if records else since, more)
+        return RowRecords(
+            ROW_FIELDS, records, int(records[-1][REVISION_AT]) if records else since, more
+        )
 
     async def _rows_where(
         self, clause: str, params: dict[str, Any]
@@ -375,7 +379,16 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         params = {**params, "active": _ACTIVE}
         rows = await self._fetch(f"SELECT {_ROW_COLS} FROM runs {clause}", params)
         out = table_rows(rows)
-        return out, [int(r[17]) for r in rows]
+        return out, [int(r[REVISION_AT]) for r in rows]
+
+    async def triage_rows(self, *, per_job: int, since: float) -> TriageFill:
+        """The triage fill: each job's newest runs and the window's failures in one
+        query, the failure shapes seen before it in another (``triage_sql``)."""
+        await self._before_read()
+        params = {"per_job": per_job, "since": since}
+        rows, _ = await self._rows_where(rows_clause("id", "%(per_job)s", "%(since)s"), params)
+        before = await self._fetch(before_query("%(since)s"), params)
+        return TriageFill(rows, [(r[0], r[1], r[2], float(r[3])) for r in before])
 
     async def run_count(self) -> int:
         row = await self._one("SELECT COUNT(*) FROM runs")

@@ -86,7 +86,11 @@ def stuck_text(stuck: StuckRun | None, now: datetime | None) -> str | None:
 
 
 def summary(
-    run: Run, data: dict[str, Any], now: datetime | None = None, stuck: StuckRun | None = None
+    run: Run,
+    data: dict[str, Any],
+    now: datetime | None = None,
+    stuck: StuckRun | None = None,
+    slow: str | None = None,
 ) -> Group:
     """The problem first (status, error, reason, when it ended, how long it ran),
     then identity, times, counters and the callback, as one renderable: at 80x24
@@ -112,6 +116,7 @@ def summary(
                 *_problem_pairs(data),
                 ("ended", _fmt_time(data["ended_at"])),
                 ("duration", duration(run.elapsed_ms(now))),
+                ("slow", slow),
                 ("exit code", data["exit_code"]),
             ],
         ),
@@ -205,7 +210,9 @@ class DetailPane(VerticalScroll):
         error: str | None = None,
         now: datetime | None = None,
         stuck: StuckRun | None = None,
+        slow: str | None = None,
     ) -> None:
+        """``slow``: what the triage index says of the run's duration, if anything."""
         summary_widget = self.query_one("#detail-summary", Static)
         raw = self.query_one("#detail-raw", Static)
         tree = self.query_one(ConfigTree)
@@ -221,7 +228,7 @@ class DetailPane(VerticalScroll):
         if (run.source, run.id) != self.shown_key:
             self.shown_key = (run.source, run.id)
             self.scroll_home(animate=False, immediate=True)
-        summary_widget.update(summary(run, data, now, stuck))
+        summary_widget.update(summary(run, data, now, stuck, slow))
         tree.show(data["config"])
         text = Text("raw record\n", style="bold underline")
         text.append(json.dumps(data, indent=2, ensure_ascii=False))

@@ -116,10 +116,13 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         self._columns = layout(80, several=several, names=self.column_names)
         self._drawn = False
         self._titles: tuple[str, str] = ("", "")
+        self.slow: Callable[[RunRow], str | None] | None = None
+        """Set by the app: the triage index's slow mark for a row."""
 
     # -- data ----------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.slow = getattr(self.app, "slow_of", None)
         self.set_interval(1.0, self._tick, name="runs-table tick")
         if len(self.runs):  # rows that arrived before the table: select the first
             self.reloaded()
@@ -391,7 +394,7 @@ class RunsTable(ComponentStyles, ScrollView, can_focus=True):
         segments = [Segment(columns.fit(mark, MARK) + " ", mark_style)]
         now = self.clock()
         for column, width in self._columns:
-            text = column.text(row, Cell(now, Mode.TABLE, width))
+            text = column.text(row, Cell(now, Mode.TABLE, width, self.slow))
             style = base
             name = column.style(row) if column.style is not None else None
             if name is not None and not selected and (text or name.startswith("status-")):
