@@ -170,6 +170,12 @@ def test_a_job_that_misses_its_slot_is_late_for_watch_and_schedules(
     assert rows["hourly"]["every_s"] == 3600 and rows["hourly"]["late_by_s"] is None
     assert rows["fast"]["late_by_s"] > 0 and rows["graced"]["grace_s"] == 3600
     assert rows["hourly"]["expected_next"] == rows["hourly"]["last_started"] + 3600
+    # the jobs view says so too (its LATE word comes from the same schedules)
+    jobs = run_cli(store_path, "jobs", "--json")
+    assert jobs.returncode == 0, jobs.stderr
+    late_words = {j["job"]: j["late"] for j in json.loads(jobs.stdout)}
+    assert late_words["fast"] is not None and late_words["fast"].startswith("late ")
+    assert late_words["hourly"] is None and late_words["graced"] is None
     # a run of the late job starts: no longer late
     done = run_cli(store_path, "run", "--every", "1h", "--job", "fast", "--", "true")
     assert done.returncode == 0, done.stderr

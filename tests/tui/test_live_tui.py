@@ -204,6 +204,8 @@ async def test_a_job_that_missed_its_slot_is_late_in_the_status_line_once(
         assert [x.job for x in late] == ["quiet"]
         assert late[0].late_by == pytest.approx(10 * 60)
         assert "1 job late" in status_text(app)
+        jobs = {s.job: s.late for s in app.triage.jobs()}  # what the jobs view (J) shows
+        assert jobs["quiet"] == "late 10m" and jobs["busy"] is None
         toasts = [n for n in app._notifications if "late" in n.title]
         assert len(toasts) == 1 and toasts[0].title == "quiet late"
         await checked(app, pilot)
