@@ -210,3 +210,16 @@ def test_terminal_notifications_cannot_carry_escapes() -> None:
     inner = evil[len("\x1b]777;notify;") : -1]
     assert "\x1b" not in inner and "\x07" not in inner
     assert inner.count(";") == 1  # title and body only
+
+
+def test_a_first_block_read_before_the_writer_started_still_times_the_next_gap() -> None:
+    """The command starts first; a store slow to open starts the writer later than
+    the first line was read. The gap to the next line is still from that line (it
+    was measured from the writer's start, so a 0.7 s pause read as 0.44 s)."""
+    from jobwatch.sources.local.logsink import LineBatch, OutputActivity
+
+    activity = OutputActivity(start=100.0)
+    activity.seen([LineBatch(1, 99.7, "stdout", ["1"], {})])
+    last, quiet = activity.seen([LineBatch(2, 100.4, "stdout", ["2"], {})])
+    assert last == 100.4
+    assert quiet == pytest.approx(700.0)

@@ -85,7 +85,9 @@ class OutputActivity:
             gap = (batch.ts - self.last) * 1000.0
             if gap > self.quiet_max_ms:
                 self.quiet_max_ms = gap
-            if batch.ts > self.last:
+            if batch.ts > self.last or not self.wrote:
+                # a first block read before the writer started (the store was slow to
+                # open) is still when the run last wrote: the next gap counts from it
                 self.last = batch.ts
             self.wrote = True
         return (self.last if self.wrote else None), self.quiet_max_ms
