@@ -8,9 +8,9 @@ whoever does, and falls back to what the rows say for everyone else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 JobKey = tuple[str, str]
 """``(source, job)``: a job is named per source (two systems may share a name)."""
@@ -73,3 +73,21 @@ class LiveReads(Protocol):
     async def schedules(self) -> list[Schedule]:
         """What ``jobwatch run --every`` recorded."""
         ...
+
+
+SCHEDULE_COLUMNS = "source, job, every_s, cron, grace_s, updated_at"
+"""What both stores read of their ``schedules`` table, in :func:`schedules_from`'s order."""
+
+
+def gaps_by_job(rows: Iterable[Sequence[Any]]) -> dict[str, list[float]]:
+    """``(source, job, gap seconds)`` rows, newest first, as ``quiet_gaps`` answers
+    them (the same for both stores; only their SQL differs)."""
+    out: dict[str, list[float]] = {}
+    for _source, job, gap in rows:
+        out.setdefault(job, []).append(max(0.0, float(gap or 0.0)))
+    return out
+
+
+def schedules_from(rows: Iterable[Sequence[Any]]) -> list[Schedule]:
+    """Rows of :data:`SCHEDULE_COLUMNS` as the store's recorded schedules."""
+    return [Schedule(s, j, e, c, float(g or 0.0), "store", u) for s, j, e, c, g, u in rows]

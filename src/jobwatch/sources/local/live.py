@@ -11,7 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from jobwatch.sources.activity import Activity, Schedule
+from jobwatch.sources.activity import (
+    SCHEDULE_COLUMNS,
+    Activity,
+    Schedule,
+    gaps_by_job,
+    schedules_from,
+)
 from jobwatch.sources.local.db import Database
 from jobwatch.sources.local.schema import LIVE_VERSION
 
@@ -44,10 +50,7 @@ class LiveMixin(Database):
             ") WHERE n <= ? ORDER BY ended_at DESC",
             [*params, limit],
         )
-        out: dict[str, list[float]] = {}
-        for _source, job, gap in rows:
-            out.setdefault(job, []).append(max(0.0, float(gap or 0.0)))
-        return out
+        return gaps_by_job(rows)
 
     async def last_starts(self, jobs: Sequence[str]) -> dict[str, float]:
         if not jobs:
@@ -64,10 +67,9 @@ class LiveMixin(Database):
         if self.schema_version < LIVE_VERSION:
             return []
         rows = await self._fetchall(
-            "SELECT source, job, every_s, cron, grace_s, updated_at FROM schedules "
-            "ORDER BY source, job"
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY source, job"
         )
-        return [Schedule(s, j, e, c, float(g or 0.0), "store", u) for s, j, e, c, g, u in rows]
+        return schedules_from(rows)
 
     async def set_schedule(self, schedule: Schedule) -> None:
         """Record (or replace) what ``jobwatch run --every`` expects of a job."""

@@ -8,7 +8,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from jobwatch.sources.activity import Activity, Schedule
+from jobwatch.sources.activity import (
+    SCHEDULE_COLUMNS,
+    Activity,
+    Schedule,
+    gaps_by_job,
+    schedules_from,
+)
 from jobwatch.sources.postgres.schema import LIVE_VERSION
 
 
@@ -47,10 +53,7 @@ class PgLiveMixin:
             ") AS recent WHERE n <= %s ORDER BY ended_at DESC",
             [*params, limit],
         )
-        out: dict[str, list[float]] = {}
-        for _source, job, gap in rows:
-            out.setdefault(job, []).append(max(0.0, float(gap or 0.0)))
-        return out
+        return gaps_by_job(rows)
 
     async def last_starts(self, jobs: Sequence[str]) -> dict[str, float]:
         if not jobs:
@@ -66,11 +69,8 @@ class PgLiveMixin:
     async def schedules(self) -> list[Schedule]:
         if self.schema_version < LIVE_VERSION:
             return []
-        rows = await self._fetch(
-            "SELECT source, job, every_s, cron, grace_s, updated_at FROM schedules "
-            "ORDER BY source, job"
-        )
-        return [Schedule(s, j, e, c, float(g or 0.0), "store", u) for s, j, e, c, g, u in rows]
+        rows = await self._fetch(f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY source, job")
+        return schedules_from(rows)
 
     async def set_schedule(self, schedule: Schedule) -> None:
         self._refuse_if_read_only("record a schedule")
