@@ -155,3 +155,43 @@ async def test_a_windowed_store_fills_the_jobs_view_itself(store: SqliteStore) -
         await pilot.press("J")
         await pilot.pause()
         assert isinstance(app.screen, JobsScreen) and app.screen.table.row_count == 4
+
+
+async def test_a_poll_touching_every_job_recomputes_the_rows_on_screen_first(
+    store_path: Path,
+) -> None:
+    """120 jobs at 80x24, a poll that fails each once: the rows on screen (and a
+    screen's margin) are recomputed at once, the rest when scrolled to, and the
+    headline counts come from the index without a summary each."""
+    jobs = [f"job-{n:03d}" for n in range(120)]
+    async with SqliteStore(store_path) as seeding:
+        await seeding.add_many(
+            [run(f"ok-{j}", j, hours_ago=2 + n / 100) for n, j in enumerate(jobs)]
+        )
+    async with SqliteStore(store_path, create=False) as store:
+        app = make_app(store, clock=lambda: NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            await pilot.press("J")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, JobsScreen) and screen.table.row_count == len(jobs)
+            async with SqliteStore(store_path) as writer:
+                await writer.add_many(
+                    [
+                        run(f"bad-{j}", j, hours_ago=1, status=Status.FAILED, code="exit-1")
+                        for j in jobs
+                    ]
+                )
+            await app.poll_once()
+            await pilot.pause()
+            assert 0 < screen.updates < 80  # not all 120 rows
+            assert "120 jobs · 120 failing now" in str(
+                screen.query_one("#triage-note", Static).render()
+            )
+            last = screen.table.ordered_rows[-1].key.value
+            assert last is not None
+            assert cell_text(screen.table, last, "trend") == ""  # off screen: not yet
+            screen.table.move_cursor(row=len(jobs) - 1, animate=False)  # scrolls it into view
+            await pilot.pause()
+            assert cell_text(screen.table, last, "trend") == "failed"

@@ -427,6 +427,16 @@ class TriageIndex:
         made.late = self.late_of(key)  # moves with the clock, not with the runs: never cached
         return made
 
+    def tally(self) -> tuple[int, int, int]:
+        """``(jobs, failing now, active runs)`` for a screen's headline, from the
+        kept state alone: no summary is computed (a busy poll touches hundreds)."""
+        failing = active = 0
+        for job in self._jobs.values():
+            active += len(job.active)
+            if not job.active and job.order and job.order[-1][2].status.is_fault:
+                failing += 1
+        return len(self._jobs), failing, active
+
     def _summarize(self, job: _Job, now: float, window_s: float) -> JobSummary:
         entries = job.order
         recent = job.newest(SPARK)

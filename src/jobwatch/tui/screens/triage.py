@@ -25,7 +25,14 @@ from textual.widgets import DataTable, Static
 
 from jobwatch.core.status import Status
 from jobwatch.triage import text as say
-from jobwatch.triage.index import WINDOW_S, FailureGroup, JobSummary, Touched, TriageIndex
+from jobwatch.triage.index import (
+    WINDOW_S,
+    FailureGroup,
+    JobKey,
+    JobSummary,
+    Touched,
+    TriageIndex,
+)
 from jobwatch.tui import keys
 
 PAD = 2
@@ -209,22 +216,51 @@ class JobsScreen(TriageScreen):
             cells["trend"] = Text(plain["trend"], style=self.colour(Status.FAILED))
         return cells
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._stale: set[JobKey] = set()
+        self.watch(self.table, "scroll_y", self._scrolled, init=False)
+
     def rows(self) -> list[tuple[str, dict[str, Text | str]]]:
         return [(SEP.join(s.key), self.cells(s)) for s in self.index.jobs(self.clock())]
 
     def touched(self, what: Touched) -> None:
-        now = self.clock()
+        """Recompute the touched jobs on screen now; the others when they scroll
+        into view (a busy poll touches hundreds of jobs, the screen shows twenty)."""
+        shown = self._shown()
         for key in what.jobs:
-            summary = self.index.summary(key, now)
-            self.put(SEP.join(key), self.cells(summary) if summary else None)
+            row = SEP.join(key)
+            if row in self.table.rows and row not in shown:
+                self._stale.add(key)
+            else:
+                self._redo(key)
         self.note()
 
+    def _shown(self) -> set[str]:
+        """Row keys in the table's viewport (with a screen's margin either side)."""
+        table = self.table
+        height = max(1, table.size.height)
+        first = max(0, int(table.scroll_y) - height)
+        last = min(table.row_count, int(table.scroll_y) + 2 * height)
+        ordered = table.ordered_rows
+        return {str(ordered[i].key.value) for i in range(first, last)}
+
+    def _redo(self, key: JobKey) -> None:
+        self._stale.discard(key)
+        summary = self.index.summary(key, self.clock())
+        self.put(SEP.join(key), self.cells(summary) if summary else None)
+
+    def _scrolled(self) -> None:
+        if not self._stale:
+            return
+        shown = self._shown()
+        for key in [k for k in self._stale if SEP.join(k) in shown]:
+            self._redo(key)
+
     def note(self) -> None:
-        jobs = self.index.jobs(self.clock())
-        failing = sum(1 for s in jobs if s.last_status is not None and s.last_status.is_fault)
-        running = sum(s.active for s in jobs)
+        jobs, failing, running = self.index.tally()
         self.query_one("#triage-note", Static).update(
-            f"{len(jobs)} jobs · {failing} failing now · {running} active"
+            f"{jobs} jobs · {failing} failing now · {running} active"
         )
 
     def filter_for(self, key: str) -> str | None:
