@@ -50,7 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import _bytecode
+import _paint
 import psycopg
 
 from jobwatch.core import Run, RunRow, Status, utcnow
@@ -379,7 +379,6 @@ async def keyset_plan(store: PostgresStore, view: WindowView, anchor: RunRow) ->
 
 TARGET_PAINT_S = 0.6
 TARGET_RSS_MB = 250.0
-PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
 
 
 def monitor_probe(dsn: str, repeats: int) -> None:
@@ -390,31 +389,16 @@ def monitor_probe(dsn: str, repeats: int) -> None:
     synced: list[float] = []
     peaks: list[float] = []
     src = str(Path(__file__).resolve().parents[1] / "src")
-    pycache = Path(tempfile.mkdtemp(prefix="jobwatch-pycache-")) / "cache"
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="jobwatch-probe-") as tmp:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "PG"))}
-            env["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-            env = _bytecode.cached(env, pycache)  # as an installed app starts
-            done = subprocess.run(
-                [sys.executable, str(PROBE), "paint", dsn],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-        events: dict[str, Any] = {}
-        for line in done.stdout.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            events[record["event"]] = record
-        if "rss" not in events:
-            print(f"monitor probe failed: {done.stderr.strip().splitlines()[-3:]}")
+    with tempfile.TemporaryDirectory(prefix="jobwatch-probe-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "PG"))}
+        env["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        try:
+            runs = _paint.paints(dsn, env, Path(tmp) / "pycache", repeats)
+        except RuntimeError as exc:
+            print(exc)
             return
+    for events in runs:
         paints.append(events["first_paint"]["t"])
         synced.append(events["synced"]["t"])
         peaks.append(events["rss"]["peak_mb"])

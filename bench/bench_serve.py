@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import re
@@ -32,9 +31,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import _bytecode
+import _paint
 
 from jobwatch.core import Progress, Run, RunError, Status
 from jobwatch.sources.http.client import HttpSource
@@ -149,7 +147,6 @@ async def first_sync(url: str, page: int) -> tuple[int, int | str | None]:
 
 TARGET_SCREEN_S = 0.6
 TARGET_SYNC_S = 2.0
-PROBE = Path(__file__).resolve().with_name("_tui_probe.py")
 
 
 def verdict(value: float, target: float) -> str:
@@ -197,27 +194,11 @@ def monitor_probe(url: str, tmp: Path, repeats: int = 3) -> None:
     env = dict(os.environ, JOBWATCH_TOKEN=TOKEN, XDG_CONFIG_HOME=str(tmp / "config"))
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    env = _bytecode.cached(env, tmp / "pycache")  # as an installed app starts
-    runs: list[dict[str, Any]] = []
-    for n in range(repeats + 1):  # the first warms the caches (bytecode, pages): not kept
-        done = subprocess.run(
-            [sys.executable, str(PROBE), "paint", url],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-        events: dict[str, Any] = {}
-        for line in done.stdout.splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                events[record["event"]] = record
-        if "synced" not in events:
-            print(f"monitor probe failed: {done.stderr.strip().splitlines()[-3:]}")
-            return
-        if n:
-            runs.append(events)
+    try:
+        runs = _paint.paints(url, env, tmp / "pycache", repeats)
+    except RuntimeError as exc:
+        print(exc)
+        return
     paints = [e["first_paint"]["t"] for e in runs]
     syncs = [e["synced"]["t"] for e in runs]
     paint, synced = statistics.median(paints), statistics.median(syncs)
