@@ -232,6 +232,39 @@ async def test_a_big_first_load_reaches_the_jobs_view(store_path: Path) -> None:
             assert summary is not None and summary.runs_in_window == 24
 
 
+@pytest.mark.parametrize("opened", ["synced", "jobs view"])
+async def test_a_big_backlog_waits_for_the_table_unless_a_triage_screen_opens(
+    store_path: Path, opened: str
+) -> None:
+    """While a first sync is still loading, the index is left alone (on one event
+    loop it slowed the table's fill by a sixth); the sync ending, or the user
+    opening a triage screen, lets it in."""
+    from tui_support import make_app, ready, settle
+
+    async with SqliteStore(store_path) as store:
+        await store.add_many(steady("seed", 3, first_hours_ago=3))
+    bulk = [
+        RunRow.from_run(r) for j in range(3) for r in steady(f"bulk-{j}", 1000, first_hours_ago=999)
+    ]
+    async with SqliteStore(store_path, create=False) as store:
+        app = make_app(store, clock=lambda: NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            app.synced.clear()  # as during a first sync that has more pages
+            app._feed_triage(bulk, first=True)
+            for _ in range(5):  # bounded: without the wait, a few loop turns index it all
+                await pilot.pause()
+            assert app._triage_backlog and app.triage.summary(("local", "bulk-0"), NOW) is None
+            if opened == "synced":
+                app.synced.set()
+            else:
+                await pilot.press("J")
+            await settle(app, pilot, "triage")
+            assert not app._triage_backlog
+            summary = app.triage.summary(("local", "bulk-2"), NOW)
+            assert summary is not None and summary.runs_in_window > 0
+
+
 async def test_the_same_failure_in_two_stores_is_one_group(seeded: Path, tmp_path: Path) -> None:
     """Signatures key on the source's kind, not its name: two stores' failures of
     one shape are one group, with runs from both."""

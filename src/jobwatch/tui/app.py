@@ -119,6 +119,9 @@ class JobwatchApp(App[None]):
         """Jobs, failure groups and slow runs (``J``, ``F``, the slow mark): fed by
         the sink below, filled by a windowed store itself."""
         self._triage_backlog: list[list[RunRow]] = []
+        self._triage_wanted = asyncio.Event()
+        """Set when a triage screen opens: a backlog still waiting for the table's
+        first sync goes in at once (see :meth:`_drain_triage`)."""
         self.read_only = read_only
         self.bell_enabled = bell
         self.toasts_enabled = toasts
@@ -343,6 +346,10 @@ class JobwatchApp(App[None]):
             self._triage_touched(touched)
 
     async def _drain_triage(self) -> None:
+        """The backlog goes in once the table holds its first sync, or at once when
+        a triage screen is open: on one event loop, indexing 100k rows while the
+        pages arrive slowed the table's fill by a sixth (measured, serve 100k)."""
+        await self._first_of(self.synced, self._triage_wanted)
         touched = Touched()
         while self._triage_backlog:
             touched.update(await apply_chunked(self.triage, self._triage_backlog[0]))
@@ -350,6 +357,15 @@ class JobwatchApp(App[None]):
         freeze_loaded()  # the history now lives as long as the app, as the rows do
         if touched:
             self._triage_touched(None)
+
+    @staticmethod
+    async def _first_of(*events: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(event.wait()) for event in events]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def _triage_touched(self, touched: Touched | None) -> None:
         """Open triage screens redraw what a batch touched (``None``: everything)."""
@@ -382,11 +398,13 @@ class JobwatchApp(App[None]):
     def action_jobs(self) -> None:
         if not isinstance(self.screen, JobsScreen):
             several = len(self.feeds) > 1
+            self._triage_wanted.set()
             self.push_screen(JobsScreen(self.triage, self.clock, several), self._triage_chosen)
 
     def action_failures(self) -> None:
         if not isinstance(self.screen, FailuresScreen):
             several = len(self.feeds) > 1
+            self._triage_wanted.set()
             screen = FailuresScreen(self.triage, self.clock, several)
             self.push_screen(screen, self._triage_chosen)
 
