@@ -246,3 +246,25 @@ async def test_faults_only_over_a_windowed_store_keeps_the_stuck_run(store: Sqli
             if not (runs.need_reload or runs.need_resync or runs.need_extend or app._window_busy):
                 break
         assert len(app.runs) == 1 and app.runs.row_at(0).key == STUCK
+
+
+async def test_the_first_live_look_waits_for_the_first_screen(store: SqliteStore) -> None:
+    """The monitor reads the first screen before Textual starts; the live look
+    (every running run's activity, read from the store) comes after it is drawn,
+    not in the middle of drawing it."""
+    app = make_app(store, live=LiveConfig(stuck_after=600.0))
+    drawn_at_look: list[bool] = []
+    look = app.live.watch.check
+
+    async def recorded(feeds: Any) -> Any:
+        drawn_at_look.append(app._rows_drawn.is_set())
+        return await look(feeds)
+
+    app.live.watch.check = recorded  # type: ignore[method-assign]
+    await app.preload()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await wait_until(pilot, lambda: app.live.checks >= 1)
+        await settle(app, pilot, "live")
+    assert drawn_at_look and all(drawn_at_look)
+    assert app.runs.rows[STUCK].stuck

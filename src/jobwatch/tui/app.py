@@ -295,6 +295,14 @@ class JobwatchApp(App[None]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._rows_drawn.wait(), FIRST_FRAME_S)
 
+    async def rows_on_screen(self) -> None:
+        """Return once the first screen of rows is drawn (at most ``FIRST_FRAME_S``):
+        background work that reads much (the live look at every running run) waits
+        for it, as the rest of a first sync does."""
+        if len(self.runs) and not self._rows_drawn.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rows_drawn.wait(), FIRST_FRAME_S)
+
     async def poll_once(self, *, wait: float | None = None) -> None:
         """One poll of every due source and the open log, concurrently."""
         started = time.perf_counter()
