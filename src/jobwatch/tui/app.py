@@ -291,9 +291,8 @@ class JobwatchApp(App[None]):
     async def _first_frame(self) -> None:
         """Reading the rest of a first sync (in the store's thread) would compete for
         the GIL with drawing the first screen: draw first."""
-        if len(self.runs) and not (self.synced.is_set() or self._rows_drawn.is_set()):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rows_drawn.wait(), FIRST_FRAME_S)
+        if not self.synced.is_set():
+            await self.rows_on_screen()
 
     async def rows_on_screen(self) -> None:
         """Return once the first screen of rows is drawn (at most ``FIRST_FRAME_S``):
