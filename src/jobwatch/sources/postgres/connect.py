@@ -3,6 +3,7 @@ and the one-line messages a libpq failure turns into."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import psycopg
@@ -15,6 +16,25 @@ from jobwatch.sources.postgres.dsn import describe
 CONNECT_TIMEOUT_S = 5
 """libpq's ``connect_timeout`` unless the DSN or ``PGCONNECT_TIMEOUT`` sets one:
 a server that does not answer is a stale source after this, not a hang."""
+
+
+class _QuitNoise(logging.Filter):
+    """Demotes to DEBUG what psycopg says when a query is cancelled while its own
+    cancellation is under way: the monitor's workers are cancelled at quit (and
+    again by ``asyncio.run``), and the two warnings reached the terminal on stderr
+    just after the screen was restored. The connection is closed either way; a
+    server that really went away is reported by the store (stale, retried)."""
+
+    QUIET = ("query cancellation interrupted", "discarding closed connection")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith(self.QUIET):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addFilter(_QuitNoise())
 
 
 def full_dsn(dsn: str) -> str:
