@@ -87,3 +87,25 @@ def test_remote_monitor_start_path_does_not_load_pydantic(tmp_path: Path) -> Non
     assert "jobwatch.tui.app" in loaded and "jobwatch.sources.http.client" in loaded
     heavy = ("pydantic", "jobwatch.core.run", "jobwatch.config.schema")
     assert sorted(m for m in loaded if m.split(".")[0] in heavy or m in heavy) == []
+
+
+def test_postgres_monitor_start_path_loads_no_sqlite_store(tmp_path: Path) -> None:
+    """``--store postgresql://…`` builds its first screen from psycopg alone: the
+    SQLite store (and the run models) are not loaded on the way. The PostgreSQL
+    store shares small modules of ``sources.local``, and importing one of them ran
+    the package's ``__init__``, which loaded the whole SQLite store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "PG"))}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")
+    dsn = f"postgresql:///jobwatch?host={tmp_path / 'no-server'}"  # never connected here
+    done = subprocess.run(
+        [sys.executable, "-c", _START_PATH, "--store", dsn],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout))
+    assert "jobwatch.tui.app" in loaded and "jobwatch.sources.postgres.store" in loaded
+    heavy = ("pydantic", "jobwatch.core.run", "jobwatch.sources.local.store", "httpx")
+    assert sorted(m for m in loaded if m.split(".")[0] in heavy or m in heavy) == []

@@ -14,7 +14,6 @@ from typing import Any
 from jobwatch.config import Config, load_config
 from jobwatch.core.errors import SourceError, UsageError
 from jobwatch.core.redact import clean
-from jobwatch.sources.local.db import exposure_warning
 from jobwatch.sources.poller import Feed, Poller
 from jobwatch.sources.postgres.dsn import check_dsn, is_dsn
 from jobwatch.sources.protocol import Source
@@ -57,6 +56,8 @@ def warn_exposed(path: Path | str) -> None:
     """Say once, on stderr, that a store other users can read should be private."""
     if isinstance(path, str):
         return  # a database: its server decides who reads it
+    from jobwatch.sources.local.db import exposure_warning  # a SQLite file only
+
     warning = exposure_warning(path)
     if warning:
         warn(warning)

@@ -32,7 +32,6 @@ from jobwatch.core.columns import sort_key
 from jobwatch.core.errors import JobwatchError, SourceError, TransitionRefused
 from jobwatch.core.redact import clean
 from jobwatch.core.rules import Target, plan
-from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.protocol import ListQuery, Source
 from jobwatch.sources.select import default_store
 
@@ -310,6 +309,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
             source = PostgresStore(path, mode="read" if read_only else "create")
         else:
+            from jobwatch.sources.local import SqliteStore
+
             source = SqliteStore(path, mode="read" if read_only else "create")
     return await server.serve(
         source,
@@ -328,6 +329,7 @@ async def cmd_prune(args: argparse.Namespace) -> int:
     PostgreSQL); an active run is never touched. ``--dry-run`` only lists them."""
     import time
 
+    from jobwatch.sources.local import SqliteStore
     from jobwatch.sources.local.prune import prune_sqlite
 
     sel = selection(args)
@@ -356,6 +358,8 @@ async def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _is_store(source: Source) -> bool:
+    from jobwatch.sources.local import SqliteStore
+
     if isinstance(source, SqliteStore):
         return True
     return type(source).__name__ == "PostgresStore"
