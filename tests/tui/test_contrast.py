@@ -19,6 +19,7 @@ from rich.color import ColorSystem
 from rich.segment import Segment
 from rich.terminal_theme import DEFAULT_TERMINAL_THEME
 from textual.color import Color
+from textual.css.stylesheet import Stylesheet
 from textual.theme import Theme
 
 from jobwatch.core.format import GLYPHS
@@ -120,6 +121,40 @@ async def test_the_selected_row_is_readable(store: SqliteStore, theme: str) -> N
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(app, pilot)
         await check_rows(app, pilot, theme)
+
+
+@pytest.mark.parametrize(("theme", "then"), [("jobwatch-light", "jobwatch-dark"), (None, None)])
+async def test_the_css_is_parsed_once_at_start_with_the_chosen_theme(
+    store: SqliteStore, theme: str | None, then: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting the theme in ``__init__`` through Textual's watcher parsed every
+    stylesheet a second time just after the first (about 30 ms of the first paint);
+    the one parse must still draw the chosen theme, and a later change re-parse."""
+    reparsed: list[str] = []
+    original = Stylesheet.reparse
+
+    def counting(sheet: Stylesheet) -> None:
+        reparsed.append("reparse")
+        original(sheet)
+
+    monkeypatch.setattr(Stylesheet, "reparse", counting)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make_app(store, theme=theme)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(app, pilot)
+        assert reparsed == []
+        name = theme or "jobwatch-dark"
+        current = app.current_theme
+        assert app.theme == name and app.has_class(f"-theme-{name}")
+        assert app.has_class("-dark-mode") is current.dark
+        assert app.has_class("-light-mode") is not current.dark
+        assert app.screen.styles.background == Color.parse(current.background or "")
+        if then:
+            app.theme = then
+            await pilot.pause()
+            assert reparsed and app.screen.styles.background == Color.parse(
+                app.current_theme.background or ""
+            )
 
 
 @pytest.mark.parametrize("theme", [None, *THEMES])

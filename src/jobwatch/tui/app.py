@@ -49,7 +49,7 @@ from jobwatch.tui.screens.sources import SourcesScreen
 from jobwatch.tui.screens.triage import FailuresScreen, JobsScreen, TriageScreen
 from jobwatch.tui.table_model.runset import Key, RunSet
 from jobwatch.tui.table_model.window import WindowController, WindowedRunSet, windowed
-from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all
+from jobwatch.tui.theming import jobwatch_variables, pick_theme, register_all, start_with_theme
 from jobwatch.tui.widgets.detail import DetailPane
 from jobwatch.tui.widgets.log_view import LogView
 from jobwatch.tui.widgets.runs_table import RunsTable
@@ -158,7 +158,7 @@ class JobwatchApp(App[None]):
         name, warning = pick_theme(theme, self.available_themes)
         if warning:
             self._warnings.append(warning)
-        self.theme = name
+        start_with_theme(self, name)
         self.keymap, problems = check_keymap(keymap or {})
         self._warnings += problems
         if self.keymap:

@@ -27,6 +27,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Protocol
 
+from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.design import DEFAULT_DARK_BACKGROUND, DEFAULT_LIGHT_BACKGROUND
 from textual.theme import Theme
@@ -430,3 +431,19 @@ def pick_theme(
         return requested, None
     choices = ", ".join(sorted(names))
     return fallback, f"unknown theme {requested!r}; using {fallback!r} (available: {choices})"
+
+
+def start_with_theme(app: App[Any], name: str) -> None:
+    """Set ``app``'s first theme (a registered name) before it runs, without the
+    theme watcher: it schedules ``refresh_css``, which parses every stylesheet a
+    second time just after the first parse (about 30 ms of the first paint). The
+    watcher's other work is done here, so the one parse already has the theme's
+    variables, classes and ANSI mapping. A later change of theme goes through
+    the watcher as usual."""
+    app.set_reactive(App.theme, name)
+    dark = app.current_theme.dark
+    app.set_class(True, f"-theme-{name}", update=False)
+    app.set_class(dark, "-dark-mode", update=False)
+    app.set_class(not dark, "-light-mode", update=False)
+    app._refresh_truecolor_filter(app.ansi_theme)
+    app.stylesheet.set_variables(app.get_css_variables())
