@@ -622,7 +622,7 @@ import re, sys
 made = []
 original = re.compile
 def counting(*args, **kwargs):
-    if sys._getframe(1).f_code.co_filename.endswith("redact.py"):
+    if sys._getframe(1).f_code.co_filename.endswith(("redact.py", "lazy_re.py")):
         made.append(args[0])
     return original(*args, **kwargs)
 re.compile = counting

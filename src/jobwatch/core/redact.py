@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+from jobwatch.core.lazy_re import LazyPattern
+
 __all__ = [
     "REDACTED",
     "clean",
@@ -99,44 +101,7 @@ def sanitize_many(texts: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- keys
 
 
-class _Lazy:
-    """A pattern compiled on its first use. The secret shapes below are some fifty
-    patterns; compiling them at import cost 19-27 ms of CPU at every start of every
-    verb (the monitor's first paint included), and most processes redact nothing
-    before their first screen is drawn. Only the methods this module calls."""
-
-    __slots__ = ("_compiled", "_flags", "_source")
-
-    def __init__(self, source: str, flags: int = 0) -> None:
-        self._source = source
-        self._flags = flags
-        self._compiled: re.Pattern[str] | None = None
-
-    def _get(self) -> re.Pattern[str]:
-        if self._compiled is None:
-            self._compiled = re.compile(self._source, self._flags)
-        return self._compiled
-
-    def sub(self, repl: str | Callable[[re.Match[str]], str], text: str) -> str:
-        return self._get().sub(repl, text)
-
-    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
-        return self._get().search(text, pos)
-
-    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
-        return self._get().match(text, pos)
-
-    def fullmatch(self, text: str) -> re.Match[str] | None:
-        return self._get().fullmatch(text)
-
-    def split(self, text: str) -> list[str]:
-        return self._get().split(text)
-
-
-_lazy = _Lazy
-
-
-_KEY_NOISE = _lazy(r"[-_. ]+")
+_KEY_NOISE = LazyPattern(r"[-_. ]+")
 _SECRET_WORDS = (
     "secret",
     "password",
@@ -165,13 +130,13 @@ _REFERENCE_ENDS = (
     "expiry", "expires", "expiresat", "expiresin", "ttl", "name",
 )  # fmt: skip
 # Environment variable names: DB_PASS, SMTP_PASSWORD, STRIPE_KEY, APP_SECRET ...
-_ENV_SECRET = _lazy(
+_ENV_SECRET = LazyPattern(
     r"(?:[A-Z][A-Z0-9]*_)+(?:PASS|PASSWD|PASSWORD|PWD|PASSPHRASE|SECRET|TOKEN|KEY|AUTH|CREDS?)"
     r"|SSHPASS|PGPASS"
 )
 
 
-_CAMEL = _lazy(r"([a-z0-9])([A-Z])")
+_CAMEL = LazyPattern(r"([a-z0-9])([A-Z])")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -207,7 +172,7 @@ def _norm_key(key: str) -> str:
 
 # --------------------------------------------------------------------------- free text
 
-_PEM = _lazy(
+_PEM = LazyPattern(
     r"(-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----).*?"
     r"(-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
@@ -215,9 +180,9 @@ _PEM = _lazy(
 # A line that is nothing but base64: a PEM body line when a log stores a key one
 # line at a time (the BEGIN line, then each body line on its own). Which of these
 # are masked is decided in _mask_b64_line, so that ids stay readable.
-_B64_LINE = _lazy(r"^([ \t]*)([A-Za-z0-9+/]{6,}={0,2})([ \t]*)$", re.MULTILINE)
+_B64_LINE = LazyPattern(r"^([ \t]*)([A-Za-z0-9+/]{6,}={0,2})([ \t]*)$", re.MULTILINE)
 
-_URL = _lazy(
+_URL = LazyPattern(
     r"(?P<scheme>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,31}://)"
     r"(?P<userinfo>[^\s/?#@\"'<>]*@)?"
     r"(?P<rest>[^\s?#\"'<>]*)"
@@ -226,7 +191,7 @@ _URL = _lazy(
 )
 _URL_TRAILING = ".,;:!)]}"
 # Webhook URLs whose path is the credential: keep the service, mask the rest.
-_WEBHOOK = _lazy(
+_WEBHOOK = LazyPattern(
     r"(?i)(?P<base>hooks\.slack\.com/(?:services|workflows|triggers)/"
     r"|discord(?:app)?\.com/api/webhooks/"
     r"|\.webhook\.office\.com/webhookb2/)"
@@ -234,70 +199,70 @@ _WEBHOOK = _lazy(
 )
 
 # Cookie headers carry several name=value pairs: mask the whole header value.
-_COOKIE_HEADER = _lazy(r"(?i)\b((?:set-)?cookie[ \t]*:[ \t]*)[^\r\n\"']+")
+_COOKIE_HEADER = LazyPattern(r"(?i)\b((?:set-)?cookie[ \t]*:[ \t]*)[^\r\n\"']+")
 
 _SCHEMES = "bearer|basic|apikey|token|digest|negotiate|ntlm"
 # Digest credentials are a list of parameters: all of them go.
-_DIGEST = _lazy(r"(?i)\b(digest[ \t]+)(?=[\w-]+=)[^\r\n\"']+")
-_AUTH_SCHEME = _lazy(rf"(?i)\b(?P<scheme>{_SCHEMES})[ \t]+(?P<cred>[A-Za-z0-9\-._~+/=:]+)")
+_DIGEST = LazyPattern(r"(?i)\b(digest[ \t]+)(?=[\w-]+=)[^\r\n\"']+")
+_AUTH_SCHEME = LazyPattern(rf"(?i)\b(?P<scheme>{_SCHEMES})[ \t]+(?P<cred>[A-Za-z0-9\-._~+/=:]+)")
 
 # A bare AWS secret access key (40 characters of base64) is only recognisable by
 # what stands next to it: its access key id, or its name.
 _AWS_SECRET = r"(?<![A-Za-z0-9+/])(?P<secret>[A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])"
 _AWS_ID = r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"
-_AWS_PAIRS = _lazy(
+_AWS_PAIRS = LazyPattern(
     rf"(?P<id>{_AWS_ID})(?P<gap>[^\n]{{0,40}}?){_AWS_SECRET}"
     rf"|(?i:(?P<kw>secret[ _\-]?access[ _\-]?key|aws[ _\-]?secret(?:[ _\-]?key)?))"
     rf"(?P<kwgap>[^\n]{{0,20}}?){_AWS_SECRET.replace('secret>', 'secret2>')}"
 )
-_AWS_BEFORE_ID = _lazy(rf"{_AWS_SECRET}(?=[^\n]{{0,40}}?{_AWS_ID})")
+_AWS_BEFORE_ID = LazyPattern(rf"{_AWS_SECRET}(?=[^\n]{{0,40}}?{_AWS_ID})")
 
 # Provider key shapes; each is specific enough to be a key wherever it appears.
 # Each comes with the plain substrings that must be in a text for it to match, and
 # those with one character they all hold: a shape is only tried when they are there.
-_SHAPES: dict[str, tuple[tuple[tuple[str, ...], _Lazy], ...]] = {
+_SHAPES: dict[str, tuple[tuple[tuple[str, ...], LazyPattern], ...]] = {
     "A": (
-        (("AKIA", "ASIA"), _lazy(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),  # AWS access key id
-        (("AIza",), _lazy(r"\bAIza[0-9A-Za-z_\-]{35}")),  # Google API key
-        (("AGE-SECRET-KEY-1",), _lazy(r"\bAGE-SECRET-KEY-1[0-9A-Z]{50,}")),  # age
+        (("AKIA", "ASIA"), LazyPattern(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),  # AWS access key id
+        (("AIza",), LazyPattern(r"\bAIza[0-9A-Za-z_\-]{35}")),  # Google API key
+        (("AGE-SECRET-KEY-1",), LazyPattern(r"\bAGE-SECRET-KEY-1[0-9A-Z]{50,}")),  # age
     ),
     "_": (
         (
             ("gho_", "ghp_", "ghs_", "ghu_", "ghr_"),
-            _lazy(r"\bgh[opsur]_[A-Za-z0-9]{20,}"),  # GitHub tokens
+            LazyPattern(r"\bgh[opsur]_[A-Za-z0-9]{20,}"),  # GitHub tokens
         ),
-        (("github_pat_",), _lazy(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
-        (("k_live_", "k_test_"), _lazy(r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}")),  # Stripe
-        (("whsec_",), _lazy(r"\bwhsec_[0-9A-Za-z]{16,}")),  # Stripe webhook secret
-        (("npm_",), _lazy(r"\bnpm_[A-Za-z0-9]{36}\b")),  # npm
-        (("hf_",), _lazy(r"\bhf_[A-Za-z0-9]{30,}")),  # Hugging Face
-        (("dop_v1_",), _lazy(r"\bdop_v1_[a-f0-9]{64}\b")),  # DigitalOcean
+        (("github_pat_",), LazyPattern(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
+        (("k_live_", "k_test_"), LazyPattern(r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}")),  # Stripe
+        (("whsec_",), LazyPattern(r"\bwhsec_[0-9A-Za-z]{16,}")),  # Stripe webhook secret
+        (("npm_",), LazyPattern(r"\bnpm_[A-Za-z0-9]{36}\b")),  # npm
+        (("hf_",), LazyPattern(r"\bhf_[A-Za-z0-9]{30,}")),  # Hugging Face
+        (("dop_v1_",), LazyPattern(r"\bdop_v1_[a-f0-9]{64}\b")),  # DigitalOcean
         (
             ("shpat_", "shpss_", "shpca_", "shppa_"),
-            _lazy(r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b"),  # Shopify
+            LazyPattern(r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b"),  # Shopify
         ),
     ),
     "-": (
         # A provider's own half-masked echo of a key ("sk-abcd****wxyz", "sk-ant-...xyz9"):
         # the ends it keeps are still part of the key.
-        (("sk-",), _lazy(r"\bsk-[\w\-]*(?:\*{3,}[\w\-*]*|(?:\.{3}|…)[\w\-]{2,})")),
-        (("sk-",), _lazy(r"\bsk-[A-Za-z0-9_\-]{16,}")),  # OpenAI, Anthropic: _mask_token
-        (("xox",), _lazy(r"\bxox[abeprs]-[A-Za-z0-9\-]{10,}")),  # Slack
-        (("xapp-",), _lazy(r"\bxapp-[0-9]-[A-Za-z0-9\-]{10,}")),  # Slack app-level
+        (("sk-",), LazyPattern(r"\bsk-[\w\-]*(?:\*{3,}[\w\-*]*|(?:\.{3}|…)[\w\-]{2,})")),
+        (("sk-",), LazyPattern(r"\bsk-[A-Za-z0-9_\-]{16,}")),  # OpenAI, Anthropic: _mask_token
+        (("xox",), LazyPattern(r"\bxox[abeprs]-[A-Za-z0-9\-]{10,}")),  # Slack
+        (("xapp-",), LazyPattern(r"\bxapp-[0-9]-[A-Za-z0-9\-]{10,}")),  # Slack app-level
         (
             ("glpat-", "glrt-", "gldt-", "glptt-", "glcbt-"),
-            _lazy(r"\bgl(?:pat|rt|dt|ptt|cbt)-[A-Za-z0-9_\-]{20,}"),  # GitLab
+            LazyPattern(r"\bgl(?:pat|rt|dt|ptt|cbt)-[A-Za-z0-9_\-]{20,}"),  # GitLab
         ),
-        (("pypi-AgE",), _lazy(r"\bpypi-AgE[A-Za-z0-9_\-]{30,}")),  # PyPI upload token
-        (("sq0atp-", "sq0csp-"), _lazy(r"\bsq0(?:atp|csp)-[0-9A-Za-z_\-]{22,}")),  # Square
+        (("pypi-AgE",), LazyPattern(r"\bpypi-AgE[A-Za-z0-9_\-]{30,}")),  # PyPI upload token
+        (("sq0atp-", "sq0csp-"), LazyPattern(r"\bsq0(?:atp|csp)-[0-9A-Za-z_\-]{22,}")),  # Square
     ),
     ".": (
-        (("hvs.", "hvb.", "hvr."), _lazy(r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}")),  # Vault
-        (("SG.",), _lazy(r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}")),  # SendGrid
+        (("hvs.", "hvb.", "hvr."), LazyPattern(r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}")),  # Vault
+        (("SG.",), LazyPattern(r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}")),  # SendGrid
         # JWT: header.payload.signature, both JSON parts start with '{"' -> eyJ
         (
             ("eyJ",),
-            _lazy(
+            LazyPattern(
                 r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"
             ),
         ),
@@ -306,34 +271,34 @@ _SHAPES: dict[str, tuple[tuple[tuple[str, ...], _Lazy], ...]] = {
 
 # Command lines. A secret-named flag's value, after "=" or a space (--api-key=V,
 # --password V, -Dtrust.password=V); flags that name a file are not secret.
-_FLAG = _lazy(
+_FLAG = LazyPattern(
     r"(?<![^\s\"'=(\[{,;|&])(?P<name>--?[A-Za-z][\w.\-]*)(?P<sep>=|[ \t]+)"
     r"(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s\"'<>|&;]+)"
 )
 # -pSECRET of the mysql family (a lone -p asks for the password, its next word is the
 # database); sshpass -p SECRET; curl -u user:SECRET (uid:gid pairs are not secret).
-_MYSQL = _lazy(r"\b(?:mysql\w*|mariadb\w*|mycli)\b")
-_MYSQL_P = _lazy(r"(?<!\S)-p(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s\"']+)")
-_SSHPASS_P = _lazy(r"(?<!\S)-p[ \t]*(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s\"']+)")
-_USER_PASS = _lazy(
+_MYSQL = LazyPattern(r"\b(?:mysql\w*|mariadb\w*|mycli)\b")
+_MYSQL_P = LazyPattern(r"(?<!\S)-p(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s\"']+)")
+_SSHPASS_P = LazyPattern(r"(?<!\S)-p[ \t]*(?P<val>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s\"']+)")
+_USER_PASS = LazyPattern(
     r"(?<!\S)(?:-[uU]|--user|--proxy-user)(?:[ \t]+|=)?"
     r"(?:(?P<q>[\"'])[^:\"'\n]*:(?P<qval>[^\"'\n]*)(?P=q)|[^\s:\"']+:(?P<val>[^\s\"']+))"
 )
 
 # Key and value are matched in two steps so that a key which is not secret costs
 # only its own length: scanning stays linear even on text like "a=a=a=...".
-_PAIR_KEY = _lazy(
+_PAIR_KEY = LazyPattern(
     r"(?<![\w.\-])(?P<kq>[\"']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=kq)(?P<sep>[ \t]*[:=][ \t]*)"
 )
 # An unterminated quoted value is masked to the end of its line.
-_PAIR_VALUE = _lazy(
+_PAIR_VALUE = LazyPattern(
     rf"(?P<scheme>(?i:{_SCHEMES})[ \t]+)?"
     r"(?P<val>(?P<q>[\"'])(?:(?!(?P=q))[^\\\n]|\\.)*(?P=q)?|[^\s,;&\"'<>)\]}]+)"
 )
 # An Azure SAS is a query string of its own (sv=...&sig=...): all of it, to the ";".
-_SAS_VALUE = _lazy(r"(?P<scheme>)(?P<val>(?P<q>)[^\s;\"'<>]+)")
+_SAS_VALUE = LazyPattern(r"(?P<scheme>)(?P<val>(?P<q>)[^\s;\"'<>]+)")
 # After "key: " a value ends the line ("password: changeme"), or it reads on as prose.
-_LINE_END = _lazy(r"[ \t.,;:!?)\]}]*(?:\n|\r|$)")
+_LINE_END = LazyPattern(r"[ \t.,;:!?)\]}]*(?:\n|\r|$)")
 
 
 # Which maskings can apply to a text is decided first, with plain substring checks:
@@ -705,7 +670,7 @@ def _mask_aws(text: str) -> str:
     return _AWS_BEFORE_ID.sub(_mask_aws_before, text)
 
 
-def _mask_shapes(text: str, patterns: Iterable[_Lazy]) -> str:
+def _mask_shapes(text: str, patterns: Iterable[LazyPattern]) -> str:
     for pattern in patterns:
         text = pattern.sub(_mask_token, text)
     return text
@@ -736,7 +701,7 @@ def _mask_all(text: str) -> str:
 
 # --------------------------------------------------------------------------- e-mail, URLs
 
-_EMAIL = _lazy(r"[A-Za-z0-9._%+\-]+@(?=[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})")
+_EMAIL = LazyPattern(r"[A-Za-z0-9._%+\-]+@(?=[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})")
 
 
 def mask_email(text: str) -> str:
@@ -872,7 +837,7 @@ def _redact_items(items: Sequence[Any], policy: _Policy) -> list[Any]:
     return out
 
 
-_LONE_FLAG = _lazy(r"--?([A-Za-z][\w.\-]*)")
+_LONE_FLAG = LazyPattern(r"--?([A-Za-z][\w.\-]*)")
 
 
 def _is_secret_flag(item: str) -> bool:

@@ -14,33 +14,34 @@ nothing (a property test keeps it so).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
+
+from jobwatch.core.lazy_re import LazyPattern
 
 MAX_SHAPE = 200
 """Characters of a normalized message kept: a signature stays short as a key."""
 
 # Order matters: whole URLs before the paths inside them, quoted values before the
 # ids and numbers inside them, UUIDs before hex before base62-ish ids before numbers.
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>]+"), "<url>"),
-    (re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|“[^”\n]*”"), "<q>"),
-    (re.compile(r"(?:[A-Za-z]:\\|\\\\)[^\s'\"<>:,;()]+"), "<path>"),
-    (re.compile(r"(?:~|\.{1,2})?/[^\s'\"<>:,;()]+"), "<path>"),
+_RULES: tuple[tuple[LazyPattern, str], ...] = (
+    (LazyPattern(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>]+"), "<url>"),
+    (LazyPattern(r"\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|“[^”\n]*”"), "<q>"),
+    (LazyPattern(r"(?:[A-Za-z]:\\|\\\\)[^\s'\"<>:,;()]+"), "<path>"),
+    (LazyPattern(r"(?:~|\.{1,2})?/[^\s'\"<>:,;()]+"), "<path>"),
     (
-        re.compile(
+        LazyPattern(
             r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"
         ),
         "<uuid>",
     ),
-    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
-    (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>"),
+    (LazyPattern(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
+    (LazyPattern(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>"),
     # base62-ish: a token of 8+ letters, digits, _ or - that mixes digits and letters
     # (run-01HZX3…, job_8f3kq2LmP, Salesforce ids), so words and plain numbers stay
-    (re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{7,}\b"), "<id>"),
+    (LazyPattern(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{7,}\b"), "<id>"),
     # a sign only where it cannot be a hyphen (``db-4`` keeps its ``-``)
-    (re.compile(r"(?<![\w-])[-+]?\d+(?:[.,:]\d+)*|\d+(?:[.,:]\d+)*"), "<n>"),
-    (re.compile(r"\s+"), " "),
+    (LazyPattern(r"(?<![\w-])[-+]?\d+(?:[.,:]\d+)*|\d+(?:[.,:]\d+)*"), "<n>"),
+    (LazyPattern(r"\s+"), " "),
 )
 
 
