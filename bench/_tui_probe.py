@@ -82,9 +82,10 @@ PROFILE = Profile()
 
 
 def emit(event: str, **fields: Any) -> None:
-    """One JSON line on fd 1, written immediately."""
+    """One JSON line on fd 1, written immediately; ``cpu`` is the process's CPU
+    time so far (all threads), a figure a busy machine disturbs less than ``t``."""
     now = time.perf_counter()
-    record = {"event": event, "t": now - T0, "abs": now, **fields}
+    record = {"event": event, "t": now - T0, "abs": now, "cpu": time.process_time(), **fields}
     os.write(1, (json.dumps(record) + "\n").encode())
 
 
