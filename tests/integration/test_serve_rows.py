@@ -77,6 +77,32 @@ def test_rows_round_trip_through_json_with_text_cleaned() -> None:
     assert isinstance(status, dict) and len(status["d"]) == 4
 
 
+def test_a_repeated_message_is_cleaned_once_and_sent_once() -> None:
+    """A failure's message often repeats across a page; it was cleaned (redaction
+    included) once per row. Distinct messages still go as a plain list."""
+    base = [dataclasses.replace(RunRow.from_run(r), message=None) for r in runs(40)]
+    same = f"step 3 failed: token={SECRET}"
+    repeated = [dataclasses.replace(r, message=same if i % 2 else None) for i, r in enumerate(base)]
+    distinct = [dataclasses.replace(r, message=f"failed at row {i}") for i, r in enumerate(base)]
+    where = codec.FIELDS.index("message")
+    for rows, shape in ((repeated, dict), (distinct, list)):
+        seen: list[str] = []
+
+        def counting(text: str, seen: list[str] = seen) -> str:
+            seen.append(text)
+            return clean(text)
+
+        columns = codec.encode(rows, counting)
+        assert isinstance(columns[where], shape)
+        body = {"format": codec.FORMAT, "fields": list(codec.FIELDS), "count": len(rows)}
+        back = codec.decode(json.loads(json.dumps({**body, "columns": columns})))
+        assert [r.message for r in back] == [
+            None if r.message is None else clean(r.message) for r in rows
+        ]
+        if shape is dict:
+            assert seen.count(same) == 1 and SECRET not in json.dumps(columns)
+
+
 def test_the_fields_are_the_rows_own_in_order() -> None:
     """Rows are built positionally: a field added to ``RunRow`` needs its column."""
     own = tuple(f.name for f in dataclasses.fields(RunRow))

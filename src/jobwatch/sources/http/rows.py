@@ -88,6 +88,10 @@ DICTIONARY = frozenset(
     }
 )
 """Columns sent as a dictionary and codes (few distinct values in practice)."""
+REPEATING = frozenset({"error", "message"})
+"""Text columns sent as a dictionary on a page where their values repeat (a
+failure's message often does: the failure groups are built on that), else as a
+list: each distinct message is then cleaned once, not once per row."""
 TEXT = frozenset({"source", "id", "job", "label", "status_raw", "problem", "error", "message"})
 """Columns of outside text: redacted and cleaned by the server before they leave."""
 
@@ -158,6 +162,10 @@ def encode_columns(
             elif name in TEXT:
                 distinct = [clean(v) if isinstance(v, str) else v for v in distinct]
             columns.append({"d": distinct, "c": list(map(index.__getitem__, values))})
+        elif name in REPEATING and _repeats(values):
+            index = {v: n for n, v in enumerate(dict.fromkeys(values))}
+            distinct = [clean(v) if isinstance(v, str) else v for v in index]
+            columns.append({"d": distinct, "c": list(map(index.__getitem__, values))})
         elif name in TEXT:
             tidy = ids if name == "id" and ids is not None else clean
             if name == "id" and tidy is sanitize:
@@ -175,6 +183,11 @@ def encode_columns(
         else:
             columns.append(values if isinstance(values, list) else list(values))
     return columns
+
+
+def _repeats(values: Sequence[Any]) -> bool:
+    """Whether a column has at most half as many distinct values as rows."""
+    return len(dict.fromkeys(values)) * 2 <= len(values)
 
 
 def _column(body: dict[str, Any], name: str, count: int) -> list[Any]:
