@@ -122,6 +122,14 @@ def test_an_answer_without_a_later_optional_field_still_reads() -> None:
     assert [r.deleted for r in codec.decode(json.loads(json.dumps(body)))] == [False] * 3
 
 
+def _spoil_value(column: Any, value: Any) -> None:
+    """A bad value in a text column, in whichever shape the page sent it."""
+    if isinstance(column, dict):
+        column["d"][0] = value
+    else:
+        column[3] = value
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
@@ -134,7 +142,8 @@ def test_an_answer_without_a_later_optional_field_still_reads() -> None:
         lambda b: b["columns"][codec.FIELDS.index("id")].__setitem__(1, 7),
         lambda b: b["columns"][codec.FIELDS.index("job")]["d"].__setitem__(0, ["etl"]),
         lambda b: b["columns"][codec.FIELDS.index("total")].__setitem__(2, True),
-        lambda b: b["columns"][codec.FIELDS.index("error")].__setitem__(3, {"x": 1}),
+        lambda b: _spoil_value(b["columns"][codec.FIELDS.index("error")], {"x": 1}),
+        lambda b: _spoil_value(b["columns"][codec.FIELDS.index("message")], 12),
     ],
 )
 def test_a_malformed_rows_answer_is_refused(spoil: Any) -> None:
