@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobwatch import __version__
-from jobwatch.core import Action, LogLine, Run, check
+from jobwatch.core import Action, LogLine, Run, RunRow, check
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -46,6 +46,7 @@ from jobwatch.core.format import run_json
 from jobwatch.core.redact import clean, sanitize
 from jobwatch.server.pages_ahead import Page, PagesAhead
 from jobwatch.sources.http import rows as row_codec
+from jobwatch.sources.http import window_wire
 from jobwatch.sources.local import procs
 from jobwatch.sources.poller import Poller
 from jobwatch.sources.protocol import ActionResult, RowDelta, RowRecords, Source
@@ -61,6 +62,13 @@ API = "/api/v1"
 MAX_PAGE = 10_000
 DEFAULT_PAGE = 1_000
 MAX_ROWS_PAGE = 100_000
+MAX_WINDOW_PAGE = 10_000
+"""A windowed page: the monitor asks for a few thousand rows around its screen."""
+MAX_OFFSET = 2**53
+MAX_VIEW = 8_000
+"""Characters of a view (its filter and the stuck run ids faults-only keeps): a
+request line stays under uvicorn's 16 KB."""
+MAX_ANCHOR = 4_000
 DEFAULT_ROWS_PAGE = 50_000
 """Table rows per page: a row is ~100 bytes in ``rows/1``, a run a kilobyte or more."""
 MAX_LOG_PAGE = 5_000
@@ -145,6 +153,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # module's globals, and would take a local one for a query parameter.
 _BEARER = HTTPBearer(auto_error=False, description="the server's JOBWATCH_TOKEN")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+ViewParam = Annotated[str, Query(max_length=MAX_VIEW, description="a view (window_wire)")]
+AnchorParam = Annotated[
+    str | None, Query(max_length=MAX_ANCHOR, description="a row, as a one-row rows/1 body")
+]
 RunId = Annotated[
     str, Path(min_length=1, max_length=MAX_ID, description="run id or a unique prefix")
 ]
@@ -537,6 +549,87 @@ def create_app(
             message = "since: not a revision this server gave out"
             raise ApiError(400, "bad_request", message) from None
         return _raw(page.body)
+
+    # -- windowed reads: a monitor holds a window of a big store over the network --
+
+    def windowing() -> None:
+        if not source.capabilities.window:
+            raise ApiError(404, "no_window", "this server's source answers no windowed reads")
+
+    def bad_input(exc: ValueError) -> ApiError:
+        return ApiError(400, "bad_request", str(exc))
+
+    async def anchor_of(text: str | None) -> RunRow | None:
+        """The store's own row for the client's copy (exact times, raw text)."""
+        if text is None:
+            return None
+        given = window_wire.parse_anchor(text)
+        return await source.window_row(given.id) or given
+
+    @api.get("/window/counts")
+    async def window_counts() -> Response:
+        """The whole history's counts by status (and archived): what a monitor asks
+        first, to choose between holding a window and syncing everything."""
+        windowing()
+        return _json(window_wire.counts_json(await source.status_counts()))
+
+    @api.get("/window/head")
+    async def window_head() -> Response:
+        """A revision after every change there now: poll ``/rows`` from it."""
+        windowing()
+        return _json({"revision": await source.head_cursor()})
+
+    @api.get("/window/rows", responses={200: {"model": RowsPage}})
+    async def window_rows(
+        view: ViewParam,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_WINDOW_PAGE)] = 500,
+        after: AnchorParam = None,
+        before: AnchorParam = None,
+        from_end: bool = False,
+    ) -> Response:
+        """A page of ``view`` in its order, as ``rows/1`` (see ``Source.window_rows``)."""
+        windowing()
+        try:
+            shown = window_wire.parse_view(view)
+            rows = await source.window_rows(
+                shown,
+                offset=offset,
+                limit=limit,
+                after=await anchor_of(after),
+                before=await anchor_of(before),
+                from_end=from_end,
+            )
+        except ValueError as exc:
+            raise bad_input(exc) from None
+        body = window_wire.rows_body(rows, _clean_row_text, sanitize)
+        return _raw(await asyncio.to_thread(_dumps_big, body))
+
+    @api.get("/window/count")
+    async def window_count(view: ViewParam, before: AnchorParam = None) -> Response:
+        """How many rows ``view`` shows, or how many come before ``before``'s place."""
+        windowing()
+        try:
+            count = await source.window_count(
+                window_wire.parse_view(view), before=await anchor_of(before)
+            )
+        except ValueError as exc:
+            raise bad_input(exc) from None
+        return _json({"count": count})
+
+    @api.get("/window/triage")
+    async def window_triage(
+        per_job: Annotated[int, Query(ge=1, le=10_000)],
+        since: Annotated[float, Query(ge=0, le=1e11)],
+    ) -> Response:
+        """The jobs view's start (``Source.triage_rows``): each job's newest runs, the
+        active ones, the failures since ``since`` and the shapes seen before it."""
+        windowing()
+        fill = await source.triage_rows(per_job=per_job, since=since)
+        if fill is None:
+            raise ApiError(404, "no_window", "this server's source has no triage fill")
+        body = window_wire.triage_json(fill, _clean_row_text, sanitize)
+        return _raw(await asyncio.to_thread(_dumps_big, body))
 
     @api.get("/runs/{run_id}", responses={200: {"model": Run}})
     async def get_run(run_id: RunId) -> Response:

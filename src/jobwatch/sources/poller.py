@@ -347,10 +347,13 @@ class Poller:
         source = feed.source
         first = not feed.synced
         if feed.window and not feed.started:
-            feed.cursor = await source.head_cursor()
-            feed.started = feed.synced = True
-            self._hand_rows(feed, [], True, report)  # a reset still reaches the front end
-            return
+            head = await source.head_cursor()
+            if source.capabilities.window:
+                feed.cursor = head
+                feed.started = feed.synced = True
+                self._hand_rows(feed, [], True, report)  # a reset still reaches the front end
+                return
+            feed.window = False  # it turned out to answer no windows (an older server): sync
         if not feed.started and self.first_screen:
             feed.started = True
             rows = await source.first_rows(self.first_screen)

@@ -259,6 +259,12 @@ class Source(Protocol):
         """A cursor after every change there now: polling from it sees what comes next."""
         ...
 
+    async def window_row(self, run_id: str) -> RunRow | None:
+        """The row of ``run_id`` as the source keeps it (exact times, raw text), for
+        ``jobwatch serve`` to page a window from (a client's copy is cleaned and its
+        times rounded); ``None`` if it has no such row or answers no windows."""
+        ...
+
     async def wait_change(self) -> None:
         """Return when the source learns of a change (``capabilities.push`` only)."""
         ...
@@ -423,6 +429,9 @@ class SourceBase:
 
     async def head_cursor(self) -> int | str | None:
         """Without windowed queries a monitor syncs everything: from the start."""
+        return None
+
+    async def window_row(self, run_id: str) -> RunRow | None:
         return None
 
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:

@@ -12,6 +12,7 @@ own message, so a refusal reads the same locally and remotely.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib
 import random
@@ -34,6 +35,7 @@ from jobwatch.core.errors import (
 from jobwatch.core.gcpause import gc_paused
 from jobwatch.core.rules import Action, Capabilities, source_refusal
 from jobwatch.sources.http import rows as row_codec
+from jobwatch.sources.http import window_wire
 from jobwatch.sources.http.transport import (
     ApiClient,
     RemoteUnavailable,
@@ -41,7 +43,16 @@ from jobwatch.sources.http.transport import (
     parse_retry_after,
 )
 from jobwatch.sources.http.transport import short as _short
-from jobwatch.sources.protocol import ActionResult, ChangeSet, LogBounds, RowDelta, SourceBase
+from jobwatch.sources.protocol import (
+    ActionResult,
+    ChangeSet,
+    LogBounds,
+    RowDelta,
+    SourceBase,
+    StatusCounts,
+    TriageFill,
+    WindowView,
+)
 
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
@@ -101,6 +112,8 @@ class HttpSource(SourceBase):
         ),
     )
 
+    _WINDOWED: ClassVar[Capabilities] = dataclasses.replace(CAPABILITIES, window=True)
+
     def __init__(
         self,
         url: str,
@@ -130,6 +143,8 @@ class HttpSource(SourceBase):
         self.row_page = row_page
         self._rows_api = True
         """Until the server says it has no ``/rows`` (an older ``jobwatch serve``)."""
+        self._window_api = True
+        """Until the server says it answers no windowed reads."""
         self._ahead: tuple[dict[str, Any], asyncio.Task[httpx.Response]] | None = None
         """The next rows page, asked for before the caller wants it (see :meth:`_read_ahead`)."""
         self._token = token
@@ -148,6 +163,12 @@ class HttpSource(SourceBase):
             rng=rng,
             sleep=sleep,
         )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Windowed reads until the server says it has none (an older ``jobwatch
+        serve``, or one whose source is no store): then a monitor syncs as before."""
+        return self._WINDOWED if self._window_api else self.CAPABILITIES
 
     def __repr__(self) -> str:  # never shows the token
         return f"HttpSource({self.name!r}, {self.url!r})"
@@ -394,6 +415,94 @@ class HttpSource(SourceBase):
                 return row_codec.decode(body)
         except row_codec.RowsFormatError as exc:
             raise SourceError(f"{self.name}: unexpected rows page from {self.url}: {exc}") from None
+
+    # -- windowed reads (a big store behind the server: see window_wire) ---------------
+
+    async def _window(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """One windowed read; a server without them is remembered (``None``)."""
+        if not self._window_api:
+            return None
+        response = await self._api.request(
+            "GET", "/window/" + path, params=params, describe=self._message
+        )
+        if response.status_code == 404 and self._error_body(response).get("error") in (
+            "no_window",
+            "no_route",  # an older jobwatch serve
+            None,  # not a jobwatch answer at all (a proxy's page)
+        ):
+            self._window_api = False
+            return None
+        if response.status_code >= 300:
+            self._raise_for(response)
+        with gc_paused():
+            loads = _orjson_loads()
+            return loads(response) if loads is not None else self._decode(response)
+
+    def _unwindowed(self) -> SourceError:
+        return SourceError(f"{self.name}: {self.url} answers no windowed reads")
+
+    async def status_counts(self) -> StatusCounts:
+        """The counts a monitor chooses a window by; from a server without windowed
+        reads, none (so the monitor syncs everything, as with an older server)."""
+        data = await self._window("counts")
+        if data is None:
+            return StatusCounts({}, 0)
+        try:
+            return window_wire.parse_counts(data)
+        except ValueError as exc:
+            raise SourceError(f"{self.name}: unexpected counts from {self.url}: {exc}") from None
+
+    async def head_cursor(self) -> int | str | None:
+        data = await self._window("head")
+        if data is None:
+            return None
+        revision = self._shape(data, "revision")["revision"]
+        if isinstance(revision, bool) or not isinstance(revision, int | str | None):
+            raise SourceError(f"{self.name}: unexpected head from {self.url}")
+        return revision
+
+    async def window_rows(
+        self,
+        view: WindowView,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        after: RunRow | None = None,
+        before: RunRow | None = None,
+        from_end: bool = False,
+    ) -> list[RunRow]:
+        params: dict[str, Any] = {"view": window_wire.view_param(view), "limit": limit}
+        if offset:
+            params["offset"] = offset
+        if after is not None:
+            params["after"] = window_wire.anchor_param(after)
+        if before is not None:
+            params["before"] = window_wire.anchor_param(before)
+        if from_end:
+            params["from_end"] = "true"
+        data = await self._window("rows", params)
+        if data is None:
+            raise self._unwindowed()
+        return self._decode_rows(self._shape(data, "format", "columns"))
+
+    async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
+        params = {"view": window_wire.view_param(view)}
+        if before is not None:
+            params["before"] = window_wire.anchor_param(before)
+        data = await self._window("count", params)
+        if data is None:
+            raise self._unwindowed()
+        return _int(self._shape(data, "count")["count"], "count")
+
+    async def triage_rows(self, *, per_job: int, since: float) -> TriageFill | None:
+        data = await self._window("triage", {"per_job": per_job, "since": since})
+        if data is None:
+            return None
+        try:
+            with gc_paused():
+                return window_wire.parse_triage(data)
+        except (ValueError, row_codec.RowsFormatError) as exc:
+            raise SourceError(f"{self.name}: unexpected triage from {self.url}: {exc}") from None
 
     async def get(self, run_id: str) -> Run:
         data = await self._request("GET", self._path(run_id))

@@ -157,6 +157,12 @@ class WindowMixin(RunsMixin):
         row = await self._fetchone("SELECT value FROM meta WHERE key = 'revision'")
         return int(row[0])
 
+    async def window_row(self, run_id: str) -> RunRow | None:
+        await self._follow_file()
+        await self._before_read()
+        rows, _ = await self._rows_where("WHERE id = ?", (run_id,))
+        return rows[0] if rows else None
+
 
 def counts_of(rows: Sequence[Sequence[Any]]) -> StatusCounts:
     """Status counts from ``(status, archived, n)`` rows (shared with PostgreSQL)."""

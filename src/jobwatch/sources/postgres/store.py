@@ -422,6 +422,11 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         await self._before_read()
         return await self._window.count(view, before=before)
 
+    async def window_row(self, run_id: str) -> RunRow | None:
+        await self._before_read()
+        rows, _ = await self._rows_where("WHERE id = %(id)s", {"id": run_id})
+        return rows[0] if rows else None
+
     async def status_counts(self) -> StatusCounts:
         """From the ``run_counts`` table the triggers keep (a dozen rows)."""
         return await self._window.status_counts()

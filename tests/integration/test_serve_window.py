@@ -1,0 +1,262 @@
+"""Windowed reads over ``jobwatch serve`` (``/api/v1/window/…``): a client holds a
+window of a big store on another machine, page for page what the store itself
+answers, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_serve_paced import config
+
+from conftest import TEST_TOKEN, LoopbackServer, serve_cli
+from jobwatch.core import Run, RunError, RunRow, Status
+from jobwatch.sources.http.client import HttpSource
+from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.postgres.store import PostgresStore
+from jobwatch.sources.protocol import WindowTerm, WindowView
+from jobwatch.tui.table_model.window import WINDOW_ROWS, WindowedRunSet
+from jobwatch.tui.widgets.runs_table import RunsTable
+from standins.modzy import API_KEY, ModzyStandIn
+from standins.server import serving
+from tui_support import make_app, ready, settle
+
+T0 = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+COUNT = 400
+SECRET = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def runs() -> list[Run]:
+    """Starts a fraction of a millisecond apart (the client's copy of a row has
+    whole milliseconds: a page from it would skip or repeat such rows), ties on
+    status and job, archived rows, a secret in a label."""
+    out = []
+    for i in range(COUNT):
+        status = (Status.SUCCEEDED, Status.FAILED, Status.RUNNING, Status.SUCCEEDED)[i % 4]
+        when = T0 - timedelta(seconds=i // 3, microseconds=(i % 3) * 300)
+        out.append(
+            Run(
+                id=f"run-{i:05d}",
+                source="local",
+                job=("etl", "Backup", "sync")[i % 3],
+                label=f"deploy token={SECRET}" if i == 5 else None,
+                status=status,
+                created_at=when,
+                started_at=None if i % 11 == 0 else when,
+                ended_at=None if status is Status.RUNNING else when + timedelta(seconds=i % 7),
+                duration_ms=None if status is Status.RUNNING else 1000.0 * (i % 7),
+                archived=i % 37 == 36,
+                error=RunError(code="exit-1", message="step 3 failed")
+                if status is Status.FAILED
+                else None,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+async def served(store_path: Path) -> AsyncIterator[tuple[SqliteStore, HttpSource]]:
+    async with SqliteStore(store_path) as writer:
+        await writer.add_many(runs())
+    server = LoopbackServer(store_path).start()
+    try:
+        async with (
+            SqliteStore(store_path, create=False) as store,
+            HttpSource(server.url, token=TEST_TOKEN) as client,
+        ):
+            yield store, client
+    finally:
+        server.stop()
+
+
+VIEWS = [
+    WindowView(),
+    WindowView(sort="status"),
+    WindowView(sort="job", show_archived=True),
+    WindowView(sort="duration"),
+    WindowView(sort="changed", faults_only=True),
+    WindowView(sort="problem", terms=(WindowTerm("job", "backup,sync"),)),
+    WindowView(terms=(WindowTerm(None, "etl"), WindowTerm("status", "failed", True))),
+]
+
+
+def keys(rows: list[RunRow]) -> list[tuple[str, str]]:
+    return [r.key for r in rows]
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=lambda v: f"{v.sort}-{len(v.terms)}")
+async def test_every_page_is_the_stores_own(
+    served: tuple[SqliteStore, HttpSource], view: WindowView
+) -> None:
+    store, client = served
+    assert client.capabilities.window
+    total = await store.window_count(view)
+    assert await client.window_count(view) == total > 0
+    whole = await store.window_rows(view, limit=COUNT)
+    assert keys(await client.window_rows(view, limit=COUNT)) == keys(whole)
+    assert keys(await client.window_rows(view, offset=7, limit=50)) == keys(whole[7:57])
+    assert keys(await client.window_rows(view, limit=20, from_end=True)) == keys(whole[-20:])
+    # Paged by the client's own copies of the rows, whole milliseconds and all:
+    # each page starts right after (or ends right before) the row it was given.
+    mine = await client.window_rows(view, limit=COUNT)
+    for at in (0, 1, 2, len(mine) // 2, len(mine) - 2):
+        after = await client.window_rows(view, limit=30, after=mine[at])
+        assert keys(after) == keys(whole[at + 1 : at + 31]), at
+        before = await client.window_rows(view, limit=30, before=mine[at])
+        assert keys(before) == keys(whole[max(0, at - 30) : at]), at
+        assert await client.window_count(view, before=mine[at]) == at
+
+
+async def test_counts_head_and_triage_are_the_stores(
+    served: tuple[SqliteStore, HttpSource],
+) -> None:
+    store, client = served
+    assert await client.status_counts() == await store.status_counts()
+    assert await client.head_cursor() == await store.head_cursor()
+    since = (T0 - timedelta(seconds=60)).timestamp()
+    mine = await client.triage_rows(per_job=20, since=since)
+    theirs = await store.triage_rows(per_job=20, since=since)
+    assert mine is not None
+    assert sorted(keys(mine.rows)) == sorted(keys(theirs.rows))
+    assert sorted(mine.before) == sorted(theirs.before)
+    # text leaves the server redacted, as in every other answer
+    page = await client.window_rows(WindowView(show_archived=True), limit=COUNT)
+    label = next(r.label for r in page if r.id == "run-00005")
+    assert label is not None and SECRET not in label and "token=" in label
+
+
+async def test_bad_windowed_input_is_a_400(served: tuple[SqliteStore, HttpSource]) -> None:
+    _, client = served
+    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+    async with httpx.AsyncClient(base_url=client.url + "/api/v1", headers=headers) as http:
+        for params in (
+            {"view": "not json"},
+            {"view": '{"sort": "nonsense"}'},
+            {"view": '{"terms": [["owner", "x", false, null]]}'},
+            {"view": "{}", "after": '{"format": "rows/1"}'},
+            {"view": "{}", "limit": "0"},
+        ):
+            answer = await http.get("/window/rows", params=params)
+            assert answer.status_code == 400, params
+            assert answer.json()["error"] == "bad_request"
+
+
+async def test_a_server_without_a_store_says_so_and_the_client_syncs(tmp_path: Path) -> None:
+    """A served vendor source answers no windows: the client says it has none
+    after its first ask, so a monitor syncs everything as before."""
+    modzy = ModzyStandIn()
+    for status in ("COMPLETED", "IN_PROGRESS"):
+        modzy.add_job(status)
+    with serving(modzy.app) as upstream:
+        args = ("--config", str(config(tmp_path, upstream.url)), "--source", "modzy")
+        env = {"JW_MODZY_KEY": API_KEY}
+        with serve_cli(tmp_path / "unused.db", *args, store=False, env=env) as server:
+            async with HttpSource(server.url, token=TEST_TOKEN) as client:
+                assert client.capabilities.window  # until it asks
+                assert (await client.status_counts()).total == 0
+                assert not client.capabilities.window
+                assert await client.triage_rows(per_job=5, since=0.0) is None
+
+
+async def test_the_monitor_holds_a_window_of_a_served_store(tmp_path: Path) -> None:
+    """Over ``--source http://…`` a big store is a window too: the table's height
+    is the whole history, the rows held stay bounded, End reaches the oldest."""
+    store_path = tmp_path / "big.db"
+    count = WINDOW_ROWS + 500
+    async with SqliteStore(store_path) as writer:
+        await writer.add_many(
+            [
+                Run(
+                    id=f"run-{i:06d}",
+                    source="local",
+                    job="etl",
+                    status=Status.SUCCEEDED,
+                    created_at=T0 - timedelta(seconds=i),
+                    started_at=T0 - timedelta(seconds=i),
+                )
+                for i in range(count)
+            ]
+        )
+    server = LoopbackServer(store_path).start()
+    try:
+        async with HttpSource(server.url, token=TEST_TOKEN) as client:
+            app = make_app(client, window_from=100)
+            await app.preload()
+            assert isinstance(app.runs, WindowedRunSet)
+            async with app.run_test(size=(120, 30)) as pilot:
+                await ready(app, pilot)
+                table = app.main.query_one(RunsTable)
+                assert len(app.runs) == count
+                assert table.cursor_key == ("local", "run-000000")
+                await pilot.press("end")
+                for _ in range(50):  # bounded: each round waits for the window's worker
+                    await settle(app, pilot, "window", "detail")
+                    if table.cursor_key == ("local", f"run-{count - 1:06d}"):
+                        break
+                assert table.cursor_key == ("local", f"run-{count - 1:06d}")
+                assert app.runs.held() <= WINDOW_ROWS
+    finally:
+        server.stop()
+
+
+def test_the_serve_cli_answers_windows_over_a_store_file(tmp_path: Path) -> None:
+    """``jobwatch serve --store FILE`` as a user starts it (a process of its own)."""
+    import asyncio
+
+    store_path = tmp_path / "runs.db"
+
+    async def fill() -> None:
+        async with SqliteStore(store_path) as writer:
+            await writer.add_many(runs()[:50])
+
+    asyncio.run(fill())
+    os.chmod(store_path, 0o600)
+    with serve_cli(store_path) as server:
+        headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        with httpx.Client(base_url=server.url + "/api/v1", headers=headers) as http:
+            counts = http.get("/window/counts").json()
+            assert sum(counts["by_status"].values()) + counts["archived"] == 50
+            page = http.get("/window/rows", params={"view": "{}", "limit": 5}).json()
+            assert page["format"] == "rows/1" and page["count"] == 5
+
+
+class PgLoopback(LoopbackServer):
+    """The real API app over a real PostgreSQL store."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(Path("unused"))
+        self.dsn = dsn
+
+    @contextlib.asynccontextmanager
+    async def serving_app(self) -> AsyncIterator[Any]:
+        from jobwatch.server.app import create_app
+
+        async with PostgresStore(self.dsn, mode="read") as store:
+            yield create_app(store, token=self.token)
+
+
+async def test_pages_over_a_served_postgres_store_are_its_own(pg_dsn: str) -> None:
+    async with PostgresStore(pg_dsn) as writer:
+        await writer.add_many(runs())
+    server = PgLoopback(pg_dsn).start()
+    try:
+        async with (
+            PostgresStore(pg_dsn, mode="read") as store,
+            HttpSource(server.url, token=TEST_TOKEN) as client,
+        ):
+            for view in (WindowView(), WindowView(sort="status", show_archived=True)):
+                whole = await store.window_rows(view, limit=COUNT)
+                mine = await client.window_rows(view, limit=COUNT)
+                assert keys(mine) == keys(whole)
+                for at in (0, 1, 2, len(mine) // 2):
+                    after = await client.window_rows(view, limit=30, after=mine[at])
+                    assert keys(after) == keys(whole[at + 1 : at + 31]), at
+                    assert await client.window_count(view, before=mine[at]) == at
+    finally:
+        server.stop()
