@@ -47,8 +47,8 @@ from jobwatch.core.gcpause import gc_paused
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
-from jobwatch.sources.local.reaper import _is_lost, _lost
 from jobwatch.sources.local.runs import RunsMixin
+from jobwatch.sources.lost import is_lost, lost_verdict
 from jobwatch.sources.postgres import schema
 from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_error
 from jobwatch.sources.postgres.dsn import describe
@@ -664,7 +664,7 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
             if row[5] is not None:
                 return True
             run = self._parse(row, show_abort=False)
-            if not isinstance(run, models.Run) or not _is_lost(run):
+            if not isinstance(run, models.Run) or not is_lost(run):
                 return False
             back = run.evolve(
                 status=Status.RUNNING, status_raw="running", ended_at=None, reason=None
@@ -702,7 +702,8 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
             if not isinstance(run, models.Run):
                 continue
             last = beat if beat is not None else time.time()
-            verdicts.append((run_id, revision, _lost(run, min(last, time.time()), why), remote))
+            lost = lost_verdict(run, min(last, time.time()), why)
+            verdicts.append((run_id, revision, lost, remote))
         if not verdicts:
             return []
 
