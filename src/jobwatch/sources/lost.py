@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobwatch import core as models
 from jobwatch.core import RunRow, Status
+from jobwatch.sources.protocol import StatusCounts
 from jobwatch.sources.table_rows import REVISION_AT, row_record
 
 if TYPE_CHECKING:
@@ -90,13 +91,9 @@ class ShownLost:
         shown = self.runs.get(parsed.id) if self.runs and parsed.id else None
         return shown[1] if shown is not None and shown[0] == revision else parsed
 
-    def status_of(self, run_id: str, revision: int, stored: str) -> str:
-        """The status word a row shows (``stored`` unless a verdict holds)."""
-        shown = self.runs.get(run_id)
-        return shown[1].status.value if shown is not None and shown[0] == revision else stored
-
-    def records(self, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
-        """Table-row records (``ROW_COLUMNS``, aborting, revision) as shown, in place."""
+    def records(self, rows: list[Any]) -> list[Any]:
+        """Table-row records (``ROW_COLUMNS``, aborting, revision; tuples of either
+        driver) as shown, replaced in place."""
         if self.runs:
             for i, r in enumerate(rows):
                 shown = self.runs.get(r[1])
@@ -105,6 +102,22 @@ class ShownLost:
                     row.created_at = r[_CREATED_AT]
                     rows[i] = row_record(row, r[REVISION_AT])
         return rows
+
+    def recount(self, counts: StatusCounts, stored: Sequence[Sequence[Any]]) -> StatusCounts:
+        """``counts`` (by stored status) with each run shown lost counted as shown;
+        ``stored``: ``(id, status, revision, archived)`` of the runs shown."""
+        by_status = dict(counts.by_status)
+        for run_id, status, revision, archived in stored:
+            shown = self.runs.get(run_id)
+            if archived or shown is None or shown[0] != revision:
+                continue
+            if by_status.get(status, 0) > 0:
+                by_status[status] -= 1
+                if not by_status[status]:
+                    del by_status[status]
+            word = shown[1].status.value
+            by_status[word] = by_status.get(word, 0) + 1
+        return StatusCounts(by_status, counts.archived)
 
     def take_unsent(self, already: set[str]) -> list[str]:
         """The runs the next poll must send although their revision did not move

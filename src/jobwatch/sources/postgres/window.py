@@ -122,6 +122,15 @@ class PgWindow:
         return int(row[0]) if row else 0
 
     async def status_counts(self) -> StatusCounts:
-        return counts_of(
+        """From ``run_counts``; a run the store shows lost (not stored so) counted
+        as shown, by one more read of those few runs."""
+        counts = counts_of(
             await self.store._fetch("SELECT status, archived, n FROM run_counts WHERE n > 0")
         )
+        shown = self.store._shown
+        if not shown:
+            return counts
+        stored = await self.store._fetch(
+            "SELECT id, status, revision, archived FROM runs WHERE id = ANY(%s)", (shown.ids,)
+        )
+        return shown.recount(counts, stored)

@@ -1,0 +1,180 @@
+"""A store that writes nothing (``--read-only``, a SELECT-only role) shows a silent
+host's running runs as lost, on every read, without touching the database; the
+run shows running again once its host heartbeats (the verdict is only shown).
+
+A killed host is set up without processes: a writer store with a host id of its
+own adds a managed run (its host row beats on the server's clock), then the host
+row is aged past ``lost_after`` on the server, as if the host had died then."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from test_pg_store import make_run
+
+from conftest import run_cli
+from jobwatch.core import RunRow, Status
+from jobwatch.sources.postgres.store import PostgresStore
+from jobwatch.sources.protocol import ListQuery, WindowView
+
+DEAD = "host-dead"
+RUN = "run-0002"
+
+
+async def killed_host(dsn: str) -> PostgresStore:
+    """A writer on host ``DEAD`` with one managed running run (``RUN``) and one
+    finished run, its host then silent for an hour; returns that writer (open)."""
+    writer = PostgresStore(dsn, mode="write")
+    writer.host = DEAD
+    await writer.open()
+    await writer.add(make_run(1))
+    await writer.add(make_run(2, Status.RUNNING), managed_by=1)
+    await age_host(writer)
+    return writer
+
+
+async def age_host(store: PostgresStore) -> None:
+    async with store._conn() as conn:
+        await conn.execute(
+            "UPDATE hosts SET heartbeat_at = heartbeat_at - 3600 WHERE host_id = %s", (DEAD,)
+        )
+
+
+async def stored(store: PostgresStore) -> tuple[Any, ...]:
+    """``RUN`` as stored: status, revision, feed entries, whether it is managed."""
+    row = await store._one(
+        "SELECT status, revision, (SELECT COUNT(*) FROM run_changes WHERE run_id = %(id)s), "
+        "heartbeat_at IS NOT NULL FROM runs WHERE id = %(id)s",
+        {"id": RUN},
+    )
+    assert row is not None
+    return tuple(row)
+
+
+def status_of(rows: list[RunRow], run_id: str = RUN) -> Status:
+    return {r.id: r.status for r in rows}[run_id]
+
+
+async def test_a_read_only_store_shows_a_silent_hosts_run_lost_and_writes_nothing(
+    pg_dsn: str,
+) -> None:
+    writer = await killed_host(pg_dsn)
+    try:
+        before = await stored(writer)
+        assert before[0] == "running" and before[3]
+        async with PostgresStore(pg_dsn, mode="read") as reader:
+            run = await reader.get(RUN)
+            assert run.status is Status.UNKNOWN and run.reason is not None
+            assert f"no heartbeat from its host {DEAD}" in (run.reason.message or "")
+            changes = await reader.changes(None)
+            assert {r.id: r.status for r in changes.runs}[RUN] is Status.UNKNOWN
+            assert status_of((await reader.row_changes(None)).rows) is Status.UNKNOWN
+            assert status_of((await reader.row_changes(None, 10)).rows) is Status.UNKNOWN
+            records = await reader.row_records(None, 10)
+            at = records.fields.index("status")
+            assert {r[1]: r[at] for r in records.records}[RUN] == "unknown"
+            assert status_of(await reader.first_rows(5)) is Status.UNKNOWN
+            assert status_of((await reader.triage_rows(per_job=5, since=0.0)).rows) is (
+                Status.UNKNOWN
+            )
+            assert status_of(await reader.window_rows(WindowView())) is Status.UNKNOWN
+            listed, _ = await reader.list_runs(ListQuery())
+            assert {r.id: r.status for r in listed}[RUN] is Status.UNKNOWN
+            counts = await reader.status_counts()
+            assert counts.by_status.get("running", 0) == 0
+            assert counts.by_status["unknown"] == 1
+            assert await reader.reap_lost() == [RUN]  # shown, not written
+        assert await stored(writer) == before  # status, revision and feed untouched
+        # A writer still marks it lost, once.
+        async with PostgresStore(pg_dsn, mode="write") as other:
+            assert await other.reap_lost() == [RUN]
+            assert await other.reap_lost() == []
+        after = await stored(writer)
+        assert after[0] == "unknown" and after[2] == before[2] + 1 and not after[3]
+    finally:
+        await writer.close()
+
+
+async def test_the_shown_verdict_follows_the_host_at_each_poll(pg_dsn: str) -> None:
+    """Lost while the host is silent, running again once it beats, lost again when
+    it falls silent: each change reaches the very next poll, once, although no
+    revision moves."""
+    writer = await killed_host(pg_dsn)
+    try:
+        before = await stored(writer)
+        async with PostgresStore(pg_dsn, mode="read") as reader:
+            first = await reader.changes(None)
+            assert {r.id: r.status for r in first.runs}[RUN] is Status.UNKNOWN
+            rows = await reader.row_changes(None)
+            await writer.heartbeat()  # the host is back
+            again = await reader.changes(first.cursor)
+            assert [(r.id, r.status) for r in again.runs] == [(RUN, Status.RUNNING)]
+            assert again.cursor == first.cursor
+            assert (await reader.changes(again.cursor)).runs == []
+            assert (await reader.get(RUN)).status is Status.RUNNING
+            await age_host(writer)  # silent again
+            delta = await reader.row_changes(rows.cursor)
+            assert [(r.id, r.status) for r in delta.rows] == [(RUN, Status.UNKNOWN)]
+            assert delta.cursor == rows.cursor
+            assert (await reader.row_changes(delta.cursor)).rows == []
+            await writer.heartbeat()
+            records = await reader.row_records(rows.cursor, 100)
+            at = records.fields.index("status")
+            assert [(r[1], r[at]) for r in records.records] == [(RUN, "running")]
+        assert await stored(writer) == before
+    finally:
+        await writer.close()
+
+
+async def test_read_only_list_on_the_command_line_shows_it_lost(pg_dsn: str) -> None:
+    writer = await killed_host(pg_dsn)
+    try:
+        before = await stored(writer)
+        listed = run_cli(pg_dsn, "list", "--read-only", "--store", pg_dsn, "--json")  # type: ignore[arg-type]
+        assert listed.returncode == 0, listed.stderr
+        shown = {r["id"]: r for r in json.loads(listed.stdout)}
+        assert shown[RUN]["status"] == "unknown"
+        assert "no heartbeat from its host" in shown[RUN]["reason"]["message"]
+        only = run_cli(pg_dsn, "list", "--read-only", "--status", "running", "--json")  # type: ignore[arg-type]
+        assert only.returncode == 0, only.stderr
+        assert json.loads(only.stdout) == []
+        lost = run_cli(pg_dsn, "list", "--read-only", "--status", "unknown", "--json")  # type: ignore[arg-type]
+        assert [r["id"] for r in json.loads(lost.stdout)] == [RUN]
+        assert await stored(writer) == before
+    finally:
+        await writer.close()
+
+
+async def test_a_select_only_role_opened_writable_shows_lost_and_writes_nothing(
+    pg_server: Any, pg_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = await killed_host(pg_dsn)
+    role = "ro_" + pg_dsn.rsplit("dbname=", 1)[1]
+    async with writer._conn() as conn:
+        await conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        before = await stored(writer)
+        async with writer._conn() as conn:
+            await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+            await conn.execute(f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        dsn = pg_dsn.replace("user=postgres", f"user={role}")
+        caplog.set_level(logging.WARNING, logger="jobwatch.sources.postgres.store")
+        async with PostgresStore(dsn, mode="write") as store:
+            assert await store.reap_lost() == [RUN]  # refused, so shown
+            assert (await store.get(RUN)).status is Status.UNKNOWN
+            assert status_of((await store.row_changes(None)).rows) is Status.UNKNOWN
+            assert await store.reap_lost() == [RUN]
+            listed, _ = await store.list_runs(ListQuery(statuses=("unknown",)))
+            assert [r.id for r in listed] == [RUN]
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 1, warned  # one clear line, not one per read
+        assert "permission denied" in warned[0] and "shown, not marked" in warned[0]
+        assert await stored(writer) == before
+    finally:
+        async with writer._conn() as conn:  # its grants live in the test's database
+            await conn.execute(f"DROP OWNED BY {role}")
+        await writer.close()
+        pg_server.admin(f"DROP ROLE {role}")
