@@ -18,7 +18,7 @@ from test_pg_store import make_run
 from conftest import run_cli
 from jobwatch.core import RunRow, Status
 from jobwatch.sources.postgres.store import PostgresStore
-from jobwatch.sources.protocol import ListQuery, WindowView
+from jobwatch.sources.protocol import ListQuery, WindowTerm, WindowView
 
 DEAD = "host-dead"
 RUN = "run-0002"
@@ -178,3 +178,47 @@ async def test_a_select_only_role_opened_writable_shows_lost_and_writes_nothing(
             await conn.execute(f"DROP OWNED BY {role}")
         await writer.close()
         pg_server.admin(f"DROP ROLE {role}")
+
+
+async def test_windowed_filters_of_a_read_only_store_see_the_shown_status(pg_dsn: str) -> None:
+    writer = await killed_host(pg_dsn)
+    try:
+        await writer.add_many([make_run(3, Status.FAILED), make_run(4, Status.RUNNING)])
+        async with PostgresStore(pg_dsn, mode="read") as reader:
+
+            async def ids(view: WindowView) -> list[str]:
+                rows = await reader.window_rows(view)
+                assert await reader.window_count(view) == len(rows)
+                return sorted(r.id for r in rows)
+
+            def term(value: str, field: str | None = "status", negate: bool = False) -> Any:
+                return WindowView(terms=(WindowTerm(field, value, negate),))
+
+            assert await ids(term("unknown")) == [RUN]
+            assert await ids(term("running")) == ["run-0004"]
+            assert await ids(term("unknown", negate=True)) == ["run-0001", "run-0003", "run-0004"]
+            assert await ids(term("unknown", None)) == [RUN]  # free text matches the status
+            assert await ids(WindowView(faults_only=True)) == [RUN, "run-0003"]
+            assert await ids(WindowView(faults_only=True, terms=term("run-0002", None).terms)) == [
+                RUN
+            ]
+            # Paging by keyset from a shown-lost row reaches every row once, in
+            # every sort (the sorts order by what is stored).
+            for sort in ("status", "started", "changed", "duration", "problem"):
+                view = WindowView(sort=sort)
+                whole = [r.id for r in await reader.window_rows(view)]
+                paged: list[str] = []
+                last: RunRow | None = None
+                for _ in range(10):
+                    page = await reader.window_rows(view, limit=1, after=last)
+                    if not page:
+                        break
+                    paged.append(page[0].id)
+                    last = page[0]
+                assert paged == whole, sort
+                at = whole.index(RUN)
+                shown = (await reader.window_rows(view, offset=at, limit=1))[0]
+                assert shown.status is Status.UNKNOWN
+                assert await reader.window_count(view, before=shown) == at, sort
+    finally:
+        await writer.close()

@@ -69,6 +69,13 @@ class ShownLost:
     def ids(self) -> list[str]:
         return list(self.runs)
 
+    def by_status(self) -> dict[str, list[str]]:
+        """The ids shown, by the status word shown (for a windowed filter's SQL)."""
+        out: dict[str, list[str]] = {}
+        for run_id, (_, run) in self.runs.items():
+            out.setdefault(run.status.value, []).append(run_id)
+        return out
+
     def replace(self, shown: dict[str, tuple[int, Run]]) -> None:
         """What is shown from now on; a run whose shown state changed (newly lost,
         or back to running) is sent once by the next poll."""
