@@ -8,6 +8,7 @@ row is aged past ``lost_after`` on the server, as if the host had died then."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 from test_pg_store import make_run
 
-from conftest import run_cli
+from conftest import run_cli, wait_for_async
 from jobwatch.core import RunRow, Status
+from jobwatch.sources.poller import Poller
 from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.sources.protocol import ListQuery, WindowTerm, WindowView
 
@@ -220,5 +222,46 @@ async def test_windowed_filters_of_a_read_only_store_see_the_shown_status(pg_dsn
                 shown = (await reader.window_rows(view, offset=at, limit=1))[0]
                 assert shown.status is Status.UNKNOWN
                 assert await reader.window_count(view, before=shown) == at, sort
+    finally:
+        await writer.close()
+
+
+async def test_a_read_only_monitor_sees_the_host_fall_silent_and_come_back(pg_dsn: str) -> None:
+    """The poller of a read-only monitor: no revision moves and no notification
+    comes when a host falls silent, yet its next poll shows the run lost, and the
+    one after the host beats again shows it running."""
+    writer = PostgresStore(pg_dsn, mode="write")
+    writer.host = DEAD
+    await writer.open()
+    try:
+        await writer.add(make_run(2, Status.RUNNING), managed_by=1)
+        reader = PostgresStore(pg_dsn, mode="read")
+        reader.pace = 0.2  # the slow fallback poll, quick for the test
+        rows: dict[str, RunRow] = {}
+
+        def take(_feed: Any, delta: list[RunRow], _first: bool) -> None:
+            rows.update((r.id, r) for r in delta)
+
+        poller = Poller([reader], on_rows=take, refresh=0.1)
+        stop = asyncio.Event()
+        await poller.open(strict=True)
+        task = asyncio.create_task(poller.run(stop=stop))
+
+        async def shows(status: Status) -> bool:
+            row = rows.get(RUN)
+            return row is not None and row.status is status
+
+        try:
+            await wait_for_async(lambda: shows(Status.RUNNING), timeout=30)
+            await age_host(writer)
+            await wait_for_async(lambda: shows(Status.UNKNOWN), timeout=30)
+            assert rows[RUN].problem == "lost"
+            await writer.heartbeat()
+            await wait_for_async(lambda: shows(Status.RUNNING), timeout=30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await poller.close()
+        assert (await stored(writer))[0] == "running"
     finally:
         await writer.close()
