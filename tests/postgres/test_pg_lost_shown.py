@@ -200,6 +200,10 @@ async def test_windowed_filters_of_a_read_only_store_see_the_shown_status(pg_dsn
             assert await ids(term("running")) == ["run-0004"]
             assert await ids(term("unknown", negate=True)) == ["run-0001", "run-0003", "run-0004"]
             assert await ids(term("unknown", None)) == [RUN]  # free text matches the status
+            everyone = ["run-0001", RUN, "run-0003", "run-0004"]
+            assert await ids(term("ünknown", None)) == []  # not ASCII: another SQL shape
+            assert await ids(term("ünknown", None, negate=True)) == everyone
+            assert await ids(term("ü", negate=True)) == everyone  # a status prefix, not ASCII
             assert await ids(WindowView(faults_only=True)) == [RUN, "run-0003"]
             assert await ids(WindowView(faults_only=True, terms=term("run-0002", None).terms)) == [
                 RUN
