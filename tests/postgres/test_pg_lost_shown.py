@@ -12,8 +12,10 @@ import asyncio
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from test_pg_store import make_run
 
 from conftest import run_cli, wait_for_async
@@ -135,7 +137,12 @@ async def test_read_only_list_on_the_command_line_shows_it_lost(pg_dsn: str) -> 
     writer = await killed_host(pg_dsn)
     try:
         before = await stored(writer)
-        listed = run_cli(pg_dsn, "list", "--read-only", "--store", pg_dsn, "--json")  # type: ignore[arg-type]
+        parts = conninfo_to_dict(pg_dsn)
+        url = (
+            f"postgresql://{parts['user']}@/{parts['dbname']}"
+            f"?host={quote(str(parts['host']), safe='')}&port={parts['port']}"
+        )
+        listed = run_cli(pg_dsn, "list", "--read-only", "--store", url, "--json")  # type: ignore[arg-type]
         assert listed.returncode == 0, listed.stderr
         shown = {r["id"]: r for r in json.loads(listed.stdout)}
         assert shown[RUN]["status"] == "unknown"
