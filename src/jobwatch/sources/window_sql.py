@@ -208,7 +208,8 @@ def where(
     if not view.show_archived:
         conditions.append(d.not_archived)
     if view.faults_only:
-        status, params = shown_status(shown or {})
+        status, status_params = shown_status(shown or {})
+        params += status_params
         faults = f"{status} IN (" + ", ".join(f"'{s.value}'" for s in FAULTS) + ")"
         if view.also:  # stuck runs are faults too (triage/stuck.py)
             faults = f"({faults} OR id IN ({', '.join('?' for _ in view.also)}))"
