@@ -26,6 +26,12 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
   with 1,000 changed runs merged into the window, and the process's RSS before
   and after holding it, with its peak.
 
+* **lost runs, shown**: ``--active`` managed runs of one host (over
+  ``--lost-runs`` finished ones), read by a ``--read-only`` store, which judges
+  them at every poll: an idle poll while the host beats, the first poll after it
+  fell silent (every run sent once, shown lost), an idle poll and the status
+  counts while all are shown lost, and the poll after the host is back.
+
 Timings are informative: nothing is asserted. From the project root::
 
     python bench/bench_postgres.py                 # 20 writers x 2,000 lines/s x 60 s
@@ -467,6 +473,50 @@ async def bench_big(server: PgServer, runs: int, probes: int = 3) -> None:
         say("peak RSS of this process", peak_rss_mb(), "MB")
 
 
+async def median_ms(op: Any, repeats: int = 30) -> float:
+    values = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        await op()
+        values.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(values)
+
+
+async def bench_lost(server: PgServer, finished: int, active: int) -> None:
+    dsn = server.new_database()
+    await asyncio.to_thread(load_runs, dsn, finished)
+    writer = PostgresStore(dsn, mode="write")
+    writer.host = "host-gone"
+    await writer.open()
+    try:
+        when = utcnow()
+        runs = [
+            Run(id=f"act-{i:06d}", source="local", job="j", status=Status.RUNNING, created_at=when)
+            for i in range(active)
+        ]
+        await writer.add_many(runs, managed_by=os.getpid())
+        async with PostgresStore(dsn, mode="read") as reader:
+            cursor = (await reader.row_changes(None)).cursor
+            label = f"{active:,} active runs of one host over {finished:,}"
+            idle = await median_ms(lambda: reader.row_changes(cursor))
+            say(f"lost shown: idle poll, host beating ({label})", idle, "ms (median of 30)")
+            async with writer._conn() as conn:
+                await conn.execute("UPDATE hosts SET heartbeat_at = heartbeat_at - 3600")
+            elapsed, delta = await ms(reader.row_changes(cursor))
+            lost = sum(r.status is Status.UNKNOWN for r in delta.rows)
+            say("lost shown: first poll after the host fell silent", elapsed, f"ms ({lost:,} lost)")
+            idle = await median_ms(lambda: reader.row_changes(cursor))
+            say("lost shown: idle poll, all shown lost", idle, "ms (median of 30)")
+            counts = await median_ms(reader.status_counts)
+            say("lost shown: status counts, all shown lost", counts, "ms (median of 30)")
+            await writer.heartbeat()
+            elapsed, delta = await ms(reader.row_changes(cursor))
+            back = sum(r.status is Status.RUNNING for r in delta.rows)
+            say("lost shown: first poll after the host beat again", elapsed, f"ms ({back:,} back)")
+    finally:
+        await writer.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--writers", type=int, default=20)
@@ -476,7 +526,11 @@ async def main() -> None:
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between changes")
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--aborts", type=int, default=10)
-    parser.add_argument("--only", choices=("writers", "latency", "abort", "big"), default=None)
+    parser.add_argument("--active", type=int, default=1000, help="managed runs of the lost host")
+    parser.add_argument("--lost-runs", type=int, default=100_000, help="finished runs beside them")
+    parser.add_argument(
+        "--only", choices=("writers", "latency", "abort", "big", "lost"), default=None
+    )
     parser.add_argument("--probes", type=int, default=3, help="monitor probes over 1M runs")
     args = parser.parse_args()
     server = PgServer()
@@ -492,6 +546,8 @@ async def main() -> None:
             await bench_abort(server, args.aborts)
         if args.only in (None, "big"):
             await bench_big(server, args.runs, args.probes)
+        if args.only in (None, "lost"):
+            await bench_lost(server, args.lost_runs, args.active)
     finally:
         server.cleanup()
 

@@ -26,6 +26,7 @@ from jobwatch.core.errors import StoreError, StoreReplaced
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local.schema import SCHEMA_VERSION
 from jobwatch.sources.poller import Poller
+from jobwatch.sources.protocol import WindowTerm, WindowView
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -551,3 +552,41 @@ async def test_the_poller_marks_a_replaced_store_stale_and_follows_the_new_file(
         assert report.recovered == ["local"]
         assert [r.id for r in [r for _, r in multi.entries()]] == [make(10).id]
         assert multi.health()["local"].ok
+
+
+async def test_windowed_reads_of_a_reader_see_a_run_shown_lost(store_path: Path) -> None:
+    """A run a read-only open shows lost (its owner is dead) passes a windowed
+    ``status:unknown`` and faults-only, is counted as unknown, and paging by keyset
+    from it reaches every row once in every sort (the sorts order by the stored
+    columns, which its shown row does not have)."""
+    await seed(store_path, make(1), make(3, Status.FAILED), make(4, Status.RUNNING))
+    await seed(store_path, make(2, Status.RUNNING), managed_by=dead_pid())
+    lost = make(2).id
+    async with SqliteStore(store_path, read_only=True) as store:
+
+        async def ids(view: WindowView) -> list[str]:
+            rows = await store.window_rows(view)
+            assert await store.window_count(view) == len(rows)
+            return sorted(r.id for r in rows)
+
+        assert await ids(WindowView(terms=(WindowTerm("status", "unknown"),))) == [lost]
+        assert await ids(WindowView(terms=(WindowTerm("status", "running"),))) == [make(4).id]
+        assert await ids(WindowView(faults_only=True)) == sorted([lost, make(3).id])
+        counts = await store.status_counts()
+        assert counts.by_status == {"succeeded": 1, "failed": 1, "running": 1, "unknown": 1}
+        for sort in ("status", "started", "changed", "duration", "problem"):
+            view = WindowView(sort=sort)
+            whole = [r.id for r in await store.window_rows(view)]
+            paged: list[str] = []
+            last = None
+            for _ in range(10):
+                page = await store.window_rows(view, limit=1, after=last)
+                if not page:
+                    break
+                paged.append(page[0].id)
+                last = page[0]
+            assert paged == whole, sort
+            at = whole.index(lost)
+            shown = (await store.window_rows(view, offset=at, limit=1))[0]
+            assert shown.status is Status.UNKNOWN
+            assert await store.window_count(view, before=shown) == at, sort

@@ -9,7 +9,7 @@ Placeholders are ``?``; the PostgreSQL store renames them (:func:`named`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,24 +132,57 @@ def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _term(term: WindowTerm, d: Dialect) -> tuple[str, list[Any]]:
-    """One filter term as SQL, matching ``RunSet``'s Python filter."""
+Shown = Mapping[str, Sequence[str]]
+"""Status word -> ids of the runs a store shows with that status although it
+stored another (runs shown lost by a store that writes nothing)."""
+
+
+def shown_status(shown: Shown) -> tuple[str, list[Any]]:
+    """The status a row shows, as SQL and its parameters: ``status`` itself, unless
+    ``shown`` says otherwise for some ids."""
+    cases: list[str] = []
+    params: list[Any] = []
+    for word, ids in shown.items():
+        if ids:
+            cases.append(f"WHEN id IN ({', '.join('?' for _ in ids)}) THEN ?")
+            params += [*ids, word]
+    if not cases:
+        return "status", []
+    return f"(CASE {' '.join(cases)} ELSE status END)", params
+
+
+def _term(term: WindowTerm, d: Dialect, shown: Shown | None = None) -> tuple[str, list[Any]]:
+    """One filter term as SQL, matching ``RunSet``'s Python filter; the status
+    column is what a row shows (``shown``)."""
     if term.at is not None and term.field in _TIMES:  # since:1h, before:2026-12-01
         op = ">=" if term.field == "since" else "<"
         return f"COALESCE({d.changed} {op} ?, {d.false})", [term.at]
     if term.field not in _FIELDS:
         raise ValueError(f"filter field {term.field!r} has no SQL translation")
+    status = shown_status(shown or {})
+
+    def column_of(name: str) -> tuple[str, list[Any]]:
+        return status if name == "status" else (name, [])
+
     columns = _FIELDS[term.field]
     prefix = term.field in _PREFIXED
     options = [term.value] if term.field is None else [v for v in term.value.split(",") if v]
     if not options:
         if prefix:
             return d.true, []
-        return "(" + " OR ".join(f"COALESCE({c}, '') <> ''" for c in columns) + ")", []
+        empty: list[str] = []
+        params: list[Any] = []
+        for name in columns:
+            column, values = column_of(name)
+            empty.append(f"COALESCE({column}, '') <> ''")
+            params += values
+        return "(" + " OR ".join(empty) + ")", params
     tests: list[str] = []
-    params: list[Any] = []
+    params = []
     for option in options:
-        for column in columns:
+        for name in columns:
+            column, values = column_of(name)
+            params += values  # the column's own parameters come first in each test
             lowered = d.lower(f"COALESCE({column}, '')")
             if option.isascii():
                 pattern = _like(option) + "%" if prefix else "%" + _like(option) + "%"
@@ -164,20 +197,26 @@ def _term(term: WindowTerm, d: Dialect) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(tests) + ")", params
 
 
-def where(view: WindowView, d: Dialect = SQLITE) -> tuple[list[str], list[Any]]:
-    """The view's filter as SQL conditions (ANDed) and their parameters."""
+def where(
+    view: WindowView, d: Dialect = SQLITE, shown: Shown | None = None
+) -> tuple[list[str], list[Any]]:
+    """The view's filter as SQL conditions (ANDed) and their parameters. ``shown``:
+    runs whose shown status is not the stored one (a run shown lost is a fault,
+    matches ``status:unknown``), so the filter keeps what the rows show."""
     conditions: list[str] = []
     params: list[Any] = []
     if not view.show_archived:
         conditions.append(d.not_archived)
     if view.faults_only:
-        faults = "status IN (" + ", ".join(f"'{s.value}'" for s in FAULTS) + ")"
+        status, status_params = shown_status(shown or {})
+        params += status_params
+        faults = f"{status} IN (" + ", ".join(f"'{s.value}'" for s in FAULTS) + ")"
         if view.also:  # stuck runs are faults too (triage/stuck.py)
             faults = f"({faults} OR id IN ({', '.join('?' for _ in view.also)}))"
             params += list(view.also)
         conditions.append(faults)
     for term in view.terms:
-        sql, values = _term(term, d)
+        sql, values = _term(term, d, shown)
         conditions.append(f"NOT {sql}" if term.negate else sql)
         params += values
     return conditions, params
@@ -252,11 +291,14 @@ async def read_rows(
     before: RunRow | None,
     from_end: bool,
     scan: str = "",
+    shown: Shown | None = None,
 ) -> list[RunRow]:
     """``window_rows`` of either store: a page by offset (``from_end``: read
     backwards), or after/before a row by keyset; always in ascending order.
-    ``scan`` goes before the ``WHERE`` (SQLite's ``NOT INDEXED``)."""
-    conditions, params = where(view, d)
+    ``scan`` goes before the ``WHERE`` (SQLite's ``NOT INDEXED``); ``shown`` as for
+    :func:`where` (the sort still orders by the stored columns, so an anchor must
+    be a row as stored)."""
+    conditions, params = where(view, d, shown)
     exprs = d.sorts()[view.sort]
     anchor = after or before
     backwards = (before is not None and after is None) or (from_end and anchor is None)

@@ -36,7 +36,7 @@ they were); where it is not and no ``-wal`` exists, the store is read
 works while ``immutable`` would miss what only the log holds).
 
 A run a read-only open shows as lost keeps its revision, so the next poll of
-*this* store object sends it once more (see ``runs._lost_unsent``); a second
+*this* store object sends it once more (see :class:`jobwatch.sources.lost.ShownLost`); a second
 reader sharing the object (``serve --read-only``'s clients) may only see it when
 a writer records it, or on a fresh sync.
 
@@ -58,7 +58,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -71,10 +71,8 @@ from jobwatch.core.errors import (
     TransitionRefused,
 )
 from jobwatch.sources.local import schema
+from jobwatch.sources.lost import ShownLost
 from jobwatch.sources.protocol import SourceBase
-
-if TYPE_CHECKING:
-    from jobwatch.core import Run
 
 T = TypeVar("T")
 Mode = Literal["read", "write", "create"]
@@ -277,11 +275,8 @@ class Database(SourceBase):
         self._deleted = False
         self._replaced: str | None = None
         """A replacement not yet reported to a poller."""
-        self._lost_shown: dict[str, tuple[int, Run]] = {}
-        """Runs a read-only open shows as lost: id -> (the revision it saw, the run)."""
-        self._lost_unsent: set[str] = set()
-        """Runs whose shown state changed without a new revision: the next poll
-        sends them once."""
+        self._shown = ShownLost()
+        """Runs a read-only open shows as lost (and those the next poll re-sends)."""
 
     @property
     def writable(self) -> bool:
@@ -401,8 +396,7 @@ class Database(SourceBase):
         db, ident = await self._connect_writer(create=False)
         old, self._db, self._writable, self._file = self._db, db, True, ident
         # From here the reaper writes what it finds; what it only showed is re-sent.
-        self._lost_unsent |= set(self._lost_shown)
-        self._lost_shown.clear()
+        self._shown.forget()
         self._last_reap = 0.0
         if old is not None:
             await old.close()
@@ -452,8 +446,7 @@ class Database(SourceBase):
             self._deleted = False
         if poll and self._replaced:
             message, self._replaced = self._replaced, None
-            self._lost_shown.clear()
-            self._lost_unsent.clear()
+            self._shown.clear()
             raise StoreReplaced(message)
 
     async def _drop(self) -> None:

@@ -6,7 +6,8 @@ process), and a ``jobwatch run`` command that outlived its wrapper still runs,
 so its run stays *running* (reason: its wrapper is gone) until the command ends.
 
 A read-only connection reaches the same verdicts but writes none of them: it
-shows them (:meth:`RunsMixin._as_shown`), so reading never changes the store.
+shows them (:class:`~jobwatch.sources.lost.ShownLost`), so reading never changes
+the store.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from jobwatch import core as models
 from jobwatch.core import ACTIVE, Status
 from jobwatch.core.errors import StoreError
 from jobwatch.sources.local import procs
-from jobwatch.sources.local.db import _ACTIVE, _RUN_COLS, _RUNS, REAP_EVERY_S, _from_epoch
+from jobwatch.sources.local.db import _ACTIVE, _RUN_COLS, _RUNS, REAP_EVERY_S
 from jobwatch.sources.local.runs import RunsMixin
+from jobwatch.sources.lost import is_lost, lost_verdict
 
 ORPHANED = "orphaned"
 """Reason type of a run whose wrapper is gone while its command still runs."""
 ORPHAN_MESSAGE = "wrapper gone, command still running"
-_KNOWN_AFTER_S = 1.0
-"""A lost run whose last heartbeat is closer than this to its start never reported
-after starting: its duration is unknown, not zero."""
 
 
 class ReaperMixin(RunsMixin):
@@ -70,7 +69,7 @@ class ReaperMixin(RunsMixin):
                 why = f"its wrapper (pid {pid} on {host}) and its command are gone"
             else:
                 why += "; the command may still run"
-            changes[run_id] = (beat, _lost(run, beat, why))
+            changes[run_id] = (beat, lost_verdict(run, beat, why))
         if not self.writable:  # a read-only open: show the verdicts, write nothing
             return await self._show_lost(changes)
         if not changes:
@@ -100,7 +99,7 @@ class ReaperMixin(RunsMixin):
 
     async def _show_lost(self, changes: dict[str, tuple[float, models.Run]]) -> list[str]:
         """What :meth:`reap_lost` would write, kept in memory for the reads to show
-        (see :meth:`~jobwatch.sources.local.runs.RunsMixin._as_shown`)."""
+        (see :class:`~jobwatch.sources.lost.ShownLost`)."""
         shown: dict[str, tuple[int, models.Run]] = {}
         if changes:
             marks = ", ".join("?" for _ in changes)
@@ -132,7 +131,7 @@ class ReaperMixin(RunsMixin):
                 return True
             row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
             run = self._parse(row, show_abort=False) if row else None
-            if not isinstance(run, models.Run) or not _is_lost(run):
+            if not isinstance(run, models.Run) or not is_lost(run):
                 return False
             back = run.evolve(
                 status=Status.RUNNING, status_raw="running", ended_at=None, reason=None
@@ -148,17 +147,3 @@ class ReaperMixin(RunsMixin):
             return True
 
         return await self._transaction(body)
-
-
-def _is_lost(run: models.Run) -> bool:
-    return run.status is Status.UNKNOWN and run.reason is not None and run.reason.type == "lost"
-
-
-def _lost(run: models.Run, beat: float, why: str) -> models.Run:
-    """The run marked lost; it ended, as far as anyone knows, at its last heartbeat."""
-    reason = models.Reason(type="lost", message=f"lost: {why}")
-    started = run.started_at.timestamp() if run.started_at else None
-    if started is not None and beat - started < _KNOWN_AFTER_S:
-        # No sign of life after the start: how long it ran is unknown, not zero.
-        return run.evolve(status=Status.UNKNOWN, ended_at=None, reason=reason)
-    return run.evolve(status=Status.UNKNOWN, ended_at=_from_epoch(beat), reason=reason)

@@ -21,7 +21,7 @@ from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
 from jobwatch.sources.protocol import ActionResult, ChangeSet, ListQuery, RowDelta, RowRecords
 from jobwatch.sources.run_ids import CANDIDATES, pick, prefix_patterns, typed
-from jobwatch.sources.table_rows import REVISION_AT, ROW_COLUMNS, ROW_FIELDS, row_record, table_rows
+from jobwatch.sources.table_rows import REVISION_AT, ROW_COLUMNS, ROW_FIELDS, table_rows
 from jobwatch.sources.window_sql import list_where
 
 if TYPE_CHECKING:
@@ -142,23 +142,8 @@ class RunsMixin(Database, StoreArchiving):
     # -- runs shown lost by a read-only open -----------------------------------
 
     def _show_lost_runs(self, shown: dict[str, tuple[int, Run]]) -> None:
-        """Replace what a read-only open shows as lost (see the reaper). A run whose
-        shown state changes without a new revision is sent once by the next poll."""
-        old = self._lost_shown
-        self._lost_unsent |= {k for k in old.keys() | shown.keys() if old.get(k) != shown.get(k)}
-        self._lost_shown = shown
-
-    def _as_shown(self, parsed: Run | RecordError, revision: int) -> Run | RecordError:
-        """``parsed`` as a read-only open shows it: lost when the reaper says so and
-        the run has not been written since."""
-        shown = self._lost_shown.get(parsed.id) if self._lost_shown and parsed.id else None
-        return shown[1] if shown is not None and shown[0] == revision else parsed
-
-    def _unsent_ids(self, already: set[str]) -> list[str]:
-        """The runs the next poll must send although their revision did not move."""
-        ids = [i for i in self._lost_unsent if i not in already]
-        self._lost_unsent.clear()
-        return ids
+        """Replace what a read-only open shows as lost (see the reaper)."""
+        self._shown.replace(shown)
 
     # -- reading runs ------------------------------------------------------------
 
@@ -195,16 +180,16 @@ class RunsMixin(Database, StoreArchiving):
         errors: list[RecordError] = []
         with gc_paused():
             for row in rows:
-                parsed = self._as_shown(self._parse(row), row[1])
+                parsed = self._shown.run(self._parse(row), row[1])
                 _sort_into(parsed, runs, errors)
-        if not more and self._lost_unsent:
-            extra = self._unsent_ids({r.id for r in runs})
+        if not more and self._shown.unsent:
+            extra = self._shown.take_unsent({r.id for r in runs})
             if extra:
                 marks = ", ".join("?" for _ in extra)
                 for row in await self._fetchall(
                     f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id IN ({marks})", extra
                 ):
-                    parsed = self._as_shown(self._parse(row), row[1])
+                    parsed = self._shown.run(self._parse(row), row[1])
                     _sort_into(parsed, runs, errors)
         new_cursor: int | str = since if after_row is None else f"{since}:{after_row}"
         if rows:
@@ -228,8 +213,8 @@ class RunsMixin(Database, StoreArchiving):
             rows, revision = await self._rows_where("")
         else:
             rows, revision = await self._rows_where(f"WHERE revision > {_SINCE}", (since, since))
-        if self._lost_unsent:
-            extra = self._unsent_ids({r.id for r in rows})
+        if self._shown.unsent:
+            extra = self._shown.take_unsent({r.id for r in rows})
             if extra:
                 marks = ", ".join("?" for _ in extra)
                 more_rows, _ = await self._rows_where(f"WHERE id IN ({marks})", extra)
@@ -275,8 +260,8 @@ class RunsMixin(Database, StoreArchiving):
             if last is not None:
                 mid_revision = following is not None and following[0] == last[0]
                 new_cursor = f"{last[0]}:{last[1]}" if mid_revision else last[0]
-        if not more and self._lost_unsent:
-            extra = self._unsent_ids({r[1] for r in rows})
+        if not more and self._shown.unsent:
+            extra = self._shown.take_unsent({r[1] for r in rows})
             if extra:
                 marks = ", ".join("?" for _ in extra)
                 more_rows, _ = await self._records_where(f"WHERE id IN ({marks})", extra)
@@ -300,13 +285,7 @@ class RunsMixin(Database, StoreArchiving):
             f"revision FROM runs {clause}",
             params,
         )  # type: ignore[assignment]  # sqlite3 gives plain tuples here
-        if self._lost_shown:
-            for i, r in enumerate(rows):
-                shown = self._lost_shown.get(r[1])
-                if shown is not None and shown[0] == r[REVISION_AT]:
-                    lost = RunRow.from_run(shown[1])
-                    lost.created_at = r[6]
-                    rows[i] = row_record(lost, r[REVISION_AT])
+        self._shown.records(rows)
         return rows, max((r[REVISION_AT] for r in rows), default=0)
 
     async def run_count(self) -> int:
@@ -338,7 +317,7 @@ class RunsMixin(Database, StoreArchiving):
         await self._before_read()
         run_id = await self.resolve(run_id)
         row = await self._fetchone(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE id = ?", (run_id,))
-        parsed = self._as_shown(self._parse(row), row[1])
+        parsed = self._shown.run(self._parse(row), row[1])
         if isinstance(parsed, models.RecordError):
             raise StoreError(parsed.message)
         return parsed
@@ -349,7 +328,7 @@ class RunsMixin(Database, StoreArchiving):
         await self._follow_file()
         await self._before_read()
         statuses = list(query.statuses)
-        where, params = list_where(query, shown_ids=list(self._lost_shown))
+        where, params = list_where(query, shown_ids=self._shown.ids)
         sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -361,7 +340,7 @@ class RunsMixin(Database, StoreArchiving):
         errors: list[RecordError] = []
         wanted = set(statuses)
         for row in await self._fetchall(sql, params):
-            parsed = self._as_shown(self._parse(row), row[1])
+            parsed = self._shown.run(self._parse(row), row[1])
             if wanted and isinstance(parsed, models.Run) and parsed.status.value not in wanted:
                 continue
             _sort_into(parsed, runs, errors)

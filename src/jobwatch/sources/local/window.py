@@ -28,6 +28,7 @@ from typing import Any
 from jobwatch.core import RunRow, Status
 from jobwatch.sources.local.runs import RunsMixin
 from jobwatch.sources.protocol import StatusCounts, WindowView
+from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
 from jobwatch.sources.window_sql import (
     RANK,
     SQLITE,
@@ -111,17 +112,29 @@ class WindowMixin(RunsMixin):
             fetch,
             offset=offset,
             limit=limit,
-            after=after,
-            before=before,
+            after=await self._as_stored(after),
+            before=await self._as_stored(before),
             from_end=from_end,
             scan=_from(view),
+            shown=self._shown.by_status(),
         )
+
+    async def _as_stored(self, row: RunRow | None) -> RunRow | None:
+        """An anchor as stored: the sorts order by the stored columns, and a row
+        shown lost differs there (status, end, duration, problem)."""
+        if row is None or row.id not in self._shown.runs:
+            return row
+        found = await self._fetchall(
+            f"SELECT {ROW_COLUMNS}, 0, revision FROM runs WHERE id = ?", (row.id,)
+        )
+        return table_rows(found)[0] if found else row
 
     async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:
         await self._follow_file()
         await self._before_read()
         await self._window_functions()
-        conditions, params = where(view)
+        conditions, params = where(view, SQLITE, self._shown.by_status())
+        before = await self._as_stored(before)
         if before is None and not view.terms and not view.faults_only:
             counts = await self.status_counts()
             shown = sum(counts.by_status.values())
@@ -150,7 +163,15 @@ class WindowMixin(RunsMixin):
             sql = "SELECT status, archived, n FROM run_counts WHERE n > 0"
         else:
             sql = "SELECT status, archived, COUNT(*) FROM runs GROUP BY status, archived"
-        return counts_of(await self._fetchall(sql))
+        counts = counts_of(await self._fetchall(sql))
+        if not self._shown:
+            return counts
+        ids = self._shown.ids
+        marks = ", ".join("?" for _ in ids)
+        stored = await self._fetchall(
+            f"SELECT id, status, revision, archived FROM runs WHERE id IN ({marks})", ids
+        )
+        return self._shown.recount(counts, stored)
 
     async def head_cursor(self) -> int | str | None:
         await self._follow_file()

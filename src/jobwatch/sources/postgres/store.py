@@ -16,6 +16,12 @@ it unchanged; what differs is what many machines need:
   process notices first, by one conditional UPDATE per run (on the revision it
   read), so two noticing at once make one transition.
 
+* **Lost, shown.** A store that writes nothing (``"read"``, or a role whose lost
+  write is refused) reaches the same verdicts and *shows* them
+  (:class:`~jobwatch.sources.lost.ShownLost`): each poll re-reads the active runs
+  of silent hosts, a run shows lost while its host stays silent and its revision
+  does not move, and running again once the host heartbeats.
+
 Modes as for SQLite: ``"read"`` writes nothing (no migration, no lost marks);
 ``"write"`` (every verb, the monitor) and ``"create"`` (``jobwatch run``, a
 writable ``serve``) migrate an older schema when they open it, and ``"create"``
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -47,8 +54,8 @@ from jobwatch.core.gcpause import gc_paused
 from jobwatch.core.rules import Capabilities
 from jobwatch.sources.archiving import StoreArchiving
 from jobwatch.sources.local import procs
-from jobwatch.sources.local.reaper import _is_lost, _lost
 from jobwatch.sources.local.runs import RunsMixin
+from jobwatch.sources.lost import ShownLost, is_lost, lost_verdict
 from jobwatch.sources.postgres import schema
 from jobwatch.sources.postgres.connect import full_dsn, probe, reason, source_error
 from jobwatch.sources.postgres.dsn import describe
@@ -75,6 +82,8 @@ from jobwatch.sources.window_sql import list_where, named
 if TYPE_CHECKING:
     from jobwatch.core import LogLine, RecordError, Run
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 Mode = Literal["read", "write", "create"]
 Conn = psycopg.AsyncConnection[Any]
@@ -97,6 +106,11 @@ _SINCE = (
 )
 """The revision a read starts after: the cursor's, or 0 when the cursor is above
 this database's revisions (another database behind the same DSN)."""
+
+
+class WriteRefused(StoreError):
+    """The server refused a write: a role without the privilege, a read-only
+    transaction (a hot standby)."""
 
 
 def host_id() -> str:
@@ -165,6 +179,11 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         """Made by the first :meth:`wait_command` (only a wrapper waits for commands)."""
         self._last_reap = 0.0
         self._window = PgWindow(self)
+        self._shown = ShownLost()
+        """Lost verdicts shown, not written (see :meth:`reap_lost`)."""
+        self._show_only = self.read_only
+        """Whether the lost verdicts are shown instead of written: read mode, or a
+        writable store whose first lost write the server refused."""
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -244,6 +263,8 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
             raise StoreError(f"cannot reach {self.where}: {await probe(self.dsn)}") from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise source_error(self.dsn, exc) from None
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            raise WriteRefused(f"{self.where}: {reason(exc)}") from None
         except psycopg.Error as exc:
             raise StoreError(f"{self.where}: {reason(exc)}") from None
 
@@ -309,18 +330,43 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         errors: list[RecordError] = []
         with gc_paused():
             for row in rows:
-                parsed = self._parse(row)
+                parsed = self._shown.run(self._parse(row), row[1])
                 if isinstance(parsed, models.Run):
                     runs.append(parsed)
                 else:
                     errors.append(parsed)
         return runs, errors
 
-    async def _before_read(self) -> None:
+    async def _before_read(self, *, poll: bool = False) -> None:
+        """Reap (or, showing only, re-judge) lost runs every ``REAP_EVERY_S``; a
+        poll of a store that only shows them always re-judges, so a host that went
+        silent is shown lost by the very next poll (no revision tells it)."""
         now = time.monotonic()
-        if not self.read_only and now - self._last_reap >= REAP_EVERY_S:
+        if now - self._last_reap >= REAP_EVERY_S or (poll and self._show_only):
             self._last_reap = now
             await self.reap_lost()
+
+    async def _unsent(self, already: set[str]) -> list[tuple[Any, ...]]:
+        """Run records (``_RUN_COLS``) whose shown state changed since the last
+        poll although their revision did not."""
+        if not self._shown.unsent:
+            return []
+        ids = self._shown.take_unsent(already)
+        if not ids:
+            return []
+        return await self._fetch(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s)", (ids,))
+
+    async def _unsent_records(self, already: set[str]) -> list[tuple[Any, ...]]:
+        """:meth:`_unsent` as table-row records (``_ROW_COLS``), as shown."""
+        if not self._shown.unsent:
+            return []
+        ids = self._shown.take_unsent(already)
+        if not ids:
+            return []
+        rows = await self._fetch(
+            f"SELECT {_ROW_COLS} FROM runs WHERE id = ANY(%(ids)s)", {"ids": ids, "active": _ACTIVE}
+        )
+        return self._shown.records(rows)
 
     async def revision(self) -> int:
         row = await self._one("SELECT COALESCE(MAX(revision), 0) FROM runs")
@@ -329,7 +375,7 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """Runs whose revision is above ``cursor``, oldest change first. Each run
         written gets a revision of its own, so a page never ends inside one."""
-        await self._before_read()
+        await self._before_read(poll=True)
         since = _cursor(cursor)
         sql = f"SELECT {_RUN_COLS} FROM runs WHERE revision > {_SINCE} ORDER BY revision"
         params: dict[str, Any] = {"since": since}
@@ -340,13 +386,15 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         more = limit is not None and len(rows) > limit
         if more:
             rows = rows[:-1]
-        runs, errors = self._sorted(rows)
         new_cursor = rows[-1][1] if rows else since
+        if not more:
+            rows += await self._unsent({str(r[0]) for r in rows})
+        runs, errors = self._sorted(rows)
         return ChangeSet(runs=runs, cursor=new_cursor, errors=errors, more=more)
 
     async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
         """Table rows changed after ``cursor``, from columns (no JSON parsing)."""
-        await self._before_read()
+        await self._before_read(poll=True)
         since = _cursor(cursor)
         params: dict[str, Any] = {"since": since}
         clause = f"WHERE revision > {_SINCE} ORDER BY revision"
@@ -357,27 +405,33 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         more = limit is not None and len(rows) > limit
         if more:
             rows, revisions = rows[:-1], revisions[:-1]
-        return RowDelta(rows, revisions[-1] if revisions else since, more)
+        new_cursor = revisions[-1] if revisions else since
+        if not more:
+            rows += table_rows(await self._unsent_records({r.id for r in rows}))
+        return RowDelta(rows, new_cursor, more)
 
     async def row_records(self, cursor: int | str | None, limit: int) -> RowRecords:
         """:meth:`row_changes` as the records read (``jobwatch serve`` encodes them
         without a RunRow each)."""
-        await self._before_read()
+        await self._before_read(poll=True)
         since = _cursor(cursor)
         params = {"since": since, "limit": max(1, limit) + 1, "active": _ACTIVE}
         sql = f"SELECT {_ROW_COLS} FROM runs WHERE revision > {_SINCE} ORDER BY revision"
-        records = await self._fetch(sql + " LIMIT %(limit)s", params)
+        records = self._shown.records(await self._fetch(sql + " LIMIT %(limit)s", params))
         more = len(records) > limit
         records = records[:limit]
-        return RowRecords(
-            ROW_FIELDS, records, int(records[-1][REVISION_AT]) if records else since, more
-        )
+        new_cursor = int(records[-1][REVISION_AT]) if records else since
+        if not more:
+            records += await self._unsent_records({str(r[1]) for r in records})
+        return RowRecords(ROW_FIELDS, records, new_cursor, more)
 
     async def _rows_where(
         self, clause: str, params: dict[str, Any]
     ) -> tuple[list[RunRow], list[int]]:
         params = {**params, "active": _ACTIVE}
-        rows = await self._fetch(f"SELECT {_ROW_COLS} FROM runs {clause}", params)
+        rows = self._shown.records(
+            await self._fetch(f"SELECT {_ROW_COLS} FROM runs {clause}", params)
+        )
         out = table_rows(rows)
         return out, [int(r[REVISION_AT]) for r in rows]
 
@@ -450,15 +504,16 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         row = await self._one(f"SELECT {_RUN_COLS} FROM runs WHERE id = %s", (run_id,))
         if row is None:
             raise RunNotFound(f"no run {run_id!r} in {self.where}")
-        parsed = self._parse(row)
+        parsed = self._shown.run(self._parse(row), row[1])
         if isinstance(parsed, models.RecordError):
             raise StoreError(parsed.message)
         return parsed
 
     async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
-        """Newest first, filtered in SQL (``--limit 20`` reads 20 rows, by index)."""
+        """Newest first, filtered in SQL (``--limit 20`` reads 20 rows, by index). A
+        run shown lost keeps its place but not a status filter it no longer matches."""
         await self._before_read()
-        where, values = list_where(query, PG_DIALECT)
+        where, values = list_where(query, PG_DIALECT, shown_ids=self._shown.ids)
         sql = f"SELECT {_RUN_COLS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -466,7 +521,11 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
         if query.limit is not None:
             sql += " LIMIT ?"
             values.append(query.limit)
-        return self._sorted(await self._fetch(*named(sql, values)))
+        runs, errors = self._sorted(await self._fetch(*named(sql, values)))
+        if query.statuses and self._shown:
+            wanted = set(query.statuses)
+            runs = [r for r in runs if r.status.value in wanted]
+        return runs, errors
 
     # -- logs ------------------------------------------------------------------------
 
@@ -669,7 +728,7 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
             if row[5] is not None:
                 return True
             run = self._parse(row, show_abort=False)
-            if not isinstance(run, models.Run) or not _is_lost(run):
+            if not isinstance(run, models.Run) or not is_lost(run):
                 return False
             back = run.evolve(
                 status=Status.RUNNING, status_raw="running", ended_at=None, reason=None
@@ -681,33 +740,14 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
 
     async def reap_lost(self) -> list[str]:
         """Mark lost the running runs of hosts that stopped heartbeating (and of
-        wrappers on this host that died); returns the ids *this* call marked."""
-        rows = await self._fetch(
-            f"SELECT r.id, r.revision, r.data, r.abort_requested_at, r.abort_requested_by, "
-            f"r.host_id, r.pid, r.pid_start, h.heartbeat_at, {_NOW} "
-            "FROM runs r LEFT JOIN hosts h ON h.host_id = r.host_id "
-            "WHERE r.heartbeat_at IS NOT NULL AND r.status = ANY(%(active)s) "
-            "AND (r.host_id = %(me)s OR h.heartbeat_at IS NULL "
-            "OR h.heartbeat_at < " + _NOW + " - %(after)s)",
-            {"active": _ACTIVE, "me": self.host, "after": self.lost_after},
-        )
-        verdicts: list[tuple[str, int, Run, bool]] = []
-        for row in rows:
-            run_id, revision, _data, _at, _by, host, pid, pid_start, beat, now = row
-            if host == self.host and pid:
-                if procs.is_alive(pid, pid_start):
-                    continue
-                why, remote = f"its owner (pid {pid} on {host}) is gone", False
-            elif beat is None or now - beat > self.lost_after:
-                silent = f"for {now - beat:.0f} s" if beat is not None else "ever"
-                why, remote = f"no heartbeat from its host {host} {silent}", True
-            else:
-                continue
-            run = self._parse(row, show_abort=False)
-            if not isinstance(run, models.Run):
-                continue
-            last = beat if beat is not None else time.time()
-            verdicts.append((run_id, revision, _lost(run, min(last, time.time()), why), remote))
+        wrappers on this host that died); returns the ids *this* call marked.
+
+        A store that writes nothing (read mode, or a role whose first lost write
+        the server refused: one log line) reaches the same verdicts and shows
+        them instead; it returns the ids it shows lost."""
+        verdicts = await self._verdicts()
+        if self._show_only:
+            return self._show(verdicts)
         if not verdicts:
             return []
 
@@ -734,8 +774,72 @@ class PostgresStore(StoreArchiving, PgLiveMixin):
 
         try:
             return await self._transaction(body)
+        except WriteRefused as exc:
+            self._show_only = True
+            log.warning("%s; lost runs are shown, not marked, from this process", exc)
+            return self._show(verdicts)
         except StoreError:
             return []  # showing runs matters more than reaping them
+
+    async def _verdicts(self) -> list[tuple[str, int, Run, bool]]:
+        """``(id, revision read, the run marked lost, whether its host is another)``
+        for each active managed run whose host is silent for ``lost_after`` on the
+        server's clock (or, on this host, whose wrapper is gone). One indexed read
+        of the managed runs; a run's document is parsed only for a verdict not
+        already shown on the same revision (a poll of a store that only shows
+        re-judges every time)."""
+        rows = await self._fetch(
+            f"WITH t AS MATERIALIZED (SELECT {_NOW} AS now), live AS MATERIALIZED "
+            "(SELECT host_id FROM hosts, t WHERE heartbeat_at >= t.now - %(after)s) "
+            "SELECT r.id, r.revision, r.host_id, r.pid, r.pid_start, "
+            "(SELECT h.heartbeat_at FROM hosts h WHERE h.host_id = r.host_id), "
+            "(SELECT now FROM t) FROM runs r "
+            "WHERE r.heartbeat_at IS NOT NULL AND r.status = ANY(%(active)s) "
+            "AND (r.host_id = %(me)s OR r.host_id IS NULL "
+            "OR r.host_id NOT IN (SELECT host_id FROM live))",
+            {"active": _ACTIVE, "me": self.host, "after": self.lost_after},
+        )  # one index scan whatever the planner's statistics say, the clock read once:
+        # 1,000 managed runs of a live host, 2.5 -> 0.6 ms (fresh statistics: 0.95 -> 0.8)
+        known = self._shown.runs
+        verdicts: list[tuple[str, int, Run, bool]] = []
+        fresh: dict[str, tuple[int, str, bool, float | None]] = {}
+        for run_id, revision, host, pid, pid_start, beat, now in rows:
+            mine = bool(host == self.host and pid)
+            if mine:
+                if procs.is_alive(pid, pid_start):
+                    continue
+            elif beat is not None and now - beat <= self.lost_after:
+                continue
+            cached = known.get(run_id)
+            if cached is not None and cached[0] == revision:
+                verdicts.append((run_id, revision, cached[1], not mine))
+            elif mine:
+                fresh[run_id] = (revision, f"its owner (pid {pid} on {host}) is gone", False, beat)
+            else:
+                silent = f"for {now - beat:.0f} s" if beat is not None else "ever"
+                why = f"no heartbeat from its host {host} {silent}"
+                fresh[run_id] = (revision, why, True, beat)
+        if not fresh:
+            return verdicts
+        found = await self._fetch(
+            f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s)", (list(fresh),)
+        )
+        for row in found:
+            revision, why, remote, beat = fresh[row[0]]
+            if row[1] != revision:
+                continue  # written since the first read: judged again next time
+            run = self._parse(row, show_abort=False)
+            if not isinstance(run, models.Run) or run.status not in ACTIVE:
+                continue
+            last = beat if beat is not None else time.time()
+            lost = lost_verdict(run, min(last, time.time()), why)
+            verdicts.append((row[0], revision, lost, remote))
+        return verdicts
+
+    def _show(self, verdicts: list[tuple[str, int, Run, bool]]) -> list[str]:
+        """Show ``verdicts`` from now on (and no other): the ids shown lost."""
+        self._shown.replace({run_id: (revision, run) for run_id, revision, run, _ in verdicts})
+        return [run_id for run_id, _, _, _ in verdicts]
 
     # -- commands ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jobwatch.core import RunRow
 from jobwatch.sources.local.window import counts_of
 from jobwatch.sources.protocol import StatusCounts, WindowView
+from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
 from jobwatch.sources.window_sql import (
     Dialect,
     before_levels,
@@ -95,10 +96,21 @@ class PgWindow:
             fetch,
             offset=offset,
             limit=limit,
-            after=after,
-            before=before,
+            after=await self._as_stored(after),
+            before=await self._as_stored(before),
             from_end=from_end,
+            shown=self.store._shown.by_status(),
         )
+
+    async def _as_stored(self, row: RunRow | None) -> RunRow | None:
+        """An anchor as stored: the sorts order by the stored columns, and a row
+        shown lost differs there (status, end, duration, problem)."""
+        if row is None or row.id not in self.store._shown.runs:
+            return row
+        found = await self.store._fetch(
+            f"SELECT {ROW_COLUMNS}, false, revision FROM runs WHERE id = %s", (row.id,)
+        )
+        return table_rows(found)[0] if found else row
 
     async def count(self, view: WindowView, *, before: RunRow | None) -> int:
         d = await self.dialect()
@@ -106,7 +118,8 @@ class PgWindow:
             counts = await self.status_counts()
             shown = sum(counts.by_status.values())
             return shown + counts.archived if view.show_archived else shown
-        conditions, params = where(view, d)
+        conditions, params = where(view, d, self.store._shown.by_status())
+        before = await self._as_stored(before)
         if before is None:
             sql = "SELECT COUNT(*) FROM runs"
             if conditions:
@@ -122,6 +135,15 @@ class PgWindow:
         return int(row[0]) if row else 0
 
     async def status_counts(self) -> StatusCounts:
-        return counts_of(
+        """From ``run_counts``; a run the store shows lost (not stored so) counted
+        as shown, by one more read of those few runs."""
+        counts = counts_of(
             await self.store._fetch("SELECT status, archived, n FROM run_counts WHERE n > 0")
         )
+        shown = self.store._shown
+        if not shown:
+            return counts
+        stored = await self.store._fetch(
+            "SELECT id, status, revision, archived FROM runs WHERE id = ANY(%s)", (shown.ids,)
+        )
+        return shown.recount(counts, stored)
