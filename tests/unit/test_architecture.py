@@ -110,5 +110,5 @@ def test_postgres_monitor_start_path_loads_no_sqlite_store(tmp_path: Path) -> No
     )
     loaded = set(json.loads(done.stdout))
     assert "jobwatch.tui.app" in loaded and "jobwatch.sources.postgres.store" in loaded
-    heavy = ("pydantic", "jobwatch.core.run", "jobwatch.sources.local.store", "httpx")
+    heavy = ("pydantic", "jobwatch.core.run", "jobwatch.sources.local.store", "httpx", "aiosqlite")
     assert sorted(m for m in loaded if m.split(".")[0] in heavy or m in heavy) == []

@@ -58,9 +58,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from jobwatch.core import ACTIVE
 from jobwatch.core.errors import (
@@ -73,6 +71,9 @@ from jobwatch.core.errors import (
 from jobwatch.sources.local import schema
 from jobwatch.sources.lost import ShownLost
 from jobwatch.sources.protocol import SourceBase
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 T = TypeVar("T")
 Mode = Literal["read", "write", "create"]
@@ -333,6 +334,8 @@ class Database(SourceBase):
     async def _connect(self, query: str) -> aiosqlite.Connection:
         """A read-only connection, checked by reading through it."""
         try:
+            import aiosqlite  # here: the PostgreSQL store shares this module, not SQLite
+
             db = await aiosqlite.connect(
                 _uri(self.path, query), uri=True, isolation_level=None, timeout=_LOCK_WAIT_S
             )
@@ -369,6 +372,8 @@ class Database(SourceBase):
         if not held and await asyncio.to_thread(inspect_file, self.path) is None and not create:
             raise not_a_store(self.path, "an empty file")
         try:
+            import aiosqlite  # here: the PostgreSQL store shares this module, not SQLite
+
             db = await aiosqlite.connect(
                 _uri(self.path, "mode=rw"), uri=True, isolation_level=None, timeout=_LOCK_WAIT_S
             )

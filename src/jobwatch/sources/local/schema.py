@@ -13,8 +13,10 @@ read for one run at a time.
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
-import aiosqlite
+if TYPE_CHECKING:
+    import aiosqlite
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
