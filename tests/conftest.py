@@ -211,6 +211,7 @@ class Faults:
     times: int | None = None
     hits: int = 0
     methods: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
 
     def clear(self) -> None:
         self.delay, self.status, self.retry_after = 0.0, None, None
@@ -219,6 +220,7 @@ class Faults:
     def reset_hits(self) -> None:
         self.hits = 0
         self.methods.clear()
+        self.paths.clear()
 
 
 class FaultyApp:
@@ -235,6 +237,7 @@ class FaultyApp:
             return
         f.hits += 1
         f.methods.append(scope["method"])
+        f.paths.append(scope["path"])
         active = f.times is None or f.times > 0
         if f.times is not None and f.times > 0:
             f.times -= 1

@@ -20,7 +20,7 @@ from jobwatch.core import Run, RunError, RunRow, Status
 from jobwatch.sources.http.client import HttpSource
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.postgres.store import PostgresStore
-from jobwatch.sources.protocol import WindowTerm, WindowView
+from jobwatch.sources.protocol import ListQuery, WindowTerm, WindowView
 from jobwatch.tui.table_model.window import WINDOW_ROWS, WindowedRunSet
 from jobwatch.tui.widgets.runs_table import RunsTable
 from standins.modzy import API_KEY, ModzyStandIn
@@ -260,3 +260,44 @@ async def test_pages_over_a_served_postgres_store_are_its_own(pg_dsn: str) -> No
                     assert await client.window_count(view, before=mine[at]) == at
     finally:
         server.stop()
+
+
+async def test_a_listing_is_filtered_by_the_servers_store(store_path: Path) -> None:
+    """``jobwatch list`` over serve asks the store behind it (one request) instead
+    of syncing every run to show fifty (36 s at 100k runs, measured)."""
+    async with SqliteStore(store_path) as writer:
+        await writer.add_many(runs())
+    server = LoopbackServer(store_path).start()
+    try:
+        async with (
+            SqliteStore(store_path, create=False) as store,
+            HttpSource(server.url, token=TEST_TOKEN) as client,
+        ):
+            for query in (
+                ListQuery(limit=5),
+                ListQuery(statuses=("failed", "running"), limit=7),
+                ListQuery(jobs=("etl",), include_archived=True, limit=200),
+                ListQuery(run_sources=("local",), limit=3),
+            ):
+                server.faults.reset_hits()
+                mine, _ = await client.list_runs(query)
+                theirs, _ = await store.list_runs(query)
+                assert [r.id for r in mine] == [r.id for r in theirs], query
+                assert server.faults.paths == ["/api/v1/list"], query  # not a sync
+            secret = await client.list_runs(ListQuery(limit=COUNT, include_archived=True))
+            assert SECRET not in repr(secret)
+    finally:
+        server.stop()
+
+
+async def test_a_listing_from_a_server_that_cannot_filter_is_synced(tmp_path: Path) -> None:
+    modzy = ModzyStandIn()
+    for status in ("COMPLETED", "FAILED", "IN_PROGRESS"):
+        modzy.add_job(status)
+    with serving(modzy.app) as upstream:
+        args = ("--config", str(config(tmp_path, upstream.url)), "--source", "modzy")
+        env = {"JW_MODZY_KEY": API_KEY}
+        with serve_cli(tmp_path / "unused.db", *args, store=False, env=env) as server:
+            async with HttpSource(server.url, token=TEST_TOKEN) as client:
+                found, _ = await client.list_runs(ListQuery(limit=2))
+                assert len(found) == 2 and not client._list_api

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobwatch import __version__
-from jobwatch.core import Action, LogLine, Run, RunRow, check
+from jobwatch.core import Action, LogLine, RecordError, Run, RunRow, check
 from jobwatch.core.errors import (
     AmbiguousRunId,
     JobwatchError,
@@ -49,7 +49,7 @@ from jobwatch.sources.http import rows as row_codec
 from jobwatch.sources.http import window_wire
 from jobwatch.sources.local import procs
 from jobwatch.sources.poller import Poller
-from jobwatch.sources.protocol import ActionResult, RowDelta, RowRecords, Source
+from jobwatch.sources.protocol import ActionResult, ListQuery, RowDelta, RowRecords, Source
 
 try:
     import orjson
@@ -262,6 +262,14 @@ def _rows_body(delta: RowDelta | RowRecords) -> bytes:
         "more": delta.more,
     }
     return _dumps_big(body)
+
+
+def _error_json(error: RecordError) -> dict[str, Any]:
+    return {
+        "source": clean(error.source),
+        "id": clean(error.id) if error.id else None,
+        "message": clean(error.message),
+    }
 
 
 def _line_json(line: LogLine) -> dict[str, Any]:
@@ -501,14 +509,7 @@ def create_app(
         except ValueError:
             message = "since: not a revision this server gave out"
             raise ApiError(400, "bad_request", message) from None
-        errors = [
-            {
-                "source": clean(e.source),
-                "id": clean(e.id) if e.id else None,
-                "message": clean(e.message),
-            }
-            for e in changes.errors
-        ]
+        errors = [_error_json(e) for e in changes.errors]
         revision = changes.cursor if changes.cursor is not None else 0
         return _raw(
             b'{"runs":['
@@ -519,6 +520,30 @@ def create_app(
             + _dumps(changes.more)
             + b',"errors":'
             + _dumps(errors)
+            + b"}"
+        )
+
+    @api.get("/list", responses={200: {"model": RunsPage}})
+    async def list_runs(
+        status: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006 (FastAPI's way)
+        job: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
+        run_source: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
+        archived: bool = False,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> Response:
+        """``jobwatch list`` asked of the store behind the server (newest first,
+        filtered there), instead of a client syncing every run to show fifty."""
+        if not source.capabilities.query:
+            raise ApiError(404, "no_query", "this server's source does not filter listings")
+        if len(status) + len(job) + len(run_source) > 200:
+            raise ApiError(400, "bad_request", "at most 200 statuses, jobs and sources")
+        query = ListQuery(tuple(status), tuple(job), tuple(run_source), archived, limit)
+        found, problems = await source.list_runs(query)
+        return _raw(
+            b'{"runs":['
+            + await encoded.encode_page(found)
+            + b'],"errors":'
+            + _dumps([_error_json(e) for e in problems])
             + b"}"
         )
 

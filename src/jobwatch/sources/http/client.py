@@ -46,6 +46,7 @@ from jobwatch.sources.http.transport import short as _short
 from jobwatch.sources.protocol import (
     ActionResult,
     ChangeSet,
+    ListQuery,
     LogBounds,
     RowDelta,
     SourceBase,
@@ -85,6 +86,8 @@ API = "/api/v1"
 DEFAULT_PAGE = 1000
 DEFAULT_ROW_PAGE = 50_000
 """Table rows per ``/rows`` page: 100k runs arrive in two answers."""
+LIST_LIMIT = 10_000
+"""The longest listing the server filters itself (its ``MAX_PAGE``)."""
 LOG_PAGE = 5000
 """The most log lines ``jobwatch serve`` hands out per request (its ``MAX_LOG_PAGE``)."""
 
@@ -145,6 +148,8 @@ class HttpSource(SourceBase):
         """Until the server says it has no ``/rows`` (an older ``jobwatch serve``)."""
         self._window_api = True
         """Until the server says it answers no windowed reads."""
+        self._list_api = True
+        """Until the server says it cannot filter a listing itself."""
         self._ahead: tuple[dict[str, Any], asyncio.Task[httpx.Response]] | None = None
         """The next rows page, asked for before the caller wants it (see :meth:`_read_ahead`)."""
         self._token = token
@@ -291,7 +296,6 @@ class HttpSource(SourceBase):
 
     async def changes(self, cursor: int | str | None, limit: int | None = None) -> ChangeSet:
         """One page of changes; ``more`` says whether to ask again right away."""
-        from pydantic import ValidationError
 
         params: dict[str, Any] = {"limit": limit or self.page}
         if cursor is not None and cursor != "":
@@ -299,12 +303,18 @@ class HttpSource(SourceBase):
         body = self._shape(
             await self._request("GET", "/runs", params=params), "runs", "revision", "more"
         )
-        raw_runs, revision = body["runs"], body["revision"]
-        if (
-            not isinstance(raw_runs, list)
-            or isinstance(revision, bool)
-            or not isinstance(revision, int | str)
-        ):
+        revision = body["revision"]
+        if isinstance(revision, bool) or not isinstance(revision, int | str):
+            raise SourceError(f"{self.name}: unexpected runs page from {self.url}")
+        runs, errors = self._runs_and_errors(body)
+        return ChangeSet(runs=runs, cursor=revision, errors=errors, more=bool(body["more"]))
+
+    def _runs_and_errors(self, body: dict[str, Any]) -> tuple[list[Run], list[RecordError]]:
+        """The runs of a page, and a visible error for each one that cannot be read."""
+        from pydantic import ValidationError
+
+        raw_runs = body["runs"]
+        if not isinstance(raw_runs, list):
             raise SourceError(f"{self.name}: unexpected runs page from {self.url}")
         runs: list[Run] = []
         errors: list[RecordError] = []
@@ -332,7 +342,27 @@ class HttpSource(SourceBase):
                         message=_short(str(item.get("message") or "unreadable record")),
                     )
                 )
-        return ChangeSet(runs=runs, cursor=revision, errors=errors, more=bool(body["more"]))
+        return runs, errors
+
+    async def list_runs(self, query: ListQuery) -> tuple[list[Run], list[RecordError]]:
+        """Asked of the store behind the server when it filters listings and the
+        listing has a limit (``jobwatch list``'s default 50: at 100k runs the sync
+        it replaces took 36 s); else, or from an older server, a full sync."""
+        if self._list_api and query.limit and query.limit <= LIST_LIMIT:
+            params: dict[str, Any] = {"limit": query.limit, "archived": query.include_archived}
+            params |= {"status": list(query.statuses), "job": list(query.jobs)}
+            params["run_source"] = list(query.run_sources)
+            response = await self._api.request(
+                "GET", "/list", params=params, describe=self._message
+            )
+            gone = response.status_code == 404
+            if gone and self._error_body(response).get("error") in ("no_query", "no_route", None):
+                self._list_api = False
+            else:
+                if response.status_code >= 300:
+                    self._raise_for(response)
+                return self._runs_and_errors(self._shape(self._decode(response), "runs"))
+        return await super().list_runs(query)
 
     async def row_changes(self, cursor: int | str | None, limit: int | None = None) -> RowDelta:
         """Table rows from ``/rows`` (compact, see :mod:`.rows`); a server without it
