@@ -301,3 +301,39 @@ async def test_a_listing_from_a_server_that_cannot_filter_is_synced(tmp_path: Pa
             async with HttpSource(server.url, token=TEST_TOKEN) as client:
                 found, _ = await client.list_runs(ListQuery(limit=2))
                 assert len(found) == 2 and not client._list_api
+
+
+async def test_a_server_gone_while_scrolling_is_one_toast_not_a_pile(tmp_path: Path) -> None:
+    """Every page the window wants fails while the server is down; the same words
+    again are no news: one toast stays, not one per key press."""
+    store_path = tmp_path / "big.db"
+    count = WINDOW_ROWS + 500
+    async with SqliteStore(store_path) as writer:
+        await writer.add_many(
+            [
+                Run(
+                    id=f"run-{i:06d}",
+                    source="local",
+                    job="etl",
+                    status=Status.SUCCEEDED,
+                    created_at=T0 - timedelta(seconds=i),
+                )
+                for i in range(count)
+            ]
+        )
+    server = LoopbackServer(store_path).start()
+    try:
+        client = HttpSource(server.url, token=TEST_TOKEN, attempts=1, connect_retries=0)
+        async with client:
+            app = make_app(client, window_from=100)
+            await app.preload()
+            async with app.run_test(size=(120, 30)) as pilot:
+                await ready(app, pilot)
+                server.stop()
+                for key in ("end", "home", "end", "home", "end"):
+                    await pilot.press(key)
+                    await settle(app, pilot, "window")
+                said = [n for n in app._notifications if "cannot read the table" in n.message]
+                assert len(said) == 1, [n.message for n in app._notifications]
+    finally:
+        server.stop()

@@ -182,10 +182,16 @@ class JobwatchApp(App[None]):
     ) -> None:
         """Toasts carry run ids, job names and error text from outside: never read
         them as markup, whoever calls (widgets pass ``markup=True`` by default).
-        Never drawn over a dialog, help or the palette: held until it closes."""
+        Never drawn over a dialog, help or the palette: held until it closes. The
+        same words again replace the toast still showing them (a server gone while
+        the user scrolls fails every page the same way: one toast, not a pile)."""
         if self._covered():
-            self._held.append((message, title, severity, timeout))
+            if (message, title, severity, timeout) not in self._held:
+                self._held.append((message, title, severity, timeout))
             return
+        for note in list(self._notifications):
+            if (note.message, note.title, note.severity) == (message, title, severity):
+                self._unnotify(note, refresh=False)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- toasts and bell (tui/notices.py) --------------------------------------------
