@@ -262,6 +262,8 @@ class Database(SourceBase):
         self.read_only = read_only or mode == "read"
         self.lost_after = lost_after
         self._db: aiosqlite.Connection | None = None
+        self._side: aiosqlite.Connection | None = None
+        """A second read-only connection for long reads (see :meth:`_fetchall_aside`)."""
         self._writable = False
         self.schema_version = 0
         """Of the open file: a read-only open of an older store reads it as it is."""
@@ -460,6 +462,10 @@ class Database(SourceBase):
 
     async def close(self) -> None:
         self._dropped = False
+        if self._side is not None:
+            side, self._side = self._side, None
+            with contextlib.suppress(sqlite3.Error):
+                await side.close()
         if self._db is not None:
             db, self._db = self._db, None
             self._writable = False
@@ -533,6 +539,28 @@ class Database(SourceBase):
             return list(await self._conn.execute_fetchall(sql, params))
 
         return await self._retry(op)
+
+    async def _fetchall_aside(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """:meth:`_fetchall` on a second read-only connection, for a read that takes
+        seconds (the triage fill of a 1M-run store: 4.6 s). Each connection has one
+        thread, so on the main one every window page the user scrolls to waited
+        behind it; WAL lets the two read side by side. Falls back to the main
+        connection where a second one cannot be opened (an immutable store)."""
+        conn = self._conn
+        if self._side is None:
+            try:
+                self._side = await self._connect("mode=ro")
+            except StoreError:
+                return await self._fetchall(sql, params)
+        side = self._side
+
+        async def op() -> list[Any]:
+            return list(await side.execute_fetchall(sql, params))
+
+        rows = await self._retry(op)
+        if self._db is not conn:  # the store was reopened meanwhile: read it again there
+            return await self._fetchall(sql, params)
+        return rows
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self._fetchall(sql, params)

@@ -269,18 +269,20 @@ class RunsMixin(Database, StoreArchiving):
         return rows, new_cursor, more
 
     async def _rows_where(
-        self, clause: str, params: Sequence[Any] = ()
+        self, clause: str, params: Sequence[Any] = (), *, aside: bool = False
     ) -> tuple[list[RunRow], int]:
-        records, revision = await self._records_where(clause, params)
+        records, revision = await self._records_where(clause, params, aside=aside)
         return table_rows(records), revision
 
     async def _records_where(
-        self, clause: str, params: Sequence[Any] = ()
+        self, clause: str, params: Sequence[Any] = (), *, aside: bool = False
     ) -> tuple[list[Sequence[Any]], int]:
         """Records of ``ROW_FIELDS`` and the revision; a run shown as lost (not yet
-        written so) is its shown row."""
+        written so) is its shown row. ``aside``: a long read, on the second
+        connection (:meth:`Database._fetchall_aside`)."""
         active = ", ".join(f"'{s}'" for s in _ACTIVE)
-        rows: list[Sequence[Any]] = await self._fetchall(
+        fetch = self._fetchall_aside if aside else self._fetchall
+        rows: list[Sequence[Any]] = await fetch(
             f"SELECT {ROW_COLUMNS}, abort_requested_at IS NOT NULL AND status IN ({active}), "
             f"revision FROM runs {clause}",
             params,

@@ -11,6 +11,8 @@ class TriageMixin(RunsMixin):
     async def triage_rows(self, *, per_job: int, since: float) -> TriageFill:
         await self._follow_file()
         await self._before_read()
-        rows, _ = await self._rows_where(rows_clause("rowid", "?", "?"), (per_job, since))
-        before = await self._fetchall(before_query("?"), (since,))
+        # on the second connection: the window's pages must not wait behind it
+        clause = rows_clause("rowid", "?", "?")
+        rows, _ = await self._rows_where(clause, (per_job, since), aside=True)
+        before = await self._fetchall_aside(before_query("?"), (since,))
         return TriageFill(rows, [(r[0], r[1], r[2], float(r[3])) for r in before])
