@@ -19,6 +19,7 @@ from jobwatch.sources.local import window as store_window
 from jobwatch.sources.local.schema import MIGRATIONS
 from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.sources.protocol import WindowTerm, WindowView
+from jobwatch.sources.window_sql import JUMP_FROM
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import WindowedRunSet
 
@@ -136,6 +137,67 @@ async def test_pages_match_the_python_order_for_every_sort(
         tail = [r.key for r in await store.window_rows(view, limit=30, from_end=True)]
         assert tail == want[-30:]
         assert await store.window_count(view, before=anchor) == 100
+
+
+def far_offsets(count: int) -> list[int]:
+    """Offsets read key first (and the last one read by ``OFFSET``), up to past the end."""
+    return [JUMP_FROM - 1, JUMP_FROM, JUMP_FROM + 13, count - 7, count - 1, count, count + 3]
+
+
+async def assert_jumps_match(
+    store: Store, view: WindowView, want: list[str], limits: tuple[int, ...] = (1, 25)
+) -> None:
+    """Pages at far offsets, forwards and from the end, are the Python order's slices."""
+    n = len(want)
+    for offset in far_offsets(n):
+        for limit in limits:
+            page = [r.key for r in await store.window_rows(view, offset=offset, limit=limit)]
+            assert page == want[offset : offset + limit], (view, offset, limit)
+            tail = await store.window_rows(view, offset=offset, limit=limit, from_end=True)
+            start, stop = max(0, n - offset - limit), max(0, n - offset)
+            assert [r.key for r in tail] == want[start:stop], (view, offset, limit, "from_end")
+
+
+@pytest.mark.parametrize("sort", SORTS)
+async def test_far_jumps_match_the_python_order_for_every_sort(
+    filled: tuple[Store, list[RunRow]], sort: str
+) -> None:
+    """A far jump reads the key of the row before the page, then the page by keyset:
+    exactly what ``OFFSET`` gives, through ties on every sort key, archived or not."""
+    store, rows = filled
+    for archived in (False, True):
+        expected = oracle(rows, sort, "", archived, False)
+        assert len(expected) > JUMP_FROM + 20
+        await assert_jumps_match(store, view_of(expected), expected.order)
+
+
+JUMP_FILTERS = ("", "status:fail", "!status:succeeded", "etl", "ünï", "!job:backup")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def filled_big(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, list[RunRow]]:
+    """4,000 runs, so that a filtered view still reaches the jump offset."""
+    store: Store
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "w.db")
+    else:
+        store = PostgresStore(request.getfixturevalue("pg_dsn"), mode="write")
+    await store.open()
+    await store.add_many(make_runs(4000, seed=5))
+    yield store, (await store.row_changes(None)).rows
+    await store.close()
+
+
+async def test_far_jumps_match_the_python_filter(filled_big: tuple[Store, list[RunRow]]) -> None:
+    """Jumps through filtered views: status terms, free text (ASCII and not, which
+    SQLite reads by a scan), a negated term, faults only."""
+    store, rows = filled_big
+    for text in JUMP_FILTERS:
+        for sort in ("started", "status", "job"):
+            for faults in (False, True):
+                expected = oracle(rows, sort, text, False, faults)
+                assert len(expected) > JUMP_FROM, (text, faults)
+                await assert_jumps_match(store, view_of(expected), expected.order, (25,))
 
 
 @pytest.mark.parametrize("text", FILTERS)

@@ -239,6 +239,12 @@ def tie_and_past(
 
 Fetch = Callable[[str, list[Any]], Awaitable[list[RunRow]]]
 """Runs the store's ``SELECT <row columns> FROM runs <clause>`` with ``?`` parameters."""
+KeyFetch = Callable[[str, list[Any]], Awaitable[Sequence[Any] | None]]
+"""Runs a whole ``SELECT`` with ``?`` parameters; its first row, or ``None``."""
+
+JUMP_FROM = 200
+"""From this offset a page is read key first (:func:`read_rows`): below it the
+rows an ``OFFSET`` skips cost less than a second query."""
 
 
 async def read_rows(
@@ -252,10 +258,19 @@ async def read_rows(
     before: RunRow | None,
     from_end: bool,
     scan: str = "",
+    key: KeyFetch | None = None,
 ) -> list[RunRow]:
     """``window_rows`` of either store: a page by offset (``from_end``: read
     backwards), or after/before a row by keyset; always in ascending order.
-    ``scan`` goes before the ``WHERE`` (SQLite's ``NOT INDEXED``)."""
+    ``scan`` goes before the ``WHERE`` (SQLite's ``NOT INDEXED``).
+
+    A far offset (``>= JUMP_FROM``, with ``key``) is read key first: the sort key
+    of the row just before the page, by a query the engine answers from the
+    sort's index alone (its expressions and ``archived``: schema version 7), then
+    the page by keyset after that key. ``LIMIT ? OFFSET ?`` with the row columns
+    would fetch every skipped row from the table (measured at 1M runs, offset
+    500k: SQLite about 960 ms, PostgreSQL 0.3-1.8 s). The keys are unique (every
+    sort ends in the id), so the page is exactly the one ``OFFSET`` returns."""
     conditions, params = where(view, d)
     exprs = d.sorts()[view.sort]
     anchor = after or before
@@ -263,18 +278,20 @@ async def read_rows(
     direction = " DESC" if backwards else ""
     order = ", ".join(e + direction for e in exprs)
 
-    async def page(extra: list[str], values: list[Any], count: int, by: str) -> list[RunRow]:
+    def clause_of(extra: list[str], by: str) -> str:
         both = [*conditions, *extra]
         clause = scan + ("WHERE " + " AND ".join(both) + " " if both else "")
-        clause += f"ORDER BY {by} LIMIT ? OFFSET ?"
-        skip = max(0, offset) if anchor is None else 0
-        return await fetch(clause, [*params, *values, count, skip])
+        return clause + f"ORDER BY {by} LIMIT ? OFFSET ?"
 
-    if anchor is None:
-        rows = await page([], [], max(0, limit), order)
-    else:
-        (tie, tie_values), (past, past_values) = tie_and_past(
-            exprs, key_of(view.sort, anchor), ">" if after else "<", whole=d.whole_keyset
+    async def page(
+        extra: list[str], values: list[Any], count: int, by: str, skip: int = 0
+    ) -> list[RunRow]:
+        return await fetch(clause_of(extra, by), [*params, *values, count, skip])
+
+    async def past(found: tuple[Any, ...], op: str) -> list[RunRow]:
+        """The page after (``>``) or before (``<``) the key ``found``."""
+        (tie, tie_values), (beyond, beyond_values) = tie_and_past(
+            exprs, found, op, whole=d.whole_keyset
         )
         # (SQLite's tie is ordered without the first expression: SQLite 3.40 sorts
         # the whole range in a temporary tree when the ORDER BY names the one the
@@ -282,7 +299,17 @@ async def read_rows(
         tied = order if d.whole_keyset else ", ".join(e + direction for e in exprs[1:])
         rows = await page(tie, tie_values, max(0, limit), tied)
         if len(rows) < limit:
-            rows += await page(past, past_values, limit - len(rows), order)
+            rows += await page(beyond, beyond_values, limit - len(rows), order)
+        return rows
+
+    if anchor is not None:
+        rows = await past(key_of(view.sort, anchor), ">" if after else "<")
+    elif key is not None and offset >= JUMP_FROM and limit > 0:
+        sql = f"SELECT {', '.join(exprs)} FROM runs " + clause_of([], order)
+        found = await key(sql, [*params, 1, offset - 1])
+        rows = [] if found is None else await past(tuple(found), "<" if backwards else ">")
+    else:
+        rows = await page([], [], max(0, limit), order, max(0, offset))
     if direction:
         rows.reverse()
     return rows

@@ -105,6 +105,10 @@ class WindowMixin(RunsMixin):
             found, _ = await self._rows_where(clause, tuple(params))
             return found
 
+        async def key(sql: str, params: list[Any]) -> Sequence[Any] | None:
+            row = await self._fetchone(sql, params)
+            return None if row is None else tuple(row)
+
         return await read_rows(
             view,
             SQLITE,
@@ -115,6 +119,7 @@ class WindowMixin(RunsMixin):
             before=before,
             from_end=from_end,
             scan=_from(view),
+            key=key,
         )
 
     async def window_count(self, view: WindowView, *, before: RunRow | None = None) -> int:

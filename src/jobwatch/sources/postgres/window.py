@@ -89,6 +89,9 @@ class PgWindow:
             found, _ = await self.store._rows_where(sql, bound)
             return found
 
+        async def key(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+            return await self.store._one(*named(sql, params))
+
         return await read_rows(
             view,
             d,
@@ -98,6 +101,7 @@ class PgWindow:
             after=after,
             before=before,
             from_end=from_end,
+            key=key,
         )
 
     async def count(self, view: WindowView, *, before: RunRow | None) -> int:
