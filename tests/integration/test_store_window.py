@@ -9,14 +9,16 @@ import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobwatch.core import Progress, Reason, Run, RunError, RunRow, Status
 from jobwatch.core.columns import SORTS
+from jobwatch.core.errors import NewerStoreError
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local import window as store_window
-from jobwatch.sources.local.schema import MIGRATIONS
+from jobwatch.sources.local.schema import MIGRATIONS, SCHEMA_VERSION, SORT_INDEX_VERSION
 from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.sources.protocol import WindowTerm, WindowView
 from jobwatch.sources.window_sql import JUMP_FROM
@@ -255,17 +257,57 @@ async def test_a_store_of_schema_2_is_migrated_with_its_counts(tmp_path: Path) -
         assert counts.by_status == {"failed": 1, "running": 1}
         assert counts.archived == 1
         indexes = {r[0] for r in await store._fetchall("SELECT name FROM sqlite_master")}
-        assert {"runs_win_started", "runs_win_status", "run_counts"} <= indexes
+        assert {"runs_sort_started", "runs_sort_status", "run_counts"} <= indexes
+        assert not {"runs_win_started", "runs_win_status"} & indexes
 
 
 def test_the_migration_indexes_are_the_window_sorts() -> None:
-    """The frozen SQL of migration 3 indexes exactly the expressions the queries sort by."""
+    """The frozen SQL of migration 7 indexes exactly the expressions the queries sort
+    by, then ``archived``; version 3's had the same order."""
 
     def columns(statement: str) -> str:
         return " ".join(statement.split(" ON runs ", 1)[1].split())
 
-    frozen = [columns(s) for s in MIGRATIONS[3] if s.startswith("CREATE INDEX")]
+    frozen = [columns(s) for s in MIGRATIONS[SORT_INDEX_VERSION] if s.startswith("CREATE INDEX")]
     assert frozen == [columns(s) for s in store_window.INDEXES]
+    assert all(f.endswith(", archived)") for f in frozen)
+    v3 = [columns(s) for s in MIGRATIONS[3] if s.startswith("CREATE INDEX")]
+    assert [f.removesuffix(", archived)") + ")" for f in frozen] == v3
+
+
+async def test_a_store_of_schema_6_gets_the_jump_indexes(tmp_path: Path) -> None:
+    """An old file opened by this code gets version 7's indexes (and loses version 3's),
+    a far jump on it is right, and a newer schema is still refused."""
+    path = tmp_path / "v6.db"
+    with sqlite3.connect(path) as db:
+        for version in range(1, 7):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+        db.executemany(
+            "INSERT INTO runs (id, revision, source, status, archived, created_at) "
+            "VALUES (?, 1, 'local', ?, ?, ?)",
+            [
+                (f"r{i:04d}", ("failed", "succeeded")[i % 2], i % 5 == 0, 1e9 + i // 3)
+                for i in range(300)
+            ],
+        )
+    async with SqliteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == SORT_INDEX_VERSION == 7
+        found = {r[0]: r[1] for r in await store._fetchall("SELECT name, sql FROM sqlite_master")}
+        assert not {"runs_win_started", "runs_win_status"} & set(found)
+        for name in ("runs_sort_started", "runs_sort_status"):
+            assert " ".join(found[name].split()).endswith(", archived)")
+        rows = (await store.row_changes(None)).rows
+        for sort in ("started", "status"):
+            expected = oracle(rows, sort, "", False, False)
+            assert len(expected) == 240
+            await assert_jumps_match(store, view_of(expected), expected.order)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(NewerStoreError, match="newer jobwatch"):
+        async with SqliteStore(path):
+            pass
 
 
 @pytest.mark.parametrize("filled", ["sqlite"], indirect=True)
@@ -284,8 +326,40 @@ async def test_the_default_view_is_read_by_index(filled: tuple[Store, list[RunRo
         params,
     )
     text = " ".join(str(r[3]) for r in plan)
-    assert "SEARCH runs USING INDEX runs_win_started" in text, text
+    assert "SEARCH runs USING INDEX runs_sort_started" in text, text
     assert "TEMP B-TREE" not in text
+
+
+@pytest.mark.parametrize("filled", ["sqlite"], indirect=True)
+async def test_a_far_jump_key_is_read_from_the_sort_index(
+    filled: tuple[Store, list[RunRow]],
+) -> None:
+    """The key query of a jump walks the sort's index (its last column ``archived``
+    tests the filter there, without reading the table), forwards and from the end."""
+    store, _ = filled
+    assert isinstance(store, SqliteStore)
+    await store._conn.execute("ANALYZE")
+    sent: list[tuple[str, list[Any]]] = []
+    real = store._fetchone
+
+    async def record(sql: str, params: Any = ()) -> Any:
+        sent.append((sql, list(params)))
+        return await real(sql, params)
+
+    store._fetchone = record  # type: ignore[method-assign]
+    for sort in store_window.INDEXED:
+        for from_end in (False, True):
+            sent.clear()
+            await store.window_rows(
+                WindowView(sort=sort), offset=JUMP_FROM + 50, limit=20, from_end=from_end
+            )
+            keys = [(q, v) for q, v in sent if q.endswith("LIMIT ? OFFSET ?")]
+            assert len(keys) == 1, sent
+            sql, params = keys[0]
+            plan = await store._fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
+            text = " ".join(str(r[3]) for r in plan)
+            assert f"SCAN runs USING INDEX runs_sort_{sort}" in text, text
+            assert "TEMP B-TREE" not in text, text
 
 
 async def test_an_unknown_filter_field_is_refused() -> None:

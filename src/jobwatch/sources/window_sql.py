@@ -266,7 +266,8 @@ async def read_rows(
 
     A far offset (``>= JUMP_FROM``, with ``key``) is read key first: the sort key
     of the row just before the page, by a query the engine answers from the
-    sort's index alone (its expressions and ``archived``: schema version 7), then
+    sort's index alone (its expressions and ``archived``: SQLite's schema 7,
+    PostgreSQL's 6), then
     the page by keyset after that key. ``LIMIT ? OFFSET ?`` with the row columns
     would fetch every skipped row from the table (measured at 1M runs, offset
     500k: SQLite about 960 ms, PostgreSQL 0.3-1.8 s). The keys are unique (every

@@ -7,7 +7,8 @@ compares strings, whatever the database's collation); case is folded for a term
 with non-ASCII letters by ICU's root locale (``und-x-icu``, as Python's
 ``str.lower`` does, where the server has ICU; else by the database's own
 ``lower``), ASCII terms by ``ILIKE``. The ``started`` and ``status`` sorts have
-expression indexes (schema version 3), so their pages cost a few index steps;
+expression indexes (schema version 3; version 6 adds ``INCLUDE`` columns, so a far
+jump's key query is an index-only scan), so their pages cost a few index steps;
 the status counts come from the ``run_counts`` table the triggers keep.
 """
 
@@ -52,7 +53,7 @@ def dialect(icu: bool) -> Dialect:
 SORT_SQL = dialect(True).sorts()
 """The sorts in PostgreSQL's dialect (the indexed two do not fold case)."""
 INDEXED = ("started", "status")
-"""The sorts schema version 3 indexes (``runs_win_started``, ``runs_win_status``)."""
+"""The sorts schema version 6 indexes (``runs_sort_started``, ``runs_sort_status``)."""
 
 
 class PgWindow:
