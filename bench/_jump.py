@@ -33,9 +33,12 @@ async def _best(op: Callable[[], Awaitable[Any]], repeats: int) -> tuple[float, 
     return best, result
 
 
-async def jump_probe(store: Any, total: int, say: Say, *, repeats: int = 3) -> None:
+async def jump_probe(
+    store: Any, total: int, say: Say, *, repeats: int = 3, label: str = ""
+) -> None:
     """Jumps to the middle (forwards and counted from the end) and the last page, by
-    ``started`` and ``status``: best of ``repeats`` each, key first and by offset."""
+    ``started`` and ``status``: best of ``repeats`` each, key first and by offset;
+    ``label`` goes after each figure's sort."""
     middle = total // 2
     probes: list[tuple[str, dict[str, Any]]] = [
         (f"offset {middle:,}, {PAGE:,} rows", {"offset": middle, "limit": PAGE}),
@@ -49,6 +52,7 @@ async def jump_probe(store: Any, total: int, say: Say, *, repeats: int = 3) -> N
     keyed = hasattr(window_sql, "JUMP_FROM")
     for sort in ("started", "status"):
         view = WindowView(sort=sort)
+        head = f"jump sort={sort}{label}"
         for name, kw in probes:
 
             async def read(kw: dict[str, Any] = kw, view: WindowView = view) -> list[Any]:
@@ -57,7 +61,7 @@ async def jump_probe(store: Any, total: int, say: Say, *, repeats: int = 3) -> N
             plain_rows = None
             if keyed:
                 elapsed, rows = await _best(read, repeats)
-                say(f"jump sort={sort}: {name}, key first", elapsed, f"ms (best of {repeats})")
+                say(f"{head}: {name}, key first", elapsed, f"ms (best of {repeats})")
                 saved = window_sql.JUMP_FROM
                 window_sql.JUMP_FROM = 1 << 62
                 try:
@@ -66,10 +70,10 @@ async def jump_probe(store: Any, total: int, say: Say, *, repeats: int = 3) -> N
                     window_sql.JUMP_FROM = saved
                 same = [r.key for r in rows] == [r.key for r in plain_rows]
                 say(
-                    f"jump sort={sort}: {name}, by OFFSET",
+                    f"{head}: {name}, by OFFSET",
                     elapsed,
                     f"ms (best of {repeats}; same rows as key first: {same})",
                 )
             else:
                 elapsed, _ = await _best(read, repeats)
-                say(f"jump sort={sort}: {name}, by OFFSET", elapsed, f"ms (best of {repeats})")
+                say(f"{head}: {name}, by OFFSET", elapsed, f"ms (best of {repeats})")
