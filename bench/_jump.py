@@ -34,10 +34,16 @@ async def _best(op: Callable[[], Awaitable[Any]], repeats: int) -> tuple[float, 
 
 
 async def jump_probe(
-    store: Any, total: int, say: Say, *, repeats: int = 3, label: str = ""
+    store: Any,
+    total: int,
+    say: Say,
+    *,
+    repeats: int = 3,
+    label: str = "",
+    sorts: tuple[str, ...] = ("started", "status"),
 ) -> None:
     """Jumps to the middle (forwards and counted from the end) and the last page, by
-    ``started`` and ``status``: best of ``repeats`` each, key first and by offset;
+    each of ``sorts``: best of ``repeats`` each, key first and by offset;
     ``label`` goes after each figure's sort."""
     middle = total // 2
     probes: list[tuple[str, dict[str, Any]]] = [
@@ -50,7 +56,7 @@ async def jump_probe(
         (f"the last {PAGE:,} rows", {"limit": PAGE, "from_end": True}),
     ]
     keyed = hasattr(window_sql, "JUMP_FROM")
-    for sort in ("started", "status"):
+    for sort in sorts:
         view = WindowView(sort=sort)
         head = f"jump sort={sort}{label}"
         for name, kw in probes:

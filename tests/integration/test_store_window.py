@@ -272,7 +272,7 @@ def test_the_migration_indexes_are_the_window_sorts() -> None:
     assert frozen == [columns(s) for s in store_window.INDEXES]
     assert all(f.endswith(", archived)") for f in frozen)
     v3 = [columns(s) for s in MIGRATIONS[3] if s.startswith("CREATE INDEX")]
-    assert [f.removesuffix(", archived)") + ")" for f in frozen] == v3
+    assert [f.removesuffix(", archived)") + ")" for f in frozen[:2]] == v3
 
 
 async def test_a_store_of_schema_6_gets_the_jump_indexes(tmp_path: Path) -> None:
@@ -296,8 +296,8 @@ async def test_a_store_of_schema_6_gets_the_jump_indexes(tmp_path: Path) -> None
         assert store.schema_version == SCHEMA_VERSION == SORT_INDEX_VERSION == 7
         found = {r[0]: r[1] for r in await store._fetchall("SELECT name, sql FROM sqlite_master")}
         assert not {"runs_win_started", "runs_win_status"} & set(found)
-        for name in ("runs_sort_started", "runs_sort_status"):
-            assert " ".join(found[name].split()).endswith(", archived)")
+        for sort in store_window.INDEXED:
+            assert " ".join(found[f"runs_sort_{sort}"].split()).endswith(", archived)")
         rows = (await store.row_changes(None)).rows
         for sort in ("started", "status"):
             expected = oracle(rows, sort, "", False, False)
@@ -360,6 +360,11 @@ async def test_a_far_jump_key_is_read_from_the_sort_index(
             text = " ".join(str(r[3]) for r in plan)
             assert f"SCAN runs USING INDEX runs_sort_{sort}" in text, text
             assert "TEMP B-TREE" not in text, text
+    # no index answers these alone: a key query would be one more walk of the table
+    for view in (WindowView(sort="job"), WindowView(terms=(WindowTerm("status", "fail"),))):
+        sent.clear()
+        await store.window_rows(view, offset=JUMP_FROM + 50, limit=20)
+        assert not [q for q, _ in sent if q.endswith("LIMIT ? OFFSET ?")], view
 
 
 async def test_an_unknown_filter_field_is_refused() -> None:

@@ -8,7 +8,8 @@ with non-ASCII letters by ICU's root locale (``und-x-icu``, as Python's
 ``str.lower`` does, where the server has ICU; else by the database's own
 ``lower``), ASCII terms by ``ILIKE``. The ``started`` and ``status`` sorts have
 expression indexes (schema version 3; version 6 adds ``INCLUDE`` columns, so a far
-jump's key query is an index-only scan), so their pages cost a few index steps;
+jump's key query is an index-only scan, and the same for the ``changed`` and
+``duration`` sorts), so their pages cost a few index steps;
 the status counts come from the ``run_counts`` table the triggers keep.
 """
 
@@ -20,6 +21,7 @@ from jobwatch.core import RunRow
 from jobwatch.sources.local.window import counts_of
 from jobwatch.sources.protocol import StatusCounts, WindowView
 from jobwatch.sources.window_sql import (
+    KEYED,
     Dialect,
     before_levels,
     key_of,
@@ -52,8 +54,8 @@ def dialect(icu: bool) -> Dialect:
 
 SORT_SQL = dialect(True).sorts()
 """The sorts in PostgreSQL's dialect (the indexed two do not fold case)."""
-INDEXED = ("started", "status")
-"""The sorts schema version 6 indexes (``runs_sort_started``, ``runs_sort_status``)."""
+INDEXED = KEYED
+"""The sorts schema version 6 indexes (``runs_sort_<sort>``)."""
 
 
 class PgWindow:
