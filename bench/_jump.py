@@ -20,6 +20,8 @@ from jobwatch.sources import window_sql
 from jobwatch.sources.protocol import WindowView
 
 Say = Callable[[str, float, str], None]
+SORTS = ("started", "status", "changed", "duration")
+"""The sorts with an index for far jumps (``window_sql.KEYED``)."""
 PAGE = 3000
 """Rows the monitor's window reads at a jump (``WindowedRunSet.cap``)."""
 
@@ -40,7 +42,7 @@ async def jump_probe(
     *,
     repeats: int = 3,
     label: str = "",
-    sorts: tuple[str, ...] = ("started", "status"),
+    sorts: tuple[str, ...] = SORTS,
 ) -> None:
     """Jumps to the middle (forwards and counted from the end) and the last page, by
     each of ``sorts``: best of ``repeats`` each, key first and by offset;

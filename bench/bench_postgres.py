@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import _paint
 import psycopg
+from _jump import SORTS as JUMP_SORTS
 from _jump import jump_probe
 
 from jobwatch.core import Run, RunRow, Status, utcnow
@@ -426,24 +427,27 @@ def monitor_probe(dsn: str, repeats: int) -> None:
     )
 
 
-async def bench_jump(dsn: str, runs: int) -> None:
+async def bench_jump(dsn: str, runs: int, sorts: tuple[str, ...], repeats: int) -> None:
     """Far jumps over the loaded runs, then again after a VACUUM of the table."""
     async with PostgresStore(dsn, mode="write") as store:
-        await jump_probe(store, runs, say, label=" (as loaded)")
+        kw: dict[str, Any] = {"sorts": sorts, "repeats": repeats}
+        await jump_probe(store, runs, say, label=" (as loaded)", **kw)
         t0 = time.perf_counter()
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE runs")
         say("VACUUM ANALYZE runs", (time.perf_counter() - t0) * 1000, "ms")
-        await jump_probe(store, runs, say, label=" (vacuumed)")
+        await jump_probe(store, runs, say, label=" (vacuumed)", **kw)
 
 
-async def bench_big(server: PgServer, runs: int, probes: int = 3, jump: bool = False) -> None:
+async def bench_big(
+    server: PgServer, runs: int, probes: int = 3, jump: tuple[str, ...] = (), repeats: int = 3
+) -> None:
     dsn = server.new_database()
     t0 = time.perf_counter()
     await asyncio.to_thread(load_runs, dsn, runs)
     say("runs loaded (COPY)", runs, f"runs in {time.perf_counter() - t0:.1f} s")
     if jump:
-        await bench_jump(dsn, runs)
+        await bench_jump(dsn, runs, jump, repeats)
         return
     if probes:
         await asyncio.to_thread(monitor_probe, dsn, probes)
@@ -501,6 +505,8 @@ async def main() -> None:
     parser.add_argument(
         "--jump", action="store_true", help="far jumps over the 1M runs, not the other reads"
     )
+    parser.add_argument("--jump-sorts", default=",".join(JUMP_SORTS), help="the sorts --jump times")
+    parser.add_argument("--repeats", type=int, default=3, help="--jump: best of N (3)")
     args = parser.parse_args()
     server = PgServer()
     try:
@@ -514,7 +520,8 @@ async def main() -> None:
         if args.only in (None, "abort"):
             await bench_abort(server, args.aborts)
         if args.only in (None, "big"):
-            await bench_big(server, args.runs, args.probes, args.jump)
+            sorts = tuple(args.jump_sorts.split(",")) if args.jump else ()
+            await bench_big(server, args.runs, args.probes, sorts, args.repeats)
     finally:
         server.cleanup()
 

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from _fill import LOG_BATCH, RUN_BATCH, STATUS_MIX, bulk_fill, log_batch, log_spans
+from _jump import SORTS as JUMP_SORTS
 from _jump import jump_probe
 
 from jobwatch.apps.demo import FLAVOURS, Demo
@@ -386,6 +387,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--jump", action="store_true", help="far jumps, not the other window reads (with --bulk)"
     )
     parser.add_argument(
+        "--jump-sorts",
+        default=",".join(JUMP_SORTS),
+        help=f"the sorts --jump times ({','.join(JUMP_SORTS)})",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--jump: best of N (3)")
+    parser.add_argument(
         "--bulk-store",
         type=Path,
         default=None,
@@ -428,7 +435,8 @@ async def bench(args: argparse.Namespace, path: Path) -> Report:
         if args.jump:
             async with SqliteStore(bulk, create=False) as store:
                 total = (await store.status_counts()).total
-                await jump_probe(store, total, report.add)
+                sorts = tuple(args.jump_sorts.split(","))
+                await jump_probe(store, total, report.add, repeats=args.repeats, sorts=sorts)
         else:
             await bench_window(bulk, report)
         if args.window_only:
