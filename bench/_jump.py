@@ -47,7 +47,8 @@ async def jump_probe(
     """Jumps to the middle (forwards and counted from the end) and the last page, by
     each of ``sorts``: best of ``repeats`` each, key first and by offset;
     ``label`` goes after each figure's sort."""
-    middle = total // 2
+    shown = await store.window_count(WindowView())  # not archived
+    middle, far = total // 2, shown * 9 // 10
     probes: list[tuple[str, dict[str, Any]]] = [
         (f"offset {middle:,}, {PAGE:,} rows", {"offset": middle, "limit": PAGE}),
         (f"offset {middle:,}, 1 row", {"offset": middle, "limit": 1}),
@@ -56,6 +57,13 @@ async def jump_probe(
             {"offset": middle, "limit": PAGE, "from_end": True},
         ),
         (f"the last {PAGE:,} rows", {"limit": PAGE, "from_end": True}),
+        # a jump to 90 %: what the monitor read before it counted from the nearer end,
+        # and what it reads now
+        (f"offset {far:,} (90 % of {shown:,}), {PAGE:,} rows", {"offset": far, "limit": PAGE}),
+        (
+            f"the same rows, offset {shown - far - PAGE:,} from the end",
+            {"offset": shown - far - PAGE, "limit": PAGE, "from_end": True},
+        ),
     ]
     keyed = hasattr(window_sql, "JUMP_FROM")
     for sort in sorts:
