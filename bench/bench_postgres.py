@@ -25,6 +25,11 @@ What it measures, each figure printed as ``name: value unit`` as it comes:
   position), which index PostgreSQL reads a keyset page by (``EXPLAIN``), a poll
   with 1,000 changed runs merged into the window, and the process's RSS before
   and after holding it, with its peak.
+* with ``--jump``, instead of the two above, far jumps over those runs
+  (``_jump.py``: to the middle, forwards and counted from the end, by start and
+  by status, key first and by plain offset), as loaded and again after
+  ``VACUUM`` (an index-only scan reads the table for pages not yet marked
+  all-visible, which autovacuum does in time).
 
 * **lost runs, shown**: ``--active`` managed runs of one host (over
   ``--lost-runs`` finished ones), read by a ``--read-only`` store, which judges
@@ -58,6 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import _paint
 import psycopg
+from _jump import SORTS as JUMP_SORTS
+from _jump import jump_probe
 
 from jobwatch.core import Run, RunRow, Status, utcnow
 from jobwatch.sources.poller import Poller
@@ -426,11 +433,28 @@ def monitor_probe(dsn: str, repeats: int) -> None:
     )
 
 
-async def bench_big(server: PgServer, runs: int, probes: int = 3) -> None:
+async def bench_jump(dsn: str, runs: int, sorts: tuple[str, ...], repeats: int) -> None:
+    """Far jumps over the loaded runs, then again after a VACUUM of the table."""
+    async with PostgresStore(dsn, mode="write") as store:
+        kw: dict[str, Any] = {"sorts": sorts, "repeats": repeats}
+        await jump_probe(store, runs, say, label=" (as loaded)", **kw)
+        t0 = time.perf_counter()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE runs")
+        say("VACUUM ANALYZE runs", (time.perf_counter() - t0) * 1000, "ms")
+        await jump_probe(store, runs, say, label=" (vacuumed)", **kw)
+
+
+async def bench_big(
+    server: PgServer, runs: int, probes: int = 3, jump: tuple[str, ...] = (), repeats: int = 3
+) -> None:
     dsn = server.new_database()
     t0 = time.perf_counter()
     await asyncio.to_thread(load_runs, dsn, runs)
     say("runs loaded (COPY)", runs, f"runs in {time.perf_counter() - t0:.1f} s")
+    if jump:
+        await bench_jump(dsn, runs, jump, repeats)
+        return
     if probes:
         await asyncio.to_thread(monitor_probe, dsn, probes)
     async with PostgresStore(dsn, mode="write") as store:
@@ -532,6 +556,11 @@ async def main() -> None:
         "--only", choices=("writers", "latency", "abort", "big", "lost"), default=None
     )
     parser.add_argument("--probes", type=int, default=3, help="monitor probes over 1M runs")
+    parser.add_argument(
+        "--jump", action="store_true", help="far jumps over the 1M runs, not the other reads"
+    )
+    parser.add_argument("--jump-sorts", default=",".join(JUMP_SORTS), help="the sorts --jump times")
+    parser.add_argument("--repeats", type=int, default=3, help="--jump: best of N (3)")
     args = parser.parse_args()
     server = PgServer()
     try:
@@ -545,7 +574,8 @@ async def main() -> None:
         if args.only in (None, "abort"):
             await bench_abort(server, args.aborts)
         if args.only in (None, "big"):
-            await bench_big(server, args.runs, args.probes)
+            sorts = tuple(args.jump_sorts.split(",")) if args.jump else ()
+            await bench_big(server, args.runs, args.probes, sorts, args.repeats)
         if args.only in (None, "lost"):
             await bench_lost(server, args.lost_runs, args.active)
     finally:

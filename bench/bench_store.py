@@ -20,7 +20,11 @@ What it measures, on a fresh store in a temporary directory:
   bulk copies (``_fill.bulk_fill``): the windowed reads the monitor's bounded
   window makes (first page, a jump, keyset pages either way, the last page, a
   row's position, filtered pages and counts), ``status_counts`` and
-  ``list_runs(limit=50)``.
+  ``list_runs(limit=50)``;
+* with ``--jump`` (and ``--bulk``), instead of those, far jumps in that store (``_jump.py``): to the
+  middle, forwards and counted from the end, by start and by status, key first and
+  by plain offset; ``--bulk-store FILE`` takes an existing bulk store instead of
+  filling one (opened as a writer, so an older one is migrated, and timed).
 
 Every figure is printed as ``name: value unit`` as soon as it is known, then once
 more in a summary table. Timings are informative only: nothing is asserted.
@@ -40,6 +44,7 @@ import asyncio
 import random
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -51,6 +56,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from _fill import LOG_BATCH, RUN_BATCH, STATUS_MIX, bulk_fill, log_batch, log_spans
+from _jump import SORTS as JUMP_SORTS
+from _jump import jump_probe
 
 from jobwatch.apps.demo import FLAVOURS, Demo
 from jobwatch.core import Run, Status, utcnow
@@ -376,6 +383,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--window-only", action="store_true", help="only the windowed reads (with --bulk)"
     )
+    parser.add_argument(
+        "--jump", action="store_true", help="far jumps, not the other window reads (with --bulk)"
+    )
+    parser.add_argument(
+        "--jump-sorts",
+        default=",".join(JUMP_SORTS),
+        help=f"the sorts --jump times ({','.join(JUMP_SORTS)})",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--jump: best of N (3)")
+    parser.add_argument(
+        "--bulk-store",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an existing bulk store instead of filling one (it may be migrated)",
+    )
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 10_000 if args.quick else 100_000
@@ -394,12 +417,28 @@ async def bench(args: argparse.Namespace, path: Path) -> Report:
         f"python {sys.version.split()[0]}\n",
         flush=True,
     )
-    if args.bulk:
-        bulk = path.with_name("bulk.db")
-        t0 = time.perf_counter()
-        await bulk_fill(bulk, args.bulk, args.seed)
-        report.note(f"{args.bulk:,} runs bulk-filled in {time.perf_counter() - t0:.1f} s")
-        await bench_window(bulk, report)
+    if args.bulk or args.bulk_store:
+        if args.bulk_store:
+            bulk = args.bulk_store
+            with sqlite3.connect(bulk) as db:
+                found = db.execute("PRAGMA user_version").fetchone()[0]
+            t0 = time.perf_counter()
+            async with SqliteStore(bulk) as store:  # as a writer: migrated if older
+                now = store.schema_version
+            elapsed = (time.perf_counter() - t0) * 1e3
+            report.add(f"open {bulk.name} as a writer, schema {found} -> {now}", elapsed, "ms")
+        else:
+            bulk = path.with_name("bulk.db")
+            t0 = time.perf_counter()
+            await bulk_fill(bulk, args.bulk, args.seed)
+            report.note(f"{args.bulk:,} runs bulk-filled in {time.perf_counter() - t0:.1f} s")
+        if args.jump:
+            async with SqliteStore(bulk, create=False) as store:
+                total = (await store.status_counts()).total
+                sorts = tuple(args.jump_sorts.split(","))
+                await jump_probe(store, total, report.add, repeats=args.repeats, sorts=sorts)
+        else:
+            await bench_window(bulk, report)
         if args.window_only:
             return report
     async with SqliteStore(path) as store:

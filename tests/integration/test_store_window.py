@@ -9,16 +9,19 @@ import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobwatch.core import Progress, Reason, Run, RunError, RunRow, Status
 from jobwatch.core.columns import SORTS
+from jobwatch.core.errors import NewerStoreError
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.local import window as store_window
-from jobwatch.sources.local.schema import MIGRATIONS
+from jobwatch.sources.local.schema import MIGRATIONS, SCHEMA_VERSION, SORT_INDEX_VERSION
 from jobwatch.sources.postgres.store import PostgresStore
 from jobwatch.sources.protocol import WindowTerm, WindowView
+from jobwatch.sources.window_sql import JUMP_FROM
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import WindowedRunSet
 
@@ -138,6 +141,67 @@ async def test_pages_match_the_python_order_for_every_sort(
         assert await store.window_count(view, before=anchor) == 100
 
 
+def far_offsets(count: int) -> list[int]:
+    """Offsets read key first (and the last one read by ``OFFSET``), up to past the end."""
+    return [JUMP_FROM - 1, JUMP_FROM, JUMP_FROM + 13, count - 7, count - 1, count, count + 3]
+
+
+async def assert_jumps_match(
+    store: Store, view: WindowView, want: list[str], limits: tuple[int, ...] = (1, 25)
+) -> None:
+    """Pages at far offsets, forwards and from the end, are the Python order's slices."""
+    n = len(want)
+    for offset in far_offsets(n):
+        for limit in limits:
+            page = [r.key for r in await store.window_rows(view, offset=offset, limit=limit)]
+            assert page == want[offset : offset + limit], (view, offset, limit)
+            tail = await store.window_rows(view, offset=offset, limit=limit, from_end=True)
+            start, stop = max(0, n - offset - limit), max(0, n - offset)
+            assert [r.key for r in tail] == want[start:stop], (view, offset, limit, "from_end")
+
+
+@pytest.mark.parametrize("sort", SORTS)
+async def test_far_jumps_match_the_python_order_for_every_sort(
+    filled: tuple[Store, list[RunRow]], sort: str
+) -> None:
+    """A far jump reads the key of the row before the page, then the page by keyset:
+    exactly what ``OFFSET`` gives, through ties on every sort key, archived or not."""
+    store, rows = filled
+    for archived in (False, True):
+        expected = oracle(rows, sort, "", archived, False)
+        assert len(expected) > JUMP_FROM + 20
+        await assert_jumps_match(store, view_of(expected), expected.order)
+
+
+JUMP_FILTERS = ("", "status:fail", "!status:succeeded", "etl", "ünï", "!job:backup")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def filled_big(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, list[RunRow]]:
+    """4,000 runs, so that a filtered view still reaches the jump offset."""
+    store: Store
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "w.db")
+    else:
+        store = PostgresStore(request.getfixturevalue("pg_dsn"), mode="write")
+    await store.open()
+    await store.add_many(make_runs(4000, seed=5))
+    yield store, (await store.row_changes(None)).rows
+    await store.close()
+
+
+async def test_far_jumps_match_the_python_filter(filled_big: tuple[Store, list[RunRow]]) -> None:
+    """Jumps through filtered views: status terms, free text (ASCII and not, which
+    SQLite reads by a scan), a negated term, faults only."""
+    store, rows = filled_big
+    for text in JUMP_FILTERS:
+        for sort in ("started", "status", "job"):
+            for faults in (False, True):
+                expected = oracle(rows, sort, text, False, faults)
+                assert len(expected) > JUMP_FROM, (text, faults)
+                await assert_jumps_match(store, view_of(expected), expected.order, (25,))
+
+
 @pytest.mark.parametrize("text", FILTERS)
 async def test_filters_match_the_python_filter(
     filled: tuple[Store, list[RunRow]], text: str
@@ -193,17 +257,57 @@ async def test_a_store_of_schema_2_is_migrated_with_its_counts(tmp_path: Path) -
         assert counts.by_status == {"failed": 1, "running": 1}
         assert counts.archived == 1
         indexes = {r[0] for r in await store._fetchall("SELECT name FROM sqlite_master")}
-        assert {"runs_win_started", "runs_win_status", "run_counts"} <= indexes
+        assert {"runs_sort_started", "runs_sort_status", "run_counts"} <= indexes
+        assert not {"runs_win_started", "runs_win_status"} & indexes
 
 
 def test_the_migration_indexes_are_the_window_sorts() -> None:
-    """The frozen SQL of migration 3 indexes exactly the expressions the queries sort by."""
+    """The frozen SQL of migration 7 indexes exactly the expressions the queries sort
+    by, then ``archived``; version 3's had the same order."""
 
     def columns(statement: str) -> str:
         return " ".join(statement.split(" ON runs ", 1)[1].split())
 
-    frozen = [columns(s) for s in MIGRATIONS[3] if s.startswith("CREATE INDEX")]
+    frozen = [columns(s) for s in MIGRATIONS[SORT_INDEX_VERSION] if s.startswith("CREATE INDEX")]
     assert frozen == [columns(s) for s in store_window.INDEXES]
+    assert all(f.endswith(", archived)") for f in frozen)
+    v3 = [columns(s) for s in MIGRATIONS[3] if s.startswith("CREATE INDEX")]
+    assert [f.removesuffix(", archived)") + ")" for f in frozen[:2]] == v3
+
+
+async def test_a_store_of_schema_6_gets_the_jump_indexes(tmp_path: Path) -> None:
+    """An old file opened by this code gets version 7's indexes (and loses version 3's),
+    a far jump on it is right, and a newer schema is still refused."""
+    path = tmp_path / "v6.db"
+    with sqlite3.connect(path) as db:
+        for version in range(1, 7):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+        db.executemany(
+            "INSERT INTO runs (id, revision, source, status, archived, created_at) "
+            "VALUES (?, 1, 'local', ?, ?, ?)",
+            [
+                (f"r{i:04d}", ("failed", "succeeded")[i % 2], i % 5 == 0, 1e9 + i // 3)
+                for i in range(300)
+            ],
+        )
+    async with SqliteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == SORT_INDEX_VERSION == 7
+        found = {r[0]: r[1] for r in await store._fetchall("SELECT name, sql FROM sqlite_master")}
+        assert not {"runs_win_started", "runs_win_status"} & set(found)
+        for sort in store_window.INDEXED:
+            assert " ".join(found[f"runs_sort_{sort}"].split()).endswith(", archived)")
+        rows = (await store.row_changes(None)).rows
+        for sort in ("started", "status"):
+            expected = oracle(rows, sort, "", False, False)
+            assert len(expected) == 240
+            await assert_jumps_match(store, view_of(expected), expected.order)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(NewerStoreError, match="newer jobwatch"):
+        async with SqliteStore(path):
+            pass
 
 
 @pytest.mark.parametrize("filled", ["sqlite"], indirect=True)
@@ -222,8 +326,45 @@ async def test_the_default_view_is_read_by_index(filled: tuple[Store, list[RunRo
         params,
     )
     text = " ".join(str(r[3]) for r in plan)
-    assert "SEARCH runs USING INDEX runs_win_started" in text, text
+    assert "SEARCH runs USING INDEX runs_sort_started" in text, text
     assert "TEMP B-TREE" not in text
+
+
+@pytest.mark.parametrize("filled", ["sqlite"], indirect=True)
+async def test_a_far_jump_key_is_read_from_the_sort_index(
+    filled: tuple[Store, list[RunRow]],
+) -> None:
+    """The key query of a jump walks the sort's index (its last column ``archived``
+    tests the filter there, without reading the table), forwards and from the end."""
+    store, _ = filled
+    assert isinstance(store, SqliteStore)
+    await store._conn.execute("ANALYZE")
+    sent: list[tuple[str, list[Any]]] = []
+    real = store._fetchone
+
+    async def record(sql: str, params: Any = ()) -> Any:
+        sent.append((sql, list(params)))
+        return await real(sql, params)
+
+    store._fetchone = record  # type: ignore[method-assign]
+    for sort in store_window.INDEXED:
+        for from_end in (False, True):
+            sent.clear()
+            await store.window_rows(
+                WindowView(sort=sort), offset=JUMP_FROM + 50, limit=20, from_end=from_end
+            )
+            keys = [(q, v) for q, v in sent if q.endswith("LIMIT ? OFFSET ?")]
+            assert len(keys) == 1, sent
+            sql, params = keys[0]
+            plan = await store._fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
+            text = " ".join(str(r[3]) for r in plan)
+            assert f"SCAN runs USING INDEX runs_sort_{sort}" in text, text
+            assert "TEMP B-TREE" not in text, text
+    # no index answers these alone: a key query would be one more walk of the table
+    for view in (WindowView(sort="job"), WindowView(terms=(WindowTerm("status", "fail"),))):
+        sent.clear()
+        await store.window_rows(view, offset=JUMP_FROM + 50, limit=20)
+        assert not [q for q, _ in sent if q.endswith("LIMIT ? OFFSET ?")], view
 
 
 async def test_an_unknown_filter_field_is_refused() -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobwatch.core import Run, RunRow, Status
 from jobwatch.sources.local import SqliteStore
 from jobwatch.sources.postgres.store import PostgresStore
+from jobwatch.sources.protocol import WindowView
 from jobwatch.tui.table_model.runset import RunSet
 from jobwatch.tui.table_model.window import PENDING, WindowController, WindowedRunSet
 
@@ -120,6 +122,31 @@ async def test_a_jump_reads_the_rows_there(store: Store) -> None:
     await window.settle()
     assert runs.key_at(len(runs) - 1) == whole.order[-1]
     assert runs.held() <= CAP
+
+
+async def test_a_jump_reads_from_the_nearer_end(store: Store) -> None:
+    """A jump below the middle is read counted from the end (a far offset walks the
+    rows it skips first), and holds the same rows as one read from the top."""
+    runs, window = make(store)
+    await window.settle()
+    whole = await everything(store, runs)
+    asked: list[dict[str, Any]] = []
+    real = store.window_rows
+
+    async def record(view: WindowView, **kw: Any) -> list[RunRow]:
+        asked.append(kw)
+        return await real(view, **kw)
+
+    store.window_rows = record  # type: ignore[method-assign]
+    for target, from_end in ((1700, True), (1200, True), (800, False), (300, False)):
+        asked.clear()
+        runs.want(target)
+        await window.settle()
+        assert shown(runs, target - 20, target + 20) == whole.order[target - 20 : target + 20]
+        jumps = [kw for kw in asked if "after" not in kw and "before" not in kw]
+        assert jumps and all(kw.get("from_end", False) is from_end for kw in jumps), asked
+        if from_end:
+            assert all(kw["offset"] > 0 for kw in jumps), asked  # not the last page
 
 
 async def test_a_filter_or_sort_change_reads_the_view_again(store: Store) -> None:

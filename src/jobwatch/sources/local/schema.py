@@ -174,6 +174,34 @@ MIGRATIONS[len(MIGRATIONS) + 1] = (
     "CREATE INDEX IF NOT EXISTS runs_job ON runs (source, job)",
 )
 
+# Far jumps (window_sql.read_rows): the key of the row at a far offset is read from
+# the sort's index alone, so the index ends in ``archived``: the not-archived test of
+# every row the offset skips is then made in the index, without a seek of the table
+# (1M runs, offset 500k: 1.3-1.8 s before, 50 ms). Same order as version 3's, which
+# they replace, and two more sorts.
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    "DROP INDEX IF EXISTS runs_win_started",
+    "DROP INDEX IF EXISTS runs_win_status",
+    "CREATE INDEX IF NOT EXISTS runs_sort_started ON runs "
+    "(-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0), id, source, archived)",
+    "CREATE INDEX IF NOT EXISTS runs_sort_status ON runs ("
+    "(CASE status WHEN 'running' THEN 0 WHEN 'paused' THEN 1 WHEN 'queued' THEN 2 "
+    "WHEN 'new' THEN 3 WHEN 'failed' THEN 4 WHEN 'timed_out' THEN 5 WHEN 'unknown' THEN 6 "
+    "WHEN 'aborted' THEN 7 WHEN 'succeeded' THEN 8 ELSE 99 END), "
+    "-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0), id, source, archived)",
+    # the sorts by last change and by duration had none: a page of them, a jump
+    # or the last page sorted the whole table (3-11 s at 1M runs; about 90 ms now)
+    "CREATE INDEX IF NOT EXISTS runs_sort_changed ON runs ("
+    "-COALESCE(MAX(COALESCE(ended_at, COALESCE(NULLIF(started_at, 0), created_at)), "
+    "COALESCE(COALESCE(NULLIF(started_at, 0), created_at), ended_at)), 0.0), "
+    "id, source, archived)",
+    "CREATE INDEX IF NOT EXISTS runs_sort_duration ON runs ("
+    "-COALESCE(NULLIF(duration_ms, 0), 0.0), "
+    "-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0), id, source, archived)",
+)
+SORT_INDEX_VERSION = max(MIGRATIONS)
+"""From this version on the sort indexes answer a far jump's key query alone."""
+
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -6,9 +6,10 @@ Every sort of the column registry (:mod:`jobwatch.core.columns`) is written here
 as a tuple of SQL expressions read in ascending order, the same order as the
 registry's Python key (ties by id, then source); :func:`key_of` computes the same
 tuple from a :class:`RunRow`, which is what a keyset ("after this row") compares
-with a row value. The two sorts a monitor uses most (``started``, ``status``) have
-expression indexes (schema version 3), so a page costs a few index steps; the
-other sorts scan and keep the top of the order (measured in ``bench_store.py``).
+with a row value. The sorts by start, status, last change and duration have
+expression indexes (schema version 3 the first two; version 7 all four, ending in
+``archived``, for far jumps), so a page costs a few index steps; the other sorts
+scan and keep the top of the order (measured in ``bench_store.py``).
 
 What the filter grammar says becomes SQL: ``status:`` (prefix), ``job:``,
 ``source:``, ``id:``, ``problem:``, ``label:``, ``raw:`` and free text
@@ -30,6 +31,7 @@ from jobwatch.sources.local.runs import RunsMixin
 from jobwatch.sources.protocol import StatusCounts, WindowView
 from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
 from jobwatch.sources.window_sql import (
+    KEYED,
     RANK,
     SQLITE,
     WHEN,
@@ -44,11 +46,14 @@ CHANGED = SQLITE.changed
 SORT_SQL: dict[str, tuple[str, ...]] = SQLITE.sorts()
 """Each sort as ascending SQL expressions (the shared builder, SQLite's dialect)."""
 
-INDEXES: tuple[str, ...] = (
-    f"CREATE INDEX IF NOT EXISTS runs_win_started ON runs ({', '.join(SORT_SQL['started'])})",
-    f"CREATE INDEX IF NOT EXISTS runs_win_status ON runs ({', '.join(SORT_SQL['status'])})",
+INDEXED = KEYED
+"""The sorts with an index (``runs_sort_<sort>``, schema version 7)."""
+INDEXES: tuple[str, ...] = tuple(
+    f"CREATE INDEX IF NOT EXISTS runs_sort_{sort} ON runs ({', '.join(SORT_SQL[sort])}, archived)"
+    for sort in INDEXED
 )
-"""What schema version 3 adds for the windowed sorts a monitor starts with."""
+"""What schema version 7 has for the windowed sorts: their expressions, then
+``archived``, so a far jump's key is read from the index alone."""
 
 
 def _lower(value: Any) -> str | None:
@@ -106,6 +111,10 @@ class WindowMixin(RunsMixin):
             found, _ = await self._rows_where(clause, tuple(params))
             return found
 
+        async def key(sql: str, params: list[Any]) -> Sequence[Any] | None:
+            row = await self._fetchone(sql, params)
+            return None if row is None else tuple(row)
+
         return await read_rows(
             view,
             SQLITE,
@@ -117,6 +126,7 @@ class WindowMixin(RunsMixin):
             from_end=from_end,
             scan=_from(view),
             shown=self._shown.by_status(),
+            key=key,
         )
 
     async def _as_stored(self, row: RunRow | None) -> RunRow | None:

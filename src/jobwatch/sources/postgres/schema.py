@@ -24,6 +24,9 @@ newer jobwatch and is refused, as a newer SQLite store is.
   reads of :mod:`.window`).
 * ``runs.message`` (version 4): the start of a run's error message, for failure
   groups (:mod:`jobwatch.triage`).
+* ``runs_sort_<sort>`` (version 6): the two sort indexes again, carrying the
+  columns a far jump's key query reads (an index-only scan), and the same for the
+  sorts by last change and by duration.
 
 Revisions come from one sequence, drawn under a transaction-level advisory lock
 (:data:`FEED_LOCK`), so they commit in order and a reader at revision R never
@@ -262,6 +265,39 @@ MIGRATIONS[len(MIGRATIONS) + 1] = (
     "WHERE status NOT IN ('new', 'queued', 'running', 'paused', 'succeeded')",
     "CREATE INDEX IF NOT EXISTS runs_job ON runs (source, job)",
 )
+
+# Far jumps (window_sql.read_rows): the key of the row at a far offset is read by an
+# index-only scan, so the sort indexes carry every column the key query reads
+# (PostgreSQL plans an index-only scan of an expression index only when the columns
+# under the expressions are in it too). Same order as version 3's, which they replace,
+# and the sorts by last change and by duration, which had none.
+MIGRATIONS[len(MIGRATIONS) + 1] = (
+    "DROP INDEX IF EXISTS runs_win_started",
+    "DROP INDEX IF EXISTS runs_win_status",
+    "CREATE INDEX IF NOT EXISTS runs_sort_started ON runs ("
+    "(-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0)), "
+    '((id) COLLATE "C"), ((source) COLLATE "C")) '
+    "INCLUDE (archived, started_at, created_at, id, source)",
+    "CREATE INDEX IF NOT EXISTS runs_sort_status ON runs ("
+    "((CASE status WHEN 'running' THEN 0 WHEN 'paused' THEN 1 WHEN 'queued' THEN 2 "
+    "WHEN 'new' THEN 3 WHEN 'failed' THEN 4 WHEN 'timed_out' THEN 5 WHEN 'unknown' THEN 6 "
+    "WHEN 'aborted' THEN 7 WHEN 'succeeded' THEN 8 ELSE 99 END)), "
+    "(-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0)), "
+    '((id) COLLATE "C"), ((source) COLLATE "C")) '
+    "INCLUDE (archived, status, started_at, created_at, id, source)",
+    "CREATE INDEX IF NOT EXISTS runs_sort_changed ON runs ("
+    "(-COALESCE(GREATEST(COALESCE(ended_at, COALESCE(NULLIF(started_at, 0), created_at)), "
+    "COALESCE(COALESCE(NULLIF(started_at, 0), created_at), ended_at)), 0.0)), "
+    '((id) COLLATE "C"), ((source) COLLATE "C")) '
+    "INCLUDE (archived, ended_at, started_at, created_at, id, source)",
+    "CREATE INDEX IF NOT EXISTS runs_sort_duration ON runs ("
+    "(-COALESCE(NULLIF(duration_ms, 0), 0.0)), "
+    "(-COALESCE(NULLIF(started_at, 0), NULLIF(created_at, 0), 0.0)), "
+    '((id) COLLATE "C"), ((source) COLLATE "C")) '
+    "INCLUDE (archived, duration_ms, started_at, created_at, id, source)",
+)
+SORT_INDEX_VERSION = max(MIGRATIONS)
+"""From this version on the sort indexes answer a far jump's key query alone."""
 
 SCHEMA_VERSION = max(MIGRATIONS)
 

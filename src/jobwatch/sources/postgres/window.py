@@ -7,7 +7,9 @@ compares strings, whatever the database's collation); case is folded for a term
 with non-ASCII letters by ICU's root locale (``und-x-icu``, as Python's
 ``str.lower`` does, where the server has ICU; else by the database's own
 ``lower``), ASCII terms by ``ILIKE``. The ``started`` and ``status`` sorts have
-expression indexes (schema version 3), so their pages cost a few index steps;
+expression indexes (schema version 3; version 6 adds ``INCLUDE`` columns, so a far
+jump's key query is an index-only scan, and the same for the ``changed`` and
+``duration`` sorts), so their pages cost a few index steps;
 the status counts come from the ``run_counts`` table the triggers keep.
 """
 
@@ -20,6 +22,7 @@ from jobwatch.sources.local.window import counts_of
 from jobwatch.sources.protocol import StatusCounts, WindowView
 from jobwatch.sources.table_rows import ROW_COLUMNS, table_rows
 from jobwatch.sources.window_sql import (
+    KEYED,
     Dialect,
     before_levels,
     key_of,
@@ -52,8 +55,8 @@ def dialect(icu: bool) -> Dialect:
 
 SORT_SQL = dialect(True).sorts()
 """The sorts in PostgreSQL's dialect (the indexed two do not fold case)."""
-INDEXED = ("started", "status")
-"""The sorts schema version 3 indexes (``runs_win_started``, ``runs_win_status``)."""
+INDEXED = KEYED
+"""The sorts schema version 6 indexes (``runs_sort_<sort>``)."""
 
 
 class PgWindow:
@@ -90,6 +93,9 @@ class PgWindow:
             found, _ = await self.store._rows_where(sql, bound)
             return found
 
+        async def key(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+            return await self.store._one(*named(sql, params))
+
         return await read_rows(
             view,
             d,
@@ -100,6 +106,7 @@ class PgWindow:
             before=await self._as_stored(before),
             from_end=from_end,
             shown=self.store._shown.by_status(),
+            key=key,
         )
 
     async def _as_stored(self, row: RunRow | None) -> RunRow | None:

@@ -397,8 +397,14 @@ class WindowController:
         cap = limit or runs.cap
         start = max(0, min(start, total - cap))
         self.reads += 1
-        if start > 0 and start + cap >= total:
-            rows = await self.source.window_rows(view, limit=cap, from_end=True)
+        after = total - start - cap  # rows below the stretch
+        if start > 0 and after <= start:
+            # counted from the nearer end: a far page walks that many index entries
+            # (or skipped rows) first, so a jump near the bottom costs what one near
+            # the top does
+            rows = await self.source.window_rows(
+                view, offset=max(0, after), limit=cap, from_end=True
+            )
         else:
             rows = await self.source.window_rows(view, offset=start, limit=cap)
         if runs.need_reload:
