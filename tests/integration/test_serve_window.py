@@ -164,10 +164,8 @@ async def test_a_server_without_a_store_says_so_and_the_client_syncs(tmp_path: P
                 assert await client.triage_rows(per_job=5, since=0.0) is None
 
 
-async def test_the_monitor_holds_a_window_of_a_served_store(tmp_path: Path) -> None:
-    """Over ``--source http://…`` a big store is a window too: the table's height
-    is the whole history, the rows held stay bounded, End reaches the oldest."""
-    store_path = tmp_path / "big.db"
+async def bigger_than_a_window(store_path: Path) -> int:
+    """A store of more runs than a window holds, one a second back from ``T0``."""
     count = WINDOW_ROWS + 500
     async with SqliteStore(store_path) as writer:
         await writer.add_many(
@@ -183,6 +181,14 @@ async def test_the_monitor_holds_a_window_of_a_served_store(tmp_path: Path) -> N
                 for i in range(count)
             ]
         )
+    return count
+
+
+async def test_the_monitor_holds_a_window_of_a_served_store(tmp_path: Path) -> None:
+    """Over ``--source http://…`` a big store is a window too: the table's height
+    is the whole history, the rows held stay bounded, End reaches the oldest."""
+    store_path = tmp_path / "big.db"
+    count = await bigger_than_a_window(store_path)
     server = LoopbackServer(store_path).start()
     try:
         async with HttpSource(server.url, token=TEST_TOKEN) as client:
@@ -307,20 +313,7 @@ async def test_a_server_gone_while_scrolling_is_one_toast_not_a_pile(tmp_path: P
     """Every page the window wants fails while the server is down; the same words
     again are no news: one toast stays, not one per key press."""
     store_path = tmp_path / "big.db"
-    count = WINDOW_ROWS + 500
-    async with SqliteStore(store_path) as writer:
-        await writer.add_many(
-            [
-                Run(
-                    id=f"run-{i:06d}",
-                    source="local",
-                    job="etl",
-                    status=Status.SUCCEEDED,
-                    created_at=T0 - timedelta(seconds=i),
-                )
-                for i in range(count)
-            ]
-        )
+    await bigger_than_a_window(store_path)
     server = LoopbackServer(store_path).start()
     try:
         client = HttpSource(server.url, token=TEST_TOKEN, attempts=1, connect_retries=0)
