@@ -37,6 +37,7 @@ import _paint
 from jobwatch.core import Progress, Run, RunError, Status
 from jobwatch.sources.http.client import HttpSource
 from jobwatch.sources.local import SqliteStore
+from jobwatch.sources.protocol import ListQuery, WindowView
 
 TOKEN = "bench-token-0123456789abcdef0123"
 STATUSES = [Status.SUCCEEDED] * 6 + [Status.FAILED, Status.RUNNING, Status.QUEUED, Status.ABORTED]
@@ -185,6 +186,22 @@ async def rows_sync(url: str) -> None:
             delta = await client.row_changes(cursor)
             idle.append((time.perf_counter() - t) * 1000)
         print(f"rows/1 unchanged poll: p50 {pct(idle, 0.5):.2f} ms, p99 {pct(idle, 0.99):.2f} ms")
+        view = WindowView()
+        for name, call in (
+            ("window counts", lambda: client.status_counts()),
+            ("window first page of 3,000", lambda: client.window_rows(view, limit=3000)),
+            ("window page at the middle", lambda: client.window_rows(view, offset=seen // 2)),
+            (
+                "jobwatch list --limit 50 (asked of the store)",
+                lambda: client.list_runs(ListQuery(limit=50)),
+            ),
+        ):
+            took_ms: list[float] = []
+            for _ in range(5):
+                t = time.perf_counter()
+                await call()
+                took_ms.append((time.perf_counter() - t) * 1000)
+            print(f"{name}: {min(took_ms):.1f} ms (best of 5)")
 
 
 def monitor_probe(url: str, tmp: Path, repeats: int = 3) -> None:
