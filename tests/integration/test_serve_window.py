@@ -330,3 +330,23 @@ async def test_a_server_gone_while_scrolling_is_one_toast_not_a_pile(tmp_path: P
                 assert len(said) == 1, [n.message for n in app._notifications]
     finally:
         server.stop()
+
+
+async def test_a_windowed_monitor_starts_in_three_requests(tmp_path: Path) -> None:
+    """Counts (with the head revision), the view's height and its first page: the
+    head and a second count each cost a round trip before the first paint."""
+    store_path = tmp_path / "big.db"
+    await bigger_than_a_window(store_path)
+    server = LoopbackServer(store_path).start()
+    try:
+        async with HttpSource(server.url, token=TEST_TOKEN) as client:
+            app = make_app(client, window_from=100)
+            server.faults.reset_hits()
+            await app.preload()
+            assert isinstance(app.runs, WindowedRunSet) and len(app.runs.rows)
+            asked = [p.removeprefix("/api/v1") for p in server.faults.paths]
+            assert asked == ["/window/counts", "/window/count", "/window/rows"], asked
+            async with SqliteStore(store_path, create=False) as store:
+                assert app.feeds[0].cursor == await store.head_cursor()
+    finally:
+        server.stop()

@@ -594,9 +594,13 @@ def create_app(
     @api.get("/window/counts")
     async def window_counts() -> Response:
         """The whole history's counts by status (and archived): what a monitor asks
-        first, to choose between holding a window and syncing everything."""
+        first, to choose between holding a window and syncing everything; with the
+        head revision, so its first poll needs no ``/window/head``."""
         windowing()
-        return _json(window_wire.counts_json(await source.status_counts()))
+        revision = await source.head_cursor()  # first: a head older than the counts is safe
+        return _json(
+            {**window_wire.counts_json(await source.status_counts()), "revision": revision}
+        )
 
     @api.get("/window/head")
     async def window_head() -> Response:

@@ -463,11 +463,12 @@ class JobwatchApp(App[None]):
         source = windowed(self.poller.sources)
         if source is None or self.window is not None or self.poller.polls:
             return
-        if (await source.status_counts()).total < self._window_from:
+        counts = await source.status_counts()
+        if counts.total < self._window_from:
             return
         self.runs = WindowedRunSet()
         self.window = WindowController(
-            source, self.runs, cursor=self._cursor_row, on_changed=self._reloaded
+            source, self.runs, cursor=self._cursor_row, on_changed=self._reloaded, counts=counts
         )
         self.poller.feeds[0].window = True
 

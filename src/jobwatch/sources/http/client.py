@@ -150,6 +150,8 @@ class HttpSource(SourceBase):
         """Until the server says it answers no windowed reads."""
         self._list_api = True
         """Until the server says it cannot filter a listing itself."""
+        self._head: Any = None
+        """The head revision the last counts came with, until a first poll takes it."""
         self._ahead: tuple[dict[str, Any], asyncio.Task[httpx.Response]] | None = None
         """The next rows page, asked for before the caller wants it (see :meth:`_read_ahead`)."""
         self._token = token
@@ -478,15 +480,23 @@ class HttpSource(SourceBase):
         if data is None:
             return StatusCounts({}, 0)
         try:
-            return window_wire.parse_counts(data)
+            counts = window_wire.parse_counts(data)
         except ValueError as exc:
             raise SourceError(f"{self.name}: unexpected counts from {self.url}: {exc}") from None
+        self._head = data.get("revision", self._head)
+        return counts
 
     async def head_cursor(self) -> int | str | None:
-        data = await self._window("head")
-        if data is None:
-            return None
-        revision = self._shape(data, "revision")["revision"]
+        """The head the last counts came with, if any (one round trip less before a
+        window's first poll: a head older than now only makes that poll read the
+        changes since, which it merges like any other); else the server's now."""
+        if self._head is not None:
+            revision, self._head = self._head, None
+        else:
+            data = await self._window("head")
+            if data is None:
+                return None
+            revision = self._shape(data, "revision")["revision"]
         if isinstance(revision, bool) or not isinstance(revision, int | str | None):
             raise SourceError(f"{self.name}: unexpected head from {self.url}")
         return revision

@@ -348,11 +348,15 @@ class WindowController:
         *,
         cursor: Callable[[], RunRow | None] = lambda: None,
         on_changed: Callable[[], None] = lambda: None,
+        counts: StatusCounts | None = None,
     ) -> None:
         self.source = source
         self.runs = runs
         self.cursor = cursor
         self.on_changed = on_changed
+        self._counts = counts
+        """Counts just read (by the monitor choosing a window): the first read uses
+        them instead of asking again (one round trip less over ``jobwatch serve``)."""
         self.reads = 0
         """Windowed queries made (tests count them)."""
         self._lock = asyncio.Lock()
@@ -376,7 +380,7 @@ class WindowController:
         runs.need_reload = runs.need_extend = runs.need_resync = False
         view = runs.view()
         self.reads += 1
-        counts = await self.source.status_counts()
+        counts, self._counts = self._counts or await self.source.status_counts(), None
         total = await self.source.window_count(view)
         start = total - runs.cap if runs.reverse else 0  # the top of the screen
         row = self.cursor()
