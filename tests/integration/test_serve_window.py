@@ -350,3 +350,49 @@ async def test_a_windowed_monitor_starts_in_three_requests(tmp_path: Path) -> No
                 assert app.feeds[0].cursor == await store.head_cursor()
     finally:
         server.stop()
+
+
+async def test_a_remote_window_follows_runs_that_change_on_the_server(tmp_path: Path) -> None:
+    """Over time: a run started on the server's host shows on top at the next poll,
+    one that fails there is failed here, and the counts follow; the window stays
+    bounded and nothing is read whole."""
+    store_path = tmp_path / "big.db"
+    count = await bigger_than_a_window(store_path)
+    server = LoopbackServer(store_path).start()
+    try:
+        async with HttpSource(server.url, token=TEST_TOKEN) as client:
+            app = make_app(client, window_from=100)
+            await app.preload()
+            async with app.run_test(size=(120, 30)) as pilot:
+                await ready(app, pilot)
+                table = app.main.query_one(RunsTable)
+                async with SqliteStore(store_path, create=False, mode="write") as writer:
+                    fresh = Run(
+                        id="run-new",
+                        source="local",
+                        job="etl",
+                        status=Status.RUNNING,
+                        created_at=T0 + timedelta(seconds=5),
+                        started_at=T0 + timedelta(seconds=5),
+                    )
+                    await writer.add(fresh)
+                    await app.poll_once()
+                    await settle(app, pilot, "window")
+                    assert len(app.runs) == count + 1
+                    assert table.cursor_key == ("local", "run-new")  # the cursor follows the top
+                    await writer.update(
+                        "run-new",
+                        lambda run: run.evolve(
+                            status=Status.FAILED,
+                            ended_at=T0 + timedelta(seconds=9),
+                            error=RunError(code="exit-2", message="disk full"),
+                        ),
+                    )
+                    await app.poll_once()
+                    await settle(app, pilot, "window")
+                row = app.runs.rows[("local", "run-new")]
+                assert row.status is Status.FAILED and row.message == "disk full"
+                assert app.runs.counts[Status.FAILED] == 1
+                assert app.runs.held() <= WINDOW_ROWS
+    finally:
+        server.stop()
