@@ -157,6 +157,21 @@ async def test_the_css_is_parsed_once_at_start_with_the_chosen_theme(
             )
 
 
+async def test_a_textual_without_the_private_ansi_helper_still_starts_themed(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-parse start leans on a private Textual helper; without it (a later
+    Textual), the theme is set the watcher's way instead of failing at start."""
+    from jobwatch.tui import theming
+
+    monkeypatch.setattr(theming, "ANSI_HELPER", "_a_helper_this_textual_lacks")
+    app = make_app(store, theme="jobwatch-light")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(app, pilot)
+        assert app.theme == "jobwatch-light" and app.has_class("-light-mode")
+        assert app.screen.styles.background == Color.parse(app.current_theme.background or "")
+
+
 @pytest.mark.parametrize("theme", [None, *THEMES])
 async def test_the_selected_row_is_readable_under_no_color(
     store: SqliteStore, theme: str | None, monkeypatch: pytest.MonkeyPatch

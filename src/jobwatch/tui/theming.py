@@ -433,17 +433,27 @@ def pick_theme(
     return fallback, f"unknown theme {requested!r}; using {fallback!r} (available: {choices})"
 
 
+ANSI_HELPER = "_refresh_truecolor_filter"
+"""Textual's private helper that maps ANSI colours for a theme (``App._watch_theme``
+calls it); :func:`start_with_theme` needs it."""
+
+
 def start_with_theme(app: App[Any], name: str) -> None:
     """Set ``app``'s first theme (a registered name) before it runs, without the
     theme watcher: it schedules ``refresh_css``, which parses every stylesheet a
     second time just after the first parse (about 30 ms of the first paint). The
     watcher's other work is done here, so the one parse already has the theme's
     variables, classes and ANSI mapping. A later change of theme goes through
-    the watcher as usual."""
+    the watcher as usual. A Textual without the private ANSI-mapping helper this
+    needs gets the watcher's way (one parse more, never a crash at start)."""
+    refresh_ansi = getattr(app, ANSI_HELPER, None)
+    if not callable(refresh_ansi):
+        app.theme = name
+        return
     app.set_reactive(App.theme, name)
     dark = app.current_theme.dark
     app.set_class(True, f"-theme-{name}", update=False)
     app.set_class(dark, "-dark-mode", update=False)
     app.set_class(not dark, "-light-mode", update=False)
-    app._refresh_truecolor_filter(app.ansi_theme)
+    refresh_ansi(app.ansi_theme)
     app.stylesheet.set_variables(app.get_css_variables())
