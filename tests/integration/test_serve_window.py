@@ -396,3 +396,34 @@ async def test_a_remote_window_follows_runs_that_change_on_the_server(tmp_path: 
                 assert app.runs.held() <= WINDOW_ROWS
     finally:
         server.stop()
+
+
+class NoTriageServer(LoopbackServer):
+    """The real app over a real store that answers windows but has no triage fill
+    (as a source that windows through another may): its own stand-in, nothing else."""
+
+    @contextlib.asynccontextmanager
+    async def serving_app(self) -> AsyncIterator[Any]:
+        from jobwatch.server.app import create_app
+
+        async with SqliteStore(self.store_path) as store:
+
+            async def none(*, per_job: int, since: float) -> None:
+                return None
+
+            store.triage_rows = none  # type: ignore[assignment,method-assign]
+            yield create_app(store, token=self.token)
+
+
+async def test_a_server_without_a_triage_fill_keeps_its_windows(store_path: Path) -> None:
+    """A server without a triage fill says so for that read: the client keeps its windows."""
+    async with SqliteStore(store_path) as writer:
+        await writer.add_many(runs()[:50])
+    server = NoTriageServer(store_path).start()
+    try:
+        async with HttpSource(server.url, token=TEST_TOKEN) as client:
+            assert await client.triage_rows(per_job=5, since=0.0) is None
+            assert client.capabilities.window
+            assert len(await client.window_rows(WindowView(), limit=10)) == 10
+    finally:
+        server.stop()

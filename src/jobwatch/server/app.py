@@ -656,7 +656,7 @@ def create_app(
         windowing()
         fill = await source.triage_rows(per_job=per_job, since=since)
         if fill is None:
-            raise ApiError(404, "no_window", "this server's source has no triage fill")
+            raise ApiError(404, "no_triage", "this server's source has no triage fill")
         body = window_wire.triage_json(fill, _clean_row_text, sanitize)
         return _raw(await asyncio.to_thread(_dumps_big, body))
 

@@ -450,14 +450,20 @@ class HttpSource(SourceBase):
 
     # -- windowed reads (a big store behind the server: see window_wire) ---------------
 
-    async def _window(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """One windowed read; a server without them is remembered (``None``)."""
+    async def _window(
+        self, path: str, params: dict[str, Any] | None = None, *, lacking: str = ""
+    ) -> Any:
+        """One windowed read; a server without them is remembered (``None``). A 404
+        with the code ``lacking`` is this read's own "none" (``None``), not that."""
         if not self._window_api:
             return None
         response = await self._api.request(
             "GET", "/window/" + path, params=params, describe=self._message
         )
-        if response.status_code == 404 and self._error_body(response).get("error") in (
+        code = self._error_body(response).get("error") if response.status_code == 404 else ""
+        if lacking and code == lacking:
+            return None
+        if response.status_code == 404 and code in (
             "no_window",
             "no_route",  # an older jobwatch serve
             None,  # not a jobwatch answer at all (a proxy's page)
@@ -535,7 +541,8 @@ class HttpSource(SourceBase):
         return _int(self._shape(data, "count")["count"], "count")
 
     async def triage_rows(self, *, per_job: int, since: float) -> TriageFill | None:
-        data = await self._window("triage", {"per_job": per_job, "since": since})
+        params = {"per_job": per_job, "since": since}
+        data = await self._window("triage", params, lacking="no_triage")
         if data is None:
             return None
         try:
